@@ -1,0 +1,29 @@
+# The two commands of the README, and a few more. Everything runs from a local virtualenv (.venv)
+# that the first command creates; the broker's jars go to ~/.cache/bosai (outside the repo).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test unit integration clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)          ## set up, start the embedded broker, apply topics, run the hub on real data
+	$(BIN)/bosai demo
+
+test: $(STAMP)          ## set up and run every test (starts and stops its own Kafka broker)
+	$(BIN)/pytest
+
+unit: $(STAMP)          ## only the fast tests that need no broker
+	$(BIN)/pytest -m "not integration"
+
+integration: $(STAMP)   ## only the tests against the real broker
+	$(BIN)/pytest -m integration
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,330 @@
+"""`bosai` — the operator's command (防災, disaster prevention).
+
+Every subcommand is thin: it parses options, calls the module that does the work, and prints. Errors
+an operator can act on (BosaiError) are printed as one clear message with exit status 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from streams import __version__
+from streams.errors import BosaiError
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _region_dirs(regions: tuple[Path, ...]) -> list[Path]:
+    from streams.regions import default_pack_dirs
+
+    return list(regions) if regions else default_pack_dirs()
+
+
+region_option = click.option(
+    "--region", "regions", multiple=True, type=click.Path(path_type=Path, file_okay=False),
+    help="Region pack folder (repeatable). Default: every pack under regions/.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="bosai")
+def cli() -> None:
+    """Real-time disaster-data hub for a prefecture and its municipalities."""
+
+
+# -- broker -------------------------------------------------------------------------------------
+
+@cli.group()
+def broker() -> None:
+    """The embedded single-node Kafka (KRaft). Ignored when KAFKA_BOOTSTRAP_SERVERS is set."""
+
+
+@broker.command("up")
+@click.option("--name", default="default", show_default=True, help="Broker instance name.")
+@click.option("--heap", default="1g", show_default=True, help="JVM heap (-Xmx).")
+def broker_up(name: str, heap: str) -> None:
+    """Resolve the pinned Kafka with Maven, format KRaft storage, start, wait until it answers."""
+    from streams.broker import EmbeddedBroker, probe
+    from streams.settings import external_bootstrap
+
+    external = external_bootstrap()
+    if external:
+        brokers = probe(external)
+        if brokers is None:
+            raise BosaiError(f"KAFKA_BOOTSTRAP_SERVERS={external} does not answer metadata requests")
+        click.echo(f"using KAFKA_BOOTSTRAP_SERVERS={external} ({brokers} broker(s)); nothing started")
+        return
+    state = EmbeddedBroker(name).up(progress=_say, heap=heap)
+    click.echo(f"broker '{name}' up: bootstrap {state.bootstrap}, Kafka {state.kafka_version}, pid {state.pid}")
+
+
+@broker.command("down")
+@click.option("--name", default="default", show_default=True)
+@click.option("--keep-data", is_flag=True, help="Keep the data directory (topics survive the next `up`).")
+def broker_down(name: str, keep_data: bool) -> None:
+    """Stop the embedded broker by its pid; remove its data unless --keep-data."""
+    from streams.broker import EmbeddedBroker
+
+    was_running = EmbeddedBroker(name).down(keep_data=keep_data, progress=_say)
+    click.echo(f"broker '{name}' stopped" if was_running else f"broker '{name}' was not running")
+
+
+@broker.command("status")
+@click.option("--name", default="default", show_default=True)
+def broker_status(name: str) -> None:
+    """Is the broker up and answering? Exit 0 if so, 1 if not."""
+    from streams.broker import EmbeddedBroker, probe
+    from streams.settings import external_bootstrap
+
+    external = external_bootstrap()
+    if external:
+        brokers = probe(external)
+        click.echo(f"external cluster {external}: " + (f"up, {brokers} broker(s)" if brokers else "NOT answering"))
+        sys.exit(0 if brokers else 1)
+    embedded = EmbeddedBroker(name)
+    state = embedded.state()
+    if state is None:
+        click.echo(f"broker '{name}': not running")
+        sys.exit(1)
+    brokers = probe(state.bootstrap)
+    uptime = time.time() - state.started_at
+    click.echo(f"broker '{name}': {'up' if brokers else 'process alive but NOT answering'}, "
+               f"bootstrap {state.bootstrap}, Kafka {state.kafka_version}, pid {state.pid}, "
+               f"up {uptime:.0f}s, data {embedded.data_dir}")
+    sys.exit(0 if brokers else 1)
+
+
+# -- topics -------------------------------------------------------------------------------------
+
+def _topic_specs(regions: tuple[Path, ...]):
+    from streams.catalog import default_catalog_path, expand, load_catalog
+    from streams.regions import load_pack
+
+    catalog = load_catalog(default_catalog_path())
+    packs = [load_pack(d) for d in _region_dirs(regions)]
+    return expand(catalog, [p.topics_input() for p in packs])
+
+
+async def _plan(bootstrap: str, specs):
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from streams.catalog import observe, plan
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        observed, broker_count = await observe(admin, [s.name for s in specs])
+        return plan(specs, observed, broker_count), admin
+    except BaseException:
+        await admin.close()
+        raise
+
+
+async def plan_topics(bootstrap: str, specs):
+    result, admin = await _plan(bootstrap, specs)
+    await admin.close()
+    return result
+
+
+async def apply_topics(bootstrap: str, specs):
+    """Apply the catalog; return (plan before, plan after)."""
+    from streams.catalog import apply_plan
+
+    before, admin = await _plan(bootstrap, specs)
+    try:
+        await apply_plan(admin, before)
+    finally:
+        await admin.close()
+    after = await plan_topics(bootstrap, specs)
+    return before, after
+
+
+@cli.group()
+def topics() -> None:
+    """The topic catalog (topics/catalog.yaml): plan and apply."""
+
+
+@topics.command("plan")
+@region_option
+def topics_plan(regions: tuple[Path, ...]) -> None:
+    """Show what `apply` would change. Exit 0 when nothing would."""
+    from streams.broker import resolve_bootstrap
+    from streams.catalog import format_plan
+
+    specs = _topic_specs(regions)
+    result = asyncio.run(plan_topics(resolve_bootstrap(), specs))
+    click.echo(format_plan(result))
+
+
+@topics.command("apply")
+@region_option
+def topics_apply(regions: tuple[Path, ...]) -> None:
+    """Create missing topics, add partitions, set configs. Idempotent."""
+    from streams.broker import resolve_bootstrap
+    from streams.catalog import format_plan
+
+    specs = _topic_specs(regions)
+    before, after = asyncio.run(apply_topics(resolve_bootstrap(), specs))
+    click.echo(format_plan(before))
+    if after.changes:
+        raise BosaiError("after apply the cluster still differs from the catalog:\n" + format_plan(after))
+    click.echo(f"applied: {len(before.changes)} change(s); the cluster now matches the catalog ({after.topics} topics)")
+
+
+@topics.command("list")
+@region_option
+def topics_list(regions: tuple[Path, ...]) -> None:
+    """Every topic the catalog declares for the regions (no cluster needed)."""
+    for spec in _topic_specs(regions):
+        click.echo(f"{spec.name}\tpartitions={spec.partitions}\tvalue={spec.value_schema}")
+
+
+# -- regions ------------------------------------------------------------------------------------
+
+@cli.group()
+def region() -> None:
+    """Region packs: build one from MLIT N03 data, or check one."""
+
+
+@region.command("init")
+@click.option("--name", required=True, help="Pack name (lower case; it goes into topic names).")
+@click.option("--n03", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="MLIT N03 boundaries of one prefecture, GeoJSON.")
+@click.option("--stations", "stations_csv", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Station list CSV (station_id, name_ja, name_en, lat, lon[, kind, alt_m]); AMeDAS format is fine.")
+@click.option("--zones", "zone_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Hazard-zone GeoJSON (repeatable); give --zone-kind and --zone-id for each.")
+@click.option("--zone-kind", "zone_kinds", multiple=True, help="Kind of each --zones file, e.g. flood_inundation.")
+@click.option("--zone-id", "zone_ids", multiple=True, help="Id template of each --zones file, e.g. 'lsld-{A33_004}'.")
+@click.option("--nearest-max-distance-m", default=5000.0, show_default=True,
+              help="Reach of the nearest-municipality fallback.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Pack folder to write.")
+@click.option("--force", is_flag=True, help="Replace an existing output folder.")
+def region_init(name, n03, stations_csv, zone_files, zone_kinds, zone_ids, nearest_max_distance_m, out, force) -> None:
+    """Build a valid region pack from an N03 GeoJSON and a station list (default JMA rules)."""
+    from streams.regions import init_pack
+
+    if not (len(zone_files) == len(zone_kinds) == len(zone_ids)):
+        raise click.UsageError("give one --zone-kind and one --zone-id per --zones file")
+    pack = init_pack(name, n03, stations_csv, out, zones=list(zip(zone_files, zone_kinds, zone_ids)),
+                     nearest_max_distance_m=nearest_max_distance_m, force=force)
+    click.echo(f"wrote {out}: {len(pack.municipalities)} municipalities, {len(pack.stations)} stations, "
+               f"{len(pack.zones)} hazard zones, {len(pack.rules.rules)} rules (prefecture {pack.prefecture_code})")
+
+
+@region.command("check")
+@click.argument("pack_dir", type=click.Path(file_okay=False, path_type=Path))
+def region_check(pack_dir: Path) -> None:
+    """Validate a pack and summarise it."""
+    from streams.regions import load_pack
+
+    started = time.perf_counter()
+    pack = load_pack(pack_dir)
+    nearest = sum(1 for s in pack.stations.values()
+                  if pack.index.locate(s.lat, s.lon).method == "nearest")
+    click.echo(f"{pack_dir}: valid — {pack.name} ({pack.prefecture_name}, {pack.prefecture_code}): "
+               f"{len(pack.municipalities)} municipalities, {len(pack.designated_cities)} designated cities, "
+               f"{len(pack.stations)} stations ({nearest} by nearest fallback), {len(pack.zones)} hazard zones, "
+               f"rules {', '.join(pack.rules.ids)}; loaded in {time.perf_counter() - started:.2f}s")
+
+
+@cli.command()
+@click.option("--region", "pack_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--lat", required=True, type=float, help="Latitude, WGS84 degrees.")
+@click.option("--lon", required=True, type=float, help="Longitude, WGS84 degrees.")
+@click.option("--max-distance-m", type=float, default=None,
+              help="Reach of the nearest fallback (default: the pack's geofence setting; 0 = off).")
+def locate(pack_dir: Path, lat: float, lon: float, max_distance_m: float | None) -> None:
+    """Which municipality and hazard zones a point is in; one JSON object."""
+    from streams.regions import load_pack
+
+    if not (math.isfinite(lat) and -90 <= lat <= 90 and math.isfinite(lon) and -180 <= lon <= 180):
+        raise click.BadParameter(f"({lat}, {lon}) is not a WGS84 position", param_hint="--lat/--lon")
+    if max_distance_m is not None and max_distance_m < 0:
+        raise click.BadParameter("must be >= 0", param_hint="--max-distance-m")
+    pack = load_pack(pack_dir)
+    location = pack.index.locate(lat, lon, nearest_max_distance_m=max_distance_m)
+    answer = location.as_dict()
+    if answer["distance_m"] != answer["distance_m"]:  # NaN: nothing within reach
+        answer["distance_m"] = None
+    click.echo(json.dumps(answer, ensure_ascii=False))
+
+
+# -- bench --------------------------------------------------------------------------------------
+
+@cli.group()
+def bench() -> None:
+    """Benchmarks that print figures."""
+
+
+@bench.command("geofence")
+@click.option("--region", "pack_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Region pack (default regions/tochigi).")
+@click.option("--points", default=200_000, show_default=True, help="Points for the batch measurement.")
+@click.option("--seed", default=7, show_default=True)
+def bench_geofence(pack_dir: Path | None, points: int, seed: int) -> None:
+    """Pack load time and point look-ups per second, single and batch."""
+    from bench.geofence import run_geofence_bench
+
+    for line in run_geofence_bench(pack_dir, points=points, seed=seed, progress=_say):
+        click.echo(line)
+
+
+# -- demo ---------------------------------------------------------------------------------------
+
+@cli.command()
+@click.option("--keep-broker", is_flag=True, help="Leave the broker running afterwards.")
+def demo(keep_broker: bool) -> None:
+    """Bring up the embedded broker, apply the topics, show the status."""
+    from streams.broker import EmbeddedBroker
+    from streams.catalog import format_plan
+    from streams.settings import external_bootstrap
+
+    started_here = False
+    embedded = EmbeddedBroker("default")
+    if external_bootstrap():
+        bootstrap = external_bootstrap()
+    else:
+        started_here = embedded.state() is None
+        bootstrap = embedded.up(progress=_say).bootstrap
+    try:
+        specs = _topic_specs(())
+        before, after = asyncio.run(apply_topics(bootstrap, specs))
+        click.echo(f"topics: {len(before.changes)} change(s) applied; plan now: "
+                   f"{format_plan(after).splitlines()[-1]}")
+        regions = sorted({s.region for s in specs})
+        click.echo(f"status: broker {bootstrap} up; regions {', '.join(regions)}; {len(specs)} topics ready")
+    finally:
+        if started_here and not keep_broker:
+            embedded.down(progress=_say)
+        elif started_here:
+            _say(f"broker left running at {bootstrap}: stop it with `bosai broker down`")
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        _say("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except BosaiError as exc:
+        _say(f"bosai: error: {exc}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        _say("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Test tiers: tests/unit (pure, no broker) and tests/integration (marked, one real broker per session).
+
+The session broker is the project's own embedded Apache Kafka (streams.broker), started once on free
+ports with its data in a temporary folder, and stopped by its pid at the end. When
+KAFKA_BOOTSTRAP_SERVERS is set, the integration tests use that cluster instead and start nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "/tests/integration/" in str(item.path).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory) -> str:
+    """Bootstrap address of a real Kafka broker for the whole test session."""
+    from streams.broker import EmbeddedBroker
+    from streams.settings import external_bootstrap
+
+    external = external_bootstrap()
+    if external:
+        yield external
+        return
+    root = tmp_path_factory.mktemp("brokers")
+    broker = EmbeddedBroker(f"pytest-{os.getpid()}", root=root)
+    state = broker.up(progress=lambda m: print(f"[broker] {m}"))
+    try:
+        yield state.bootstrap
+    finally:
+        broker.down()
+
+
+@pytest.fixture()
+def unique() -> str:
+    """A short unique suffix, so tests sharing the session broker never share topics or groups."""
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return ROOT
