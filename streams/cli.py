@@ -258,6 +258,111 @@ def locate(pack_dir: Path, lat: float, lon: float, max_distance_m: float | None)
     click.echo(json.dumps(answer, ensure_ascii=False))
 
 
+# -- the hub ------------------------------------------------------------------------------------
+
+def _catalog_with_prefix(prefix: str | None):
+    from dataclasses import replace
+
+    from streams.catalog import default_catalog_path, load_catalog
+
+    catalog = load_catalog(default_catalog_path())
+    return replace(catalog, prefix=prefix) if prefix else catalog
+
+
+@cli.command()
+@click.option("--region", "pack_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--topic-prefix", default=None, help="Topic namespace (default: the catalog's prefix, bosai).")
+@click.option("--metrics-port", default=None, type=int, help="Serve Prometheus metrics on 127.0.0.1:PORT (0 = any).")
+@click.option("--batch-max", default=2000, show_default=True, help="Most readings per processing batch.")
+@click.option("--loglevel", default="warn", show_default=True, type=click.Choice(["crit", "error", "warn", "info", "debug"]))
+def worker(pack_dir: Path, topic_prefix: str | None, metrics_port: int | None, batch_max: int, loglevel: str) -> None:
+    """Run the hub for one region: consume raw readings, emit enriched readings, alerts, dead letters."""
+    import faust
+
+    from streams import metrics
+    from streams.app import create_app
+    from streams.broker import probe, resolve_bootstrap
+    from streams.codec import default_store
+    from streams.regions import load_pack
+
+    pack = load_pack(pack_dir)
+    catalog = _catalog_with_prefix(topic_prefix)
+    bootstrap = resolve_bootstrap()
+    brokers = probe(bootstrap) or 1
+    app = create_app(pack, catalog, default_store(), bootstrap=bootstrap, prefix=catalog.prefix,
+                     replication_factor=min(catalog.replication_factor, brokers), batch_max=batch_max)
+    if metrics_port is not None:
+        port = metrics.serve(metrics_port)
+        _say(f"metrics on http://127.0.0.1:{port}/metrics")
+    _say(f"hub worker for {pack.name}: app {app.conf.id}, broker {bootstrap}")
+    faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+
+
+@cli.command()
+@click.option("--region", "pack_dirs", multiple=True, required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Region pack (repeatable; each gets its own worker).")
+@click.option("--csv", "csv_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="AMeDAS-format CSV or CSV.gz.")
+@click.option("--from", "since", default=None, help="First event time, JST (e.g. 2023-09-04).")
+@click.option("--to", "until", default=None, help="End of the range (exclusive), JST.")
+@click.option("--speed", default="max", show_default=True, help="Event-time speed over real time (e.g. 3600) or max.")
+@click.option("--alerts-out", type=click.Path(dir_okay=False, path_type=Path), help="Write every alert event as JSON lines.")
+@click.option("--topic-prefix", default=None, help="Topic namespace (default: a fresh replay-<time> one).")
+@click.option("--keep-topics", is_flag=True, help="Keep the replay's topics afterwards (for `bosai tail`).")
+@click.option("--timeout", "timeout_s", default=600.0, show_default=True, help="Seconds to wait for the pipeline to drain.")
+@click.option("--allow-dead-letters", is_flag=True, help="Do not fail when readings were dead-lettered.")
+def replay(pack_dirs, csv_path, since, until, speed, alerts_out, topic_prefix, keep_topics, timeout_s,
+           allow_dead_letters) -> None:
+    """Replay observations through the hub on Kafka and report every alert it emitted."""
+    from collections import Counter
+
+    from streams.broker import EmbeddedBroker, resolve_bootstrap
+    from streams.codec import default_store
+    from streams.regions import load_pack
+    from streams.replay import iter_lines, parse_jst, run_replay, write_alerts
+    from streams.settings import cache_dir, external_bootstrap
+
+    if speed != "max":
+        try:
+            pace = float(speed)
+        except ValueError:
+            raise click.BadParameter("a number (event seconds per real second) or max", param_hint="--speed")
+        if pace <= 0:
+            raise click.BadParameter("must be > 0", param_hint="--speed")
+    else:
+        pace = None
+    since_ms = parse_jst(since, option="--from") if since else None
+    until_ms = parse_jst(until, option="--to") if until else None
+    packs = [load_pack(d) for d in pack_dirs]
+    prefix = topic_prefix or time.strftime("replay-%Y%m%d%H%M%S")
+    started_broker = None
+    if not external_bootstrap() and EmbeddedBroker("default").state() is None:
+        started_broker = EmbeddedBroker("default")
+        started_broker.up(progress=_say)
+    try:
+        result = run_replay(packs, _catalog_with_prefix(None), default_store(), csv_path,
+                            bootstrap=resolve_bootstrap(), prefix=prefix, since_ms=since_ms, until_ms=until_ms,
+                            speed=pace, timeout_s=timeout_s, log_dir=cache_dir() / "logs", progress=_say,
+                            keep_topics=keep_topics)
+    finally:
+        if started_broker:
+            started_broker.down(progress=_say)
+    if alerts_out:
+        write_alerts(alerts_out, result.alerts)
+    for line in iter_lines(result.alerts):
+        click.echo(line)
+    counts = Counter((a["rule"], a["level"]) for a in result.alerts if a["msg_type"] == "ALERT")
+    click.echo(f"replayed {result.readings:,} readings in {result.total_s:.1f}s (produce {result.produce_s:.1f}s, "
+               f"drain {result.drain_s:.1f}s); {len(result.alerts)} alert events; dead letters {result.dead_letters}")
+    for (rule, level), n in sorted(counts.items()):
+        click.echo(f"  raised {rule}/{level}: {n}")
+    if not result.drained:
+        raise BosaiError(f"the pipeline did not drain within {timeout_s:.0f}s")
+    if result.dead_letters and not allow_dead_letters:
+        raise BosaiError(f"{result.dead_letters} reading(s) were dead-lettered (use --keep-topics and "
+                         f"`bosai tail` on the deadletter topic to see why)")
+
+
 # -- bench --------------------------------------------------------------------------------------
 
 @cli.group()

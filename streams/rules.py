@@ -5,8 +5,10 @@ maps its value to ordered levels:
 
 * ``band`` — the value itself against fixed thresholds (JMA 1-hour rain intensity: 強い雨 heavy ≥20 mm,
   激しい雨 intense ≥30, 非常に激しい雨 very heavy ≥50, 猛烈な雨 extreme ≥80).
-* ``cumulative`` — rainfall summed over an event-time window (3 h, 24 h …), from rolling sums the
-  sensor reports (AMeDAS ``precipitation_24h``) or from increments / hourly values it sums itself.
+* ``cumulative`` — rainfall over an event-time window (3 h, 24 h …). Its quantity is the rolling sum
+  the window stands for (``precipitation_24h`` for 24 h): used as reported when the sensor sends it
+  (AMeDAS does for 24 h), otherwise summed in event time from the sensor's increments
+  (``precipitation_increment``) or from its hourly values (``precipitation_1h`` at whole-hour steps).
 * ``river_stage`` — a river gauge's water level against that gauge's own published stages, mapped to
   the 5-level 警戒レベル (alert level) equivalents 2/3/4/5.
 * ``rate_of_rise`` — how fast a level rises over a window (m per window).
@@ -20,7 +22,7 @@ Stations may override a rule (``enabled``, ``hysteresis``, per-level ``threshold
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ SHARING_LEVELS = ("public", "municipal", "internal")
 RIVER_STAGE_KEYS = ("standby", "caution", "evacuation", "danger", "overflow")
 QUANTITIES = {
     "precipitation_1h": "mm",
+    "precipitation_3h": "mm",
     "precipitation_24h": "mm",
     "precipitation_increment": "mm",
     "water_level": "m",
@@ -194,6 +197,13 @@ def load_rules(path: Path) -> RuleSet:
                 raise ConfigError(path, f"window is {entry['window']!r}", where=where, expected="a positive duration")
         elif "window" in entry:
             raise ConfigError(path, f"a {kind} rule has no window", where=where, expected="no 'window' key")
+        if kind == "cumulative":
+            rolling = rolling_sum_quantity(window_ms)
+            if quantity != rolling:
+                raise ConfigError(path, f"quantity is {quantity} for a {entry['window']} window", where=where,
+                                  expected=f"{rolling} (the rolling sum the window stands for)")
+        if kind == "rate_of_rise" and quantity != "water_level":
+            raise ConfigError(path, f"quantity is {quantity}", where=where, expected="water_level for rate_of_rise")
         if kind == "river_stage" and quantity != "water_level":
             raise ConfigError(path, f"quantity is {quantity}", where=where, expected="water_level for river_stage")
         raw_levels = entry.get("levels")
@@ -256,3 +266,82 @@ def validate_overrides(rules: RuleSet, overrides: Any, *, file: Path, where: str
             _number(override["hysteresis"], file=file, where=spot, what="hysteresis", minimum=0)
         out[rule_id] = dict(override)
     return out
+
+
+# -- evaluation (pure) -------------------------------------------------------------------------------
+
+HOUR_MS = 3_600_000
+
+
+def rolling_sum_quantity(window_ms: int) -> str:
+    """The quantity name of a rolling sum over window_ms: precipitation_3h, precipitation_24h …"""
+    if window_ms % HOUR_MS == 0:
+        return f"precipitation_{window_ms // HOUR_MS}h"
+    return f"precipitation_{window_ms // 60_000}min"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One past reading of a station, as the rules remember it."""
+
+    observed_at: int
+    values: Mapping[str, float | None]
+
+
+def measure(rule: Rule, observed_at: int, values: Mapping[str, float | None],
+            history: Sequence[Sample]) -> float | None:
+    """The value a rule judges for this reading, or None when the reading gives it nothing to judge.
+
+    ``history`` holds the station's earlier samples (oldest first), not the current one.
+    """
+    if rule.kind in ("band", "river_stage"):
+        return values.get(rule.quantity)
+    if rule.kind == "cumulative":
+        reported = values.get(rule.quantity)
+        if reported is not None:
+            return reported
+        start = observed_at - rule.window_ms
+        if "precipitation_increment" in values:
+            if values["precipitation_increment"] is None:
+                return None
+            earlier = sum(s.values.get("precipitation_increment") or 0.0 for s in history if s.observed_at > start)
+            return round(earlier + values["precipitation_increment"], 3)
+        if values.get("precipitation_1h") is not None and rule.window_ms % HOUR_MS == 0:
+            hourly = {s.observed_at: s.values.get("precipitation_1h") for s in history if s.observed_at > start}
+            total = values["precipitation_1h"]
+            for k in range(1, rule.window_ms // HOUR_MS):
+                total += hourly.get(observed_at - k * HOUR_MS) or 0.0
+            return round(total, 3)
+        return None
+    if rule.kind == "rate_of_rise":
+        current = values.get("water_level")
+        if current is None:
+            return None
+        start = observed_at - rule.window_ms
+        past = [s for s in history if s.observed_at >= start and s.values.get("water_level") is not None]
+        if not past:
+            return None
+        return round(current - past[0].values["water_level"], 3)
+    raise ValueError(f"unknown rule kind {rule.kind}")
+
+
+def thresholds_for(rule: Rule, river_stages: Any | None) -> list[float | None]:
+    """Threshold of each level (lowest first) for one station; None where the station lacks the stage."""
+    if rule.kind != "river_stage":
+        return [lv.threshold for lv in rule.levels]
+    if river_stages is None:
+        return [None] * len(rule.levels)
+    return [getattr(river_stages, f"{lv.stage}_m") for lv in rule.levels]
+
+
+def next_rank(thresholds: Sequence[float | None], hysteresis: float, current: int, value: float) -> int:
+    """The level (1-based rank, 0 = none) a value reaches, with hysteresis on the way down.
+
+    Up: the highest level whose threshold the value reaches. Down: a level is kept while the value
+    stays above its threshold minus the hysteresis, so values wobbling around a threshold do not flap.
+    """
+    up = max((i + 1 for i, t in enumerate(thresholds) if t is not None and value >= t), default=0)
+    if up >= current:
+        return up
+    return max((i + 1 for i, t in enumerate(thresholds[:current]) if t is not None and value >= t - hysteresis),
+               default=0)

@@ -1,0 +1,145 @@
+"""The Faust app of one region: topics, the station-state table, and one agent — wiring only.
+
+The agent takes batches of raw readings (``take_events``), hands them to :class:`Pipeline`, writes
+every output record in per-partition batches through one idempotent producer and waits for the
+broker's acknowledgements, and only then writes the new station states into the table (whose
+changelog lets a restarted worker resume). Faust commits an offset only after the batch holding it
+has been fully processed, and flushes its own producer (the changelog) before committing: offsets
+are never ahead of what their messages produced. A crash in between makes Faust redeliver; the
+lifecycle then produces the same alert ids and content again (or nothing, if the state was saved),
+so consumers de-duplicate on (alert_id, sequence).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+
+import faust
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
+
+from streams import metrics
+from streams.catalog import Catalog
+from streams.codec import SchemaStore
+from streams.lifecycle import StationState
+from streams.pipeline import HubTopics, InMessage, OutRecord, Pipeline
+from streams.regions import RegionPack
+
+log = logging.getLogger("bosai.hub")
+
+STATE_TABLE = "station-state"
+
+
+def app_id_for(prefix: str, region: str) -> str:
+    return f"{prefix}-{region}-hub"
+
+
+class BatchSender:
+    """Writes many records with one idempotent producer: one batch per topic-partition."""
+
+    def __init__(self, bootstrap: str):
+        self.bootstrap = bootstrap
+        self.producer: AIOKafkaProducer | None = None  # made in start(): aiokafka needs the running loop
+        self._partitioner = DefaultPartitioner()
+        self._partitions: dict[str, list[int]] = {}
+
+    async def start(self) -> None:
+        if self.producer is None:
+            self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
+                                             linger_ms=5, max_batch_size=1 << 20, request_timeout_ms=30_000)
+            await self.producer.start()
+
+    async def stop(self) -> None:
+        if self.producer is not None:
+            await self.producer.stop()
+            self.producer = None
+
+    async def _partitions_of(self, topic: str) -> list[int]:
+        if topic not in self._partitions:
+            parts = await self.producer.partitions_for(topic)
+            if not parts:
+                raise RuntimeError(f"topic {topic} has no partitions (run `bosai topics apply`)")
+            self._partitions[topic] = sorted(parts)
+        return self._partitions[topic]
+
+    async def send(self, records: Sequence[OutRecord]) -> int:
+        """Send and wait until the broker has every record; return the bytes written."""
+        grouped: dict[tuple[str, int], list[OutRecord]] = defaultdict(list)
+        for record in records:
+            parts = await self._partitions_of(record.topic)
+            partition = self._partitioner(record.key, parts, parts)
+            grouped[(record.topic, partition)].append(record)
+        futures = []
+        written = 0
+        for (topic, partition), items in grouped.items():
+            batch = self.producer.create_batch()
+            for record in items:
+                while batch.append(key=record.key, value=record.value, timestamp=record.timestamp_ms) is None:
+                    futures.append(await self.producer.send_batch(batch, topic, partition=partition))
+                    batch = self.producer.create_batch()
+                written += len(record.value) + len(record.key)
+            futures.append(await self.producer.send_batch(batch, topic, partition=partition))
+        if futures:
+            await asyncio.gather(*futures)
+        return written
+
+
+def create_app(pack: RegionPack, catalog: Catalog, store: SchemaStore, *, bootstrap: str, prefix: str,
+               replication_factor: int = 1, batch_max: int = 2000, batch_within_s: float = 0.05,
+               commit_interval_s: float = 1.0) -> faust.App:
+    """A Faust app processing one region's raw readings."""
+    topics = HubTopics.for_region(catalog, pack)
+    raw_partitions = catalog.template("readings.raw").partitions
+    app = faust.App(
+        app_id_for(prefix, pack.name),
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        web_enabled=False,
+        topic_replication_factor=replication_factor,
+        topic_partitions=raw_partitions,
+        broker_commit_interval=commit_interval_s,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        table_standby_replicas=0,
+    )
+    raw = app.topic(topics.raw, key_serializer="raw", value_serializer="raw", partitions=raw_partitions)
+    # Keyed by station id bytes; use_partitioner makes the changelog partition the producer's
+    # murmur2 partition of the key, the same partition the station's readings have on the raw topic.
+    states = app.Table(STATE_TABLE, default=None, partitions=raw_partitions, use_partitioner=True,
+                       schema=faust.Schema(key_type=bytes, value_type=dict, key_serializer="raw",
+                                           value_serializer="json"))
+    pipeline = Pipeline(pack, topics, store)
+    sender = BatchSender(bootstrap)
+    metrics.worker_info(pack.name, app.conf.id)
+
+    def state_of(station_id: str) -> StationState:
+        return StationState.from_json(states.get(station_id.encode()))
+
+    @app.agent(raw, name="hub")
+    async def hub(stream):  # noqa: ANN001 - Faust stream
+        await sender.start()
+        async for events in stream.take_events(batch_max, within=batch_within_s):
+            started = time.time()
+            messages = [InMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key,
+                                  e.message.value, int(e.message.timestamp * 1000)) for e in events]
+            result = pipeline.process(messages, state_of)
+            written = await sender.send(result.records)
+            for station_id, state in result.states.items():
+                states[station_id.encode()] = state.to_json()
+            metrics.observe_batch(pack.name, result, started_s=started, finished_s=time.time(),
+                                  bytes_written=written, records=result.records)
+
+    @app.task
+    async def _announce() -> None:
+        log.info("hub for %s: consuming %s, %d stations, %d municipalities", pack.name, topics.raw,
+                 len(pack.stations), len(pack.municipalities))
+
+    @app.on_before_shutdown.connect
+    async def _close_sender(sender_app, **kwargs) -> None:  # noqa: ANN001, ARG001 - Faust signal
+        await sender.stop()
+
+    return app

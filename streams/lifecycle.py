@@ -1,0 +1,150 @@
+"""The alert lifecycle: a pure state machine per station and rule, driven by event time only.
+
+``evaluate_reading`` takes a station's state and one reading and returns the new state and the
+transitions it caused: raise (CAP Alert), escalate / de-escalate (Update), clear (Cancel) — exactly
+one per change of level. Alert ids are derived from region, rule, station and the event time that
+opened the episode, so a replay or a redelivery produces the same ids with the same content.
+
+Readings that are not newer than the last one processed for the station (redeliveries, late
+arrivals) change nothing: replaying the same data at any speed gives the same result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from streams.model import Station
+from streams.rules import Level, Rule, RuleSet, Sample, measure, next_rank, thresholds_for
+
+JST = timezone(timedelta(hours=9))
+
+RAISED, ESCALATED, DEESCALATED, CLEARED = "RAISED", "ESCALATED", "DEESCALATED", "CLEARED"
+MSG_TYPE = {RAISED: "ALERT", ESCALATED: "UPDATE", DEESCALATED: "UPDATE", CLEARED: "CANCEL"}
+
+
+@dataclass(frozen=True)
+class RuleState:
+    """Where one rule stands for one station."""
+
+    rank: int = 0                 # current level, 0 = no alert
+    alert_id: str | None = None   # the open episode
+    sequence: int = -1            # last message sequence of the episode
+
+
+@dataclass(frozen=True)
+class StationState:
+    """Everything the rules remember about a station; JSON-serialisable for the Faust table."""
+
+    last_observed_at: int | None = None
+    history: tuple[Sample, ...] = ()
+    rules: Mapping[str, RuleState] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "last_observed_at": self.last_observed_at,
+            "history": [[s.observed_at, dict(s.values)] for s in self.history],
+            "rules": {k: [v.rank, v.alert_id, v.sequence] for k, v in self.rules.items()},
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any] | None) -> "StationState":
+        if not doc:
+            return cls()
+        return cls(
+            last_observed_at=doc.get("last_observed_at"),
+            history=tuple(Sample(t, v) for t, v in doc.get("history", [])),
+            rules={k: RuleState(rank=r[0], alert_id=r[1], sequence=r[2]) for k, r in doc.get("rules", {}).items()},
+        )
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One lifecycle event of one alert episode."""
+
+    alert_id: str
+    sequence: int
+    transition: str
+    msg_type: str
+    references: str | None
+    rule: Rule
+    level: Level             # the level reached; for CLEARED, the level that was cleared
+    rank: int                # 0 when cleared
+    value: float
+    threshold: float | None
+    observed_at: int
+    station_id: str
+
+
+def alert_id_for(region: str, rule_id: str, station_id: str, episode_start: int) -> str:
+    """Stable id of an episode: e.g. tochigi-rain_1h-41277-20230904T1500JST."""
+    start = datetime.fromtimestamp(episode_start / 1000, JST).strftime("%Y%m%dT%H%M%S").removesuffix("00")
+    return f"{region}-{rule_id}-{station_id}-{start}JST"
+
+
+def step(state: RuleState, new_rank: int, *, region: str, rule: Rule, station_id: str, observed_at: int,
+         value: float, thresholds: Sequence[float | None]) -> tuple[RuleState, Transition | None]:
+    """Move one rule's state to new_rank; return the transition it makes, if any."""
+    if new_rank == state.rank:
+        return state, None
+    if state.rank == 0:
+        alert_id, sequence, kind, references = (alert_id_for(region, rule.id, station_id, observed_at), 0,
+                                                RAISED, None)
+    else:
+        alert_id, sequence = state.alert_id, state.sequence + 1
+        references = f"{alert_id}/{state.sequence}"
+        kind = CLEARED if new_rank == 0 else ESCALATED if new_rank > state.rank else DEESCALATED
+    level = rule.levels[(new_rank or state.rank) - 1]
+    transition = Transition(alert_id=alert_id, sequence=sequence, transition=kind, msg_type=MSG_TYPE[kind],
+                            references=references, rule=rule, level=level, rank=new_rank, value=value,
+                            threshold=thresholds[(new_rank or state.rank) - 1], observed_at=observed_at,
+                            station_id=station_id)
+    if new_rank == 0:
+        return RuleState(), transition
+    return RuleState(rank=new_rank, alert_id=alert_id, sequence=sequence), transition
+
+
+def history_span_ms(rules: RuleSet) -> int:
+    """How far back a station's samples are needed by the windowed rules."""
+    return max((r.window_ms or 0 for r in rules.rules), default=0)
+
+
+def evaluate_reading(state: StationState, *, region: str, station: Station, rules: RuleSet, observed_at: int,
+                     values: Mapping[str, float | None]) -> tuple[StationState, list[Transition]]:
+    """Apply every enabled rule of the station to one reading, in event time.
+
+    Not newer than the last reading: nothing changes (idempotent redelivery). A missing value leaves
+    the rule's state as it is: gaps neither raise nor clear alerts.
+    """
+    if state.last_observed_at is not None and observed_at <= state.last_observed_at:
+        return state, []
+    transitions: list[Transition] = []
+    rule_states = dict(state.rules)
+    for base_rule in rules.rules:
+        rule = base_rule.with_overrides(station.rule_overrides.get(base_rule.id, {})) \
+            if base_rule.id in station.rule_overrides else base_rule
+        if not rule.enabled:
+            continue
+        if rule.kind == "river_stage" and station.river_stages is None:
+            continue
+        value = measure(rule, observed_at, values, state.history)
+        if value is None:
+            continue
+        current = rule_states.get(rule.id, RuleState())
+        thresholds = thresholds_for(rule, station.river_stages)
+        new_rank = next_rank(thresholds, rule.hysteresis, current.rank, value)
+        new_state, transition = step(current, new_rank, region=region, rule=rule, station_id=station.station_id,
+                                     observed_at=observed_at, value=value, thresholds=thresholds)
+        if transition is not None:
+            transitions.append(transition)
+        if new_state.rank == 0:
+            rule_states.pop(rule.id, None)
+        else:
+            rule_states[rule.id] = new_state
+    horizon = observed_at - history_span_ms(rules)
+    kept = tuple(s for s in state.history if s.observed_at > horizon)
+    remembered = {k: v for k, v in values.items() if k in ("precipitation_1h", "precipitation_increment", "water_level")}
+    history = kept + (Sample(observed_at, remembered),) if remembered else kept
+    return replace(state, last_observed_at=observed_at, history=history, rules=rule_states), transitions

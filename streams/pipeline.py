@@ -1,0 +1,257 @@
+"""One batch through the hub: decode, validate, geofence, rules, lifecycle, fan-out, encode.
+
+No Kafka here: ``Pipeline.process`` takes a batch of raw messages and the station states, and
+returns the records to write (enriched readings, alert events on every topic they go to, dead
+letters) and the new station states. The Faust agent (``streams.app``) only moves bytes between
+Kafka and this function, so everything it decides is unit-tested without a broker.
+
+The hot path is batch-shaped: one decode loop, one vectorised geofence call for the positions not
+seen before, one encode call per schema.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from streams.catalog import Catalog, topic_name
+from streams.codec import ALERT, DEAD_LETTER, READING, AvroCodec, CodecError, SchemaStore
+from streams.geo import METHOD_NAMES
+from streams.lifecycle import StationState, Transition, evaluate_reading
+from streams.readings import (MISSING_FIELD, UNDECODABLE, UNKNOWN_SCHEMA, InvalidReading, Reading,
+                              validate)
+from streams.regions import RegionPack
+
+ENRICHED = "jp.bosai.hub.EnrichedReading"
+CAP_SHARING = {"public": "PUBLIC", "municipal": "MUNICIPAL", "internal": "INTERNAL"}
+_CODEC_REASON = {"truncated": UNDECODABLE, "bad_magic": UNDECODABLE, "undecodable": UNDECODABLE,
+                 "unknown_schema": UNKNOWN_SCHEMA, "registry": UNKNOWN_SCHEMA, "not_encodable": UNDECODABLE}
+
+
+@dataclass(frozen=True)
+class InMessage:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class OutRecord:
+    topic: str
+    key: bytes
+    value: bytes
+    timestamp_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class HubTopics:
+    """The concrete topic names of one region under one prefix."""
+
+    raw: str
+    enriched: str
+    alerts: str
+    public: str
+    deadletter: str
+    municipal: Mapping[str, str]
+
+    @classmethod
+    def for_region(cls, catalog: Catalog, pack: RegionPack) -> "HubTopics":
+        def name(topic_id: str, code: str | None = None) -> str:
+            return topic_name(catalog, topic_id, pack.name, prefecture_code=pack.prefecture_code,
+                              municipality_code=code)
+        return cls(raw=name("readings.raw"), enriched=name("readings.enriched"), alerts=name("alerts"),
+                   public=name("alerts.public"), deadletter=name("deadletter"),
+                   municipal={m.code: name("alerts.municipality", m.code) for m in pack.municipalities})
+
+
+@dataclass(frozen=True)
+class AlertOut:
+    """An alert event as emitted: the transition, its Avro record, and where it went."""
+
+    transition: Transition
+    record: dict
+    topics: tuple[str, ...]
+
+
+@dataclass
+class BatchResult:
+    records: list[OutRecord] = field(default_factory=list)
+    states: dict[str, StationState] = field(default_factory=dict)
+    dead_letters: dict[str, int] = field(default_factory=dict)   # reason -> count
+    alerts: list[AlertOut] = field(default_factory=list)
+    readings_valid: int = 0
+    readings_missing: int = 0   # valid readings without a value (JMA gaps)
+    readings_stale: int = 0     # not newer than the station's last reading: no rule effect
+    geofence_nearest: int = 0
+    geofence_none: int = 0
+    event_time_max: int | None = None
+    produced_at: list[int] = field(default_factory=list)
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}/{os.getpid()}"
+
+
+class Pipeline:
+    """The hub's processing of one region, batch by batch."""
+
+    def __init__(self, pack: RegionPack, topics: HubTopics, store: SchemaStore, *,
+                 clock: Callable[[], float] = time.time):
+        self.pack = pack
+        self.topics = topics
+        self.readings = AvroCodec(store, READING)
+        self.enriched = AvroCodec(store, ENRICHED)
+        self.alerts = AvroCodec(store, ALERT)
+        self.dead = AvroCodec(store, DEAD_LETTER)
+        self.clock = clock  # only for dead letters' failed_at; rules never see it
+        self.worker = _worker_name()
+        self._location_cache: dict[tuple[float, float], tuple] = {}
+        self._fanout: dict[str, tuple[str, ...]] = {s.station_id: self._codes_for_station(s.station_id)
+                                                    for s in pack.stations.values()}
+
+    # -- fan-out -----------------------------------------------------------------------------------
+    def _codes_for_station(self, station_id: str) -> tuple[str, ...]:
+        """Municipalities an alert of this station concerns: its own (and its city), downstream ones
+        (river gauges), and every municipality intersecting its linked hazard zones."""
+        pack = self.pack
+        station = pack.stations[station_id]
+        codes: set[str] = set()
+        base = [station.municipality_code, *station.downstream_municipalities]
+        if station.hazard_zone_ids:
+            base += pack.index.municipalities_intersecting(pack.index.zone_area(station.hazard_zone_ids))
+        for code in base:
+            codes.update(pack.affected_codes(code))
+        return tuple(sorted(codes))
+
+    def topics_for(self, codes: Sequence[str], sharing_level: str) -> tuple[str, ...]:
+        topics = [self.topics.alerts]
+        if sharing_level in ("public", "municipal"):
+            topics += [self.topics.municipal[c] for c in codes if c in self.topics.municipal]
+        if sharing_level == "public":
+            topics.append(self.topics.public)
+        return tuple(topics)
+
+    # -- stages ----------------------------------------------------------------------------------
+    def _dead_letter(self, result: BatchResult, message: InMessage, reason: str, detail: str) -> dict:
+        result.dead_letters[reason] = result.dead_letters.get(reason, 0) + 1
+        return {"reason": reason, "error_detail": detail, "stage": "ingest", "source_topic": message.topic,
+                "source_partition": message.partition, "source_offset": message.offset,
+                "source_timestamp": message.timestamp_ms, "original_key": message.key,
+                "original_value": message.value, "failed_at": int(self.clock() * 1000), "worker": self.worker}
+
+    def _locate(self, readings: Sequence[Reading]) -> list[tuple]:
+        """(municipality code, city code, method, distance, zones) per reading; cached by position."""
+        cache = self._location_cache
+        unseen = list({(r.lat, r.lon) for r in readings} - cache.keys())
+        if unseen:
+            batch = self.pack.index.locate_many([p[0] for p in unseen], [p[1] for p in unseen])
+            municipalities = self.pack.index.municipalities
+            for k, position in enumerate(unseen):
+                i = int(batch.municipality_index[k])
+                m = municipalities[i] if i >= 0 else None
+                distance = float(batch.distance_m[k])
+                cache[position] = (m.code if m else None, m.city_code if m else None,
+                                   METHOD_NAMES[int(batch.method[k])] or "none",
+                                   None if distance != distance else distance, batch.zones[k])
+            if len(cache) > 200_000:  # moving sensors: keep memory bounded
+                cache.clear()
+        return [cache[(r.lat, r.lon)] for r in readings]
+
+    def _alert_record(self, t: Transition, codes: Sequence[str]) -> dict:
+        pack, station = self.pack, self.pack.stations[t.station_id]
+        level = t.level
+        cleared = t.transition == "CLEARED"
+        names = "、".join(pack.name_of(c) for c in codes)
+        what = f"{level.event}" + (" 解除" if cleared else "")
+        value_text = f"{t.value:g} {t.rule.unit}"
+        return {
+            "alert_id": t.alert_id, "sequence": t.sequence, "msg_type": t.msg_type, "transition": t.transition,
+            "references": t.references, "region": pack.name, "prefecture_code": pack.prefecture_code,
+            "rule": t.rule.id, "level": level.name, "level_rank": t.rank, "warning_level": level.warning_level,
+            "event": level.event,
+            "headline": f"{station.name}（{pack.name_of(station.municipality_code)}）{what}: {value_text}",
+            "severity": "Minor" if cleared else level.severity,
+            "urgency": "Past" if cleared else level.urgency,
+            "certainty": level.certainty,
+            "sharing_level": CAP_SHARING[t.rule.sharing_level],
+            "station_id": t.station_id, "observed_at": t.observed_at, "value": float(t.value),
+            "unit": t.rule.unit, "threshold": t.threshold,
+            "area": {"description": names, "point": {"lat": station.lat, "lon": station.lon, "alt_m": station.alt_m},
+                     "hazard_zone_ids": list(station.hazard_zone_ids)},
+            "municipality_codes": list(codes),
+            "source_readings": [{"station_id": t.station_id, "observed_at": t.observed_at,
+                                 "quantity": t.rule.quantity,
+                                 "value": float(t.value), "unit": t.rule.unit}],
+        }
+
+    # -- the batch -------------------------------------------------------------------------------
+    def process(self, messages: Sequence[InMessage],
+                state_of: Callable[[str], StationState]) -> BatchResult:
+        result = BatchResult()
+        dead_records: list[tuple[InMessage, dict]] = []
+        valid: list[tuple[InMessage, Reading]] = []
+        stations = self.pack.stations
+        for message, decoded in zip(messages, self.readings.decode_many([m.value for m in messages])):
+            if isinstance(decoded, CodecError):
+                reason = _CODEC_REASON.get(decoded.reason, UNDECODABLE)
+                if "missing" in decoded.detail.lower() or "no default" in decoded.detail.lower():
+                    reason = MISSING_FIELD
+                dead_records.append((message, self._dead_letter(result, message, reason, str(decoded))))
+                continue
+            try:
+                valid.append((message, validate(decoded, stations)))
+            except InvalidReading as exc:
+                dead_records.append((message, self._dead_letter(result, message, exc.reason, exc.detail)))
+
+        locations = self._locate([r for _, r in valid])
+        enriched_records = []
+        alert_outs: list[AlertOut] = []
+        states = result.states
+        region = self.pack.name
+        for (message, reading), (code, city, method, distance, zones) in zip(valid, locations):
+            result.readings_valid += 1
+            if reading.is_missing:
+                result.readings_missing += 1
+            if method == "nearest":
+                result.geofence_nearest += 1
+            elif method == "none":
+                result.geofence_none += 1
+            if result.event_time_max is None or reading.observed_at > result.event_time_max:
+                result.event_time_max = reading.observed_at
+            if reading.produced_at:
+                result.produced_at.append(reading.produced_at)
+            enriched_records.append({
+                "reading": reading.record, "region": region, "municipality_code": code, "city_code": city,
+                "geofence_method": method, "distance_m": distance,
+                "hazard_zones": [{"zone_id": z.zone_id, "kind": z.kind, "rank": z.rank} for z in zones],
+            })
+            sid = reading.station_id
+            state = states[sid] if sid in states else state_of(sid)
+            if state.last_observed_at is not None and reading.observed_at <= state.last_observed_at:
+                result.readings_stale += 1
+                continue
+            new_state, transitions = evaluate_reading(state, region=region, station=stations[sid],
+                                                      rules=self.pack.rules, observed_at=reading.observed_at,
+                                                      values=reading.values)
+            states[sid] = new_state
+            for t in transitions:
+                codes = self._fanout[sid]
+                record = self._alert_record(t, codes)
+                alert_outs.append(AlertOut(t, record, self.topics_for(codes, t.rule.sharing_level)))
+
+        records = result.records
+        for (message, reading), payload in zip(valid, self.enriched.encode_many(enriched_records)):
+            records.append(OutRecord(self.topics.enriched, reading.station_id.encode(), payload, reading.observed_at))
+        for out, payload in zip(alert_outs, self.alerts.encode_many([a.record for a in alert_outs])):
+            key = out.transition.alert_id.encode()
+            records.extend(OutRecord(topic, key, payload, out.transition.observed_at) for topic in out.topics)
+        for (message, _), payload in zip(dead_records, self.dead.encode_many([d for _, d in dead_records])):
+            records.append(OutRecord(self.topics.deadletter, message.key or b"", payload, message.timestamp_ms))
+        result.alerts = alert_outs
+        return result
