@@ -43,6 +43,9 @@ class InMessage:
 
 @dataclass(frozen=True)
 class OutRecord:
+    """A record to write. Its Kafka timestamp is the write time (None), never the event time: topic
+    retention runs on record timestamps, and replayed 2023 events must not expire on arrival."""
+
     topic: str
     key: bytes
     value: bytes
@@ -247,11 +250,11 @@ class Pipeline:
 
         records = result.records
         for (message, reading), payload in zip(valid, self.enriched.encode_many(enriched_records)):
-            records.append(OutRecord(self.topics.enriched, reading.station_id.encode(), payload, reading.observed_at))
+            records.append(OutRecord(self.topics.enriched, reading.station_id.encode(), payload))
         for out, payload in zip(alert_outs, self.alerts.encode_many([a.record for a in alert_outs])):
             key = out.transition.alert_id.encode()
-            records.extend(OutRecord(topic, key, payload, out.transition.observed_at) for topic in out.topics)
+            records.extend(OutRecord(topic, key, payload) for topic in out.topics)
         for (message, _), payload in zip(dead_records, self.dead.encode_many([d for _, d in dead_records])):
-            records.append(OutRecord(self.topics.deadletter, message.key or b"", payload, message.timestamp_ms))
+            records.append(OutRecord(self.topics.deadletter, message.key or b"", payload))
         result.alerts = alert_outs
         return result
