@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from streams import __version__
+from streams.catalog import format_plan
 from streams.errors import BosaiError
 
 
@@ -385,16 +386,55 @@ def bench_geofence(pack_dir: Path | None, points: int, seed: int) -> None:
 
 # -- demo ---------------------------------------------------------------------------------------
 
-@cli.command()
-@click.option("--keep-broker", is_flag=True, help="Leave the broker running afterwards.")
-def demo(keep_broker: bool) -> None:
-    """Bring up the embedded broker, apply the topics, show the status."""
-    from streams.broker import EmbeddedBroker
-    from streams.catalog import format_plan
-    from streams.settings import external_bootstrap
+def _pad(text: str, width: int) -> str:
+    """Left-align text in a terminal column, counting East Asian wide characters as two."""
+    import unicodedata
 
-    started_here = False
+    shown = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(0, width - shown)
+
+
+def episode_summary(alerts, packs) -> list[str]:
+    """One line per municipality and rule: episodes and the highest level reached."""
+    names = {}
+    for pack in packs:
+        for m in pack.municipalities:
+            names[m.code] = f"{m.city_name or ''}{m.name}"
+    ranks: dict[tuple[str, str], dict[str, tuple[int, str]]] = {}
+    for alert in alerts:
+        if alert["msg_type"] == "CANCEL":
+            continue
+        code = next((c for c in alert["municipalities"] if c in names), alert["municipalities"][0])
+        episodes = ranks.setdefault((code, alert["rule"]), {})
+        best = episodes.get(alert["alert_id"], (0, ""))
+        if alert["level_rank"] > best[0]:
+            episodes[alert["alert_id"]] = (alert["level_rank"], alert["level"])
+    lines = [f"{_pad('municipality', 22)}{'code':<7}{'rule':<10}{'episodes':>9}  highest level"]
+    for (code, rule), episodes in sorted(ranks.items()):
+        top = max(episodes.values())
+        lines.append(f"{_pad(names.get(code, code), 22)}{code:<7}{rule:<10}{len(episodes):>9}  {top[1]}")
+    return lines
+
+
+@cli.command()
+@click.option("--from", "since", default="2023-09-04", show_default=True, help="First event time (JST).")
+@click.option("--to", "until", default="2023-09-09", show_default=True, help="End of the range (JST, exclusive).")
+@click.option("--speed", default="max", show_default=True,
+              help="Event-time speed over real time (e.g. 36000 = 10 hours a second) or max.")
+@click.option("--keep-broker", is_flag=True, help="Leave the broker running afterwards (stop: bosai broker down).")
+def demo(since: str, until: str, speed: str, keep_broker: bool) -> None:
+    """Start the embedded broker, apply the topics, and replay the real heavy rain of 2023-09-04..08
+    (Tochigi and Kanagawa, JMA AMeDAS) through the hub; print the alerts and a summary."""
+    from streams.broker import EmbeddedBroker
+    from streams.codec import default_store
+    from streams.regions import default_pack_dirs, load_pack
+    from streams.replay import iter_lines, parse_jst, run_replay
+    from streams.settings import cache_dir, external_bootstrap, project_root
+
+    pace = None if speed == "max" else float(speed)
+    packs = [load_pack(d) for d in default_pack_dirs()]
     embedded = EmbeddedBroker("default")
+    started_here = False
     if external_bootstrap():
         bootstrap = external_bootstrap()
     else:
@@ -403,10 +443,26 @@ def demo(keep_broker: bool) -> None:
     try:
         specs = _topic_specs(())
         before, after = asyncio.run(apply_topics(bootstrap, specs))
-        click.echo(f"topics: {len(before.changes)} change(s) applied; plan now: "
-                   f"{format_plan(after).splitlines()[-1]}")
-        regions = sorted({s.region for s in specs})
-        click.echo(f"status: broker {bootstrap} up; regions {', '.join(regions)}; {len(specs)} topics ready")
+        click.echo(f"topics: {len(before.changes)} change(s) applied; {format_plan(after).splitlines()[-1]}")
+        # On a broker this command started, the hub runs on the real topics (bosai.*); on one that was
+        # already running, in a fresh namespace, so earlier state cannot hide this run's alerts.
+        prefix = _catalog_with_prefix(None).prefix if started_here else time.strftime("demo-%Y%m%d%H%M%S")
+        result = run_replay(packs, _catalog_with_prefix(None), default_store(),
+                            project_root() / "data" / "amedas" / "tochigi-kanagawa-2023-07-13_2023-12-06.csv.gz",
+                            bootstrap=bootstrap, prefix=prefix, since_ms=parse_jst(since, option="--from"),
+                            until_ms=parse_jst(until, option="--to"), speed=pace, timeout_s=600,
+                            log_dir=cache_dir() / "logs", progress=_say, keep_topics=True)
+        for line in iter_lines(result.alerts):
+            click.echo(line)
+        click.echo("")
+        for line in episode_summary(result.alerts, packs):
+            click.echo(line)
+        click.echo(f"\n{result.readings:,} readings replayed in {result.total_s:.1f}s; {len(result.alerts)} alert events "
+                   f"on {prefix}.* topics; dead letters {result.dead_letters}; "
+                   f"drained {'yes' if result.drained else 'NO'}")
+        click.echo("Data: 出典：気象庁ホームページ (JMA AMeDAS); 「国土数値情報（行政区域データ）（国土交通省）を加工して作成」")
+        if not result.drained:
+            raise BosaiError("the pipeline did not drain")
     finally:
         if started_here and not keep_broker:
             embedded.down(progress=_say)

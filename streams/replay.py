@@ -363,7 +363,7 @@ def run_replay(packs: Sequence[RegionPack], catalog: Catalog, store: SchemaStore
     alert_ends = {tp: e for tp, e in ends.items() if not tp.topic.endswith(".deadletter")}
     result.dead_letters = sum(e - starts.get(tp, 0) for tp, e in ends.items() if tp.topic.endswith(".deadletter"))
     result.alerts = asyncio.run(collect_alerts(bootstrap, store, topic_sets, starts, alert_ends))
-    if not keep_topics:
+    if not keep_topics and prefix != "bosai":  # never delete the live topics
         asyncio.run(delete_namespace(bootstrap, prefix, [p.name for p in packs]))
     result.total_s = time.monotonic() - started
     return result
