@@ -88,6 +88,27 @@ class BatchSender:
         return written
 
 
+async def consumer_lag(bootstrap: str, group: str, topic: str) -> int:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        ends = await consumer.end_offsets(partitions)
+        committed = await admin.list_consumer_group_offsets(group)
+        return sum(max(0, end - (committed[tp].offset if tp in committed else 0)) for tp, end in ends.items())
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
 def create_app(pack: RegionPack, catalog: Catalog, store: SchemaStore, *, bootstrap: str, prefix: str,
                replication_factor: int = 1, batch_max: int = 2000, batch_within_s: float = 0.05,
                commit_interval_s: float = 1.0) -> faust.App:
@@ -118,6 +139,7 @@ def create_app(pack: RegionPack, catalog: Catalog, store: SchemaStore, *, bootst
     pipeline = Pipeline(pack, topics, store)
     sender = BatchSender(bootstrap)
     metrics.worker_info(pack.name, app.conf.id)
+    clock = metrics.StationClock(pack.name, pack.stations)
 
     def state_of(station_id: str) -> StationState:
         return StationState.from_json(states.get(station_id.encode()))
@@ -136,6 +158,17 @@ def create_app(pack: RegionPack, catalog: Catalog, store: SchemaStore, *, bootst
                 states[station_id.encode()] = state.to_json()
             metrics.observe_batch(pack.name, result, started_s=started, finished_s=time.time(),
                                   bytes_written=written, records=result.records)
+            clock.update(result.station_times)
+
+    @app.timer(5.0)
+    async def _sample_lag() -> None:
+        """Consumer lag of the raw topic: end offsets minus this group's committed offsets."""
+        try:
+            lag = await consumer_lag(bootstrap, app.conf.id, topics.raw)
+        except Exception as exc:  # a sampling hiccup must never stop the hub
+            log.warning("consumer lag not sampled: %s", exc)
+            return
+        metrics.CONSUMER_LAG.labels(pack.name, topics.raw).set(lag)
 
     @app.task
     async def _announce() -> None:

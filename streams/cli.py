@@ -364,6 +364,48 @@ def replay(pack_dirs, csv_path, since, until, speed, alerts_out, topic_prefix, k
                          f"`bosai tail` on the deadletter topic to see why)")
 
 
+@cli.command()
+@click.option("--region", "pack_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Region pack (needed with --municipality).")
+@click.option("--municipality", help="Municipality code or name (a designated city follows all its wards).")
+@click.option("--topic", "topic_names", multiple=True, help="Any topic by name (repeatable).")
+@click.option("--topic-prefix", default=None, help="Topic namespace (default: bosai).")
+@click.option("--from-beginning", is_flag=True, help="Start at the oldest retained message, not the newest.")
+@click.option("--json", "as_json_lines", is_flag=True, help="One JSON object per message.")
+@click.option("--max", "max_messages", type=int, default=None, help="Stop after this many messages.")
+@click.option("--timeout", "idle_timeout_s", type=float, default=None, help="Stop after this many idle seconds.")
+def tail(pack_dir, municipality, topic_names, topic_prefix, from_beginning, as_json_lines, max_messages,
+         idle_timeout_s) -> None:
+    """Follow a municipality's alerts (or any topic), decoded. Ctrl-C stops."""
+    from streams.broker import resolve_bootstrap
+    from streams.codec import default_store
+    from streams.pipeline import HubTopics
+    from streams.regions import load_pack
+    from streams.tail import tail as run_tail
+
+    topics = list(topic_names)
+    if municipality:
+        if pack_dir is None:
+            raise click.UsageError("--municipality needs --region")
+        pack = load_pack(pack_dir)
+        code = pack.find_municipality(municipality)
+        if code is None:
+            raise click.BadParameter(f"{municipality!r} is no municipality of {pack.name}", param_hint="--municipality")
+        hub_topics = HubTopics.for_region(_catalog_with_prefix(topic_prefix), pack)
+        codes = pack.wards_of(code) if code in pack.designated_cities else (code,)
+        topics += [hub_topics.municipal[c] for c in codes]
+        _say(f"following {pack.name_of(code)} ({code}): {', '.join(hub_topics.municipal[c] for c in codes)}")
+    if not topics:
+        raise click.UsageError("give --municipality (with --region) or --topic")
+    try:
+        count = asyncio.run(run_tail(resolve_bootstrap(), topics, default_store(), click.echo,
+                                     as_json_lines=as_json_lines, from_beginning=from_beginning,
+                                     idle_timeout_s=idle_timeout_s, max_messages=max_messages))
+    except LookupError as exc:
+        raise BosaiError(str(exc)) from None
+    _say(f"{count} message(s)")
+
+
 # -- bench --------------------------------------------------------------------------------------
 
 @cli.group()
@@ -385,6 +427,23 @@ def bench_geofence(pack_dir: Path | None, points: int, seed: int) -> None:
 
 
 # -- demo ---------------------------------------------------------------------------------------
+
+def _free_ports(first: int, count: int) -> list[int]:
+    """`count` free TCP ports on 127.0.0.1, from `first` upwards where possible."""
+    import socket
+
+    ports: list[int] = []
+    candidate = first
+    while len(ports) < count and candidate < first + 200:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", candidate))
+                ports.append(candidate)
+            except OSError:
+                pass
+        candidate += 1
+    return ports
+
 
 def _pad(text: str, width: int) -> str:
     """Left-align text in a terminal column, counting East Asian wide characters as two."""
@@ -419,16 +478,18 @@ def episode_summary(alerts, packs) -> list[str]:
 @cli.command()
 @click.option("--from", "since", default="2023-09-04", show_default=True, help="First event time (JST).")
 @click.option("--to", "until", default="2023-09-09", show_default=True, help="End of the range (JST, exclusive).")
-@click.option("--speed", default="max", show_default=True,
-              help="Event-time speed over real time (e.g. 36000 = 10 hours a second) or max.")
+@click.option("--speed", default="36000", show_default=True,
+              help="Event-time speed over real time (36000 = 10 hours of rain a second) or max.")
+@click.option("--metrics-port", default=9464, show_default=True,
+              help="First worker's Prometheus port on 127.0.0.1 (the next region gets the next free one).")
 @click.option("--keep-broker", is_flag=True, help="Leave the broker running afterwards (stop: bosai broker down).")
-def demo(since: str, until: str, speed: str, keep_broker: bool) -> None:
+def demo(since: str, until: str, speed: str, metrics_port: int, keep_broker: bool) -> None:
     """Start the embedded broker, apply the topics, and replay the real heavy rain of 2023-09-04..08
     (Tochigi and Kanagawa, JMA AMeDAS) through the hub; print the alerts and a summary."""
     from streams.broker import EmbeddedBroker
     from streams.codec import default_store
     from streams.regions import default_pack_dirs, load_pack
-    from streams.replay import iter_lines, parse_jst, run_replay
+    from streams.replay import parse_jst, run_replay
     from streams.settings import cache_dir, external_bootstrap, project_root
 
     pace = None if speed == "max" else float(speed)
@@ -451,9 +512,8 @@ def demo(since: str, until: str, speed: str, keep_broker: bool) -> None:
                             project_root() / "data" / "amedas" / "tochigi-kanagawa-2023-07-13_2023-12-06.csv.gz",
                             bootstrap=bootstrap, prefix=prefix, since_ms=parse_jst(since, option="--from"),
                             until_ms=parse_jst(until, option="--to"), speed=pace, timeout_s=600,
-                            log_dir=cache_dir() / "logs", progress=_say, keep_topics=True)
-        for line in iter_lines(result.alerts):
-            click.echo(line)
+                            log_dir=cache_dir() / "logs", progress=_say, keep_topics=True,
+                            metrics_ports=_free_ports(metrics_port, len(packs)), live=True)
         click.echo("")
         for line in episode_summary(result.alerts, packs):
             click.echo(line)

@@ -30,7 +30,18 @@ BATCH_SECONDS = Histogram("bosai_batch_duration_seconds", "Time to process and w
                           buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 EVENT_TIME = Gauge("bosai_event_time_seconds", "Latest event time (observed_at) processed, Unix seconds.", ["region"])
 EVENT_TIME_LAG = Gauge("bosai_event_time_lag_seconds", "Wall clock minus the latest event time processed.", ["region"])
+STATION_LAST_READING = Gauge("bosai_station_last_reading_timestamp_seconds",
+                             "Event time of each station's latest reading, Unix seconds.", ["region", "station"])
+STATION_SILENCE = Gauge("bosai_station_silence_seconds",
+                        "Event time since each station's latest reading, against the region's latest event time.",
+                        ["region", "station"])
+SILENT_STATIONS = Gauge("bosai_silent_stations", "Stations without a reading for over an hour of event time.",
+                        ["region"])
+CONSUMER_LAG = Gauge("bosai_consumer_lag_messages", "Raw readings not yet processed (end offset - committed).",
+                     ["region", "topic"])
 WORKER = Info("bosai_worker", "The worker process.")
+
+SILENCE_LIMIT_S = 3600.0
 
 
 def worker_info(region: str, app_id: str) -> None:
@@ -86,3 +97,44 @@ def _topic_kind(topic: str) -> tuple[str, str]:
     if tail[-1] == "public":
         return "alerts_public", ""
     return tail[-1], ""
+
+
+class StationClock:
+    """Latest event time per station, for the silence gauges.
+
+    Silence is measured in event time against the region's latest reading, so a replay at any speed
+    reads the same as live operation; a station never heard from counts from the first event time
+    seen. The gauges are refreshed at most once a second (cheap with 100k stations).
+    """
+
+    def __init__(self, region: str, station_ids, *, refresh_s: float = 1.0):
+        self.region = region
+        self.last: dict[str, float | None] = {sid: None for sid in station_ids}
+        self.first: float | None = None
+        self.latest: float | None = None
+        self.refresh_s = refresh_s
+        self._refreshed = 0.0
+
+    def update(self, readings_by_station: dict[str, int]) -> None:
+        for station_id, observed_ms in readings_by_station.items():
+            seconds = observed_ms / 1000
+            known = self.last.get(station_id)
+            if known is None or seconds > known:
+                self.last[station_id] = seconds
+            if self.first is None or seconds < self.first:
+                self.first = seconds
+            if self.latest is None or seconds > self.latest:
+                self.latest = seconds
+        now = time.monotonic()
+        if self.latest is None or now - self._refreshed < self.refresh_s:
+            return
+        self._refreshed = now
+        silent = 0
+        for station_id, seconds in self.last.items():
+            since = seconds if seconds is not None else self.first
+            silence = self.latest - since
+            STATION_SILENCE.labels(self.region, station_id).set(silence)
+            if seconds is not None:
+                STATION_LAST_READING.labels(self.region, station_id).set(seconds)
+            silent += silence > SILENCE_LIMIT_S
+        SILENT_STATIONS.labels(self.region).set(silent)

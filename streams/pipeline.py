@@ -95,6 +95,7 @@ class BatchResult:
     geofence_none: int = 0
     event_time_max: int | None = None
     produced_at: list[int] = field(default_factory=list)
+    station_times: dict[str, int] = field(default_factory=dict)  # latest observed_at per station
 
 
 def _worker_name() -> str:
@@ -229,6 +230,8 @@ class Pipeline:
                 result.event_time_max = reading.observed_at
             if reading.produced_at:
                 result.produced_at.append(reading.produced_at)
+            if reading.observed_at > result.station_times.get(reading.station_id, 0):
+                result.station_times[reading.station_id] = reading.observed_at
             enriched_records.append({
                 "reading": reading.record, "region": region, "municipality_code": code, "city_code": city,
                 "geofence_method": method, "distance_m": distance,

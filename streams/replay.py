@@ -315,7 +315,8 @@ def alert_topics(topics: HubTopics) -> list[str]:
 def run_replay(packs: Sequence[RegionPack], catalog: Catalog, store: SchemaStore, csv_path: Path, *,
                bootstrap: str, prefix: str, since_ms: int | None, until_ms: int | None, speed: float | None,
                timeout_s: float, log_dir: Path, progress: Progress, keep_topics: bool = False,
-               worker_args: Sequence[str] = ()) -> ReplayResult:
+               worker_args: Sequence[str] = (), metrics_ports: Sequence[int] | None = None,
+               live: bool = False) -> ReplayResult:
     """Produce the CSV's readings into each region's raw topic, run one worker per region, collect alerts."""
     from streams.cli import apply_topics
 
@@ -337,12 +338,23 @@ def run_replay(packs: Sequence[RegionPack], catalog: Catalog, store: SchemaStore
     output_topics = [t for ts in topic_sets for t in [*alert_topics(ts), ts.deadletter]]
     raw_topics = [t.raw for t in topic_sets]
     starts = asyncio.run(end_offsets(bootstrap, output_topics + raw_topics))
-    workers = [WorkerProcess(p.path, prefix, bootstrap, log_dir / f"{prefix}-{p.name}.log", worker_args)
-               for p in packs]
+    ports = list(metrics_ports or [])
+    workers = [WorkerProcess(p.path, prefix, bootstrap, log_dir / f"{prefix}-{p.name}.log",
+                             [*worker_args, *(["--metrics-port", str(ports[i])] if i < len(ports) else [])])
+               for i, p in enumerate(packs)]
+    follower = view = None
     try:
         for worker in workers:
             worker.start()
-        progress(f"started {len(workers)} worker(s): " + ", ".join(f"pid {w.pid}" for w in workers))
+        progress(f"started {len(workers)} worker(s): " + ", ".join(f"pid {w.pid}" for w in workers)
+                 + (" — metrics on " + ", ".join(f"http://127.0.0.1:{port}/metrics" for port in ports) if ports else ""))
+        if live:
+            from streams.live import AlertFollower, LiveView
+
+            view = LiveView(len(wanted), [f"http://127.0.0.1:{port}/metrics" for port in ports])
+            follower = AlertFollower(bootstrap, [t.alerts for t in topic_sets], starts, view, store)
+            follower.start()
+            progress = lambda _message: None  # noqa: E731 - the live view shows progress now
         produce_started = time.monotonic()
         asyncio.run(produce(bootstrap, wanted, routes, AvroCodec(store, READING), speed=speed, progress=progress))
         result.produce_s = time.monotonic() - produce_started
@@ -357,6 +369,9 @@ def run_replay(packs: Sequence[RegionPack], catalog: Catalog, store: SchemaStore
             result.drained = result.drained and drained
         result.drain_s = time.monotonic() - drain_started
     finally:
+        if follower is not None:
+            follower.stop()
+            view.close()
         for worker in workers:
             worker.stop()
     ends = asyncio.run(end_offsets(bootstrap, output_topics))
