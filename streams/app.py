@@ -140,9 +140,15 @@ def create_app(pack: RegionPack, catalog: Catalog, store: SchemaStore, *, bootst
     sender = BatchSender(bootstrap)
     metrics.worker_info(pack.name, app.conf.id)
     clock = metrics.StationClock(pack.name, pack.stations)
+    metrics.station_info(pack)
+    metrics.initialise(pack)
+
+    open_alerts = metrics.OpenAlerts(pack)
 
     def state_of(station_id: str) -> StationState:
-        return StationState.from_json(states.get(station_id.encode()))
+        state = StationState.from_json(states.get(station_id.encode()))
+        open_alerts.update({station_id: state})  # after a restart: alerts recovered from the changelog
+        return state
 
     @app.agent(raw, name="hub")
     async def hub(stream):  # noqa: ANN001 - Faust stream
@@ -156,6 +162,7 @@ def create_app(pack: RegionPack, catalog: Catalog, store: SchemaStore, *, bootst
             written = await sender.send(result.records)
             for station_id, state in result.states.items():
                 states[station_id.encode()] = state.to_json()
+            open_alerts.update(result.states)
             metrics.observe_batch(pack.name, result, started_s=started, finished_s=time.time(),
                                   bytes_written=written, records=result.records)
             clock.update(result.station_times)

@@ -273,10 +273,12 @@ def _catalog_with_prefix(prefix: str | None):
 @cli.command()
 @click.option("--region", "pack_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--topic-prefix", default=None, help="Topic namespace (default: the catalog's prefix, bosai).")
-@click.option("--metrics-port", default=None, type=int, help="Serve Prometheus metrics on 127.0.0.1:PORT (0 = any).")
+@click.option("--metrics-port", default=None, type=int, help="Serve Prometheus metrics on PORT (0 = any).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address the metrics endpoint binds.")
 @click.option("--batch-max", default=2000, show_default=True, help="Most readings per processing batch.")
 @click.option("--loglevel", default="warn", show_default=True, type=click.Choice(["crit", "error", "warn", "info", "debug"]))
-def worker(pack_dir: Path, topic_prefix: str | None, metrics_port: int | None, batch_max: int, loglevel: str) -> None:
+def worker(pack_dir: Path, topic_prefix: str | None, metrics_port: int | None, metrics_host: str, batch_max: int,
+           loglevel: str) -> None:
     """Run the hub for one region: consume raw readings, emit enriched readings, alerts, dead letters."""
     import faust
 
@@ -293,8 +295,8 @@ def worker(pack_dir: Path, topic_prefix: str | None, metrics_port: int | None, b
     app = create_app(pack, catalog, default_store(), bootstrap=bootstrap, prefix=catalog.prefix,
                      replication_factor=min(catalog.replication_factor, brokers), batch_max=batch_max)
     if metrics_port is not None:
-        port = metrics.serve(metrics_port)
-        _say(f"metrics on http://127.0.0.1:{port}/metrics")
+        port = metrics.serve(metrics_port, metrics_host)
+        _say(f"metrics on http://{metrics_host}:{port}/metrics")
     _say(f"hub worker for {pack.name}: app {app.conf.id}, broker {bootstrap}")
     faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
 
@@ -312,8 +314,10 @@ def worker(pack_dir: Path, topic_prefix: str | None, metrics_port: int | None, b
 @click.option("--keep-topics", is_flag=True, help="Keep the replay's topics afterwards (for `bosai tail`).")
 @click.option("--timeout", "timeout_s", default=600.0, show_default=True, help="Seconds to wait for the pipeline to drain.")
 @click.option("--allow-dead-letters", is_flag=True, help="Do not fail when readings were dead-lettered.")
+@click.option("--running-workers", is_flag=True,
+              help="Start no workers: feed the hub already running on --topic-prefix and wait for it to drain.")
 def replay(pack_dirs, csv_path, since, until, speed, alerts_out, topic_prefix, keep_topics, timeout_s,
-           allow_dead_letters) -> None:
+           allow_dead_letters, running_workers) -> None:
     """Replay observations through the hub on Kafka and report every alert it emitted."""
     from collections import Counter
 
@@ -335,6 +339,8 @@ def replay(pack_dirs, csv_path, since, until, speed, alerts_out, topic_prefix, k
     since_ms = parse_jst(since, option="--from") if since else None
     until_ms = parse_jst(until, option="--to") if until else None
     packs = [load_pack(d) for d in pack_dirs]
+    if running_workers and not topic_prefix:
+        raise click.UsageError("--running-workers needs the --topic-prefix the workers run on (e.g. bosai)")
     prefix = topic_prefix or time.strftime("replay-%Y%m%d%H%M%S")
     started_broker = None
     if not external_bootstrap() and EmbeddedBroker("default").state() is None:
@@ -344,7 +350,7 @@ def replay(pack_dirs, csv_path, since, until, speed, alerts_out, topic_prefix, k
         result = run_replay(packs, _catalog_with_prefix(None), default_store(), csv_path,
                             bootstrap=resolve_bootstrap(), prefix=prefix, since_ms=since_ms, until_ms=until_ms,
                             speed=pace, timeout_s=timeout_s, log_dir=cache_dir() / "logs", progress=_say,
-                            keep_topics=keep_topics)
+                            keep_topics=keep_topics or running_workers, start_workers=not running_workers)
     finally:
         if started_broker:
             started_broker.down(progress=_say)
@@ -404,6 +410,27 @@ def tail(pack_dir, municipality, topic_names, topic_prefix, from_beginning, as_j
     except LookupError as exc:
         raise BosaiError(str(exc)) from None
     _say(f"{count} message(s)")
+
+
+@cli.command()
+@click.option("--check", is_flag=True, help="Exit 1 if deploy/grafana/dashboards differs from what is generated.")
+def dashboards(check: bool) -> None:
+    """Generate the Grafana dashboards (grafana-foundation-sdk) into deploy/grafana/dashboards/."""
+    from streams.dashboards import dashboards_dir, render
+
+    folder = dashboards_dir()
+    rendered = render()
+    stale = [name for name, text in rendered.items()
+             if not (folder / name).exists() or (folder / name).read_text(encoding="utf-8") != text]
+    if check:
+        if stale:
+            raise BosaiError(f"out of date in {folder}: {', '.join(stale)} (run `bosai dashboards`)")
+        click.echo(f"{len(rendered)} dashboards up to date")
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in rendered.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    click.echo(f"wrote {len(rendered)} dashboards to {folder} ({len(stale)} changed)")
 
 
 # -- bench --------------------------------------------------------------------------------------

@@ -39,6 +39,10 @@ SILENT_STATIONS = Gauge("bosai_silent_stations", "Stations without a reading for
                         ["region"])
 CONSUMER_LAG = Gauge("bosai_consumer_lag_messages", "Raw readings not yet processed (end offset - committed).",
                      ["region", "topic"])
+OPEN_ALERTS = Gauge("bosai_open_alerts", "Alert episodes open now, by rule, level and the station's municipality.",
+                    ["region", "rule", "level", "municipality"])
+STATION_INFO = Gauge("bosai_station_info", "Stations of the region pack (value 1), with position for map panels.",
+                     ["region", "station", "name", "kind", "municipality", "lat", "lon"])
 WORKER = Info("bosai_worker", "The worker process.")
 
 SILENCE_LIMIT_S = 3600.0
@@ -50,9 +54,9 @@ def worker_info(region: str, app_id: str) -> None:
     WORKER.info({"region": region, "app_id": app_id, "version": __version__, "python": platform.python_version()})
 
 
-def serve(port: int) -> int:
+def serve(port: int, host: str = "127.0.0.1") -> int:
     """Start the /metrics endpoint; port 0 picks a free one. Returns the port."""
-    server, _thread = start_http_server(port, addr="127.0.0.1")
+    server, _thread = start_http_server(port, addr=host)
     return server.server_port
 
 
@@ -138,3 +142,58 @@ class StationClock:
                 STATION_LAST_READING.labels(self.region, station_id).set(seconds)
             silent += silence > SILENCE_LIMIT_S
         SILENT_STATIONS.labels(self.region).set(silent)
+
+
+def initialise(pack) -> None:
+    """Create every bounded label set at 0, so dashboards and rules see series before the first event."""
+    from streams.readings import REASONS
+
+    for stage in ("received", "valid", "missing_value", "stale"):
+        READINGS.labels(pack.name, stage)
+    for reason in REASONS:
+        DEAD_LETTERS.labels(pack.name, reason)
+    for method in ("nearest", "none"):
+        GEOFENCE_FALLBACKS.labels(pack.name, method)
+    SILENT_STATIONS.labels(pack.name).set(0)
+    # rules x levels x municipalities with stations: a few hundred series per region, all at 0
+    for code in {s.municipality_code for s in pack.stations.values()}:
+        for rule in pack.rules.rules:
+            for level in rule.levels:
+                OPEN_ALERTS.labels(pack.name, rule.id, level.name, code).set(0)
+
+
+def station_info(pack) -> None:
+    for station in pack.stations.values():
+        STATION_INFO.labels(pack.name, station.station_id, station.name, station.kind.value,
+                            station.municipality_code, f"{station.lat:.5f}", f"{station.lon:.5f}").set(1)
+
+
+class OpenAlerts:
+    """bosai_open_alerts kept up to date incrementally from each station's old and new state."""
+
+    def __init__(self, pack):
+        self.pack = pack
+        self.by_station: dict[str, set[tuple[str, str, str]]] = {}
+        self.counts: dict[tuple[str, str, str], int] = {}
+
+    def _labels(self, station_id: str, state) -> set[tuple[str, str, str]]:
+        station = self.pack.stations.get(station_id)
+        if station is None:
+            return set()
+        return {(rule_id, self.pack.rules.rule(rule_id).levels[rs.rank - 1].name, station.municipality_code)
+                for rule_id, rs in state.rules.items() if rs.rank > 0}
+
+    def update(self, changed: dict) -> None:
+        touched = set()
+        for station_id, state in changed.items():
+            new = self._labels(station_id, state)
+            old = self.by_station.get(station_id, set())
+            for key in old - new:
+                self.counts[key] -= 1
+                touched.add(key)
+            for key in new - old:
+                self.counts[key] = self.counts.get(key, 0) + 1
+                touched.add(key)
+            self.by_station[station_id] = new
+        for rule_id, level, code in touched:
+            OPEN_ALERTS.labels(self.pack.name, rule_id, level, code).set(self.counts[(rule_id, level, code)])

@@ -316,7 +316,7 @@ def run_replay(packs: Sequence[RegionPack], catalog: Catalog, store: SchemaStore
                bootstrap: str, prefix: str, since_ms: int | None, until_ms: int | None, speed: float | None,
                timeout_s: float, log_dir: Path, progress: Progress, keep_topics: bool = False,
                worker_args: Sequence[str] = (), metrics_ports: Sequence[int] | None = None,
-               live: bool = False) -> ReplayResult:
+               live: bool = False, start_workers: bool = True) -> ReplayResult:
     """Produce the CSV's readings into each region's raw topic, run one worker per region, collect alerts."""
     from streams.cli import apply_topics
 
@@ -341,7 +341,7 @@ def run_replay(packs: Sequence[RegionPack], catalog: Catalog, store: SchemaStore
     ports = list(metrics_ports or [])
     workers = [WorkerProcess(p.path, prefix, bootstrap, log_dir / f"{prefix}-{p.name}.log",
                              [*worker_args, *(["--metrics-port", str(ports[i])] if i < len(ports) else [])])
-               for i, p in enumerate(packs)]
+               for i, p in enumerate(packs)] if start_workers else []
     follower = view = None
     try:
         for worker in workers:
