@@ -435,9 +435,48 @@ def dashboards(check: bool) -> None:
 
 # -- bench --------------------------------------------------------------------------------------
 
-@cli.group()
-def bench() -> None:
-    """Benchmarks that print figures."""
+@cli.group(invoke_without_command=True)
+@click.option("--readings", "readings_count", default=1_000_000, show_default=True,
+              help="Backlog size for the throughput runs (hub, ceiling, peer).")
+@click.option("--cross-share", default=0.05, show_default=True, help="Share of readings at or above 20 mm/h.")
+@click.option("--rates", default="100,1000,5000", show_default=True, help="Offered loads for the latency runs.")
+@click.option("--latency-seconds", default=10.0, show_default=True, help="Duration of each latency run.")
+@click.option("--scaling-readings", default=None, type=int, help="Backlog of each scaling run (default readings/5).")
+@click.option("--skip-peer", is_flag=True, help="Leave out the Quix Streams peer.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the results here (default bench/results/<time>.json).")
+@click.pass_context
+def bench(ctx, readings_count, cross_share, rates, latency_seconds, scaling_readings, skip_peer, json_path) -> None:
+    """Benchmark the hub against the passthrough ceiling and a Quix Streams peer; print a table."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import shutil
+
+    from bench.pipeline import run, save, table
+    from streams.broker import EmbeddedBroker
+    from streams.settings import cache_dir, external_bootstrap, project_root
+
+    started_broker = None
+    if external_bootstrap():
+        bootstrap = external_bootstrap()
+    else:
+        started_broker = EmbeddedBroker("bench")
+        bootstrap = started_broker.up(progress=_say, heap="2g").bootstrap
+    try:
+        work = cache_dir() / "bench"  # synthetic packs and the processes' logs of the last run
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        _say(f"logs and synthetic packs in {work}")
+        results = run(bootstrap, readings_count=readings_count, cross_share=cross_share, work=work,
+                      progress=_say, rates=[int(r) for r in rates.split(",")], latency_seconds=latency_seconds,
+                      scaling_readings=scaling_readings or max(readings_count // 5, 20_000), skip_peer=skip_peer)
+    finally:
+        if started_broker:
+            started_broker.down(progress=_say)
+    path = save(results, json_path or project_root() / "bench" / "results" / time.strftime("%Y%m%d-%H%M%S.json"))
+    for line in table(results):
+        click.echo(line)
+    click.echo(f"results: {path}")
 
 
 @bench.command("geofence")

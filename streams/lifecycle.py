@@ -12,7 +12,7 @@ arrivals) change nothing: replaying the same data at any speed gives the same re
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -45,7 +45,7 @@ class StationState:
     def to_json(self) -> dict[str, Any]:
         return {
             "last_observed_at": self.last_observed_at,
-            "history": [[s.observed_at, dict(s.values)] for s in self.history],
+            "history": [[s.observed_at, s.values] for s in self.history],
             "rules": {k: [v.rank, v.alert_id, v.sequence] for k, v in self.rules.items()},
         }
 
@@ -106,45 +106,71 @@ def step(state: RuleState, new_rank: int, *, region: str, rule: Rule, station_id
     return RuleState(rank=new_rank, alert_id=alert_id, sequence=sequence), transition
 
 
-def history_span_ms(rules: RuleSet) -> int:
-    """How far back a station's samples are needed by the windowed rules."""
-    return max((r.window_ms or 0 for r in rules.rules), default=0)
+def history_span_ms(rules: RuleSet, values: Mapping[str, float | None] | None = None) -> int:
+    """How far back a station's samples are needed by the windowed rules.
+
+    A cumulative rule whose rolling sum the station reports itself (AMeDAS sends the 24-hour sum)
+    needs no history, so such a station keeps only what the other windows need.
+    """
+    span = 0
+    for rule in rules.rules:
+        if not rule.window_ms:
+            continue
+        if rule.kind == "cumulative" and values is not None and values.get(rule.quantity) is not None:
+            continue
+        if rule.kind == "rate_of_rise" and values is not None and "water_level" not in values:
+            continue
+        span = max(span, rule.window_ms)
+    return span
+
+
+def station_rules(station: Station, rules: RuleSet) -> tuple[tuple[Rule, list[float | None]], ...]:
+    """The station's enabled rules with their overrides applied and thresholds resolved (cacheable)."""
+    out = []
+    for base_rule in rules.rules:
+        rule = base_rule.with_overrides(station.rule_overrides[base_rule.id]) \
+            if base_rule.id in station.rule_overrides else base_rule
+        if not rule.enabled or (rule.kind == "river_stage" and station.river_stages is None):
+            continue
+        out.append((rule, thresholds_for(rule, station.river_stages)))
+    return tuple(out)
 
 
 def evaluate_reading(state: StationState, *, region: str, station: Station, rules: RuleSet, observed_at: int,
-                     values: Mapping[str, float | None]) -> tuple[StationState, list[Transition]]:
+                     values: Mapping[str, float | None],
+                     compiled: tuple[tuple[Rule, list[float | None]], ...] | None = None,
+                     ) -> tuple[StationState, list[Transition]]:
     """Apply every enabled rule of the station to one reading, in event time.
 
     Not newer than the last reading: nothing changes (idempotent redelivery). A missing value leaves
-    the rule's state as it is: gaps neither raise nor clear alerts.
+    the rule's state as it is: gaps neither raise nor clear alerts. ``compiled`` is
+    ``station_rules(station, rules)``, passed in by callers that cache it.
     """
     if state.last_observed_at is not None and observed_at <= state.last_observed_at:
         return state, []
     transitions: list[Transition] = []
     rule_states = dict(state.rules)
-    for base_rule in rules.rules:
-        rule = base_rule.with_overrides(station.rule_overrides.get(base_rule.id, {})) \
-            if base_rule.id in station.rule_overrides else base_rule
-        if not rule.enabled:
-            continue
-        if rule.kind == "river_stage" and station.river_stages is None:
-            continue
+    for rule, thresholds in compiled if compiled is not None else station_rules(station, rules):
         value = measure(rule, observed_at, values, state.history)
         if value is None:
             continue
-        current = rule_states.get(rule.id, RuleState())
-        thresholds = thresholds_for(rule, station.river_stages)
+        current = rule_states.get(rule.id, _NO_ALERT)
         new_rank = next_rank(thresholds, rule.hysteresis, current.rank, value)
+        if new_rank == current.rank:
+            continue
         new_state, transition = step(current, new_rank, region=region, rule=rule, station_id=station.station_id,
                                      observed_at=observed_at, value=value, thresholds=thresholds)
-        if transition is not None:
-            transitions.append(transition)
+        transitions.append(transition)
         if new_state.rank == 0:
             rule_states.pop(rule.id, None)
         else:
             rule_states[rule.id] = new_state
-    horizon = observed_at - history_span_ms(rules)
+    horizon = observed_at - history_span_ms(rules, values)
     kept = tuple(s for s in state.history if s.observed_at > horizon)
-    remembered = {k: v for k, v in values.items() if k in ("precipitation_1h", "precipitation_increment", "water_level")}
-    history = kept + (Sample(observed_at, remembered),) if remembered else kept
-    return replace(state, last_observed_at=observed_at, history=history, rules=rule_states), transitions
+    remembered = {k: v for k, v in values.items()
+                  if v is not None and k in ("precipitation_1h", "precipitation_increment", "water_level")}
+    history = kept + (Sample(observed_at, remembered),) if remembered and horizon < observed_at else kept
+    return StationState(last_observed_at=observed_at, history=history, rules=rule_states), transitions
+
+
+_NO_ALERT = RuleState()

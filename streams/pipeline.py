@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from streams.catalog import Catalog, topic_name
 from streams.codec import ALERT, DEAD_LETTER, READING, AvroCodec, CodecError, SchemaStore
 from streams.geo import METHOD_NAMES
-from streams.lifecycle import StationState, Transition, evaluate_reading
+from streams.lifecycle import StationState, Transition, evaluate_reading, station_rules
 from streams.readings import (MISSING_FIELD, UNDECODABLE, UNKNOWN_SCHEMA, InvalidReading, Reading,
                               validate)
 from streams.regions import RegionPack
@@ -118,6 +118,7 @@ class Pipeline:
         self._location_cache: dict[tuple[float, float], tuple] = {}
         self._fanout: dict[str, tuple[str, ...]] = {s.station_id: self._codes_for_station(s.station_id)
                                                     for s in pack.stations.values()}
+        self._compiled = {s.station_id: station_rules(s, pack.rules) for s in pack.stations.values()}
 
     # -- fan-out -----------------------------------------------------------------------------------
     def _codes_for_station(self, station_id: str) -> tuple[str, ...]:
@@ -244,7 +245,7 @@ class Pipeline:
                 continue
             new_state, transitions = evaluate_reading(state, region=region, station=stations[sid],
                                                       rules=self.pack.rules, observed_at=reading.observed_at,
-                                                      values=reading.values)
+                                                      values=reading.values, compiled=self._compiled[sid])
             states[sid] = new_state
             for t in transitions:
                 codes = self._fanout[sid]
