@@ -112,7 +112,7 @@ async def consumer_lag(bootstrap: str, group: str, topic: str) -> int:
 
 
 def create_app(pack: RegionPack, catalog: Catalog, store: SchemaStore, *, bootstrap: str, prefix: str,
-               replication_factor: int = 1, batch_max: int = 2000, batch_within_s: float = 0.05,
+               replication_factor: int = 1, batch_max: int = 2000, batch_within_s: float = 0.01,
                commit_interval_s: float = 1.0) -> faust.App:
     """A Faust app processing one region's raw readings."""
     topics = HubTopics.for_region(catalog, pack)
@@ -131,6 +131,10 @@ def create_app(pack: RegionPack, catalog: Catalog, store: SchemaStore, *, bootst
         # A crashed worker's partitions move to the others after 10 s instead of a minute.
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
+        # large fetches and buffers: the agent takes thousands of readings per batch
+        broker_max_poll_records=batch_max * 2,
+        stream_buffer_maxsize=batch_max * 8,
+        consumer_max_fetch_size=4 * 1024 * 1024,
     )
     raw = app.topic(topics.raw, key_serializer="raw", value_serializer="raw", partitions=raw_partitions)
     # Keyed by station id bytes; use_partitioner makes the changelog partition the producer's

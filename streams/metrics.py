@@ -186,6 +186,8 @@ class OpenAlerts:
     def update(self, changed: dict) -> None:
         touched = set()
         for station_id, state in changed.items():
+            if not state.rules and not self.by_station.get(station_id):
+                continue  # no alert before or after: the common case, kept cheap
             new = self._labels(station_id, state)
             old = self.by_station.get(station_id, set())
             for key in old - new:
