@@ -152,39 +152,35 @@ class Bench:
     def _log(self, name: str):
         return open(self.work / f"{name}.log", "ab")
 
-    def hub(self, name: str, pack_dir: Path, count: int, cross_share: float, timeout_s: float) -> dict:
+    def _backlog_run(self, name: str, pack_dir: Path, count: int, cross_share: float, timeout_s: float,
+                     command: Callable[[str, object], list[str]], group: Callable[[str], str]) -> dict:
+        """Fill a fresh namespace's raw topic, start the process under test, measure until drained."""
         prefix, pack, topics = self.namespace(name, pack_dir)
         self.backlog(topics.raw, pack, count, cross_share)
-        proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--region", str(pack_dir),
-                                 "--topic-prefix", prefix], env=self.env, stdout=self._log(name),
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([sys.executable, "-m", *command(prefix, topics)], env=self.env,
+                                stdout=self._log(name), stderr=subprocess.STDOUT)
         try:
-            return asyncio.run(_throughput(self.bootstrap, f"{prefix}-bench-hub", topics.raw, proc, timeout_s))
+            return asyncio.run(_throughput(self.bootstrap, group(prefix), topics.raw, proc, timeout_s))
         finally:
             _stop(proc)
+
+    def hub(self, name: str, pack_dir: Path, count: int, cross_share: float, timeout_s: float) -> dict:
+        return self._backlog_run(name, pack_dir, count, cross_share, timeout_s,
+                                 lambda prefix, topics: ["streams.cli", "worker", "--region", str(pack_dir),
+                                                         "--topic-prefix", prefix],
+                                 lambda prefix: f"{prefix}-bench-hub")
 
     def ceiling(self, pack_dir: Path, count: int, cross_share: float, timeout_s: float) -> dict:
-        prefix, pack, topics = self.namespace("ceiling", pack_dir)
-        self.backlog(topics.raw, pack, count, cross_share)
-        group = f"{prefix}-passthrough"
-        proc = subprocess.Popen([sys.executable, "-m", "bench.passthrough", self.bootstrap, topics.raw,
-                                 topics.enriched, group], env=self.env, stdout=self._log("ceiling"),
-                                stderr=subprocess.STDOUT)
-        try:
-            return asyncio.run(_throughput(self.bootstrap, group, topics.raw, proc, timeout_s))
-        finally:
-            _stop(proc)
+        return self._backlog_run("ceiling", pack_dir, count, cross_share, timeout_s,
+                                 lambda prefix, topics: ["bench.passthrough", self.bootstrap, topics.raw,
+                                                         topics.enriched, f"{prefix}-passthrough"],
+                                 lambda prefix: f"{prefix}-passthrough")
 
     def peer(self, pack_dir: Path, count: int, cross_share: float, timeout_s: float) -> dict:
-        prefix, pack, topics = self.namespace("peer", pack_dir)
-        self.backlog(topics.raw, pack, count, cross_share)
-        group = f"{prefix}-quix"
-        proc = subprocess.Popen([sys.executable, "-m", "bench.quix_peer", self.bootstrap, str(pack_dir), prefix,
-                                 group], env=self.env, stdout=self._log("peer"), stderr=subprocess.STDOUT)
-        try:
-            return asyncio.run(_throughput(self.bootstrap, group, topics.raw, proc, timeout_s))
-        finally:
-            _stop(proc)
+        return self._backlog_run("peer", pack_dir, count, cross_share, timeout_s,
+                                 lambda prefix, topics: ["bench.quix_peer", self.bootstrap, str(pack_dir), prefix,
+                                                         f"{prefix}-quix"],
+                                 lambda prefix: f"{prefix}-quix")
 
     def latency(self, pack_dir: Path, rates: list[int], seconds: float, cross_share: float) -> dict:
         prefix, pack, topics = self.namespace("latency", pack_dir)

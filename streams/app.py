@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ from streams.regions import RegionPack
 log = logging.getLogger("bosai.hub")
 
 STATE_TABLE = "station-state"
+STALLED_EXIT = 75  # exit status of a worker that stopped making progress (its supervisor restarts it)
 
 
 def app_id_for(prefix: str, region: str) -> str:
@@ -113,7 +115,7 @@ async def consumer_lag(bootstrap: str, group: str, topic: str) -> int:
 
 def create_app(pack: RegionPack, catalog: Catalog, store: SchemaStore, *, bootstrap: str, prefix: str,
                replication_factor: int = 1, batch_max: int = 2000, batch_within_s: float = 0.01,
-               commit_interval_s: float = 1.0) -> faust.App:
+               commit_interval_s: float = 1.0, stall_s: float = 30.0) -> faust.App:
     """A Faust app processing one region's raw readings."""
     topics = HubTopics.for_region(catalog, pack)
     raw_partitions = catalog.template("readings.raw").partitions
@@ -131,10 +133,6 @@ def create_app(pack: RegionPack, catalog: Catalog, store: SchemaStore, *, bootst
         # A crashed worker's partitions move to the others after 10 s instead of a minute.
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
-        # large fetches and buffers: the agent takes thousands of readings per batch
-        broker_max_poll_records=batch_max * 2,
-        stream_buffer_maxsize=batch_max * 8,
-        consumer_max_fetch_size=4 * 1024 * 1024,
     )
     raw = app.topic(topics.raw, key_serializer="raw", value_serializer="raw", partitions=raw_partitions)
     # Keyed by station id bytes; use_partitioner makes the changelog partition the producer's
@@ -150,6 +148,7 @@ def create_app(pack: RegionPack, catalog: Catalog, store: SchemaStore, *, bootst
     metrics.initialise(pack)
 
     open_alerts = metrics.OpenAlerts(pack)
+    progress = {"last_batch": time.monotonic()}
     # The live station states. The table is their durable form: its changelog is written in batches
     # below, and Faust restores the table from it when partitions are (re)assigned, after which the
     # cache is refilled from the table station by station.
@@ -175,6 +174,7 @@ def create_app(pack: RegionPack, catalog: Catalog, store: SchemaStore, *, bootst
         await sender.start()
         async for events in stream.take_events(batch_max, within=batch_within_s):
             started = time.time()
+            progress["last_batch"] = time.monotonic()
             messages = [InMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key,
                                   e.message.value, int(e.message.timestamp * 1000)) for e in events]
             result = pipeline.process(messages, state_of)
@@ -185,6 +185,11 @@ def create_app(pack: RegionPack, catalog: Catalog, store: SchemaStore, *, bootst
             changelog = states.changelog_topic.get_topic_name()
             await sender.send([OutRecord(changelog, sid.encode(), json.dumps(state.to_json()).encode())
                                for sid, state in result.states.items()])
+            # and into the table's store (no second changelog write): a rebalance clears the cache,
+            # and partitions this worker keeps are then read back from the store, not recovered again
+            store = states.data
+            for sid, state in result.states.items():
+                store[sid.encode()] = state.to_json()
             cache.update(result.states)
             open_alerts.update(result.states)
             metrics.observe_batch(pack.name, result, started_s=started, finished_s=time.time(),
@@ -200,6 +205,15 @@ def create_app(pack: RegionPack, catalog: Catalog, store: SchemaStore, *, bootst
             log.warning("consumer lag not sampled: %s", exc)
             return
         metrics.CONSUMER_LAG.labels(pack.name, topics.raw).set(lag)
+        idle = time.monotonic() - progress["last_batch"]
+        if lag > 0 and idle > stall_s:
+            # Crash-only: after a kill -9 faust-streaming occasionally resumes a restarted worker with
+            # its partitions never delivered to the agent. Nothing is lost (offsets are not committed
+            # past acknowledged outputs), so exit and let the supervisor start a fresh worker.
+            log.error("no batch for %.0f s with %d readings waiting: exiting (status %d) to be restarted",
+                      idle, lag, STALLED_EXIT)
+            logging.shutdown()
+            os._exit(STALLED_EXIT)
 
     @app.task
     async def _announce() -> None:

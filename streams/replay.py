@@ -127,6 +127,15 @@ class WorkerProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def restart_if_stalled(self) -> bool:
+        """A worker that exited because it stopped making progress is started again (crash-only)."""
+        from streams.app import STALLED_EXIT
+
+        if self.proc is not None and self.proc.poll() == STALLED_EXIT:
+            self.start()
+            return True
+        return False
+
     def kill(self) -> None:
         """SIGKILL: a crash, for tests."""
         if self.alive():
@@ -228,6 +237,8 @@ async def wait_drained(bootstrap: str, group_id: str, targets: dict, *, timeout_
         last_report = 0.0
         while time.monotonic() < deadline:
             for worker in workers:
+                if worker.restart_if_stalled():
+                    progress(f"worker stalled and exited; restarted it (pid {worker.pid})")
                 if not worker.alive():
                     raise BosaiError(f"worker (pid {worker.pid}) exited; last lines of {worker.log_file}:\n"
                                      f"{worker.log_tail()}")

@@ -130,7 +130,8 @@ def test_a_worker_killed_mid_replay_and_restarted_loses_nothing_and_changes_no_a
     reference = Pipeline(tochigi, topics, store).process(
         [InMessage(topics.raw, 0, i, None, p) for i, p in enumerate(payloads)], lambda sid: StationState())
     expected = {(a.record["alert_id"], a.record["sequence"]) for a in reference.alerts}
-    assert {(a["alert_id"], a["sequence"]) for a in emitted} == expected
+    got = {(a["alert_id"], a["sequence"]) for a in emitted}
+    assert got == expected, f"missing {sorted(expected - got)[:5]}, unexpected {sorted(got - expected)[:5]}"
     assert len(expected) > 50
 
 

@@ -1,0 +1,26 @@
+"""The benchmark's synthetic load: a valid pack with stations inside real boundaries, realistic values."""
+
+from __future__ import annotations
+
+from bench.load import make_pack, readings
+from streams.regions import load_pack
+
+
+def test_synthetic_pack_is_valid_and_every_station_lies_in_a_tochigi_municipality(project_root, tmp_path):
+    pack = load_pack(make_pack(tmp_path / "p", stations=500, zones=50, seed=3, tochigi=project_root / "regions/tochigi"))
+
+    assert len(pack.stations) == 500 and len(pack.zones) == 50
+    codes = {m.code for m in pack.municipalities}
+    assert all(s.municipality_code in codes for s in pack.stations.values())
+    batch = pack.index.locate_many([s.lat for s in pack.stations.values()], [s.lon for s in pack.stations.values()])
+    assert (batch.method == 1).all()  # contains, not the nearest fallback
+
+
+def test_readings_cross_thresholds_at_the_requested_share():
+    stations = [(f"B{i}", 36.5, 139.9) for i in range(100)]
+
+    values = [r["measurements"][0]["value"] for r in readings(stations, 20_000, cross_share=0.05, seed=1)]
+
+    share = sum(v >= 20 for v in values) / len(values)
+    assert 0.04 < share < 0.06
+    assert min(values) >= 0 and max(values) == 85.0
