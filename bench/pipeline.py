@@ -129,7 +129,7 @@ class Bench:
         self.run_id = time.strftime("%H%M%S")
 
     def namespace(self, name: str, pack_dir: Path):
-        from streams.cli import apply_topics
+        from streams.catalog import apply_topics
         from streams.catalog import expand
         from streams.pipeline import HubTopics
         from streams.regions import load_pack

@@ -407,3 +407,35 @@ async def _wait_visible(admin, names: Sequence[str], timeout_s: float = 30.0) ->
         if time.monotonic() > deadline:
             raise RuntimeError(f"created topics not visible after {timeout_s:.0f}s: {sorted(missing)[:5]}")
         await asyncio.sleep(0.2)
+
+
+# -- plan and apply against a cluster ------------------------------------------------------------
+
+async def _plan(bootstrap: str, specs):
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        observed, broker_count = await observe(admin, [s.name for s in specs])
+        return plan(specs, observed, broker_count), admin
+    except BaseException:
+        await admin.close()
+        raise
+
+
+async def plan_topics(bootstrap: str, specs):
+    result, admin = await _plan(bootstrap, specs)
+    await admin.close()
+    return result
+
+
+async def apply_topics(bootstrap: str, specs):
+    """Apply the catalog; return (plan before, plan after)."""
+    before, admin = await _plan(bootstrap, specs)
+    try:
+        await apply_plan(admin, before)
+    finally:
+        await admin.close()
+    after = await plan_topics(bootstrap, specs)
+    return before, after

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from streams import __version__
-from streams.catalog import format_plan
+from streams.catalog import apply_topics, format_plan, plan_topics
 from streams.errors import BosaiError
 
 
@@ -114,40 +114,6 @@ def _topic_specs(regions: tuple[Path, ...]):
     return expand(catalog, [p.topics_input() for p in packs])
 
 
-async def _plan(bootstrap: str, specs):
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    from streams.catalog import observe, plan
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        observed, broker_count = await observe(admin, [s.name for s in specs])
-        return plan(specs, observed, broker_count), admin
-    except BaseException:
-        await admin.close()
-        raise
-
-
-async def plan_topics(bootstrap: str, specs):
-    result, admin = await _plan(bootstrap, specs)
-    await admin.close()
-    return result
-
-
-async def apply_topics(bootstrap: str, specs):
-    """Apply the catalog; return (plan before, plan after)."""
-    from streams.catalog import apply_plan
-
-    before, admin = await _plan(bootstrap, specs)
-    try:
-        await apply_plan(admin, before)
-    finally:
-        await admin.close()
-    after = await plan_topics(bootstrap, specs)
-    return before, after
-
-
 @cli.group()
 def topics() -> None:
     """The topic catalog (topics/catalog.yaml): plan and apply."""
@@ -158,7 +124,6 @@ def topics() -> None:
 def topics_plan(regions: tuple[Path, ...]) -> None:
     """Show what `apply` would change. Exit 0 when nothing would."""
     from streams.broker import resolve_bootstrap
-    from streams.catalog import format_plan
 
     specs = _topic_specs(regions)
     result = asyncio.run(plan_topics(resolve_bootstrap(), specs))
@@ -170,7 +135,6 @@ def topics_plan(regions: tuple[Path, ...]) -> None:
 def topics_apply(regions: tuple[Path, ...]) -> None:
     """Create missing topics, add partitions, set configs. Idempotent."""
     from streams.broker import resolve_bootstrap
-    from streams.catalog import format_plan
 
     specs = _topic_specs(regions)
     before, after = asyncio.run(apply_topics(resolve_bootstrap(), specs))
@@ -558,7 +522,10 @@ def demo(since: str, until: str, speed: str, metrics_port: int, keep_broker: boo
     from streams.replay import parse_jst, run_replay
     from streams.settings import cache_dir, external_bootstrap, project_root
 
-    pace = None if speed == "max" else float(speed)
+    try:
+        pace = None if speed == "max" else float(speed)
+    except ValueError:
+        raise click.BadParameter("a number (event seconds per real second) or max", param_hint="--speed") from None
     packs = [load_pack(d) for d in default_pack_dirs()]
     embedded = EmbeddedBroker("default")
     started_here = False

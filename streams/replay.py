@@ -329,7 +329,7 @@ def run_replay(packs: Sequence[RegionPack], catalog: Catalog, store: SchemaStore
                worker_args: Sequence[str] = (), metrics_ports: Sequence[int] | None = None,
                live: bool = False, start_workers: bool = True) -> ReplayResult:
     """Produce the CSV's readings into each region's raw topic, run one worker per region, collect alerts."""
-    from streams.cli import apply_topics
+    from streams.catalog import apply_topics
 
     started = time.monotonic()
     catalog = replace(catalog, prefix=prefix)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.catalog import RegionTopics, default_catalog_path, expand, load_catalog
-from streams.cli import apply_topics
+from streams.catalog import apply_topics
 from streams.codec import READING, AvroCodec, default_store
 
 

@@ -19,7 +19,7 @@ import yaml
 
 from streams.broker import _free_port
 from streams.catalog import default_catalog_path, expand, load_catalog
-from streams.cli import apply_topics
+from streams.catalog import apply_topics
 from streams.codec import READING, AvroCodec, default_store
 from streams.dashboards import queries, render
 from streams.pipeline import HubTopics

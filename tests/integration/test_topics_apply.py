@@ -6,7 +6,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from streams.catalog import RegionTopics, default_catalog_path, expand, load_catalog
-from streams.cli import apply_topics, plan_topics
+from streams.catalog import apply_topics, plan_topics
 from streams.regions import load_pack
 
 

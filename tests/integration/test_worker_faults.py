@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaProducer
 
 from streams.app import app_id_for
 from streams.catalog import default_catalog_path, expand, load_catalog
-from streams.cli import apply_topics
+from streams.catalog import apply_topics
 from streams.codec import ALERT, DEAD_LETTER, READING, AvroCodec, default_store
 from streams.lifecycle import StationState
 from streams.pipeline import ENRICHED, HubTopics, InMessage, Pipeline
