@@ -10,7 +10,12 @@ Layout of one broker instance under ``<cache>/brokers/<name>/``::
     log4j2.properties   logging config (the broker's own log goes to broker.log)
     broker.log          stdout/stderr of the JVM
     data/               KRaft metadata and topic logs (removed on ``down`` unless kept)
-    state.json          pid, ports, bootstrap address, Kafka version
+    tls/broker.pem      the authenticated listener's key + certificate (signed by ``<cache>/tls/ca.pem``)
+    state.json          pid, ports, bootstrap addresses, CA file, Kafka version
+
+Two client listeners: the hub's own (PLAINTEXT, loopback, a super user) and ``CLIENTS``
+(SASL/SCRAM-SHA-512 over TLS) for municipalities, the prefecture and the public feed, with KRaft's
+StandardAuthorizer denying everything no ACL allows (see ``streams/access.py``).
 """
 
 from __future__ import annotations
@@ -33,8 +38,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from streams import tls
 from streams.errors import BrokerError, MissingToolError
-from streams.settings import cache_dir, external_bootstrap, project_root
+from streams.settings import (ENV_CA_FILE, ENV_CLIENTS_BOOTSTRAP, cache_dir, external_bootstrap, project_root,
+                             tls_dir)
 
 Progress = Callable[[str], None]
 
@@ -173,6 +180,9 @@ class BrokerState:
     cluster_id: str
     home: str
     started_at: float
+    clients_port: int = 0
+    clients_bootstrap: str = ""   # the SASL_SSL listener
+    ca_file: str = ""             # the CA its certificate is signed by (give it to clients)
 
 
 async def _metadata_ok(bootstrap: str, timeout_s: float) -> int:
@@ -260,8 +270,14 @@ class EmbeddedBroker:
         controller_port = _free_port(previous.get("controller_port"))
         if controller_port == port:
             controller_port = _free_port()
+        clients_port = _free_port(previous.get("clients_port"))
+        while clients_port in (port, controller_port):
+            clients_port = _free_port()
+        ca = tls.ensure_ca(tls_dir())
+        keystore = tls.issue_server_certificate(ca, self.home / "tls" / "broker.pem",
+                                                hostnames=("localhost",), ips=("127.0.0.1",))
         cluster_id = self._cluster_id_of_kept_data() or _new_cluster_id()
-        self._write_config(port, controller_port)
+        self._write_config(port, controller_port, clients_port, keystore)
         classpath = f"{libs}/*"
         jvm = [java, f"-Xms256m", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
                f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}", "-cp", classpath]
@@ -282,7 +298,9 @@ class EmbeddedBroker:
         bootstrap = f"127.0.0.1:{port}"
         state = BrokerState(name=self.name, pid=proc.pid, bootstrap=bootstrap, port=port,
                             controller_port=controller_port, kafka_version=version,
-                            cluster_id=cluster_id, home=str(self.home), started_at=time.time())
+                            cluster_id=cluster_id, home=str(self.home), started_at=time.time(),
+                            clients_port=clients_port, clients_bootstrap=f"127.0.0.1:{clients_port}",
+                            ca_file=str(ca.cert_file))
         self.state_file.write_text(json.dumps(asdict(state), indent=2) + "\n")
         try:
             self._wait_ready(proc, bootstrap, timeout_s)
@@ -311,8 +329,11 @@ class EmbeddedBroker:
         except OSError:
             return {}
         ports = {}
-        if m := re.search(r"^listeners=PLAINTEXT://127\.0\.0\.1:(\d+),CONTROLLER://127\.0\.0\.1:(\d+)", text, re.M):
+        if m := re.search(r"^listeners=PLAINTEXT://127\.0\.0\.1:(\d+),CONTROLLER://127\.0\.0\.1:(\d+)"
+                          r"(?:,CLIENTS://127\.0\.0\.1:(\d+))?", text, re.M):
             ports = {"port": int(m.group(1)), "controller_port": int(m.group(2))}
+            if m.group(3):
+                ports["clients_port"] = int(m.group(3))
         return ports
 
     def _cluster_id_of_kept_data(self) -> str | None:
@@ -323,13 +344,14 @@ class EmbeddedBroker:
         m = re.search(r"^cluster\.id=(\S+)", text, re.M)
         return m.group(1) if m else None
 
-    def _write_config(self, port: int, controller_port: int) -> None:
+    def _write_config(self, port: int, controller_port: int, clients_port: int, keystore: Path) -> None:
         template = project_root() / "deploy" / "kafka" / "server.properties.template"
         try:
             text = template.read_text()
         except OSError as exc:
             raise BrokerError(f"{template}: cannot read the broker config template: {exc}") from exc
         self.config_file.write_text(text.format(port=port, controller_port=controller_port,
+                                                clients_port=clients_port, tls_keystore=keystore,
                                                 data_dir=self.data_dir))
         shutil.copyfile(project_root() / "deploy" / "kafka" / "log4j2.properties",
                         self.home / "log4j2.properties")
@@ -380,3 +402,22 @@ def resolve_bootstrap(instance: str = "default") -> str:
     if state is None:
         raise BrokerError("no Kafka broker: run `bosai broker up` (embedded) or set KAFKA_BOOTSTRAP_SERVERS")
     return state.bootstrap
+
+
+def resolve_clients_listener(instance: str = "default") -> tuple[str, Path]:
+    """The authenticated (SASL_SSL) listener and the CA file clients must trust.
+
+    BOSAI_CLIENTS_BOOTSTRAP / BOSAI_CA_FILE name an external cluster's; else the running embedded broker's.
+    """
+    external = os.environ.get(ENV_CLIENTS_BOOTSTRAP, "").strip()
+    if external:
+        ca_file = os.environ.get(ENV_CA_FILE, "").strip()
+        if not ca_file:
+            raise BrokerError(f"{ENV_CLIENTS_BOOTSTRAP} is set but {ENV_CA_FILE} is not: name the PEM file of the "
+                              f"CA that signed the cluster's SASL_SSL listener certificate")
+        return external, Path(ca_file)
+    state = EmbeddedBroker(instance).state()
+    if state is None or not state.clients_bootstrap:
+        raise BrokerError("no authenticated listener: run `bosai broker up` (embedded) or set "
+                          f"{ENV_CLIENTS_BOOTSTRAP} and {ENV_CA_FILE}")
+    return state.clients_bootstrap, Path(state.ca_file)

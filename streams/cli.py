@@ -65,6 +65,7 @@ def broker_up(name: str, heap: str) -> None:
         return
     state = EmbeddedBroker(name).up(progress=_say, heap=heap)
     click.echo(f"broker '{name}' up: bootstrap {state.bootstrap}, Kafka {state.kafka_version}, pid {state.pid}")
+    click.echo(f"authenticated listener (SASL_SSL, SCRAM-SHA-512): {state.clients_bootstrap}, CA {state.ca_file}")
 
 
 @broker.command("down")
@@ -100,6 +101,7 @@ def broker_status(name: str) -> None:
     click.echo(f"broker '{name}': {'up' if brokers else 'process alive but NOT answering'}, "
                f"bootstrap {state.bootstrap}, Kafka {state.kafka_version}, pid {state.pid}, "
                f"up {uptime:.0f}s, data {embedded.data_dir}")
+    click.echo(f"authenticated listener (SASL_SSL, SCRAM-SHA-512): {state.clients_bootstrap}, CA {state.ca_file}")
     sys.exit(0 if brokers else 1)
 
 
@@ -150,6 +152,117 @@ def topics_list(regions: tuple[Path, ...]) -> None:
     """Every topic the catalog declares for the regions (no cluster needed)."""
     for spec in _topic_specs(regions):
         click.echo(f"{spec.name}\tpartitions={spec.partitions}\tvalue={spec.value_schema}")
+
+
+# -- access -------------------------------------------------------------------------------------
+
+@cli.group()
+def access() -> None:
+    """Who may read and write what on the authenticated listener (topics/access.yaml)."""
+
+
+@access.command("generate")
+@region_option
+@click.option("--check", is_flag=True, help="Exit 1 if topics/access.yaml differs from what the packs generate.")
+def access_generate(regions: tuple[Path, ...], check: bool) -> None:
+    """Write topics/access.yaml from the region packs and the topic catalog."""
+    from streams.access import default_access_path, generate, render
+    from streams.catalog import default_catalog_path, load_catalog
+    from streams.regions import load_pack
+
+    packs = [load_pack(d) for d in _region_dirs(regions)]
+    text = render(generate(packs, load_catalog(default_catalog_path())))
+    path = default_access_path()
+    if check:
+        current = path.read_text(encoding="utf-8") if path.exists() else ""
+        if current != text:
+            click.echo(f"{path} is out of date: run `bosai access generate`")
+            sys.exit(1)
+        click.echo(f"{path} is up to date")
+        return
+    path.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {path}")
+
+
+def _policy():
+    from streams.access import default_access_path, load_access
+
+    return load_access(default_access_path())
+
+
+@access.command("plan")
+def access_plan() -> None:
+    """Show how the cluster's ACLs differ from topics/access.yaml. Exit 0 when they do not."""
+    from streams.access import format_plan, plan_access
+    from streams.broker import resolve_bootstrap
+
+    click.echo(format_plan(asyncio.run(plan_access(resolve_bootstrap(), _policy()))))
+
+
+@access.command("apply")
+def access_apply() -> None:
+    """Add the missing ACLs and remove the undeclared ones. Idempotent."""
+    from streams.access import apply_access, format_plan
+    from streams.broker import resolve_bootstrap
+
+    before, after = asyncio.run(apply_access(resolve_bootstrap(), _policy()))
+    click.echo(format_plan(before))
+    if after.changes:
+        raise BosaiError("after apply the cluster's ACLs still differ:\n" + format_plan(after))
+    click.echo(f"applied: {len(before.add)} added, {len(before.remove)} removed")
+
+
+@access.command("issue")
+@click.argument("who")
+@region_option
+@click.option("--format", "fmt", type=click.Choice(["properties", "json"]), default="properties", show_default=True)
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the client config to this file (mode 0600) instead of stdout.")
+def access_issue(who: str, regions: tuple[Path, ...], fmt: str, output: Path | None) -> None:
+    """Create or rotate WHO's credential (principal, JIS code or municipality name); print its client config.
+
+    The password is shown once, here, and never logged; issuing again rotates it (the old one stops working).
+    """
+    import os
+
+    from streams.access import client_config, find_principal, issue_credential, render_client_properties
+    from streams.broker import resolve_bootstrap, resolve_clients_listener
+    from streams.regions import load_pack
+
+    policy = _policy()
+    principal = find_principal(policy, who, [load_pack(d) for d in _region_dirs(regions)])
+    clients_bootstrap, ca_file = resolve_clients_listener()
+    password = asyncio.run(issue_credential(resolve_bootstrap(), principal))
+    config = client_config(principal, password, clients_bootstrap=clients_bootstrap, ca_file=ca_file)
+    text = json.dumps(config, ensure_ascii=False, indent=2) + "\n" if fmt == "json" \
+        else render_client_properties(config, principal)
+    if output:
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        _say(f"credential for {principal.name} written to {output} (mode 0600)")
+    else:
+        click.echo(text, nl=False)
+    _say(f"issued a SCRAM-SHA-512 credential for {principal.name}; it may read: "
+         f"{', '.join(principal.readable_topics()) or 'nothing'}")
+
+
+@access.command("revoke")
+@click.argument("who")
+@region_option
+def access_revoke(who: str, regions: tuple[Path, ...]) -> None:
+    """Remove WHO's credential: new connections fail at once, open ones at their next re-authentication."""
+    from streams.access import find_principal, revoke_credential
+    from streams.broker import resolve_bootstrap
+    from streams.regions import load_pack
+
+    policy = _policy()
+    try:
+        name = find_principal(policy, who, [load_pack(d) for d in _region_dirs(regions)]).name
+    except BosaiError:
+        name = who  # a credential the file no longer declares can still be revoked by its user name
+    removed = asyncio.run(revoke_credential(resolve_bootstrap(), name))
+    click.echo(f"revoked the credential of {name}" if removed else f"{name} had no credential; nothing to revoke")
 
 
 # -- regions ------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ class RuleState:
     rank: int = 0                 # current level, 0 = no alert
     alert_id: str | None = None   # the open episode
     sequence: int = -1            # last message sequence of the episode
+    sent_at: int | None = None    # event time of that last message (CAP references need it)
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class StationState:
         return {
             "last_observed_at": self.last_observed_at,
             "history": [[s.observed_at, s.values] for s in self.history],
-            "rules": {k: [v.rank, v.alert_id, v.sequence] for k, v in self.rules.items()},
+            "rules": {k: [v.rank, v.alert_id, v.sequence, v.sent_at] for k, v in self.rules.items()},
         }
 
     @classmethod
@@ -56,7 +57,8 @@ class StationState:
         return cls(
             last_observed_at=doc.get("last_observed_at"),
             history=tuple(Sample(t, v) for t, v in doc.get("history", [])),
-            rules={k: RuleState(rank=r[0], alert_id=r[1], sequence=r[2]) for k, r in doc.get("rules", {}).items()},
+            rules={k: RuleState(rank=r[0], alert_id=r[1], sequence=r[2], sent_at=r[3] if len(r) > 3 else None)
+                   for k, r in doc.get("rules", {}).items()},
         )
 
 
@@ -69,6 +71,7 @@ class Transition:
     transition: str
     msg_type: str
     references: str | None
+    references_observed_at: int | None   # event time of the referenced message
     rule: Rule
     level: Level             # the level reached; for CLEARED, the level that was cleared
     rank: int                # 0 when cleared
@@ -92,18 +95,21 @@ def step(state: RuleState, new_rank: int, *, region: str, rule: Rule, station_id
     if state.rank == 0:
         alert_id, sequence, kind, references = (alert_id_for(region, rule.id, station_id, observed_at), 0,
                                                 RAISED, None)
+        references_at = None
     else:
         alert_id, sequence = state.alert_id, state.sequence + 1
         references = f"{alert_id}/{state.sequence}"
+        references_at = state.sent_at
         kind = CLEARED if new_rank == 0 else ESCALATED if new_rank > state.rank else DEESCALATED
     level = rule.levels[(new_rank or state.rank) - 1]
     transition = Transition(alert_id=alert_id, sequence=sequence, transition=kind, msg_type=MSG_TYPE[kind],
-                            references=references, rule=rule, level=level, rank=new_rank, value=value,
+                            references=references, references_observed_at=references_at, rule=rule,
+                            level=level, rank=new_rank, value=value,
                             threshold=thresholds[(new_rank or state.rank) - 1], observed_at=observed_at,
                             station_id=station_id)
     if new_rank == 0:
         return RuleState(), transition
-    return RuleState(rank=new_rank, alert_id=alert_id, sequence=sequence), transition
+    return RuleState(rank=new_rank, alert_id=alert_id, sequence=sequence, sent_at=observed_at), transition
 
 
 def history_span_ms(rules: RuleSet, values: Mapping[str, float | None] | None = None) -> int:

@@ -177,7 +177,7 @@ class Pipeline:
         value_text = f"{t.value:g} {t.rule.unit}"
         return {
             "alert_id": t.alert_id, "sequence": t.sequence, "msg_type": t.msg_type, "transition": t.transition,
-            "references": t.references, "region": pack.name, "prefecture_code": pack.prefecture_code,
+            "references": t.references, "references_observed_at": t.references_observed_at, "region": pack.name, "prefecture_code": pack.prefecture_code,
             "rule": t.rule.id, "level": level.name, "level_rank": t.rank, "warning_level": level.warning_level,
             "event": level.event,
             "headline": f"{station.name}（{pack.name_of(station.municipality_code)}）{what}: {value_text}",

@@ -9,6 +9,9 @@ ENV_BOOTSTRAP = "KAFKA_BOOTSTRAP_SERVERS"
 ENV_CACHE_DIR = "BOSAI_CACHE_DIR"
 ENV_HOME = "BOSAI_HOME"
 ENV_REGISTRY = "BOSAI_SCHEMA_REGISTRY_URL"
+ENV_CLIENTS_BOOTSTRAP = "BOSAI_CLIENTS_BOOTSTRAP"
+ENV_CA_FILE = "BOSAI_CA_FILE"
+ENV_TLS_DIR = "BOSAI_TLS_DIR"
 
 
 def project_root() -> Path:
@@ -35,3 +38,10 @@ def external_bootstrap() -> str | None:
 def registry_url() -> str | None:
     value = os.environ.get(ENV_REGISTRY, "").strip()
     return value or None
+
+
+def tls_dir() -> Path:
+    """Outside the repo: the local CA that signs the broker's authenticated listener."""
+    if os.environ.get(ENV_TLS_DIR):
+        return Path(os.environ[ENV_TLS_DIR]).expanduser().resolve()
+    return cache_dir() / "tls"

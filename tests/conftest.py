@@ -8,10 +8,12 @@ KAFKA_BOOTSTRAP_SERVERS is set, the integration tests use that cluster instead a
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,3 +52,21 @@ def unique() -> str:
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def kanagawa_with_river(project_root: Path, tmp_path_factory) -> Path:
+    """The Kanagawa pack plus a test-defined river gauge on the Sakai river in Sagamihara 南区."""
+    target = tmp_path_factory.mktemp("packs") / "kanagawa"
+    shutil.copytree(project_root / "regions" / "kanagawa", target)
+    manifest = yaml.safe_load((target / "region.yaml").read_text())
+    manifest["files"]["station_settings"] = "stations.yaml"
+    (target / "region.yaml").write_text(yaml.safe_dump(manifest, allow_unicode=True))
+    with open(target / "stations.csv", "a", encoding="utf-8") as handle:
+        handle.write("R-14-001,river_level_gauge,境川テスト,Sakai test,35.5436,139.4442,60\n")
+    (target / "stations.yaml").write_text(yaml.safe_dump({
+        "R-14-001": {"river_stages": {"standby_m": 1.0, "caution_m": 2.0, "evacuation_m": 2.6, "danger_m": 3.1},
+                     "downstream_municipalities": ["14205", "14207"],
+                     "hazard_zones": ["lsld-153-H26-00027-1-1"]},
+    }, allow_unicode=True))
+    return target

@@ -73,7 +73,8 @@ def test_batch_encode_and_decode_keep_order_and_report_bad_items_in_place(store)
 def test_alert_and_dead_letter_schemas_round_trip(store):
     alert = {
         "alert_id": "tochigi-rain_1h-41277-1693807200000", "sequence": 0, "msg_type": "ALERT",
-        "transition": "RAISED", "references": None, "region": "tochigi", "prefecture_code": "09",
+        "transition": "RAISED", "references": None, "references_observed_at": None, "region": "tochigi",
+        "prefecture_code": "09",
         "rule": "rain_1h", "level": "very_heavy", "level_rank": 3, "warning_level": None,
         "event": "非常に激しい雨", "headline": "宇都宮 71.0 mm/h", "severity": "Severe", "urgency": "Immediate",
         "certainty": "Observed", "sharing_level": "PUBLIC", "station_id": "41277", "observed_at": 1693807200000,

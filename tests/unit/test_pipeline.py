@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
 from streams.catalog import default_catalog_path, load_catalog
 from streams.codec import ALERT, DEAD_LETTER, READING, AvroCodec, default_store
@@ -20,24 +18,6 @@ T0 = 1_693_807_200_000  # 2023-09-04T15:00+09:00
 @pytest.fixture(scope="module")
 def store():
     return default_store()
-
-
-@pytest.fixture(scope="module")
-def kanagawa_with_river(project_root: Path, tmp_path_factory) -> Path:
-    """The Kanagawa pack plus a test-defined river gauge on the Sakai river in Sagamihara 南区."""
-    target = tmp_path_factory.mktemp("packs") / "kanagawa"
-    shutil.copytree(project_root / "regions" / "kanagawa", target)
-    manifest = yaml.safe_load((target / "region.yaml").read_text())
-    manifest["files"]["station_settings"] = "stations.yaml"
-    (target / "region.yaml").write_text(yaml.safe_dump(manifest, allow_unicode=True))
-    with open(target / "stations.csv", "a", encoding="utf-8") as handle:
-        handle.write("R-14-001,river_level_gauge,境川テスト,Sakai test,35.5436,139.4442,60\n")
-    (target / "stations.yaml").write_text(yaml.safe_dump({
-        "R-14-001": {"river_stages": {"standby_m": 1.0, "caution_m": 2.0, "evacuation_m": 2.6, "danger_m": 3.1},
-                     "downstream_municipalities": ["14205", "14207"],
-                     "hazard_zones": ["lsld-153-H26-00027-1-1"]},
-    }, allow_unicode=True))
-    return target
 
 
 @pytest.fixture(scope="module")
