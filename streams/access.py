@@ -18,6 +18,7 @@ Each reader has its own consumer-group prefix (``<principal>.``); groups outside
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -307,7 +308,8 @@ async def plan_access(bootstrap: str, policy: AccessPolicy) -> AccessPlan:
         await admin.close()
 
 
-async def apply_access(bootstrap: str, policy: AccessPolicy) -> tuple[AccessPlan, AccessPlan]:
+async def apply_access(bootstrap: str, policy: AccessPolicy, *, timeout_s: float = 30.0,
+                       ) -> tuple[AccessPlan, AccessPlan]:
     """Make the cluster's ACLs equal to the file; return (plan before, plan after)."""
     from streams import acl_admin
 
@@ -318,7 +320,13 @@ async def apply_access(bootstrap: str, policy: AccessPolicy) -> tuple[AccessPlan
         await acl_admin.delete_acls(admin, before.remove)
     finally:
         await admin.close()
-    return before, await plan_access(bootstrap, policy)
+    # ACLs reach the brokers' authorizers through the KRaft metadata log: wait until they show.
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        after = await plan_access(bootstrap, policy)
+        if not after.changes or asyncio.get_running_loop().time() > deadline:
+            return before, after
+        await asyncio.sleep(0.2)
 
 
 async def issue_credential(bootstrap: str, principal: Principal) -> str:

@@ -510,6 +510,135 @@ def dashboards(check: bool) -> None:
     click.echo(f"wrote {len(rendered)} dashboards to {folder} ({len(stale)} changed)")
 
 
+# -- feed and sinks -----------------------------------------------------------------------------
+
+def _cap_renderer(packs):
+    from streams import cap
+
+    names = {p.name: f"{p.prefecture_name} 防災データ連携基盤" for p in packs}
+    polygons = {p.name: cap.zone_polygons_of(p) for p in packs}
+    return names, polygons, lambda alert: cap.render(alert, sender_name=names.get(alert["region"], ""),
+                                                     zone_polygons=polygons.get(alert["region"]))
+
+
+@cli.command()
+@region_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8088, show_default=True, type=int)
+@click.option("--topic-prefix", default=None, help="Topic prefix (default: the catalog's).")
+@click.option("--auth-cache", default=30.0, show_default=True, type=float,
+              help="Seconds a verified credential is trusted before the broker is asked again.")
+def feed(regions, host, port, topic_prefix, auth_cache) -> None:
+    """Serve Atom feeds of current CAP 1.2 messages (per municipality, prefecture, public) behind credentials."""
+    from aiohttp import web
+
+    from streams.broker import resolve_bootstrap, resolve_clients_listener
+    from streams.catalog import topic_name
+    from streams.codec import default_store
+    from streams.feed import CurrentAlerts
+    from streams.feed_server import CredentialChecker, build_app, follow_alerts
+    from streams.regions import load_pack
+
+    packs = [load_pack(d) for d in _region_dirs(regions)]
+    catalog = _catalog_with_prefix(topic_prefix)
+    policy = _policy()
+    clients_bootstrap, ca_file = resolve_clients_listener()
+    names, polygons, _render = _cap_renderer(packs)
+    bootstrap = resolve_bootstrap()
+    topics = [topic_name(catalog, "alerts", p.name, prefecture_code=p.prefecture_code) for p in packs]
+
+    async def serve() -> None:
+        alerts = CurrentAlerts()
+        ready = asyncio.Event()
+        follower = asyncio.create_task(follow_alerts(bootstrap, topics, alerts, default_store(), ready))
+        app = build_app(alerts, policy, CredentialChecker(clients_bootstrap, ca_file, cache_s=auth_cache),
+                        sender_names=names, zone_polygons=polygons)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        await ready.wait()
+        _say(f"feed: http://{host}:{port}/feeds/… ({len(alerts.latest)} alert episodes loaded from "
+             f"{', '.join(topics)}); Ctrl-C stops")
+        try:
+            await follower
+        finally:
+            await runner.cleanup()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        _say("feed stopped")
+
+
+@cli.group()
+def sink() -> None:
+    """Webhook deliveries of each municipality's alert events (subscriptions in a config file)."""
+
+
+def _routes(config: Path, regions, topic_prefix):
+    from streams.regions import load_pack
+    from streams.sink import routes_for
+    from streams.webhooks import load_subscriptions
+
+    packs = [load_pack(d) for d in _region_dirs(regions)]
+    return packs, routes_for(load_subscriptions(config, packs), packs, _catalog_with_prefix(topic_prefix))
+
+
+@sink.command("run")
+@click.option("--config", "config", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="Subscriptions file (see deploy/subscriptions.example.yaml).")
+@region_option
+@click.option("--topic-prefix", default=None, help="Topic prefix (default: the catalog's).")
+@click.option("--metrics-port", default=None, type=int, help="Serve /metrics on this port (0 = any free port).")
+def sink_run(config, regions, topic_prefix, metrics_port) -> None:
+    """Deliver until Ctrl-C: one consumer group per subscription, retries with backoff, dead letters."""
+    import signal
+
+    from streams import metrics
+    from streams.broker import resolve_bootstrap
+    from streams.codec import default_store
+    from streams.sink import run_sink
+
+    packs, routes = _routes(config, regions, topic_prefix)
+    _names, _polygons, render_cap = _cap_renderer(packs)
+    if metrics_port is not None:
+        _say(f"metrics on http://127.0.0.1:{metrics.serve(metrics_port)}/metrics")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        await run_sink(routes, resolve_bootstrap(), default_store(), render_cap, stop, progress=_say)
+
+    asyncio.run(main())
+    _say("sink stopped")
+
+
+@sink.command("redrive")
+@click.option("--config", "config", required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--subscription", "only", multiple=True, help="Only these subscription ids (default: all).")
+@region_option
+@click.option("--topic-prefix", default=None, help="Topic prefix (default: the catalog's).")
+def sink_redrive(config, only, regions, topic_prefix) -> None:
+    """Re-deliver what is in the sink dead-letter topic now; what fails again goes back there."""
+    from streams.broker import resolve_bootstrap
+    from streams.codec import default_store
+    from streams.sink import redrive
+
+    packs, routes = _routes(config, regions, topic_prefix)
+    _names, _polygons, render_cap = _cap_renderer(packs)
+    unknown = set(only) - {r.subscription.id for r in routes}
+    if unknown:
+        raise BosaiError(f"{config}: no subscription {', '.join(sorted(unknown))}")
+    failed = 0
+    for route in routes:
+        if only and route.subscription.id not in only:
+            continue
+        _delivered, again = asyncio.run(redrive(route, resolve_bootstrap(), default_store(), render_cap, progress=_say))
+        failed += again
+    sys.exit(1 if failed else 0)
+
+
 # -- bench --------------------------------------------------------------------------------------
 
 @cli.group(invoke_without_command=True)

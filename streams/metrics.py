@@ -45,6 +45,19 @@ STATION_INFO = Gauge("bosai_station_info", "Stations of the region pack (value 1
                      ["region", "station", "name", "kind", "municipality", "lat", "lon"])
 WORKER = Info("bosai_worker", "The worker process.")
 
+# Webhook sink (bosai sink run): labels are the configured subscriber ids (bounded by the config file).
+WEBHOOK_DELIVERIES = Counter("bosai_webhook_deliveries_total",
+                             "Alert events handed to a subscriber: delivered, or dead_lettered past the retry limit.",
+                             ["subscriber", "outcome"])
+WEBHOOK_ATTEMPTS = Counter("bosai_webhook_attempts_total", "HTTP delivery attempts by result.",
+                           ["subscriber", "result"])
+WEBHOOK_RETRIES = Counter("bosai_webhook_retries_total", "Attempts after the first one.", ["subscriber"])
+WEBHOOK_LATENCY = Histogram("bosai_webhook_delivery_latency_seconds",
+                            "Alert written to its topic to acknowledged by the subscriber (2xx).", ["subscriber"],
+                            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
+WEBHOOK_LAG = Gauge("bosai_webhook_consumer_lag_messages", "Alert events not yet handled per subscriber.",
+                    ["subscriber"])
+
 SILENCE_LIMIT_S = 3600.0
 
 

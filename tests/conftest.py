@@ -37,10 +37,27 @@ def kafka_bootstrap(tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp("brokers")
     broker = EmbeddedBroker(f"pytest-{os.getpid()}", root=root)
     state = broker.up(progress=lambda m: print(f"[broker] {m}"))
+    _SESSION_BROKER["state"] = state
     try:
         yield state.bootstrap
     finally:
         broker.down()
+
+
+_SESSION_BROKER: dict = {}
+
+
+@pytest.fixture(scope="session")
+def kafka_clients_listener(kafka_bootstrap) -> tuple[str, Path]:
+    """The session broker's authenticated listener (SASL_SSL, SCRAM-SHA-512) and the CA file to trust it."""
+    from streams.settings import ENV_CA_FILE, ENV_CLIENTS_BOOTSTRAP
+
+    state = _SESSION_BROKER.get("state")
+    if state is not None:
+        return state.clients_bootstrap, Path(state.ca_file)
+    if os.environ.get(ENV_CLIENTS_BOOTSTRAP) and os.environ.get(ENV_CA_FILE):
+        return os.environ[ENV_CLIENTS_BOOTSTRAP], Path(os.environ[ENV_CA_FILE])
+    pytest.skip(f"external cluster without {ENV_CLIENTS_BOOTSTRAP}/{ENV_CA_FILE}: no authenticated listener to test")
 
 
 @pytest.fixture()
