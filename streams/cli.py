@@ -154,6 +154,27 @@ def topics_list(regions: tuple[Path, ...]) -> None:
         click.echo(f"{spec.name}\tpartitions={spec.partitions}\tvalue={spec.value_schema}")
 
 
+@cli.group()
+def tls() -> None:
+    """The local CA and the broker certificate of the authenticated listener."""
+
+
+@tls.command("init")
+@click.option("--dir", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Where to write ca.pem, ca.key (kept if present) and broker.pem.")
+@click.option("--hostname", "hostnames", multiple=True, default=("localhost",), show_default=True,
+              help="DNS name clients use to reach the broker (repeatable).")
+@click.option("--ip", "ips", multiple=True, default=("127.0.0.1",), show_default=True)
+def tls_init(out_dir: Path, hostnames: tuple[str, ...], ips: tuple[str, ...]) -> None:
+    """For a cluster the hub does not start itself (e.g. docker-compose): make the CA and broker.pem."""
+    from streams import tls as tls_material
+
+    ca = tls_material.ensure_ca(out_dir)
+    keystore = tls_material.issue_server_certificate(ca, out_dir / "broker.pem", hostnames=hostnames, ips=ips)
+    click.echo(f"CA {ca.cert_file} (give it to clients); broker key+certificate {keystore} "
+               f"for {', '.join(hostnames + ips)}")
+
+
 # -- access -------------------------------------------------------------------------------------
 
 @cli.group()
@@ -590,7 +611,8 @@ def _routes(config: Path, regions, topic_prefix):
 @region_option
 @click.option("--topic-prefix", default=None, help="Topic prefix (default: the catalog's).")
 @click.option("--metrics-port", default=None, type=int, help="Serve /metrics on this port (0 = any free port).")
-def sink_run(config, regions, topic_prefix, metrics_port) -> None:
+@click.option("--metrics-host", default="127.0.0.1", show_default=True)
+def sink_run(config, regions, topic_prefix, metrics_port, metrics_host) -> None:
     """Deliver until Ctrl-C: one consumer group per subscription, retries with backoff, dead letters."""
     import signal
 
@@ -602,7 +624,7 @@ def sink_run(config, regions, topic_prefix, metrics_port) -> None:
     packs, routes = _routes(config, regions, topic_prefix)
     _names, _polygons, render_cap = _cap_renderer(packs)
     if metrics_port is not None:
-        _say(f"metrics on http://127.0.0.1:{metrics.serve(metrics_port)}/metrics")
+        _say(f"metrics on http://{metrics_host}:{metrics.serve(metrics_port, metrics_host)}/metrics")
 
     async def main() -> None:
         stop = asyncio.Event()

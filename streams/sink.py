@@ -135,6 +135,21 @@ class SubscriberLoop:
         else:
             await self._to_deadletter(message, f"{attempts} attempt(s) to {self.sub.url} failed; last: {error}")
 
+    async def _handle_unless_stopped(self, session, message, stop: asyncio.Event) -> bool:
+        """Handle one message, abandoning it (False) if stop is set first: a retrying delivery can take minutes."""
+        if stop.is_set():
+            return False
+        handled = asyncio.ensure_future(self.handle(session, message))
+        stopping = asyncio.ensure_future(stop.wait())
+        done, _ = await asyncio.wait({handled, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if handled in done:
+            handled.result()
+            return True
+        handled.cancel()
+        await asyncio.gather(handled, return_exceptions=True)
+        return False
+
     async def run(self, stop: asyncio.Event) -> None:
         from aiokafka import AIOKafkaConsumer
 
@@ -148,7 +163,8 @@ class SubscriberLoop:
                     batches = await consumer.getmany(timeout_ms=500, max_records=200)
                     for tp, messages in batches.items():
                         for message in messages:
-                            await self.handle(session, message)
+                            if not await self._handle_unless_stopped(session, message, stop):
+                                break   # stopping: this message stays uncommitted and comes again
                             await consumer.commit({tp: message.offset + 1})
                     lag = 0
                     for tp in consumer.assignment():
@@ -220,7 +236,10 @@ async def redrive(route: Route, bootstrap: str, store, render_cap: RenderCap,
         ends = await consumer.end_offsets(partitions)
         seen = 0
         async with aiohttp.ClientSession() as session:
-            while any(await consumer.position(tp) < ends[tp] for tp in partitions):
+            async def behind() -> bool:
+                return any([await consumer.position(tp) < ends[tp] for tp in partitions])
+
+            while await behind():
                 batches = await consumer.getmany(*partitions, timeout_ms=1000)
                 for tp, messages in batches.items():
                     for message in messages:

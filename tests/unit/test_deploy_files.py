@@ -52,9 +52,10 @@ def test_dashboards_query_only_the_hubs_metrics_through_the_provisioned_datasour
 
 
 def test_docker_compose_file_is_valid_and_has_the_full_stack(project_root):
-    result = subprocess.run([_tool("docker-compose"), "-f", "docker-compose.yml", "--profile", "replay", "config",
-                             "--services"], cwd=project_root, capture_output=True, text=True)
+    result = subprocess.run([_tool("docker-compose"), "-f", "docker-compose.yml", "--profile", "replay",
+                             "--profile", "sink", "config", "--services"], cwd=project_root, capture_output=True,
+                            text=True)
 
     assert result.returncode == 0, result.stderr
-    assert set(result.stdout.split()) == {"kafka", "topics", "hub-tochigi", "hub-kanagawa", "prometheus",
-                                          "grafana", "replay"}
+    assert set(result.stdout.split()) == {"tls-init", "kafka", "topics", "access", "hub-tochigi", "hub-kanagawa",
+                                          "feed", "sink", "prometheus", "grafana", "replay"}
