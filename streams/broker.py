@@ -143,8 +143,14 @@ def _free_port(preferred: int | None = None) -> int:
 
 
 def _new_cluster_id() -> str:
-    """A Kafka cluster id: a random UUID in URL-safe base64 without padding, like kafka-storage random-uuid."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A Kafka cluster id: a random UUID in URL-safe base64 without padding, like kafka-storage random-uuid.
+
+    Like Kafka's Uuid.randomUuid, never one starting with '-': the storage tool would read it as an option.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def pid_alive(pid: int) -> bool:

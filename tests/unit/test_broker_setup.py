@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.broker import EmbeddedBroker, kafka_version, resolve_bootstrap
+from streams.broker import EmbeddedBroker, _new_cluster_id, kafka_version, resolve_bootstrap
 from streams.errors import BrokerError, MissingToolError
 
 
@@ -62,3 +62,9 @@ def test_broken_pom_is_named(tmp_path):
 
     with pytest.raises(BrokerError, match="pom.xml: no <properties><kafka.version>"):
         kafka_version(pom)
+
+
+def test_cluster_ids_never_start_with_a_dash_which_the_storage_tool_would_read_as_an_option():
+    ids = [_new_cluster_id() for _ in range(3000)]   # ~1 in 64 random UUIDs would start with '-'
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 22 and not i.startswith("-") for i in ids)
