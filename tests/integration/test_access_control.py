@@ -111,7 +111,7 @@ async def _write(listener, user, password, topic) -> None:
 
 
 def test_apply_is_idempotent_and_plan_after_apply_shows_no_changes(kafka_bootstrap, secured):
-    assert len(secured["before"].add) > 300 and not secured["after"].changes
+    assert secured["before"].changes and not secured["after"].changes
     again = asyncio.run(plan_access(kafka_bootstrap, secured["policy"]))
     assert not again.changes and again.add == () and again.remove == ()
 

@@ -1,0 +1,48 @@
+"""`bosai access apply|plan|issue|revoke` as an operator runs them, against the session broker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+
+from pathlib import Path
+
+from streams.feed_server import CredentialChecker
+from streams.settings import ENV_BOOTSTRAP, ENV_CA_FILE, ENV_CLIENTS_BOOTSTRAP
+
+
+def _bosai(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "streams.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+async def _connects(config: dict) -> bool:
+    """A SCRAM handshake over TLS with the issued config (what the feed server does for each login)."""
+    checker = CredentialChecker(config["bootstrap_servers"], Path(config["ca_file"]), cache_s=0)
+    return await checker.check(config["username"], config["password"])
+
+
+def test_apply_then_plan_shows_no_changes_and_an_issued_credential_works_until_revoked(
+        kafka_bootstrap, kafka_clients_listener):
+    clients, ca_file = kafka_clients_listener
+    env = dict(os.environ, **{ENV_BOOTSTRAP: kafka_bootstrap, ENV_CLIENTS_BOOTSTRAP: clients,
+                              ENV_CA_FILE: str(ca_file)})
+    applied = _bosai("access", "apply", env=env)
+    assert applied.returncode == 0, applied.stderr
+    assert "applied:" in applied.stdout
+    planned = _bosai("access", "plan", env=env)
+    assert planned.returncode == 0 and "no changes" in planned.stdout, planned.stdout + planned.stderr
+
+    issued = _bosai("access", "issue", "宇都宮市", "--format", "json", env=env)
+    assert issued.returncode == 0, issued.stderr
+    config = json.loads(issued.stdout)
+    assert config["principal"] == "muni-09201" and config["topics"] == ["bosai.tochigi.alerts.09201"]
+    assert config["password"] not in issued.stderr, "the secret is printed once, to stdout, never to the log"
+    assert asyncio.run(_connects(config))
+
+    revoked = _bosai("access", "revoke", "muni-09201", env=env)
+    assert revoked.returncode == 0 and "revoked" in revoked.stdout
+    assert not asyncio.run(_connects(config))
