@@ -325,9 +325,11 @@ def table(results: dict) -> list[str]:
         "",
         f"{'':<34}{'readings/s':>12}{'vs ceiling':>12}{'vs peer':>10}",
         f"{'hub (Faust worker, 1 process)':<34}{results['throughput_rps'] or 0:>12,}"
-        f"{results['ratio_to_ceiling'] or 0:>12.0%}{(results['ratio_to_peer'] or 0):>9.2f}x",
+        f"{results['ratio_to_ceiling'] or 0:>12.0%}"
+        + (f"{results['ratio_to_peer']:>9.2f}x" if results.get("ratio_to_peer") else f"{'n/a':>10}"),
         f"{'ceiling (aiokafka passthrough)':<34}{results['ceiling_rps'] or 0:>12,}",
-        f"{'peer (Quix Streams, same core)':<34}{results['peer_rps'] or 0:>12,}",
+        f"{'peer (Quix Streams, same core)':<34}"
+        + (f"{results['peer_rps']:>12,}" if results.get("peer_rps") else f"{'skipped':>12}"),
         "",
         f"{'offered load (readings/s)':<34}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'n':>9}",
     ]

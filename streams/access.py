@@ -173,63 +173,66 @@ def default_access_path() -> Path:
 
 def load_access(path: Path) -> AccessPolicy:
     """Read and validate an access file; every problem names the file, the principal and the key."""
+    def bad(where: str | None, problem: str) -> ConfigError:
+        return ConfigError(path, problem, where=where)
+
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(path, f"cannot read the access file ({exc.strerror}); generate it with "
-                          f"`bosai access generate`") from exc
+        raise bad(None, f"cannot read the access file ({exc.strerror}); generate it with "
+                        "`bosai access generate`") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(path, f"not valid YAML: {exc}") from exc
+        raise bad(None, f"not valid YAML: {exc}") from exc
     if not isinstance(document, dict) or document.get("version") != 1:
-        raise ConfigError(path, f"expected a mapping with version: 1")
+        raise bad(None, "expected a mapping with version: 1")
     prefix = document.get("prefix")
     if not isinstance(prefix, str) or not prefix:
-        raise ConfigError(path, f"key 'prefix': expected the topic prefix of topics/catalog.yaml, e.g. bosai")
+        raise bad(None, "key 'prefix': expected the topic prefix of topics/catalog.yaml, e.g. bosai")
     entries = document.get("principals")
     if not isinstance(entries, list) or not entries:
-        raise ConfigError(path, f"key 'principals': expected a non-empty list")
+        raise bad(None, "key 'principals': expected a non-empty list")
     principals, seen = [], set()
     for i, entry in enumerate(entries):
         where = f"principals[{i}]"
         if not isinstance(entry, dict):
-            raise ConfigError(path, where=where, problem=f"expected a mapping with name, role, grants")
+            raise bad(where, "expected a mapping with name, role, grants")
         name = entry.get("name")
         if not isinstance(name, str) or not _NAME.fullmatch(name):
-            raise ConfigError(path, where=where, problem=f"key 'name': expected lower-case letters, digits, '.', '_' or '-' "
-                              f"(it is the SCRAM user name), got {name!r}")
+            raise bad(where, "key 'name': expected lower-case letters, digits, '.', '_' or '-' "
+                             f"(it is the SCRAM user name), got {name!r}")
         where = f"principal {name}"
         if name in seen:
-            raise ConfigError(path, where=where, problem=f"declared twice")
+            raise bad(where, "declared twice")
         seen.add(name)
         role = entry.get("role")
         if role not in ROLES:
-            raise ConfigError(path, where=where, problem=f"key 'role': expected one of {', '.join(ROLES)}, got {role!r}")
+            raise bad(where, f"key 'role': expected one of {', '.join(ROLES)}, got {role!r}")
         grants = []
         for j, grant in enumerate(entry.get("grants") or []):
             gwhere = f"{where} grants[{j}]"
             if not isinstance(grant, dict):
-                raise ConfigError(path, where=gwhere, problem=f"expected a mapping with resource, name, operations")
+                raise bad(gwhere, "expected a mapping with resource, name, operations")
             resource, pattern = grant.get("resource"), grant.get("pattern", "literal")
             if resource not in _RESOURCES:
-                raise ConfigError(path, where=gwhere, problem=f"key 'resource': expected one of {', '.join(_RESOURCES)}, "
-                                  f"got {resource!r}")
+                raise bad(gwhere, f"key 'resource': expected one of {', '.join(_RESOURCES)}, got {resource!r}")
             if pattern not in _PATTERNS:
-                raise ConfigError(path, where=gwhere, problem=f"key 'pattern': expected literal or prefixed, got {pattern!r}")
+                raise bad(gwhere, f"key 'pattern': expected literal or prefixed, got {pattern!r}")
             resource_name = grant.get("name")
             if not isinstance(resource_name, str) or not resource_name:
-                raise ConfigError(path, where=gwhere, problem=f"key 'name': expected the topic/group name (or prefix)")
+                raise bad(gwhere, "key 'name': expected the topic/group name (or prefix)")
             operations = grant.get("operations")
             if (not isinstance(operations, list) or not operations
                     or any(op not in OPERATIONS or op in ("any", "all") for op in operations)):
                 allowed = ", ".join(op for op in OPERATIONS if op not in ("any", "all"))
-                raise ConfigError(path, where=gwhere, problem=f"key 'operations': expected a list of {allowed}; got {operations!r}")
+                raise bad(gwhere, f"key 'operations': expected a list of {allowed}; got {operations!r}")
             if role != "hub" and resource == "topic" and set(operations) - {"read", "describe"}:
-                raise ConfigError(path, where=gwhere, problem=f"only the hub may write or create topics; {role} principals read")
-            grants.append(Grant(resource=resource, name=resource_name, operations=tuple(operations), pattern=pattern))
+                raise bad(gwhere, f"only the hub may write or create topics; {role} principals read")
+            grants.append(Grant(resource=resource, name=resource_name, operations=tuple(operations),
+                                pattern=pattern))
         codes = entry.get("municipality_codes") or []
-        if role == "municipality" and (not codes or not all(isinstance(c, str) and re.fullmatch(r"\d{5}", c)
-                                                            for c in codes)):
-            raise ConfigError(path, where=where, problem=f"key 'municipality_codes': expected the 5-digit JIS X 0402 codes it reads")
+        valid_codes = all(isinstance(c, str) and re.fullmatch(r"\d{5}", c) for c in codes)
+        if role == "municipality" and (not codes or not valid_codes):
+            raise bad(where, "key 'municipality_codes': expected the 5-digit JIS X 0402 codes it reads")
         principals.append(Principal(name=name, role=role, description=str(entry.get("description", "")),
                                     grants=tuple(grants), region=entry.get("region"),
                                     municipality_codes=tuple(codes), group_prefix=entry.get("group_prefix", "")))

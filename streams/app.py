@@ -2,8 +2,9 @@
 
 The agent takes batches of raw readings (``take_events``), hands them to :class:`Pipeline`, writes
 every output record in per-partition batches through one idempotent producer and waits for the
-broker's acknowledgements, and only then writes the new station states into the table, whose
-changelog lets a restarted worker resume where it was. Faust commits an offset only after the batch holding it
+broker's acknowledgements, and only then writes the new station states onto the table's changelog,
+also in batches (a per-key table write costs more than the whole pipeline), so a restarted worker
+resumes from the table Faust restores. Faust commits an offset only after the batch holding it
 has been fully processed, and flushes its own producer (the changelog) before committing: offsets
 are never ahead of what their messages produced. A crash in between makes Faust redeliver; the
 lifecycle then produces the same alert ids and content again (or nothing, if the state was saved),
@@ -13,6 +14,7 @@ so consumers de-duplicate on (alert_id, sequence).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
@@ -33,7 +35,8 @@ from streams.regions import RegionPack
 log = logging.getLogger("bosai.hub")
 
 STATE_TABLE = "station-state"
-STALLED_EXIT = 75  # exit status of a worker that stopped making progress (its supervisor restarts it)
+RESTART_EXIT = 75  # EX_TEMPFAIL: the worker stopped itself and asks its supervisor for a restart
+STALLED_EXIT = RESTART_EXIT  # kept: the name replay and tests use
 
 
 def app_id_for(prefix: str, region: str) -> str:
@@ -147,31 +150,61 @@ def create_app(pack: RegionPack, catalog: Catalog, store: SchemaStore, *, bootst
 
     open_alerts = metrics.OpenAlerts(pack)
     progress = {"last_batch": time.monotonic()}
+    # The live station states. The table is their durable form: its changelog is written in batches
+    # below, and Faust restores the table from it when partitions are (re)assigned, after which the
+    # cache is refilled from the table station by station.
+    cache: dict[str, StationState] = {}
 
     def state_of(station_id: str) -> StationState:
-        state = StationState.from_json(states.get(station_id.encode()))
-        open_alerts.update({station_id: state})  # after a restart: alerts recovered from the changelog
+        state = cache.get(station_id)
+        if state is None:
+            state = cache[station_id] = StationState.from_json(states.get(station_id.encode()))
+            open_alerts.update({station_id: state})  # alerts recovered from the changelog
         return state
+
+    @app.on_partitions_revoked.connect
+    async def _forget_on_revoke(sender_app, revoked, **kwargs) -> None:  # noqa: ANN001, ARG001 - Faust signal
+        cache.clear()
+
+    @app.on_partitions_assigned.connect
+    async def _forget_on_assign(sender_app, assigned, **kwargs) -> None:  # noqa: ANN001, ARG001 - Faust signal
+        cache.clear()
 
     @app.agent(raw, name="hub")
     async def hub(stream):  # noqa: ANN001 - Faust stream
         await sender.start()
         async for events in stream.take_events(batch_max, within=batch_within_s):
-            started = time.time()
-            progress["last_batch"] = time.monotonic()
-            messages = [InMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key,
-                                  e.message.value, int(e.message.timestamp * 1000)) for e in events]
-            result = pipeline.process(messages, state_of)
-            log.debug("batch of %d readings: %d records out", len(messages), len(result.records))
-            written = await sender.send(result.records)
-            # only once every output is acknowledged: the new states, into the table (and its changelog,
-            # which Faust flushes before it commits the batch's offsets)
-            for station_id, state in result.states.items():
-                states[station_id.encode()] = state.to_json()
-            open_alerts.update(result.states)
-            metrics.observe_batch(pack.name, result, started_s=started, finished_s=time.time(),
-                                  bytes_written=written, records=result.records)
-            clock.update(result.station_times)
+            try:
+                started = time.time()
+                progress["last_batch"] = time.monotonic()
+                messages = [InMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key,
+                                      e.message.value, int(e.message.timestamp * 1000)) for e in events]
+                result = pipeline.process(messages, state_of)
+                log.debug("batch of %d readings: %d records out", len(messages), len(result.records))
+                written = await sender.send(result.records)
+                # only once every output is acknowledged: the new states, batched onto the changelog
+                # (murmur2 of the key, the partition Faust's use_partitioner table reads them back from)
+                changelog = states.changelog_topic.get_topic_name()
+                await sender.send([OutRecord(changelog, sid.encode(), json.dumps(state.to_json()).encode())
+                                   for sid, state in result.states.items()])
+                # and into the table's store (no second changelog write): a rebalance clears the cache,
+                # and partitions this worker keeps are then read back from the store, not recovered again
+                store = states.data
+                for sid, state in result.states.items():
+                    store[sid.encode()] = state.to_json()
+                cache.update(result.states)
+                open_alerts.update(result.states)
+                metrics.observe_batch(pack.name, result, started_s=started, finished_s=time.time(),
+                                      bytes_written=written, records=result.records)
+                clock.update(result.station_times)
+            except BaseException as exc:  # noqa: BLE001 - includes cancellation mid-batch
+                # take_events acknowledges a batch's events when its body ends, however it ends: a batch
+                # that failed or was cancelled half-way must not be acknowledged, so exit at once and let
+                # the supervisor restart the worker, which reads the batch again (crash-only).
+                log.error("batch of %d readings not completed (%r): exiting (status %d) without "
+                          "acknowledging it", len(events), exc, RESTART_EXIT)
+                logging.shutdown()
+                os._exit(RESTART_EXIT)
 
     @app.timer(5.0)
     async def _sample_lag() -> None:

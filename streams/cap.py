@@ -27,10 +27,14 @@ _MSG_TYPE = {"ALERT": "Alert", "UPDATE": "Update", "CANCEL": "Cancel"}
 # 警戒レベル (5-level alert level) → what people should do (CAP responseType).
 _RESPONSE = {2: "Monitor", 3: "Prepare", 4: "Evacuate", 5: "Execute"}
 _INSTRUCTION = {
-    2: "警戒レベル2相当: ハザードマップ等で避難行動を確認してください。(Check evacuation routes.)",
-    3: "警戒レベル3相当: 高齢者等は危険な場所から避難してください。(Elderly and others evacuate.)",
-    4: "警戒レベル4相当: 危険な場所から全員避難してください。(Everyone evacuate from dangerous places.)",
-    5: "警戒レベル5相当: 命の危険、直ちに安全確保してください。(Secure your safety immediately.)",
+    2: "警戒レベル2相当: ハザードマップ等で避難行動を確認してください。"
+       "(Check evacuation routes.)",
+    3: "警戒レベル3相当: 高齢者等は危険な場所から避難してください。"
+       "(Elderly and others evacuate.)",
+    4: "警戒レベル4相当: 危険な場所から全員避難してください。"
+       "(Everyone evacuate from dangerous places.)",
+    5: "警戒レベル5相当: 命の危険、直ちに安全確保してください。"
+       "(Secure your safety immediately.)",
 }
 
 ZonePolygons = Callable[[Sequence[str]], list[list[tuple[float, float]]]]
