@@ -304,10 +304,18 @@ def measure(rule: Rule, observed_at: int, values: Mapping[str, float | None],
         if "precipitation_increment" in values:
             if values["precipitation_increment"] is None:
                 return None
-            earlier = sum(s.values.get("precipitation_increment") or 0.0 for s in history if s.observed_at > start)
+            earlier = 0.0
+            for s in reversed(history):   # newest first: stop at the window's start
+                if s.observed_at <= start:
+                    break
+                earlier += s.values.get("precipitation_increment") or 0.0
             return round(earlier + values["precipitation_increment"], 3)
         if values.get("precipitation_1h") is not None and rule.window_ms % HOUR_MS == 0:
-            hourly = {s.observed_at: s.values.get("precipitation_1h") for s in history if s.observed_at > start}
+            hourly = {}
+            for s in reversed(history):   # newest first: stop at the window's start
+                if s.observed_at <= start:
+                    break
+                hourly[s.observed_at] = s.values.get("precipitation_1h")
             total = values["precipitation_1h"]
             for k in range(1, rule.window_ms // HOUR_MS):
                 total += hourly.get(observed_at - k * HOUR_MS) or 0.0
@@ -340,8 +348,15 @@ def next_rank(thresholds: Sequence[float | None], hysteresis: float, current: in
     Up: the highest level whose threshold the value reaches. Down: a level is kept while the value
     stays above its threshold minus the hysteresis, so values wobbling around a threshold do not flap.
     """
-    up = max((i + 1 for i, t in enumerate(thresholds) if t is not None and value >= t), default=0)
+    up = 0   # plain loops: this runs for every rule of every reading
+    for i, threshold in enumerate(thresholds):
+        if threshold is not None and value >= threshold:
+            up = i + 1
     if up >= current:
         return up
-    return max((i + 1 for i, t in enumerate(thresholds[:current]) if t is not None and value >= t - hysteresis),
-               default=0)
+    down = 0
+    for i in range(current):
+        threshold = thresholds[i]
+        if threshold is not None and value >= threshold - hysteresis:
+            down = i + 1
+    return down

@@ -183,3 +183,23 @@ def test_state_survives_a_json_round_trip(rules, gauge):
     _, state = _run(rules, gauge, [(0, rain(30)), (1, rain(55))])
 
     assert StationState.from_json(state.to_json()) == state
+
+
+def test_next_rank_matches_its_definition_on_random_inputs():
+    import random
+
+    def by_definition(thresholds, hysteresis, current, value):
+        up = max((i + 1 for i, t in enumerate(thresholds) if t is not None and value >= t), default=0)
+        if up >= current:
+            return up
+        return max((i + 1 for i, t in enumerate(thresholds[:current]) if t is not None and value >= t - hysteresis),
+                   default=0)
+
+    rng = random.Random(3)
+    for _ in range(5000):
+        thresholds = sorted(rng.uniform(0, 100) for _ in range(rng.randint(1, 5)))
+        thresholds = [None if rng.random() < 0.15 else t for t in thresholds]
+        current = rng.randint(0, len(thresholds))
+        value, hysteresis = rng.uniform(-5, 110), rng.choice([0.0, 2.0, 5.0])
+        assert next_rank(thresholds, hysteresis, current, value) == by_definition(thresholds, hysteresis, current,
+                                                                                  value)
