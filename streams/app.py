@@ -2,9 +2,8 @@
 
 The agent takes batches of raw readings (``take_events``), hands them to :class:`Pipeline`, writes
 every output record in per-partition batches through one idempotent producer and waits for the
-broker's acknowledgements, and only then writes the new station states onto the table's changelog,
-also in batches (a per-key table write costs more than the whole pipeline), so a restarted worker
-resumes from the table Faust restores. Faust commits an offset only after the batch holding it
+broker's acknowledgements, and only then writes the new station states into the table, whose
+changelog lets a restarted worker resume where it was. Faust commits an offset only after the batch holding it
 has been fully processed, and flushes its own producer (the changelog) before committing: offsets
 are never ahead of what their messages produced. A crash in between makes Faust redeliver; the
 lifecycle then produces the same alert ids and content again (or nothing, if the state was saved),
@@ -14,7 +13,6 @@ so consumers de-duplicate on (alert_id, sequence).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import time
@@ -150,25 +148,11 @@ def create_app(pack: RegionPack, catalog: Catalog, store: SchemaStore, *, bootst
 
     open_alerts = metrics.OpenAlerts(pack)
     progress = {"last_batch": time.monotonic()}
-    # The live station states. The table is their durable form: its changelog is written in batches
-    # below, and Faust restores the table from it when partitions are (re)assigned, after which the
-    # cache is refilled from the table station by station.
-    cache: dict[str, StationState] = {}
 
     def state_of(station_id: str) -> StationState:
-        state = cache.get(station_id)
-        if state is None:
-            state = cache[station_id] = StationState.from_json(states.get(station_id.encode()))
-            open_alerts.update({station_id: state})  # alerts recovered from the changelog
+        state = StationState.from_json(states.get(station_id.encode()))
+        open_alerts.update({station_id: state})  # after a restart: alerts recovered from the changelog
         return state
-
-    @app.on_partitions_revoked.connect
-    async def _forget_on_revoke(sender_app, revoked, **kwargs) -> None:  # noqa: ANN001, ARG001 - Faust signal
-        cache.clear()
-
-    @app.on_partitions_assigned.connect
-    async def _forget_on_assign(sender_app, assigned, **kwargs) -> None:  # noqa: ANN001, ARG001 - Faust signal
-        cache.clear()
 
     @app.agent(raw, name="hub")
     async def hub(stream):  # noqa: ANN001 - Faust stream
@@ -182,17 +166,10 @@ def create_app(pack: RegionPack, catalog: Catalog, store: SchemaStore, *, bootst
                 result = pipeline.process(messages, state_of)
                 log.debug("batch of %d readings: %d records out", len(messages), len(result.records))
                 written = await sender.send(result.records)
-                # only once every output is acknowledged: the new states, batched onto the changelog
-                # (murmur2 of the key, the partition Faust's use_partitioner table reads them back from)
-                changelog = states.changelog_topic.get_topic_name()
-                await sender.send([OutRecord(changelog, sid.encode(), json.dumps(state.to_json()).encode())
-                                   for sid, state in result.states.items()])
-                # and into the table's store (no second changelog write): a rebalance clears the cache,
-                # and partitions this worker keeps are then read back from the store, not recovered again
-                store = states.data
-                for sid, state in result.states.items():
-                    store[sid.encode()] = state.to_json()
-                cache.update(result.states)
+                # only once every output is acknowledged: the new states, into the table (and its changelog,
+                # which Faust flushes before it commits the batch's offsets)
+                for station_id, state in result.states.items():
+                    states[station_id.encode()] = state.to_json()
                 open_alerts.update(result.states)
                 metrics.observe_batch(pack.name, result, started_s=started, finished_s=time.time(),
                                       bytes_written=written, records=result.records)
