@@ -29,6 +29,7 @@ import yaml
 
 from streams.acl_admin import OPERATIONS, AclBinding
 from streams.catalog import Catalog, topic_name
+from streams.configfile import read_yaml
 from streams.errors import ConfigError
 
 ROLES = ("hub", "prefecture", "municipality", "public")
@@ -176,13 +177,7 @@ def load_access(path: Path) -> AccessPolicy:
     def bad(where: str | None, problem: str) -> ConfigError:
         return ConfigError(path, problem, where=where)
 
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise bad(None, f"cannot read the access file ({exc.strerror}); generate it with "
-                        "`bosai access generate`") from exc
-    except yaml.YAMLError as exc:
-        raise bad(None, f"not valid YAML: {exc}") from exc
+    document = read_yaml(path, "access file", hint="; generate it with `bosai access generate`")
     if not isinstance(document, dict) or document.get("version") != 1:
         raise bad(None, "expected a mapping with version: 1")
     prefix = document.get("prefix")

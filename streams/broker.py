@@ -285,7 +285,7 @@ class EmbeddedBroker:
         cluster_id = self._cluster_id_of_kept_data() or _new_cluster_id()
         self._write_config(port, controller_port, clients_port, keystore)
         classpath = f"{libs}/*"
-        jvm = [java, f"-Xms256m", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+        jvm = [java, "-Xms256m", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
                f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}", "-cp", classpath]
         if not (self.data_dir / "meta.properties").exists():
             progress(f"formatting KRaft storage in {self.data_dir} (cluster id {cluster_id})")

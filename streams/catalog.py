@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
+from streams.configfile import read_yaml
 from streams.errors import ConfigError
 
 _DURATION = re.compile(r"^(\d+)\s*(ms|s|m|h|d|w)$")
@@ -111,12 +111,7 @@ def _require(entry: dict, key: str, kind: type, *, file: Path, where: str, expec
 
 def load_catalog(path: Path) -> Catalog:
     """Read and validate the catalog file; every error names the file, the entry and the key."""
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(path, f"cannot read the topic catalog: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(path, f"not valid YAML: {exc}") from exc
+    doc = read_yaml(path, "topic catalog")
     if not isinstance(doc, dict):
         raise ConfigError(path, "the catalog must be a mapping", expected="keys version, prefix, defaults, topics")
     if doc.get("version") != 1:

@@ -27,9 +27,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from streams.catalog import parse_duration_ms
+from streams.configfile import read_yaml
 from streams.errors import ConfigError
 
 RULE_KINDS = ("band", "cumulative", "river_stage", "rate_of_rise")
@@ -159,12 +159,7 @@ def _load_level(entry: Any, rank: int, kind: str, *, file: Path, where: str) -> 
 
 def load_rules(path: Path) -> RuleSet:
     """Read and validate a rule file. Errors name the file, the rule and level, and what was expected."""
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(path, f"cannot read the rule file: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(path, f"not valid YAML: {exc}") from exc
+    doc = read_yaml(path, "rule file")
     if not isinstance(doc, dict) or doc.get("format") != 1:
         raise ConfigError(path, "not a rule file", where="format", expected="format: 1 and a list under rules")
     entries = doc.get("rules")

@@ -62,7 +62,7 @@ def body_for(sub: Subscription, alert: dict, render_cap: RenderCap) -> bytes:
 
 
 async def deliver(session: aiohttp.ClientSession, sub: Subscription, alert: dict, body: bytes, *,
-                  rng: random.Random, stop: asyncio.Event | None = None) -> tuple[bool, int, str]:
+                  rng: random.Random) -> tuple[bool, int, str]:
     """POST until a 2xx, a permanent refusal, or max_attempts; returns (delivered, attempts, last error)."""
     last_error = ""
     for attempt in range(1, sub.retry.max_attempts + 1):
@@ -247,9 +247,7 @@ async def redrive(route: Route, bootstrap: str, store, render_cap: RenderCap,
                             continue
                         if message.key == sub.id.encode():
                             seen += 1
-                            original = codec.decode(message.value)
-                            replayed = _Original(original, message)
-                            await loop.handle(session, replayed)
+                            await loop.handle(session, SourceMessage.of(codec.decode(message.value)))
                         await consumer.commit({tp: message.offset + 1})
         progress(f"redrive {sub.id}: {seen} dead letter(s): {loop.delivered} delivered, "
                  f"{loop.dead_lettered} dead-lettered again")
@@ -260,32 +258,17 @@ async def redrive(route: Route, bootstrap: str, store, render_cap: RenderCap,
 
 
 @dataclass(frozen=True)
-class _Original:
-    """The dead-lettered message as it was first read (what a redrive delivers and may dead-letter again)."""
+class SourceMessage:
+    """A dead-lettered message as it was first read: what a redrive delivers (and may dead-letter again)."""
 
-    dead_letter: dict
-    carrier: object
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int | None
+    key: bytes | None
+    value: bytes | None
 
-    @property
-    def topic(self) -> str:
-        return self.dead_letter["source_topic"]
-
-    @property
-    def partition(self) -> int:
-        return self.dead_letter["source_partition"]
-
-    @property
-    def offset(self) -> int:
-        return self.dead_letter["source_offset"]
-
-    @property
-    def timestamp(self) -> int | None:
-        return self.dead_letter["source_timestamp"]
-
-    @property
-    def key(self) -> bytes | None:
-        return self.dead_letter["original_key"]
-
-    @property
-    def value(self) -> bytes | None:
-        return self.dead_letter["original_value"]
+    @classmethod
+    def of(cls, dead_letter: dict) -> "SourceMessage":
+        return cls(dead_letter["source_topic"], dead_letter["source_partition"], dead_letter["source_offset"],
+                   dead_letter["source_timestamp"], dead_letter["original_key"], dead_letter["original_value"])

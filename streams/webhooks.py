@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
+from streams.configfile import read_yaml
 from streams.errors import ConfigError
 
 FORMATS = ("json", "cap")
@@ -93,12 +93,7 @@ def headers(subscription: Subscription, alert: Mapping, body: bytes, timestamp: 
 def load_subscriptions(path: Path, packs: Sequence, *, environ: Mapping[str, str] | None = None) -> list[Subscription]:
     """Read and validate a subscriptions file; resolve each secret from its env var or file."""
     environ = os.environ if environ is None else environ
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(path, f"cannot read the subscriptions file ({exc.strerror})") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(path, f"not valid YAML: {exc}") from exc
+    document = read_yaml(path, "subscriptions file")
     if not isinstance(document, dict) or document.get("version") != 1:
         raise ConfigError(path, "expected a mapping with version: 1 and subscriptions: [...]")
     defaults = document.get("defaults") or {}

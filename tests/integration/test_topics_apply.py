@@ -57,8 +57,6 @@ async def test_every_municipality_of_the_shipped_packs_gets_its_alerts_topic(kaf
 
 
 async def test_drift_on_the_cluster_is_planned_and_repaired(kafka_bootstrap, unique):
-    from aiokafka.admin import NewPartitions
-
     region = RegionTopics(f"d{unique}", "09", ("09201",))
     specs = expand(load_catalog(default_catalog_path()), [region])
     await apply_topics(kafka_bootstrap, specs)

@@ -10,7 +10,7 @@ from streams.access import default_access_path, find_principal, generate, load_a
 from streams.acl_admin import AclBinding, salted_password
 from streams.catalog import default_catalog_path, load_catalog
 from streams.errors import ConfigError
-from streams.feed import CurrentAlerts, feed_entries, visible
+from streams.feed import CurrentAlerts, visible
 from streams.regions import load_pack
 from streams.webhooks import RetryPolicy, sign, verify
 
