@@ -2,7 +2,8 @@
 
 Against the embedded broker (or KAFKA_BOOTSTRAP_SERVERS):
 1. sustained throughput of one hub worker process (`bosai worker`) on a backlog of --readings;
-2. the ceiling: a raw aiokafka passthrough on the same messages and partitions;
+2. the ceiling: a raw aiokafka passthrough on the same messages and partitions, and Faust's own
+   floor: an agent taking the same batches and doing nothing (what Faust's per-event stream costs);
 3. the peer: the same pure core driven by Quix Streams;
 4. end-to-end latency (produced_at -> enriched reading readable) at fixed offered loads;
 5. throughput with 1k / 10k / 100k stations and 100 / 10k hazard zones.
@@ -176,6 +177,12 @@ class Bench:
                                                          topics.enriched, f"{prefix}-passthrough"],
                                  lambda prefix: f"{prefix}-passthrough")
 
+    def faust_floor(self, pack_dir: Path, count: int, cross_share: float, timeout_s: float) -> dict:
+        return self._backlog_run("faust-floor", pack_dir, count, cross_share, timeout_s,
+                                 lambda prefix, topics: ["bench.faust_floor", self.bootstrap, topics.raw,
+                                                         f"{prefix}-faust-floor"],
+                                 lambda prefix: f"{prefix}-faust-floor")
+
     def peer(self, pack_dir: Path, count: int, cross_share: float, timeout_s: float) -> dict:
         return self._backlog_run("peer", pack_dir, count, cross_share, timeout_s,
                                  lambda prefix, topics: ["bench.quix_peer", self.bootstrap, str(pack_dir), prefix,
@@ -290,6 +297,9 @@ def run(bootstrap: str, *, readings_count: int, cross_share: float, work: Path, 
     progress(f"ceiling (aiokafka passthrough) on the same {readings_count:,} readings …")
     results["ceiling"] = bench.ceiling(main_pack, readings_count, cross_share, timeout_s)
     results["ceiling_rps"] = results["ceiling"]["rps"]
+    progress(f"Faust floor (take_events, no work) on the same {readings_count:,} readings …")
+    results["faust_floor"] = bench.faust_floor(main_pack, readings_count, cross_share, timeout_s)
+    results["faust_floor_rps"] = results["faust_floor"]["rps"]
     if not skip_peer:
         progress(f"peer (Quix Streams, same core) on the same {readings_count:,} readings …")
         results["peer"] = bench.peer(main_pack, readings_count, cross_share, timeout_s)
@@ -328,6 +338,8 @@ def table(results: dict) -> list[str]:
         f"{results['ratio_to_ceiling'] or 0:>12.0%}"
         + (f"{results['ratio_to_peer']:>9.2f}x" if results.get("ratio_to_peer") else f"{'n/a':>10}"),
         f"{'ceiling (aiokafka passthrough)':<34}{results['ceiling_rps'] or 0:>12,}",
+        f"{'Faust floor (take_events, no work)':<34}{results.get('faust_floor_rps') or 0:>12,}"
+        f"{(results.get('faust_floor_rps') or 0) / (results['ceiling_rps'] or 1):>12.0%}",
         f"{'peer (Quix Streams, same core)':<34}"
         + (f"{results['peer_rps']:>12,}" if results.get("peer_rps") else f"{'skipped':>12}"),
         "",

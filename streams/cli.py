@@ -378,10 +378,9 @@ def _catalog_with_prefix(prefix: str | None):
 def worker(pack_dir: Path, topic_prefix: str | None, metrics_port: int | None, metrics_host: str, batch_max: int,
            loglevel: str) -> None:
     """Run the hub for one region: consume raw readings, emit enriched readings, alerts, dead letters."""
-    import faust
 
     from streams import metrics
-    from streams.app import create_app
+    from streams.app import HubWorker, create_app, settle_heap
     from streams.broker import probe, resolve_bootstrap
     from streams.codec import default_store
     from streams.regions import load_pack
@@ -396,7 +395,8 @@ def worker(pack_dir: Path, topic_prefix: str | None, metrics_port: int | None, m
         port = metrics.serve(metrics_port, metrics_host)
         _say(f"metrics on http://{metrics_host}:{port}/metrics")
     _say(f"hub worker for {pack.name}: app {app.conf.id}, broker {bootstrap}")
-    faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    settle_heap()
+    HubWorker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
 
 
 @cli.command()

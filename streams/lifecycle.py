@@ -11,13 +11,14 @@ arrivals) change nothing: replaying the same data at any speed gives the same re
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from streams.model import Station
-from streams.rules import Level, Rule, RuleSet, Sample, measure, next_rank, thresholds_for
+from streams.rules import REMEMBERED, Level, Rule, RuleSet, Sample, measure, next_rank, sample_of, thresholds_for
 
 JST = timezone(timedelta(hours=9))
 
@@ -46,17 +47,23 @@ class StationState:
     def to_json(self) -> dict[str, Any]:
         return {
             "last_observed_at": self.last_observed_at,
-            "history": [[s.observed_at, s.values] for s in self.history],
+            "history": self.history,   # [observed_at, precipitation_1h, precipitation_increment, water_level]
             "rules": {k: [v.rank, v.alert_id, v.sequence, v.sent_at] for k, v in self.rules.items()},
         }
 
+    def to_bytes(self) -> bytes:
+        """The table value: the JSON document as bytes (one object the garbage collector ignores)."""
+        return json.dumps(self.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
+
     @classmethod
-    def from_json(cls, doc: Mapping[str, Any] | None) -> "StationState":
+    def from_json(cls, doc: Mapping[str, Any] | bytes | None) -> "StationState":
         if not doc:
             return cls()
+        if isinstance(doc, (bytes, bytearray)):
+            doc = json.loads(doc)
         return cls(
             last_observed_at=doc.get("last_observed_at"),
-            history=tuple(Sample(t, v) for t, v in doc.get("history", [])),
+            history=tuple(_sample(entry) for entry in doc.get("history", [])),
             rules={k: RuleState(rank=r[0], alert_id=r[1], sequence=r[2], sent_at=r[3] if len(r) > 3 else None)
                    for k, r in doc.get("rules", {}).items()},
         )
@@ -172,11 +179,22 @@ def evaluate_reading(state: StationState, *, region: str, station: Station, rule
         else:
             rule_states[rule.id] = new_state
     horizon = observed_at - history_span_ms(rules, values)
-    kept = tuple(s for s in state.history if s.observed_at > horizon)
-    remembered = {k: v for k, v in values.items()
-                  if v is not None and k in ("precipitation_1h", "precipitation_increment", "water_level")}
-    history = kept + (Sample(observed_at, remembered),) if remembered and horizon < observed_at else kept
+    past = state.history   # oldest first: drop the samples at or before the horizon
+    first = 0
+    while first < len(past) and past[first][0] <= horizon:
+        first += 1
+    kept = past[first:]
+    remembered = sample_of(observed_at, values)
+    history = kept + (remembered,) if remembered is not None and horizon < observed_at else kept
     return StationState(last_observed_at=observed_at, history=history, rules=rule_states), transitions
 
 
 _NO_ALERT = RuleState()
+
+
+def _sample(entry: Sequence[Any]) -> Sample:
+    """A history entry of the table: [t, p1h, increment, level], or [t, {quantity: value}] as written
+    before samples were flat."""
+    if len(entry) == 2 and isinstance(entry[1], Mapping):
+        return (entry[0], *(entry[1].get(q) for q in REMEMBERED))
+    return tuple(entry)

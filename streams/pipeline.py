@@ -153,7 +153,8 @@ class Pipeline:
     def _locate(self, readings: Sequence[Reading]) -> list[tuple]:
         """(municipality code, city code, method, distance, zones) per reading; cached by position."""
         cache = self._location_cache
-        unseen = list({(r.lat, r.lon) for r in readings} - cache.keys())
+        # (not `set - cache.keys()`: that copies every cached key into a set, batch after batch)
+        unseen = list({position for position in ((r.lat, r.lon) for r in readings) if position not in cache})
         if unseen:
             batch = self.pack.index.locate_many([p[0] for p in unseen], [p[1] for p in unseen])
             municipalities = self.pack.index.municipalities

@@ -275,12 +275,25 @@ def rolling_sum_quantity(window_ms: int) -> str:
     return f"precipitation_{window_ms // 60_000}min"
 
 
-@dataclass(frozen=True)
-class Sample:
-    """One past reading of a station, as the rules remember it."""
+# The quantities the windowed rules look back on, in the order a Sample holds them.
+REMEMBERED = ("precipitation_1h", "precipitation_increment", "water_level")
+P1H, INCREMENT, WATER_LEVEL = 1, 2, 3
 
-    observed_at: int
-    values: Mapping[str, float | None]
+# One past reading of a station as the rules remember it: (observed_at, precipitation_1h,
+# precipitation_increment, water_level), None where the reading had no such value.
+# A flat tuple of numbers, not a class or a dict: a hub holds about a day of samples for every
+# station, and the garbage collector stops tracking tuples of atoms, while objects (or tuples
+# holding a dict) are scanned on every full collection — that scanning took two thirds of the
+# hub's time with 10,000 stations.
+Sample = tuple[int, float | None, float | None, float | None]
+
+
+def sample_of(observed_at: int, values: Mapping[str, float | None]) -> Sample | None:
+    """What the rules remember of a reading, or None when it has none of the remembered values."""
+    remembered = (values.get("precipitation_1h"), values.get("precipitation_increment"), values.get("water_level"))
+    if remembered == (None, None, None):
+        return None
+    return (observed_at, *remembered)
 
 
 def measure(rule: Rule, observed_at: int, values: Mapping[str, float | None],
@@ -300,20 +313,19 @@ def measure(rule: Rule, observed_at: int, values: Mapping[str, float | None],
             if values["precipitation_increment"] is None:
                 return None
             earlier = 0.0
-            for s in reversed(history):   # newest first: stop at the window's start
-                if s.observed_at <= start:
+            for sample in reversed(history):   # newest first: stop at the window's start
+                if sample[0] <= start:
                     break
-                earlier += s.values.get("precipitation_increment") or 0.0
+                earlier += sample[INCREMENT] or 0.0
             return round(earlier + values["precipitation_increment"], 3)
         if values.get("precipitation_1h") is not None and rule.window_ms % HOUR_MS == 0:
-            hourly = {}
-            for s in reversed(history):   # newest first: stop at the window's start
-                if s.observed_at <= start:
-                    break
-                hourly[s.observed_at] = s.values.get("precipitation_1h")
+            # the hourly values at whole hours before this reading: observed_at - 1 h, - 2 h, …
             total = values["precipitation_1h"]
-            for k in range(1, rule.window_ms // HOUR_MS):
-                total += hourly.get(observed_at - k * HOUR_MS) or 0.0
+            for sample in reversed(history):   # newest first: stop at the window's start
+                if sample[0] <= start:
+                    break
+                if (observed_at - sample[0]) % HOUR_MS == 0:
+                    total += sample[P1H] or 0.0
             return round(total, 3)
         return None
     if rule.kind == "rate_of_rise":
@@ -321,10 +333,10 @@ def measure(rule: Rule, observed_at: int, values: Mapping[str, float | None],
         if current is None:
             return None
         start = observed_at - rule.window_ms
-        past = [s for s in history if s.observed_at >= start and s.values.get("water_level") is not None]
-        if not past:
-            return None
-        return round(current - past[0].values["water_level"], 3)
+        for sample in history:   # oldest first: the earliest level in the window
+            if sample[0] >= start and sample[WATER_LEVEL] is not None:
+                return round(current - sample[WATER_LEVEL], 3)
+        return None
     raise ValueError(f"unknown rule kind {rule.kind}")
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from streams.lifecycle import StationState, alert_id_for, evaluate_reading
 from streams.model import RiverStages, SensorKind, Station
-from streams.rules import HOUR_MS, Sample, load_rules, measure, next_rank
+from streams.rules import HOUR_MS, load_rules, sample_of, measure, next_rank
 
 T0 = 1_693_782_000_000  # 2023-09-04T08:00+09:00
 RAIN_BANDS = [20.0, 30.0, 50.0, 80.0]
@@ -113,7 +114,7 @@ def test_the_same_series_gives_the_same_transitions_whatever_came_before_it_in_w
 
 def test_three_hour_rainfall_is_summed_from_hourly_values_in_event_time(rules, gauge):
     rule = rules.rule("rain_3h")
-    history = (Sample(T0, {"precipitation_1h": 30.0}), Sample(T0 + HOUR_MS, {"precipitation_1h": 30.0}))
+    history = (sample_of(T0, {"precipitation_1h": 30.0}), sample_of(T0 + HOUR_MS, {"precipitation_1h": 30.0}))
 
     total = measure(rule, T0 + 2 * HOUR_MS, {"precipitation_1h": 25.0}, history)
     with_gap = measure(rule, T0 + 3 * HOUR_MS, {"precipitation_1h": 25.0}, history)  # T0 is out of the window
@@ -126,7 +127,7 @@ def test_three_hour_rainfall_is_summed_from_hourly_values_in_event_time(rules, g
 
 def test_cumulative_rainfall_from_a_sensor_that_reports_increments(rules):
     rule = rules.rule("rain_3h")
-    history = tuple(Sample(T0 + k * 600_000, {"precipitation_increment": 5.0}) for k in range(18))  # 10-min steps
+    history = tuple(sample_of(T0 + k * 600_000, {"precipitation_increment": 5.0}) for k in range(18))  # 10-min steps
 
     total = measure(rule, T0 + 18 * 600_000, {"precipitation_increment": 5.0}, history)
 
@@ -182,7 +183,12 @@ def test_a_station_override_changes_its_thresholds_only(rules, gauge):
 def test_state_survives_a_json_round_trip(rules, gauge):
     _, state = _run(rules, gauge, [(0, rain(30)), (1, rain(55))])
 
+    assert len(state.history) == 2 and state.rules
     assert StationState.from_json(state.to_json()) == state
+    assert StationState.from_json(state.to_bytes()) == state   # the table's form
+    # what the table held before samples were flat tuples stored as bytes still loads
+    old_form = dict(state.to_json(), history=[[t, {"precipitation_1h": p1h}] for t, p1h, _, _ in state.history])
+    assert StationState.from_json(json.loads(json.dumps(old_form))) == state
 
 
 def test_next_rank_matches_its_definition_on_random_inputs():
