@@ -190,6 +190,20 @@ def create_app(pack: RegionPack, catalog: Catalog, store: SchemaStore, *, bootst
         open_alerts.update({station_id: state})  # alerts recovered from the changelog
         return state
 
+    async def changelog_written() -> None:
+        """Wait until every table write so far is on the broker.
+
+        Faust flushes its producer before it commits offsets, but its buffer's flush gives up as soon
+        as one message takes longer than 0.1 s to go out (``ProducerBuffer.flush_atmost``), so under
+        load it could commit a batch whose new states were still queued; a crash then would restore
+        older states after the batch's readings were consumed (an open alert forgotten, its Cancel
+        never sent). So the batch ends only once the changelog holds its states.
+        """
+        producer = app.producer
+        await producer.flush()
+        while producer.buffer.size:
+            await producer.flush()
+
     @app.agent(raw, name="hub")
     async def hub(stream):  # noqa: ANN001 - Faust stream
         await sender.start()
@@ -202,12 +216,12 @@ def create_app(pack: RegionPack, catalog: Catalog, store: SchemaStore, *, bootst
                 result = pipeline.process(messages, state_of)
                 log.debug("batch of %d readings: %d records out", len(messages), len(result.records))
                 written = await sender.send(result.records)
-                # only once every output is acknowledged: the new states, into the table (and its changelog,
-                # which Faust flushes before it commits the batch's offsets)
+                # only once every output is acknowledged: the new states, into the table and its changelog
                 for station_id, state in result.states.items():
                     document = state.to_bytes()
                     states[station_id.encode()] = document
                     decoded[station_id] = (document, state)
+                await changelog_written()
                 open_alerts.update(result.states)
                 metrics.observe_batch(pack.name, result, started_s=started, finished_s=time.time(),
                                       bytes_written=written, records=result.records)
