@@ -378,7 +378,6 @@ def _catalog_with_prefix(prefix: str | None):
 def worker(pack_dir: Path, topic_prefix: str | None, metrics_port: int | None, metrics_host: str, batch_max: int,
            loglevel: str) -> None:
     """Run the hub for one region: consume raw readings, emit enriched readings, alerts, dead letters."""
-
     from streams import metrics
     from streams.app import HubWorker, create_app, settle_heap
     from streams.broker import probe, resolve_bootstrap

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from streams.model import Station
-from streams.rules import REMEMBERED, Level, Rule, RuleSet, Sample, measure, next_rank, sample_of, thresholds_for
+from streams.rules import Level, Rule, RuleSet, Sample, measure, next_rank, sample_of, thresholds_for
 
 JST = timezone(timedelta(hours=9))
 
@@ -196,5 +196,5 @@ def _sample(entry: Sequence[Any]) -> Sample:
     """A history entry of the table: [t, p1h, increment, level], or [t, {quantity: value}] as written
     before samples were flat."""
     if len(entry) == 2 and isinstance(entry[1], Mapping):
-        return (entry[0], *(entry[1].get(q) for q in REMEMBERED))
+        return sample_of(entry[0], entry[1])
     return tuple(entry)

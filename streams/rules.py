@@ -290,7 +290,7 @@ Sample = tuple[int, float | None, float | None, float | None]
 
 def sample_of(observed_at: int, values: Mapping[str, float | None]) -> Sample | None:
     """What the rules remember of a reading, or None when it has none of the remembered values."""
-    remembered = (values.get("precipitation_1h"), values.get("precipitation_increment"), values.get("water_level"))
+    remembered = tuple(map(values.get, REMEMBERED))
     if remembered == (None, None, None):
         return None
     return (observed_at, *remembered)
