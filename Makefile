@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test unit integration clean
+.PHONY: demo test unit integration lint format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,14 @@ unit: $(STAMP)          ## only the fast tests that need no broker
 
 integration: $(STAMP)   ## only the tests against the real broker
 	$(BIN)/pytest -m integration
+
+lint: $(STAMP)          ## ruff: lint rules and formatting (CI runs this before the tests)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)        ## ruff: fix what can be fixed and reformat
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -2,7 +2,7 @@
 
 No Kafka here: ``Pipeline.process`` takes a batch of raw messages and the station states, and
 returns the records to write (enriched readings, alert events on every topic they go to, dead
-letters) and the new station states. The Faust agent (``streams.app``) only moves bytes between
+letters) and the new station states. The Faust agent (``streams.runtime.worker``) only moves bytes between
 Kafka and this function, so everything it decides is unit-tested without a broker.
 
 The hot path is batch-shaped: one decode loop, one vectorised geofence call for the positions not
@@ -14,63 +14,19 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from streams.catalog import Catalog, topic_name
-from streams.codec import ALERT, DEAD_LETTER, READING, AvroCodec, CodecError, SchemaStore
-from streams.geo import METHOD_NAMES
-from streams.lifecycle import StationState, Transition, evaluate_reading, station_rules
-from streams.readings import (MISSING_FIELD, UNDECODABLE, UNKNOWN_SCHEMA, InvalidReading, Reading,
-                              validate)
-from streams.regions import RegionPack
+from streams.adapters.avro import ALERT, DEAD_LETTER, ENRICHED, READING, AvroCodec, CodecError, SchemaStore
+from streams.core.lifecycle import StationState, Transition, evaluate_reading, station_rules
+from streams.core.messages import InMessage, OutRecord
+from streams.core.readings import MISSING_FIELD, UNDECODABLE, UNKNOWN_SCHEMA, InvalidReading, Reading, validate
+from streams.core.region import Placement, RegionPack
+from streams.core.topics import HubTopics
 
-ENRICHED = "jp.bosai.hub.EnrichedReading"
 CAP_SHARING = {"public": "PUBLIC", "municipal": "MUNICIPAL", "internal": "INTERNAL"}
 _CODEC_REASON = {"truncated": UNDECODABLE, "bad_magic": UNDECODABLE, "undecodable": UNDECODABLE,
                  "unknown_schema": UNKNOWN_SCHEMA, "registry": UNKNOWN_SCHEMA, "not_encodable": UNDECODABLE}
-
-
-@dataclass(frozen=True)
-class InMessage:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp_ms: int | None = None
-
-
-@dataclass(frozen=True)
-class OutRecord:
-    """A record to write. Its Kafka timestamp is the write time (None), never the event time: topic
-    retention runs on record timestamps, and replayed 2023 events must not expire on arrival."""
-
-    topic: str
-    key: bytes
-    value: bytes
-    timestamp_ms: int | None = None
-
-
-@dataclass(frozen=True)
-class HubTopics:
-    """The concrete topic names of one region under one prefix."""
-
-    raw: str
-    enriched: str
-    alerts: str
-    public: str
-    deadletter: str
-    municipal: Mapping[str, str]
-
-    @classmethod
-    def for_region(cls, catalog: Catalog, pack: RegionPack) -> "HubTopics":
-        def name(topic_id: str, code: str | None = None) -> str:
-            return topic_name(catalog, topic_id, pack.name, prefecture_code=pack.prefecture_code,
-                              municipality_code=code)
-        return cls(raw=name("readings.raw"), enriched=name("readings.enriched"), alerts=name("alerts"),
-                   public=name("alerts.public"), deadletter=name("deadletter"),
-                   municipal={m.code: name("alerts.municipality", m.code) for m in pack.municipalities})
 
 
 @dataclass(frozen=True)
@@ -115,25 +71,12 @@ class Pipeline:
         self.dead = AvroCodec(store, DEAD_LETTER)
         self.clock = clock  # only for dead letters' failed_at; rules never see it
         self.worker = _worker_name()
-        self._location_cache: dict[tuple[float, float], tuple] = {}
-        self._fanout: dict[str, tuple[str, ...]] = {s.station_id: self._codes_for_station(s.station_id)
+        self._location_cache: dict[tuple[float, float], Placement] = {}
+        self._fanout: dict[str, tuple[str, ...]] = {s.station_id: pack.concerned_codes(s)
                                                     for s in pack.stations.values()}
         self._compiled = {s.station_id: station_rules(s, pack.rules) for s in pack.stations.values()}
 
     # -- fan-out -----------------------------------------------------------------------------------
-    def _codes_for_station(self, station_id: str) -> tuple[str, ...]:
-        """Municipalities an alert of this station concerns: its own (and its city), downstream ones
-        (river gauges), and every municipality intersecting its linked hazard zones."""
-        pack = self.pack
-        station = pack.stations[station_id]
-        codes: set[str] = set()
-        base = [station.municipality_code, *station.downstream_municipalities]
-        if station.hazard_zone_ids:
-            base += pack.index.municipalities_intersecting(pack.index.zone_area(station.hazard_zone_ids))
-        for code in base:
-            codes.update(pack.affected_codes(code))
-        return tuple(sorted(codes))
-
     def topics_for(self, codes: Sequence[str], sharing_level: str) -> tuple[str, ...]:
         topics = [self.topics.alerts]
         if sharing_level in ("public", "municipal"):
@@ -150,23 +93,15 @@ class Pipeline:
                 "source_timestamp": message.timestamp_ms, "original_key": message.key,
                 "original_value": message.value, "failed_at": int(self.clock() * 1000), "worker": self.worker}
 
-    def _locate(self, readings: Sequence[Reading]) -> list[tuple]:
+    def _locate(self, readings: Sequence[Reading]) -> list[Placement]:
         """(municipality code, city code, method, distance, zones) per reading; cached by position."""
         cache = self._location_cache
         # (not `set - cache.keys()`: that copies every cached key into a set, batch after batch)
         unseen = list({position for position in ((r.lat, r.lon) for r in readings) if position not in cache})
         if unseen:
-            batch = self.pack.index.locate_many([p[0] for p in unseen], [p[1] for p in unseen])
-            municipalities = self.pack.index.municipalities
-            for k, position in enumerate(unseen):
-                i = int(batch.municipality_index[k])
-                m = municipalities[i] if i >= 0 else None
-                distance = float(batch.distance_m[k])
-                cache[position] = (m.code if m else None, m.city_code if m else None,
-                                   METHOD_NAMES[int(batch.method[k])] or "none",
-                                   None if distance != distance else distance, batch.zones[k])
-            if len(cache) > 200_000:  # moving sensors: keep memory bounded
+            if len(cache) + len(unseen) > 200_000:  # moving sensors: keep memory bounded
                 cache.clear()
+            cache.update(zip(unseen, self.pack.place_many(unseen), strict=True))
         return [cache[(r.lat, r.lon)] for r in readings]
 
     def _alert_record(self, t: Transition, codes: Sequence[str]) -> dict:
@@ -197,13 +132,13 @@ class Pipeline:
         }
 
     # -- the batch -------------------------------------------------------------------------------
-    def process(self, messages: Sequence[InMessage],
-                state_of: Callable[[str], StationState]) -> BatchResult:
-        result = BatchResult()
+    def _decode(self, messages: Sequence[InMessage], result: BatchResult,
+                ) -> tuple[list[tuple[InMessage, Reading]], list[tuple[InMessage, dict]]]:
+        """The valid readings, and a dead letter for every message that is not one."""
         dead_records: list[tuple[InMessage, dict]] = []
         valid: list[tuple[InMessage, Reading]] = []
         stations = self.pack.stations
-        for message, decoded in zip(messages, self.readings.decode_many([m.value for m in messages])):
+        for message, decoded in zip(messages, self.readings.decode_many([m.value for m in messages]), strict=True):
             if isinstance(decoded, CodecError):
                 reason = _CODEC_REASON.get(decoded.reason, UNDECODABLE)
                 if "missing" in decoded.detail.lower() or "no default" in decoded.detail.lower():
@@ -214,52 +149,65 @@ class Pipeline:
                 valid.append((message, validate(decoded, stations)))
             except InvalidReading as exc:
                 dead_records.append((message, self._dead_letter(result, message, exc.reason, exc.detail)))
+        return valid, dead_records
 
-        locations = self._locate([r for _, r in valid])
+    @staticmethod
+    def _count(result: BatchResult, reading: Reading, method: str) -> None:
+        result.readings_valid += 1
+        if reading.is_missing:
+            result.readings_missing += 1
+        if method == "nearest":
+            result.geofence_nearest += 1
+        elif method == "none":
+            result.geofence_none += 1
+        if result.event_time_max is None or reading.observed_at > result.event_time_max:
+            result.event_time_max = reading.observed_at
+        if reading.produced_at:
+            result.produced_at.append(reading.produced_at)
+        if reading.observed_at > result.station_times.get(reading.station_id, 0):
+            result.station_times[reading.station_id] = reading.observed_at
+
+    def _apply_rules(self, reading: Reading, result: BatchResult, state_of: Callable[[str], StationState],
+                     alert_outs: list[AlertOut]) -> None:
+        """The station's rules on one reading, in event time; a reading not newer than the last changes nothing."""
+        sid = reading.station_id
+        states = result.states
+        state = states[sid] if sid in states else state_of(sid)
+        if state.last_observed_at is not None and reading.observed_at <= state.last_observed_at:
+            result.readings_stale += 1
+            return
+        new_state, transitions = evaluate_reading(state, region=self.pack.name, station=self.pack.stations[sid],
+                                                  rules=self.pack.rules, observed_at=reading.observed_at,
+                                                  values=reading.values, compiled=self._compiled[sid])
+        states[sid] = new_state
+        codes = self._fanout[sid]
+        for t in transitions:
+            alert_outs.append(AlertOut(t, self._alert_record(t, codes), self.topics_for(codes, t.rule.sharing_level)))
+
+    def process(self, messages: Sequence[InMessage], state_of: Callable[[str], StationState]) -> BatchResult:
+        """One batch: the records to write (enriched readings, alert events, dead letters) and new states."""
+        result = BatchResult()
+        valid, dead_records = self._decode(messages, result)
         enriched_records = []
         alert_outs: list[AlertOut] = []
-        states = result.states
         region = self.pack.name
-        for (message, reading), (code, city, method, distance, zones) in zip(valid, locations):
-            result.readings_valid += 1
-            if reading.is_missing:
-                result.readings_missing += 1
-            if method == "nearest":
-                result.geofence_nearest += 1
-            elif method == "none":
-                result.geofence_none += 1
-            if result.event_time_max is None or reading.observed_at > result.event_time_max:
-                result.event_time_max = reading.observed_at
-            if reading.produced_at:
-                result.produced_at.append(reading.produced_at)
-            if reading.observed_at > result.station_times.get(reading.station_id, 0):
-                result.station_times[reading.station_id] = reading.observed_at
+        for (_, reading), (code, city, method, distance, zones) in zip(valid, self._locate([r for _, r in valid]),
+                                                                       strict=True):
+            self._count(result, reading, method)
             enriched_records.append({
                 "reading": reading.record, "region": region, "municipality_code": code, "city_code": city,
                 "geofence_method": method, "distance_m": distance,
                 "hazard_zones": [{"zone_id": z.zone_id, "kind": z.kind, "rank": z.rank} for z in zones],
             })
-            sid = reading.station_id
-            state = states[sid] if sid in states else state_of(sid)
-            if state.last_observed_at is not None and reading.observed_at <= state.last_observed_at:
-                result.readings_stale += 1
-                continue
-            new_state, transitions = evaluate_reading(state, region=region, station=stations[sid],
-                                                      rules=self.pack.rules, observed_at=reading.observed_at,
-                                                      values=reading.values, compiled=self._compiled[sid])
-            states[sid] = new_state
-            for t in transitions:
-                codes = self._fanout[sid]
-                record = self._alert_record(t, codes)
-                alert_outs.append(AlertOut(t, record, self.topics_for(codes, t.rule.sharing_level)))
-
+            self._apply_rules(reading, result, state_of, alert_outs)
         records = result.records
-        for (message, reading), payload in zip(valid, self.enriched.encode_many(enriched_records)):
+        for (_, reading), payload in zip(valid, self.enriched.encode_many(enriched_records), strict=True):
             records.append(OutRecord(self.topics.enriched, reading.station_id.encode(), payload))
-        for out, payload in zip(alert_outs, self.alerts.encode_many([a.record for a in alert_outs])):
+        for out, payload in zip(alert_outs, self.alerts.encode_many([a.record for a in alert_outs]), strict=True):
             key = out.transition.alert_id.encode()
             records.extend(OutRecord(topic, key, payload) for topic in out.topics)
-        for (message, _), payload in zip(dead_records, self.dead.encode_many([d for _, d in dead_records])):
+        for (message, _), payload in zip(dead_records, self.dead.encode_many([d for _, d in dead_records]),
+                                         strict=True):
             records.append(OutRecord(self.topics.deadletter, message.key or b"", payload))
         result.alerts = alert_outs
         return result

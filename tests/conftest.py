@@ -1,6 +1,6 @@
 """Test tiers: tests/unit (pure, no broker) and tests/integration (marked, one real broker per session).
 
-The session broker is the project's own embedded Apache Kafka (streams.broker), started once on free
+The session broker is the project's own embedded Apache Kafka (streams.adapters.broker), started once on free
 ports with its data in a temporary folder, and stopped by its pid at the end. When
 KAFKA_BOOTSTRAP_SERVERS is set, the integration tests use that cluster instead and start nothing.
 """
@@ -27,8 +27,8 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory) -> str:
     """Bootstrap address of a real Kafka broker for the whole test session."""
-    from streams.broker import EmbeddedBroker
-    from streams.settings import external_bootstrap
+    from streams.adapters.broker import EmbeddedBroker
+    from streams.config.settings import external_bootstrap
 
     external = external_bootstrap()
     if external:
@@ -50,7 +50,7 @@ _SESSION_BROKER: dict = {}
 @pytest.fixture(scope="session")
 def kafka_clients_listener(kafka_bootstrap) -> tuple[str, Path]:
     """The session broker's authenticated listener (SASL_SSL, SCRAM-SHA-512) and the CA file to trust it."""
-    from streams.settings import ENV_CA_FILE, ENV_CLIENTS_BOOTSTRAP
+    from streams.config.settings import ENV_CA_FILE, ENV_CLIENTS_BOOTSTRAP
 
     state = _SESSION_BROKER.get("state")
     if state is not None:

@@ -7,11 +7,10 @@ import json
 import os
 import subprocess
 import sys
-
 from pathlib import Path
 
-from streams.feed_server import CredentialChecker
-from streams.settings import ENV_BOOTSTRAP, ENV_CA_FILE, ENV_CLIENTS_BOOTSTRAP
+from streams.config.settings import ENV_BOOTSTRAP, ENV_CA_FILE, ENV_CLIENTS_BOOTSTRAP
+from streams.runtime.feed_server import CredentialChecker
 
 
 def _bosai(*args: str, env: dict) -> subprocess.CompletedProcess:

@@ -21,25 +21,28 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 
-from streams import cap
-from streams.access import (
+from streams.adapters.amedas_csv import read_amedas
+from streams.adapters.avro import ALERT, READING, AvroCodec, default_store
+from streams.adapters.kafka_admin import (
     apply_access,
-    generate,
+    apply_topics,
     issue_credential,
-    load_access,
     plan_access,
-    render,
     revoke_credential,
 )
-from streams.catalog import apply_topics, default_catalog_path, expand, load_catalog, topic_name
-from streams.codec import ALERT, READING, AvroCodec, default_store
-from streams.feed import ATOM_NS, CurrentAlerts
-from streams.feed_server import CredentialChecker, build_app, follow_alerts
-from streams.lifecycle import StationState
-from streams.pipeline import HubTopics, InMessage, Pipeline
-from streams.regions import load_pack
-from streams.replay import parse_jst, read_amedas
-from streams.tls import client_ssl_context
+from streams.adapters.tls import client_ssl_context
+from streams.adapters.xml_schemas import cap_validation_errors
+from streams.config.access_file import generate, load_access, render
+from streams.config.region_pack import load_pack
+from streams.config.topic_catalog import default_catalog_path, load_catalog
+from streams.core import cap
+from streams.core.atom import ATOM_NS, CurrentAlerts
+from streams.core.lifecycle import StationState
+from streams.core.messages import InMessage
+from streams.core.times import parse_jst
+from streams.core.topics import HubTopics, expand, topic_name
+from streams.pipeline import Pipeline
+from streams.runtime.feed_server import CredentialChecker, build_app, follow_alerts
 
 CSV = Path("data/amedas/tochigi-kanagawa-2023-07-13_2023-12-06.csv.gz")
 DENIED = (TopicAuthorizationFailedError, GroupAuthorizationFailedError)
@@ -228,7 +231,7 @@ def test_the_atom_feed_serves_each_principal_its_cap_messages_behind_the_same_cr
                 assert links, "Utsunomiya had alerts in the heavy rain of 2023-09-04"
                 for link in links:
                     status, document = await get(link.removeprefix(base), "muni-09201", pw["muni-09201"])
-                    assert status == 200 and cap.validation_errors(document) == []
+                    assert status == 200 and cap_validation_errors(document) == []
                     codes = [g.findtext(f"{{{cap.CAP_NS}}}value") for g in
                              ET.fromstring(document).iterfind(f".//{{{cap.CAP_NS}}}geocode")]
                     assert "09201" in codes

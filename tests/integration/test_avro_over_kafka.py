@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streams.catalog import RegionTopics, default_catalog_path, expand, load_catalog
-from streams.catalog import apply_topics
-from streams.codec import READING, AvroCodec, default_store
+from streams.adapters.avro import READING, AvroCodec, default_store
+from streams.adapters.kafka_admin import apply_topics
+from streams.config.topic_catalog import default_catalog_path, load_catalog
+from streams.core.topics import RegionTopics, expand
 
 
 async def test_readings_produced_as_avro_are_consumed_and_decoded(kafka_bootstrap, unique):

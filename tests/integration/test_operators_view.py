@@ -17,14 +17,19 @@ from dataclasses import replace
 import pytest
 import yaml
 
-from streams.broker import _free_port
-from streams.catalog import default_catalog_path, expand, load_catalog
-from streams.catalog import apply_topics
-from streams.codec import READING, AvroCodec, default_store
-from streams.dashboards import queries, render
-from streams.pipeline import HubTopics
-from streams.regions import load_pack
-from streams.replay import WorkerProcess, end_offsets, parse_jst, read_amedas, wait_drained
+from streams.adapters.amedas_csv import read_amedas
+from streams.adapters.avro import READING, AvroCodec, default_store
+from streams.adapters.broker import _free_port
+from streams.adapters.grafana import queries, render
+from streams.adapters.kafka import end_offsets
+from streams.adapters.kafka_admin import apply_topics
+from streams.config.region_pack import load_pack
+from streams.config.topic_catalog import default_catalog_path, load_catalog
+from streams.core.times import parse_jst
+from streams.core.topics import HubTopics, expand
+from streams.runtime.processes import WorkerProcess
+from streams.runtime.worker import WorkerSettings
+from streams.runtime.replay import wait_drained
 
 CSV = "data/amedas/tochigi-kanagawa-2023-07-13_2023-12-06.csv.gz"
 
@@ -52,7 +57,7 @@ def running_hub(kafka_bootstrap, project_root, tmp_path_factory):
     topics = HubTopics.for_region(catalog, pack)
     port = _free_port()
     worker = WorkerProcess(pack.path, prefix, kafka_bootstrap, tmp_path_factory.mktemp("ops") / "worker.log",
-                           ["--metrics-port", str(port)])
+                           settings=WorkerSettings(pack_dir="", metrics_port=port))
     worker.start()
     records = [r for r in read_amedas(project_root / CSV, since_ms=parse_jst("2023-09-04", option="f"),
                                       until_ms=parse_jst("2023-09-07", option="t")) if r["station_id"] in pack.stations]

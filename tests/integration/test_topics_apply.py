@@ -5,9 +5,10 @@ from __future__ import annotations
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from streams.catalog import RegionTopics, default_catalog_path, expand, load_catalog
-from streams.catalog import apply_topics, plan_topics
-from streams.regions import load_pack
+from streams.adapters.kafka_admin import apply_topics, plan_topics
+from streams.config.region_pack import load_pack
+from streams.config.topic_catalog import default_catalog_path, load_catalog
+from streams.core.topics import RegionTopics, expand
 
 
 async def test_apply_creates_every_catalog_topic_and_a_second_apply_changes_nothing(kafka_bootstrap, unique):

@@ -13,14 +13,20 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from streams.catalog import apply_topics, default_catalog_path, expand, load_catalog, topic_name
-from streams.codec import ALERT, DEAD_LETTER, READING, AvroCodec, default_store
-from streams.lifecycle import StationState
-from streams.pipeline import HubTopics, InMessage, Pipeline
-from streams.regions import load_pack
-from streams.replay import end_offsets, parse_jst, read_amedas, read_range
-from streams.sink import redrive, routes_for, run_sink
-from streams.webhooks import RetryPolicy, Subscription, load_subscriptions, verify
+from streams.adapters.amedas_csv import read_amedas
+from streams.adapters.avro import ALERT, DEAD_LETTER, READING, AvroCodec, default_store
+from streams.adapters.kafka import end_offsets, read_range
+from streams.adapters.kafka_admin import apply_topics
+from streams.config.region_pack import load_pack
+from streams.config.subscriptions import load_subscriptions
+from streams.config.topic_catalog import default_catalog_path, load_catalog
+from streams.core.lifecycle import StationState
+from streams.core.messages import InMessage
+from streams.core.times import parse_jst
+from streams.core.topics import HubTopics, expand, topic_name
+from streams.core.webhooks import RetryPolicy, Subscription, verify
+from streams.pipeline import Pipeline
+from streams.runtime.sink import redrive, routes_for, run_sink
 
 CSV = Path("data/amedas/tochigi-kanagawa-2023-07-13_2023-12-06.csv.gz")
 SECRET = "test-secret-not-a-real-one"

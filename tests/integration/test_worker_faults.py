@@ -9,15 +9,21 @@ from dataclasses import replace
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from streams.app import app_id_for
-from streams.catalog import default_catalog_path, expand, load_catalog
-from streams.catalog import apply_topics
-from streams.codec import ALERT, DEAD_LETTER, READING, AvroCodec, default_store
-from streams.lifecycle import StationState
-from streams.pipeline import ENRICHED, HubTopics, InMessage, Pipeline
-from streams.regions import load_pack
-from streams.replay import (WorkerProcess, alert_topics, collect_alerts, end_offsets, parse_jst, read_amedas,
-                            read_range, wait_drained)
+from streams.adapters.amedas_csv import read_amedas
+from streams.adapters.avro import ALERT, DEAD_LETTER, READING, AvroCodec, default_store
+from streams.adapters.kafka import end_offsets, read_range
+from streams.adapters.kafka_admin import apply_topics
+from streams.config.region_pack import load_pack
+from streams.config.topic_catalog import default_catalog_path, load_catalog
+from streams.core.lifecycle import StationState
+from streams.core.messages import InMessage
+from streams.core.times import parse_jst
+from streams.core.topics import HubTopics, expand
+from streams.pipeline import ENRICHED, Pipeline
+from streams.runtime.processes import WorkerProcess
+from streams.runtime.replay import collect_alerts, wait_drained
+from streams.runtime.worker import WorkerSettings
+from streams.runtime.worker import app_id_for
 
 CSV = "data/amedas/tochigi-kanagawa-2023-07-13_2023-12-06.csv.gz"
 
@@ -110,7 +116,8 @@ def test_a_worker_killed_mid_replay_and_restarted_loses_nothing_and_changes_no_a
     total = sum(raw_ends.values())
     group = app_id_for(prefix, tochigi.name)
 
-    first = WorkerProcess(tochigi.path, prefix, kafka_bootstrap, tmp_path / "first.log", ["--batch-max", "25"])
+    first = WorkerProcess(tochigi.path, prefix, kafka_bootstrap, tmp_path / "first.log",
+                          settings=WorkerSettings(pack_dir="", batch_max=25))
     first.start()
     try:
         committed_at_kill = asyncio.run(_wait_for_progress(kafka_bootstrap, group, raw_ends, first))
@@ -118,15 +125,16 @@ def test_a_worker_killed_mid_replay_and_restarted_loses_nothing_and_changes_no_a
         first.kill()
     assert 0 < committed_at_kill < total, "the worker should be killed mid-way"
 
-    second = WorkerProcess(tochigi.path, prefix, kafka_bootstrap, tmp_path / "second.log", ["--loglevel", "info"])
+    second = WorkerProcess(tochigi.path, prefix, kafka_bootstrap, tmp_path / "second.log",
+                           settings=WorkerSettings(pack_dir="", loglevel="info"))
     second.start()
     try:
         _drain(kafka_bootstrap, prefix, tochigi, topics, second, timeout_s=180)
     finally:
         second.stop()
 
-    ends = asyncio.run(end_offsets(kafka_bootstrap, alert_topics(topics)))
-    emitted = asyncio.run(collect_alerts(kafka_bootstrap, store, [topics], {}, ends))  # raises on changed content
+    ends = asyncio.run(end_offsets(kafka_bootstrap, topics.alert_topics()))
+    emitted = asyncio.run(collect_alerts(kafka_bootstrap, store, {}, ends))  # raises on changed content
     reference = Pipeline(tochigi, topics, store).process(
         [InMessage(topics.raw, 0, i, None, p) for i, p in enumerate(payloads)], lambda sid: StationState())
     expected = {(a.record["alert_id"], a.record["sequence"]) for a in reference.alerts}

@@ -6,13 +6,20 @@ import random
 
 import pytest
 
-from streams.access import default_access_path, find_principal, generate, load_access, plan, render
-from streams.acl_admin import AclBinding, salted_password
-from streams.catalog import default_catalog_path, load_catalog
-from streams.errors import ConfigError
-from streams.feed import CurrentAlerts, visible
-from streams.regions import load_pack
-from streams.webhooks import RetryPolicy, sign, verify
+from streams.adapters.kafka_admin import salted_password
+from streams.adapters.kafka_protocol import AclBinding
+from streams.config.access_file import (
+    default_access_path,
+    generate,
+    load_access,
+    render,
+)
+from streams.config.region_pack import load_pack
+from streams.config.topic_catalog import default_catalog_path, load_catalog
+from streams.core.access_policy import find_principal, plan, visible
+from streams.core.atom import CurrentAlerts
+from streams.core.errors import ConfigError
+from streams.core.webhooks import RetryPolicy, sign, verify
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +68,12 @@ def test_plan_adds_what_is_missing_and_removes_what_is_not_declared(policy):
 
 @pytest.mark.parametrize("text, message", [
     ("version: 2\n", "version: 1"),
-    ("version: 1\nprefix: bosai\nprincipals:\n  - {name: Bad Name, role: hub}\n", "key 'name'"),
-    ("version: 1\nprefix: bosai\nprincipals:\n  - {name: x, role: king}\n", "key 'role'"),
+    ("version: 1\nprefix: bosai\nprincipals:\n  - {name: Bad Name, role: hub}\n", "name is 'Bad Name'"),
+    ("version: 1\nprefix: bosai\nprincipals:\n  - {name: x, role: king}\n", "role is 'king'"),
     ("version: 1\nprefix: bosai\nprincipals:\n  - name: x\n    role: public\n    grants:\n"
      "      - {resource: topic, name: t, operations: [write]}\n", "only the hub may write"),
     ("version: 1\nprefix: bosai\nprincipals:\n  - name: x\n    role: public\n    grants:\n"
-     "      - {resource: topic, name: t, operations: [fly]}\n", "key 'operations'"),
+     "      - {resource: topic, name: t, operations: [fly]}\n", r"operations is \['fly'\]"),
     ("version: 1\nprefix: bosai\nprincipals:\n  - {name: muni-1, role: municipality}\n", "municipality_codes"),
 ])
 def test_a_broken_access_file_says_where_and_what(tmp_path, text, message):
@@ -130,7 +137,7 @@ def test_scram_salted_password_is_rfc5802_hi():
 
 
 def test_the_example_subscriptions_file_loads(project_root, packs):
-    from streams.webhooks import load_subscriptions
+    from streams.config.subscriptions import load_subscriptions
 
     subs = load_subscriptions(project_root / "deploy/subscriptions.example.yaml", packs,
                               environ={"BOSAI_WEBHOOK_SECRET_UTSUNOMIYA": "a", "BOSAI_WEBHOOK_SECRET_YOKOHAMA": "b"})

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from streams.broker import EmbeddedBroker, _new_cluster_id, kafka_version, resolve_bootstrap
-from streams.errors import BrokerError, MissingToolError
+from streams.adapters.broker import (
+    BrokerError,
+    EmbeddedBroker,
+    MissingToolError,
+    _new_cluster_id,
+    kafka_version,
+    resolve_bootstrap,
+)
 
 
 def test_the_pom_pins_a_kafka_4_release(project_root):

@@ -7,13 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from streams import cap
-from streams.catalog import default_catalog_path, load_catalog
-from streams.codec import READING, AvroCodec, default_store
-from streams.lifecycle import StationState
-from streams.pipeline import HubTopics, InMessage, Pipeline
-from streams.regions import load_pack
-from streams.replay import parse_jst, read_amedas
+from streams.adapters.amedas_csv import read_amedas
+from streams.adapters.avro import READING, AvroCodec, default_store
+from streams.adapters.xml_schemas import cap_validation_errors
+from streams.config.region_pack import load_pack
+from streams.config.topic_catalog import default_catalog_path, load_catalog
+from streams.core import cap
+from streams.core.lifecycle import StationState
+from streams.core.messages import InMessage
+from streams.core.times import parse_jst
+from streams.core.topics import HubTopics
+from streams.pipeline import Pipeline
 
 CSV = Path("data/amedas/tochigi-kanagawa-2023-07-13_2023-12-06.csv.gz")
 NS = {"cap": cap.CAP_NS}
@@ -45,7 +49,7 @@ def test_every_cap_message_of_the_tochigi_heavy_rain_validates_and_follows_its_p
     kinds = set()
     for alert in alerts:
         document = cap.render(alert, sender_name=f"{pack.prefecture_name} 防災データ連携基盤")
-        assert cap.validation_errors(document) == [], alert["alert_id"]
+        assert cap_validation_errors(document) == [], alert["alert_id"]
         root = ET.fromstring(document)
         identifier = root.findtext("cap:identifier", namespaces=NS)
         sent = root.findtext("cap:sent", namespaces=NS)
@@ -80,7 +84,7 @@ def test_scope_follows_the_sharing_level_and_zone_polygons_are_closed_rings(kana
     polygons = cap.zone_polygons_of(pack)
     for alert in alerts:
         document = cap.render(alert, zone_polygons=polygons)
-        assert cap.validation_errors(document) == []
+        assert cap_validation_errors(document) == []
         root = ET.fromstring(document)
         scope = root.findtext("cap:scope", namespaces=NS)
         if alert["sharing_level"] == "INTERNAL":
@@ -100,7 +104,7 @@ def test_scope_follows_the_sharing_level_and_zone_polygons_are_closed_rings(kana
 def test_the_validator_rejects_what_is_not_cap(tochigi_heavy_rain_alerts):
     _, alerts = tochigi_heavy_rain_alerts
     document = cap.render(alerts[0]).replace(b"+09:00</sent>", b"Z</sent>")   # CAP requires a +hh:mm offset
-    assert cap.validation_errors(document)
+    assert cap_validation_errors(document)
     root = ET.fromstring(cap.render(alerts[0]))
     root.remove(root.find("cap:identifier", NS))
-    assert cap.validation_errors(ET.tostring(root))
+    assert cap_validation_errors(ET.tostring(root))

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from streams.catalog import (ObservedTopic, RegionTopics, default_catalog_path, expand, load_catalog, plan,
-                             topic_name)
-from streams.errors import ConfigError
+from streams.config.topic_catalog import default_catalog_path, load_catalog
+from streams.core.errors import ConfigError
+from streams.core.topics import ObservedTopic, RegionTopics, expand, plan, topic_name
 
 TOCHIGI = RegionTopics("tochigi", "09", ("09201", "09202", "09203"))
 KANAGAWA = RegionTopics("kanagawa", "14", ("14101", "14104"))
@@ -89,7 +89,7 @@ def test_missing_catalog_file_says_which_file(tmp_path):
 
 
 def _observed_as_wanted(specs, broker_count=1):
-    from streams.catalog import effective_spec
+    from streams.core.topics import effective_spec
 
     out = {}
     for spec in specs:

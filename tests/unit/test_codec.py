@@ -9,8 +9,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from streams.codec import (ALERT, DEAD_LETTER, READING, SINGLE_OBJECT_MAGIC, AvroCodec, CodecError,
-                           SchemaRegistryClient, SchemaStore, default_store)
+from streams.adapters.avro import (
+    ALERT,
+    DEAD_LETTER,
+    READING,
+    SINGLE_OBJECT_MAGIC,
+    AvroCodec,
+    CodecError,
+    SchemaRegistryClient,
+    SchemaStore,
+    default_store,
+)
 
 UTSUNOMIYA_READING = {
     "station_id": "41277",

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from streams.dashboards import dashboards_dir, queries, render
+from streams.adapters.grafana import dashboards_dir, queries, render
 
 
 def _tool(name: str) -> str:

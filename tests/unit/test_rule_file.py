@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from streams.errors import ConfigError
-from streams.rules import load_rules
+from streams.config.rule_file import load_rules
+from streams.core.errors import ConfigError
 
 
 @pytest.fixture()

@@ -1,0 +1,358 @@
+"""`bosai bench`: throughput, latency and cost growth of the hub, the ceiling and a peer, in one run.
+
+Against the embedded broker (or KAFKA_BOOTSTRAP_SERVERS):
+1. sustained throughput of one hub worker process (`bosai worker`) on a backlog of --readings;
+2. the ceiling: a raw aiokafka passthrough on the same messages and partitions, and Faust's own
+   floor: an agent taking the same batches and doing nothing (what Faust's per-event stream costs);
+3. the peer: the same pure core driven by Quix Streams;
+4. end-to-end latency (produced_at -> enriched reading readable) at fixed offered loads;
+5. throughput with 1k / 10k / 100k stations and 100 / 10k hazard zones.
+Throughput is measured from the group's committed offsets (first commit to drained), so start-up
+time is left out and every counted reading had its outputs acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.load import make_pack, readings
+
+Progress = Callable[[str], None]
+
+
+def _percentiles(values_ms: list[float]) -> dict[str, float]:
+    if not values_ms:
+        return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan"), "n": 0}
+    a = np.array(values_ms)
+    return {"p50": round(float(np.percentile(a, 50)), 2), "p95": round(float(np.percentile(a, 95)), 2),
+            "p99": round(float(np.percentile(a, 99)), 2), "n": int(len(a))}
+
+
+async def _produce(bootstrap: str, topic: str, records, codec, progress: Progress, total: int) -> float:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20,
+                                max_batch_size=1 << 20)
+    await producer.start()
+    started = time.monotonic()
+    try:
+        chunk, done, pending = [], 0, []
+        for record in records:
+            chunk.append(record)
+            if len(chunk) == 5000:
+                for r, payload in zip(chunk, codec.encode_many(chunk)):
+                    pending.append(await producer.send(topic, payload, key=r["station_id"].encode()))
+                done += len(chunk)
+                chunk = []
+                if len(pending) > 50_000:
+                    await asyncio.gather(*pending)
+                    pending = []
+                if done % 200_000 == 0:
+                    progress(f"  produced {done:,}/{total:,}")
+        for r, payload in zip(chunk, codec.encode_many(chunk)):
+            pending.append(await producer.send(topic, payload, key=r["station_id"].encode()))
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return time.monotonic() - started
+
+
+async def _throughput(bootstrap: str, group: str, topic: str, proc: subprocess.Popen, timeout_s: float) -> dict:
+    """Readings/s from the first committed offset to the last, polling the group every 100 ms."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from streams.adapters.kafka import end_offsets
+
+    ends = await end_offsets(bootstrap, [topic])
+    total = sum(ends.values())
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    first = None
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the process under test exited with {proc.returncode}")
+            try:
+                committed = await admin.list_consumer_group_offsets(group)
+            except Exception:
+                committed = {}
+            done = sum(min(committed[tp].offset, end) for tp, end in ends.items() if tp in committed)
+            now = time.monotonic()
+            if done > 0 and first is None:
+                first = (now, done)
+            if done >= total:
+                seconds = now - first[0]
+                return {"readings": total - first[1], "seconds": round(seconds, 2),
+                        "rps": round((total - first[1]) / seconds) if seconds > 0 else None}
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"{group} did not drain {total} readings within {timeout_s:.0f}s")
+    finally:
+        await admin.close()
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Bench:
+    def __init__(self, bootstrap: str, work: Path, progress: Progress, seed: int = 11):
+        from streams.adapters.avro import READING, AvroCodec, default_store
+        from streams.config.settings import project_root
+        from streams.config.topic_catalog import default_catalog_path, load_catalog
+
+        self.bootstrap = bootstrap
+        self.work = work
+        self.progress = progress
+        self.seed = seed
+        self.catalog = load_catalog(default_catalog_path())
+        self.store = default_store()
+        self.codec = AvroCodec(self.store, READING)
+        self.tochigi = project_root() / "regions" / "tochigi"
+        self.env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, PYTHONUNBUFFERED="1")
+        self.run_id = time.strftime("%H%M%S")
+
+    def namespace(self, name: str, pack_dir: Path):
+        from streams.adapters.kafka_admin import apply_topics
+        from streams.config.region_pack import load_pack
+        from streams.core.topics import HubTopics, expand
+
+        prefix = f"bench{self.run_id}{name}"
+        catalog = replace(self.catalog, prefix=prefix)
+        pack = load_pack(pack_dir)
+        asyncio.run(apply_topics(self.bootstrap, expand(catalog, [pack.topics_input()])))
+        return prefix, pack, HubTopics.for_region(catalog, pack)
+
+    def pack(self, stations: int, zones: int) -> Path:
+        return make_pack(self.work / f"pack-{stations}-{zones}", stations=stations, zones=zones, seed=self.seed,
+                         tochigi=self.tochigi)
+
+    def backlog(self, topic: str, pack, count: int, cross_share: float) -> float:
+        stations = [(s.station_id, s.lat, s.lon) for s in pack.stations.values()]
+        return asyncio.run(_produce(self.bootstrap, topic, readings(stations, count, cross_share=cross_share,
+                                                                    seed=self.seed), self.codec, self.progress, count))
+
+    def _log(self, name: str):
+        return open(self.work / f"{name}.log", "ab")
+
+    def _backlog_run(self, name: str, pack_dir: Path, count: int, cross_share: float, timeout_s: float,
+                     command: Callable[[str, object], list[str]], group: Callable[[str], str]) -> dict:
+        """Fill a fresh namespace's raw topic, start the process under test, measure until drained."""
+        prefix, pack, topics = self.namespace(name, pack_dir)
+        self.backlog(topics.raw, pack, count, cross_share)
+        proc = subprocess.Popen([sys.executable, "-m", *command(prefix, topics)], env=self.env,
+                                stdout=self._log(name), stderr=subprocess.STDOUT)
+        try:
+            return asyncio.run(_throughput(self.bootstrap, group(prefix), topics.raw, proc, timeout_s))
+        finally:
+            _stop(proc)
+
+    def hub(self, name: str, pack_dir: Path, count: int, cross_share: float, timeout_s: float) -> dict:
+        return self._backlog_run(name, pack_dir, count, cross_share, timeout_s,
+                                 lambda prefix, topics: ["streams.cli", "worker", "--region", str(pack_dir),
+                                                         "--topic-prefix", prefix],
+                                 lambda prefix: f"{prefix}-bench-hub")
+
+    def ceiling(self, pack_dir: Path, count: int, cross_share: float, timeout_s: float) -> dict:
+        return self._backlog_run("ceiling", pack_dir, count, cross_share, timeout_s,
+                                 lambda prefix, topics: ["bench.passthrough", self.bootstrap, topics.raw,
+                                                         topics.enriched, f"{prefix}-passthrough"],
+                                 lambda prefix: f"{prefix}-passthrough")
+
+    def faust_floor(self, pack_dir: Path, count: int, cross_share: float, timeout_s: float) -> dict:
+        return self._backlog_run("faust-floor", pack_dir, count, cross_share, timeout_s,
+                                 lambda prefix, topics: ["bench.faust_floor", self.bootstrap, topics.raw,
+                                                         f"{prefix}-faust-floor"],
+                                 lambda prefix: f"{prefix}-faust-floor")
+
+    def peer(self, pack_dir: Path, count: int, cross_share: float, timeout_s: float) -> dict:
+        return self._backlog_run("peer", pack_dir, count, cross_share, timeout_s,
+                                 lambda prefix, topics: ["bench.quix_peer", self.bootstrap, str(pack_dir), prefix,
+                                                         f"{prefix}-quix"],
+                                 lambda prefix: f"{prefix}-quix")
+
+    def latency(self, pack_dir: Path, rates: list[int], seconds: float, cross_share: float) -> dict:
+        prefix, pack, topics = self.namespace("latency", pack_dir)
+        proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--region", str(pack_dir),
+                                 "--topic-prefix", prefix], env=self.env, stdout=self._log("latency"),
+                                stderr=subprocess.STDOUT)
+        try:
+            stations = [(s.station_id, s.lat, s.lon) for s in pack.stations.values()]
+            return asyncio.run(_latency_runs(self.bootstrap, topics, stations, self.codec, self.store, rates,
+                                             seconds, cross_share, self.seed, self.progress))
+        finally:
+            _stop(proc)
+
+
+async def _latency_runs(bootstrap, topics, stations, codec, store, rates, seconds, cross_share, seed, progress):
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    from streams.adapters.avro import AvroCodec
+    from streams.pipeline import ENRICHED
+
+    enriched = AvroCodec(store, ENRICHED)
+    consumer = AIOKafkaConsumer(topics.enriched, bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="latest", fetch_max_wait_ms=5)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=0)
+    await consumer.start()
+    await producer.start()
+    results = {}
+    try:
+        await consumer.getmany(timeout_ms=1000)
+        # warm-up: the worker joins its group and recovers before the first measured load
+        await _offer(producer, topics.raw, stations, codec, 50, 5.0, cross_share, seed, offset=0)
+        await _collect(consumer, enriched, 10**9, 8.0)
+        offset = 10_000
+        for rate in rates:
+            progress(f"  latency at {rate:,} readings/s for {seconds:.0f}s …")
+            sender = asyncio.create_task(_offer(producer, topics.raw, stations, codec, rate, seconds, cross_share,
+                                                seed, offset=offset))
+            latencies = await _collect(consumer, enriched, int(rate * seconds), seconds + 15.0)
+            await sender
+            offset += int(rate * seconds) + 1000
+            results[str(rate)] = _percentiles(latencies)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    return results
+
+
+async def _offer(producer, topic, stations, codec, rate, seconds, cross_share, seed, *, offset):
+    """Produce `rate` readings a second for `seconds`, stamping produced_at, in 10 ms slices."""
+    total = int(rate * seconds)
+    source = readings(stations, offset + total, cross_share=cross_share, seed=seed)
+    for _ in range(offset):
+        next(source)
+    started = time.monotonic()
+    sent = 0
+    pending = []
+    while sent < total:
+        due = min(total, int((time.monotonic() - started) * rate) + 1)
+        chunk = [dict(next(source), produced_at=int(time.time() * 1000)) for _ in range(due - sent)]
+        for record, payload in zip(chunk, codec.encode_many(chunk)):
+            pending.append(await producer.send(topic, payload, key=record["station_id"].encode()))
+        sent = due
+        await asyncio.sleep(0.01)
+    await asyncio.gather(*pending)
+
+
+async def _collect(consumer, enriched, expected: int, timeout_s: float) -> list[float]:
+    latencies: list[float] = []
+    deadline = time.monotonic() + timeout_s
+    while len(latencies) < expected and time.monotonic() < deadline:
+        batch = await consumer.getmany(timeout_ms=100)
+        now_ms = time.time() * 1000
+        for messages in batch.values():
+            for m in messages:
+                produced = enriched.decode(m.value)["reading"]["produced_at"]
+                if produced:
+                    latencies.append(now_ms - produced)
+    return latencies
+
+
+def machine_facts() -> dict:
+    import aiokafka
+    import faust
+
+    from streams import __version__
+    from streams.adapters.broker import kafka_version
+
+    try:
+        import quixstreams
+        quix = quixstreams.__version__
+    except ImportError:
+        quix = None
+    return {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "kafka": kafka_version(), "aiokafka": aiokafka.__version__, "faust": faust.__version__,
+            "quixstreams": quix, "hub": __version__}
+
+
+def run(bootstrap: str, *, readings_count: int, cross_share: float, work: Path, progress: Progress,
+        rates: list[int], latency_seconds: float, scaling_readings: int, skip_peer: bool = False,
+        timeout_s: float = 1800) -> dict:
+    bench = Bench(bootstrap, work, progress)
+    results: dict = {"machine": machine_facts(), "readings": readings_count, "cross_share": cross_share}
+    main_pack = bench.pack(10_000, 100)
+    progress(f"hub: backlog of {readings_count:,} readings, 10,000 stations, 100 zones …")
+    results["hub"] = bench.hub("hub", main_pack, readings_count, cross_share, timeout_s)
+    results["throughput_rps"] = results["hub"]["rps"]
+    progress(f"ceiling (aiokafka passthrough) on the same {readings_count:,} readings …")
+    results["ceiling"] = bench.ceiling(main_pack, readings_count, cross_share, timeout_s)
+    results["ceiling_rps"] = results["ceiling"]["rps"]
+    progress(f"Faust floor (take_events, no work) on the same {readings_count:,} readings …")
+    results["faust_floor"] = bench.faust_floor(main_pack, readings_count, cross_share, timeout_s)
+    results["faust_floor_rps"] = results["faust_floor"]["rps"]
+    if not skip_peer:
+        progress(f"peer (Quix Streams, same core) on the same {readings_count:,} readings …")
+        results["peer"] = bench.peer(main_pack, readings_count, cross_share, timeout_s)
+        results["peer_rps"] = results["peer"]["rps"]
+    else:
+        results["peer_rps"] = None
+    progress("latency at fixed offered loads …")
+    results["latency_ms"] = bench.latency(main_pack, rates, latency_seconds, cross_share)
+    scaling, zones_scaling = {}, {}
+    for stations in (1_000, 10_000, 100_000):
+        progress(f"scaling: {stations:,} stations, {scaling_readings:,} readings …")
+        scaling[str(stations)] = bench.hub(f"s{stations}", bench.pack(stations, 100), scaling_readings,
+                                           cross_share, timeout_s)["rps"]
+    for zones in (100, 10_000):
+        progress(f"scaling: {zones:,} hazard zones, {scaling_readings:,} readings …")
+        zones_scaling[str(zones)] = bench.hub(f"z{zones}", bench.pack(10_000, zones), scaling_readings,
+                                              cross_share, timeout_s)["rps"]
+    results["scaling"] = scaling
+    results["scaling_zones"] = zones_scaling
+    hub = results["throughput_rps"] or 0
+    results["ratio_to_ceiling"] = round(hub / results["ceiling_rps"], 3) if results["ceiling_rps"] else None
+    results["ratio_to_peer"] = round(hub / results["peer_rps"], 2) if results.get("peer_rps") else None
+    return results
+
+
+def table(results: dict) -> list[str]:
+    lat = results["latency_ms"]
+    lines = [
+        f"machine: {results['machine']['cores']} cores, Python {results['machine']['python']}, "
+        f"Kafka {results['machine']['kafka']}, faust {results['machine']['faust']}, aiokafka "
+        f"{results['machine']['aiokafka']}, quixstreams {results['machine']['quixstreams']}",
+        f"backlog: {results['readings']:,} readings, {results['cross_share']:.0%} crossing thresholds",
+        "",
+        f"{'':<34}{'readings/s':>12}{'vs ceiling':>12}{'vs peer':>10}",
+        f"{'hub (Faust worker, 1 process)':<34}{results['throughput_rps'] or 0:>12,}"
+        f"{results['ratio_to_ceiling'] or 0:>12.0%}"
+        + (f"{results['ratio_to_peer']:>9.2f}x" if results.get("ratio_to_peer") else f"{'n/a':>10}"),
+        f"{'ceiling (aiokafka passthrough)':<34}{results['ceiling_rps'] or 0:>12,}",
+        f"{'Faust floor (take_events, no work)':<34}{results.get('faust_floor_rps') or 0:>12,}"
+        f"{(results.get('faust_floor_rps') or 0) / (results['ceiling_rps'] or 1):>12.0%}",
+        f"{'peer (Quix Streams, same core)':<34}"
+        + (f"{results['peer_rps']:>12,}" if results.get("peer_rps") else f"{'skipped':>12}"),
+        "",
+        f"{'offered load (readings/s)':<34}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'n':>9}",
+    ]
+    for rate, p in lat.items():
+        lines.append(f"{int(rate):<34,}{p['p50']:>10}{p['p95']:>10}{p['p99']:>10}{p['n']:>9,}")
+    lines.append("")
+    lines.append("stations -> readings/s:  " + ",  ".join(f"{int(k):,}: {v:,}" for k, v in results["scaling"].items()))
+    lines.append("zones    -> readings/s:  " + ",  ".join(f"{int(k):,}: {v:,}" for k, v in results["scaling_zones"].items()))
+    return lines
+
+
+def save(results: dict, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    return path

@@ -1,0 +1,214 @@
+"""Every Prometheus metric of the hub, in one place (prometheus-client; one endpoint per worker).
+
+Names follow Prometheus conventions (``bosai_`` prefix, ``_total`` counters, base units); labels
+are bounded: region, stage, reason code, rule, level, message type, municipality code (a region
+has at most a few dozen), topic kind.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Sequence
+
+from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
+
+READINGS = Counter("bosai_readings_total", "Readings through each stage.", ["region", "stage"])
+DEAD_LETTERS = Counter("bosai_dead_letters_total", "Messages dead-lettered, by reason code.", ["region", "reason"])
+ALERT_EVENTS = Counter("bosai_alert_events_total", "Alert lifecycle events emitted.",
+                       ["region", "rule", "level", "msg_type", "municipality"])
+GEOFENCE_FALLBACKS = Counter("bosai_geofence_fallbacks_total",
+                             "Readings located by the nearest-municipality fallback (method=nearest) or not at all (none).",
+                             ["region", "method"])
+DELIVERED_MESSAGES = Counter("bosai_delivered_messages_total", "Messages written per topic kind and municipality.",
+                             ["region", "topic_kind", "municipality"])
+DELIVERED_BYTES = Counter("bosai_delivered_bytes_total", "Bytes written per topic kind and municipality.",
+                          ["region", "topic_kind", "municipality"])
+LATENCY = Histogram("bosai_processing_latency_seconds", "Ingest (produced_at) to fan-out acknowledged.",
+                    ["region"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+BATCH_SECONDS = Histogram("bosai_batch_duration_seconds", "Time to process and write one batch.", ["region"],
+                          buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+EVENT_TIME = Gauge("bosai_event_time_seconds", "Latest event time (observed_at) processed, Unix seconds.", ["region"])
+EVENT_TIME_LAG = Gauge("bosai_event_time_lag_seconds", "Wall clock minus the latest event time processed.", ["region"])
+STATION_LAST_READING = Gauge("bosai_station_last_reading_timestamp_seconds",
+                             "Event time of each station's latest reading, Unix seconds.", ["region", "station"])
+STATION_SILENCE = Gauge("bosai_station_silence_seconds",
+                        "Event time since each station's latest reading, against the region's latest event time.",
+                        ["region", "station"])
+SILENT_STATIONS = Gauge("bosai_silent_stations", "Stations without a reading for over an hour of event time.",
+                        ["region"])
+CONSUMER_LAG = Gauge("bosai_consumer_lag_messages", "Raw readings not yet processed (end offset - committed).",
+                     ["region", "topic"])
+OPEN_ALERTS = Gauge("bosai_open_alerts", "Alert episodes open now, by rule, level and the station's municipality.",
+                    ["region", "rule", "level", "municipality"])
+STATION_INFO = Gauge("bosai_station_info", "Stations of the region pack (value 1), with position for map panels.",
+                     ["region", "station", "name", "kind", "municipality", "lat", "lon"])
+WORKER = Info("bosai_worker", "The worker process.")
+
+# Webhook sink (bosai sink run): labels are the configured subscriber ids (bounded by the config file).
+WEBHOOK_DELIVERIES = Counter("bosai_webhook_deliveries_total",
+                             "Alert events handed to a subscriber: delivered, or dead_lettered past the retry limit.",
+                             ["subscriber", "outcome"])
+WEBHOOK_ATTEMPTS = Counter("bosai_webhook_attempts_total", "HTTP delivery attempts by result.",
+                           ["subscriber", "result"])
+WEBHOOK_RETRIES = Counter("bosai_webhook_retries_total", "Attempts after the first one.", ["subscriber"])
+WEBHOOK_LATENCY = Histogram("bosai_webhook_delivery_latency_seconds",
+                            "Alert written to its topic to acknowledged by the subscriber (2xx).", ["subscriber"],
+                            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
+WEBHOOK_LAG = Gauge("bosai_webhook_consumer_lag_messages", "Alert events not yet handled per subscriber.",
+                    ["subscriber"])
+
+SILENCE_LIMIT_S = 3600.0
+
+
+def worker_info(region: str, app_id: str) -> None:
+    from streams import __version__
+
+    WORKER.info({"region": region, "app_id": app_id, "version": __version__, "python": platform.python_version()})
+
+
+def serve(port: int, host: str = "127.0.0.1") -> int:
+    """Start the /metrics endpoint; port 0 picks a free one. Returns the port."""
+    server, _thread = start_http_server(port, addr=host)
+    return server.server_port
+
+
+def observe_batch(region: str, result, *, started_s: float, finished_s: float, bytes_written: int,
+                  records: Sequence) -> None:
+    dead = sum(result.dead_letters.values())
+    READINGS.labels(region, "received").inc(result.readings_valid + dead)
+    READINGS.labels(region, "valid").inc(result.readings_valid)
+    READINGS.labels(region, "missing_value").inc(result.readings_missing)
+    READINGS.labels(region, "stale").inc(result.readings_stale)
+    for reason, count in result.dead_letters.items():
+        DEAD_LETTERS.labels(region, reason).inc(count)
+    if result.geofence_nearest:
+        GEOFENCE_FALLBACKS.labels(region, "nearest").inc(result.geofence_nearest)
+    if result.geofence_none:
+        GEOFENCE_FALLBACKS.labels(region, "none").inc(result.geofence_none)
+    for out in result.alerts:
+        t = out.transition
+        for code in out.record["municipality_codes"]:
+            ALERT_EVENTS.labels(region, t.rule.id, t.level.name, t.msg_type, code).inc()
+    per_topic: dict[str, list[int]] = {}
+    for record in records:
+        tally = per_topic.setdefault(record.topic, [0, 0])
+        tally[0] += 1
+        tally[1] += len(record.value) + len(record.key)
+    for topic, (count, size) in per_topic.items():
+        kind, municipality = _topic_kind(topic)
+        DELIVERED_MESSAGES.labels(region, kind, municipality).inc(count)
+        DELIVERED_BYTES.labels(region, kind, municipality).inc(size)
+    BATCH_SECONDS.labels(region).observe(finished_s - started_s)
+    for produced_ms in result.produced_at:
+        LATENCY.labels(region).observe(max(0.0, finished_s - produced_ms / 1000))
+    if result.event_time_max is not None:
+        EVENT_TIME.labels(region).set(result.event_time_max / 1000)
+        EVENT_TIME_LAG.labels(region).set(time.time() - result.event_time_max / 1000)
+
+
+def _topic_kind(topic: str) -> tuple[str, str]:
+    tail = topic.rsplit(".", 2)
+    if tail[-1].isdigit():
+        return "alerts_municipality", tail[-1]
+    if tail[-1] == "public":
+        return "alerts_public", ""
+    return tail[-1], ""
+
+
+class StationClock:
+    """Latest event time per station, for the silence gauges.
+
+    Silence is measured in event time against the region's latest reading, so a replay at any speed
+    reads the same as live operation; a station never heard from counts from the first event time
+    seen. The gauges are refreshed at most once a second (cheap with 100k stations).
+    """
+
+    def __init__(self, region: str, station_ids, *, refresh_s: float = 1.0):
+        self.region = region
+        self.last: dict[str, float | None] = {sid: None for sid in station_ids}
+        self.first: float | None = None
+        self.latest: float | None = None
+        self.refresh_s = refresh_s
+        self._refreshed = 0.0
+
+    def update(self, readings_by_station: dict[str, int]) -> None:
+        for station_id, observed_ms in readings_by_station.items():
+            seconds = observed_ms / 1000
+            known = self.last.get(station_id)
+            if known is None or seconds > known:
+                self.last[station_id] = seconds
+            if self.first is None or seconds < self.first:
+                self.first = seconds
+            if self.latest is None or seconds > self.latest:
+                self.latest = seconds
+        now = time.monotonic()
+        if self.latest is None or now - self._refreshed < self.refresh_s:
+            return
+        self._refreshed = now
+        silent = 0
+        for station_id, seconds in self.last.items():
+            since = seconds if seconds is not None else self.first
+            silence = self.latest - since
+            STATION_SILENCE.labels(self.region, station_id).set(silence)
+            if seconds is not None:
+                STATION_LAST_READING.labels(self.region, station_id).set(seconds)
+            silent += silence > SILENCE_LIMIT_S
+        SILENT_STATIONS.labels(self.region).set(silent)
+
+
+def initialise(pack) -> None:
+    """Create every bounded label set at 0, so dashboards and rules see series before the first event."""
+    from streams.core.readings import REASONS
+
+    for stage in ("received", "valid", "missing_value", "stale"):
+        READINGS.labels(pack.name, stage)
+    for reason in REASONS:
+        DEAD_LETTERS.labels(pack.name, reason)
+    for method in ("nearest", "none"):
+        GEOFENCE_FALLBACKS.labels(pack.name, method)
+    SILENT_STATIONS.labels(pack.name).set(0)
+    # rules x levels x municipalities with stations: a few hundred series per region, all at 0
+    for code in {s.municipality_code for s in pack.stations.values()}:
+        for rule in pack.rules.rules:
+            for level in rule.levels:
+                OPEN_ALERTS.labels(pack.name, rule.id, level.name, code).set(0)
+
+
+def station_info(pack) -> None:
+    for station in pack.stations.values():
+        STATION_INFO.labels(pack.name, station.station_id, station.name, station.kind.value,
+                            station.municipality_code, f"{station.lat:.5f}", f"{station.lon:.5f}").set(1)
+
+
+class OpenAlerts:
+    """bosai_open_alerts kept up to date incrementally from each station's old and new state."""
+
+    def __init__(self, pack):
+        self.pack = pack
+        self.by_station: dict[str, set[tuple[str, str, str]]] = {}
+        self.counts: dict[tuple[str, str, str], int] = {}
+
+    def _labels(self, station_id: str, state) -> set[tuple[str, str, str]]:
+        station = self.pack.stations.get(station_id)
+        if station is None:
+            return set()
+        return {(rule_id, self.pack.rules.rule(rule_id).levels[rs.rank - 1].name, station.municipality_code)
+                for rule_id, rs in state.rules.items() if rs.rank > 0}
+
+    def update(self, changed: dict) -> None:
+        touched = set()
+        for station_id, state in changed.items():
+            if not state.rules and not self.by_station.get(station_id):
+                continue  # no alert before or after: the common case, kept cheap
+            new = self._labels(station_id, state)
+            old = self.by_station.get(station_id, set())
+            for key in old - new:
+                self.counts[key] -= 1
+                touched.add(key)
+            for key in new - old:
+                self.counts[key] = self.counts.get(key, 0) + 1
+                touched.add(key)
+            self.by_station[station_id] = new
+        for rule_id, level, code in touched:
+            OPEN_ALERTS.labels(self.pack.name, rule_id, level, code).set(self.counts[(rule_id, level, code)])

@@ -1,0 +1,51 @@
+"""`bosai` — the operator's command (防災, disaster prevention): thin click groups, one module per group.
+
+Every subcommand parses options, calls the layer that does the work, and prints. Errors an operator
+can act on (BosaiError) are printed as one clear message with exit status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from streams import __version__
+from streams.cli.access import access
+from streams.cli.bench import bench
+from streams.cli.broker import broker, tls
+from streams.cli.common import say
+from streams.cli.demo import demo
+from streams.cli.hub import replay, tail, worker
+from streams.cli.ops import dashboards, feed, sink
+from streams.cli.region import locate, region
+from streams.cli.topics import topics
+from streams.core.errors import BosaiError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="bosai")
+def cli() -> None:
+    """Real-time disaster-data hub for a prefecture and its municipalities."""
+
+
+for command in (broker, topics, tls, access, region, locate, worker, replay, tail, dashboards, feed, sink, bench,
+                demo):
+    cli.add_command(command)
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        say("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except BosaiError as exc:
+        say(f"bosai: error: {exc}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        say("interrupted")
+        sys.exit(130)

@@ -1,0 +1,116 @@
+"""`bosai access`: who may read and write what on the authenticated listener (topics/access.yaml)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from streams.cli.common import catalog, load_packs, region_option, say
+from streams.core.access_policy import AccessPolicy, find_principal, format_plan
+from streams.core.errors import BosaiError
+
+
+def _policy() -> AccessPolicy:
+    from streams.config.access_file import default_access_path, load_access
+
+    return load_access(default_access_path())
+
+
+@click.group()
+def access() -> None:
+    """Who may read and write what on the authenticated listener (topics/access.yaml)."""
+
+
+@access.command("generate")
+@region_option
+@click.option("--check", is_flag=True, help="Exit 1 if topics/access.yaml differs from what the packs generate.")
+def access_generate(regions: tuple[Path, ...], check: bool) -> None:
+    """Write topics/access.yaml from the region packs and the topic catalog."""
+    from streams.config.access_file import default_access_path, generate, render
+
+    text = render(generate(load_packs(regions), catalog()))
+    path = default_access_path()
+    if check:
+        current = path.read_text(encoding="utf-8") if path.exists() else ""
+        if current != text:
+            click.echo(f"{path} is out of date: run `bosai access generate`")
+            sys.exit(1)
+        click.echo(f"{path} is up to date")
+        return
+    path.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {path}")
+
+
+@access.command("plan")
+def access_plan() -> None:
+    """Show how the cluster's ACLs differ from topics/access.yaml. Exit 0 when they do not."""
+    from streams.adapters.broker import resolve_bootstrap
+    from streams.adapters.kafka_admin import plan_access
+
+    click.echo(format_plan(asyncio.run(plan_access(resolve_bootstrap(), _policy()))))
+
+
+@access.command("apply")
+def access_apply() -> None:
+    """Add the missing ACLs and remove the undeclared ones. Idempotent."""
+    from streams.adapters.broker import resolve_bootstrap
+    from streams.adapters.kafka_admin import apply_access
+
+    before, after = asyncio.run(apply_access(resolve_bootstrap(), _policy()))
+    click.echo(format_plan(before))
+    if after.changes:
+        raise BosaiError("after apply the cluster's ACLs still differ:\n" + format_plan(after))
+    click.echo(f"applied: {len(before.add)} added, {len(before.remove)} removed")
+
+
+@access.command("issue")
+@click.argument("who")
+@region_option
+@click.option("--format", "fmt", type=click.Choice(["properties", "json"]), default="properties", show_default=True)
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the client config to this file (mode 0600) instead of stdout.")
+def access_issue(who: str, regions: tuple[Path, ...], fmt: str, output: Path | None) -> None:
+    """Create or rotate WHO's credential (principal, JIS code or municipality name); print its client config.
+
+    The password is shown once, here, and never logged; issuing again rotates it (the old one stops working).
+    """
+    from streams.adapters.broker import resolve_bootstrap, resolve_clients_listener
+    from streams.adapters.kafka_admin import issue_credential
+    from streams.config.client_config import client_config, render_client_properties
+
+    principal = find_principal(_policy(), who, load_packs(regions))
+    clients_bootstrap, ca_file = resolve_clients_listener()
+    password = asyncio.run(issue_credential(resolve_bootstrap(), principal))
+    config = client_config(principal, password, clients_bootstrap=clients_bootstrap, ca_file=ca_file)
+    text = json.dumps(config, ensure_ascii=False, indent=2) + "\n" if fmt == "json" \
+        else render_client_properties(config, principal)
+    if output:
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        say(f"credential for {principal.name} written to {output} (mode 0600)")
+    else:
+        click.echo(text, nl=False)
+    say(f"issued a SCRAM-SHA-512 credential for {principal.name}; it may read: "
+        f"{', '.join(principal.readable_topics()) or 'nothing'}")
+
+
+@access.command("revoke")
+@click.argument("who")
+@region_option
+def access_revoke(who: str, regions: tuple[Path, ...]) -> None:
+    """Remove WHO's credential: new connections fail at once, open ones at their next re-authentication."""
+    from streams.adapters.broker import resolve_bootstrap
+    from streams.adapters.kafka_admin import revoke_credential
+
+    try:
+        name = find_principal(_policy(), who, load_packs(regions)).name
+    except BosaiError:
+        name = who  # a credential the file no longer declares can still be revoked by its user name
+    removed = asyncio.run(revoke_credential(resolve_bootstrap(), name))
+    click.echo(f"revoked the credential of {name}" if removed else f"{name} had no credential; nothing to revoke")

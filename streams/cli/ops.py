@@ -1,0 +1,143 @@
+"""`bosai feed`, `bosai sink` and `bosai dashboards`: what reaches municipalities and operators."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import click
+
+from streams.cli.common import catalog, load_packs, region_option, say
+from streams.core.errors import BosaiError
+from streams.core.region import RegionPack
+
+
+@click.command()
+@click.option("--check", is_flag=True, help="Exit 1 if deploy/grafana/dashboards differs from what is generated.")
+def dashboards(check: bool) -> None:
+    """Generate the Grafana dashboards (grafana-foundation-sdk) into deploy/grafana/dashboards/."""
+    from streams.adapters.grafana import dashboards_dir, render
+
+    folder = dashboards_dir()
+    rendered = render()
+    stale = [name for name, text in rendered.items()
+             if not (folder / name).exists() or (folder / name).read_text(encoding="utf-8") != text]
+    if check:
+        if stale:
+            raise BosaiError(f"out of date in {folder}: {', '.join(stale)} (run `bosai dashboards`)")
+        click.echo(f"{len(rendered)} dashboards up to date")
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in rendered.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    click.echo(f"wrote {len(rendered)} dashboards to {folder} ({len(stale)} changed)")
+
+
+def cap_renderer(packs: Sequence[RegionPack]) -> tuple[dict, dict, Callable[[dict], bytes]]:
+    """Sender names and zone polygons per region, and a function rendering an alert event as CAP 1.2."""
+    from streams.core import cap
+
+    names = {p.name: f"{p.prefecture_name} 防災データ連携基盤" for p in packs}
+    polygons = {p.name: cap.zone_polygons_of(p) for p in packs}
+    return names, polygons, lambda alert: cap.render(alert, sender_name=names.get(alert["region"], ""),
+                                                     zone_polygons=polygons.get(alert["region"]))
+
+
+@click.command()
+@region_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8088, show_default=True, type=int)
+@click.option("--topic-prefix", default=None, help="Topic prefix (default: the catalog's).")
+@click.option("--auth-cache", default=30.0, show_default=True, type=float,
+              help="Seconds a verified credential is trusted before the broker is asked again.")
+def feed(regions: tuple[Path, ...], host: str, port: int, topic_prefix: str | None, auth_cache: float) -> None:
+    """Serve Atom feeds of current CAP 1.2 messages (per municipality, prefecture, public) behind credentials."""
+    from streams.adapters.avro import default_store
+    from streams.adapters.broker import resolve_bootstrap, resolve_clients_listener
+    from streams.config.access_file import default_access_path, load_access
+    from streams.core.topics import topic_name
+    from streams.runtime.feed_server import serve_feed
+
+    packs = load_packs(regions)
+    topics_catalog = catalog(topic_prefix)
+    clients_bootstrap, ca_file = resolve_clients_listener()
+    names, polygons, _render = cap_renderer(packs)
+    topics = [topic_name(topics_catalog, "alerts", p.name, prefecture_code=p.prefecture_code) for p in packs]
+    try:
+        asyncio.run(serve_feed(resolve_bootstrap(), topics, default_store(), load_access(default_access_path()),
+                               clients_bootstrap, ca_file, host=host, port=port, auth_cache_s=auth_cache,
+                               sender_names=names, zone_polygons=polygons, progress=say))
+    except KeyboardInterrupt:
+        say("feed stopped")
+
+
+@click.group()
+def sink() -> None:
+    """Webhook deliveries of each municipality's alert events (subscriptions in a config file)."""
+
+
+def _routes(config: Path, regions: tuple[Path, ...], topic_prefix: str | None) -> tuple[list[RegionPack], list]:
+    from streams.config.subscriptions import load_subscriptions
+    from streams.runtime.sink import routes_for
+
+    packs = load_packs(regions)
+    return packs, routes_for(load_subscriptions(config, packs), packs, catalog(topic_prefix))
+
+
+@sink.command("run")
+@click.option("--config", "config", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="Subscriptions file (see deploy/subscriptions.example.yaml).")
+@region_option
+@click.option("--topic-prefix", default=None, help="Topic prefix (default: the catalog's).")
+@click.option("--metrics-port", default=None, type=int, help="Serve /metrics on this port (0 = any free port).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True)
+def sink_run(config: Path, regions: tuple[Path, ...], topic_prefix: str | None, metrics_port: int | None,
+             metrics_host: str) -> None:
+    """Deliver until Ctrl-C: one consumer group per subscription, retries with backoff, dead letters."""
+    from streams.adapters import metrics
+    from streams.adapters.avro import default_store
+    from streams.adapters.broker import resolve_bootstrap
+    from streams.runtime.sink import run_sink
+
+    packs, routes = _routes(config, regions, topic_prefix)
+    _names, _polygons, render_cap = cap_renderer(packs)
+    if metrics_port is not None:
+        say(f"metrics on http://{metrics_host}:{metrics.serve(metrics_port, metrics_host)}/metrics")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        await run_sink(routes, resolve_bootstrap(), default_store(), render_cap, stop, progress=say)
+
+    asyncio.run(main())
+    say("sink stopped")
+
+
+@sink.command("redrive")
+@click.option("--config", "config", required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--subscription", "only", multiple=True, help="Only these subscription ids (default: all).")
+@region_option
+@click.option("--topic-prefix", default=None, help="Topic prefix (default: the catalog's).")
+def sink_redrive(config: Path, only: tuple[str, ...], regions: tuple[Path, ...], topic_prefix: str | None) -> None:
+    """Re-deliver what is in the sink dead-letter topic now; what fails again goes back there."""
+    from streams.adapters.avro import default_store
+    from streams.adapters.broker import resolve_bootstrap
+    from streams.runtime.sink import redrive
+
+    packs, routes = _routes(config, regions, topic_prefix)
+    _names, _polygons, render_cap = cap_renderer(packs)
+    unknown = set(only) - {r.subscription.id for r in routes}
+    if unknown:
+        raise BosaiError(f"{config}: no subscription {', '.join(sorted(unknown))}")
+    failed = 0
+    for route in routes:
+        if only and route.subscription.id not in only:
+            continue
+        _delivered, again = asyncio.run(redrive(route, resolve_bootstrap(), default_store(), render_cap,
+                                                progress=say))
+        failed += again
+    sys.exit(1 if failed else 0)

@@ -1,0 +1,146 @@
+"""The access file (``topics/access.yaml``): generated from the region packs, read and validated.
+
+``generate`` writes who may read what from the packs and the catalog (``bosai access generate``;
+a test fails when the committed file is out of date); ``load_access`` reads it back into an
+:class:`AccessPolicy`, each mistake naming the file, the principal and the key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from streams.config.checks import Entry
+from streams.config.settings import project_root
+from streams.config.yamlfile import read_yaml
+from streams.core.access_policy import (OPERATIONS, PATTERNS, PRINCIPAL_NAME, READ, RESOURCES, ROLES, AccessPolicy,
+                                        Grant, Principal, municipal_readers)
+from streams.core.errors import ConfigError
+from streams.core.region import RegionPack
+from streams.core.topics import Catalog, topic_name
+
+_CODE = re.compile(r"\d{5}")
+
+
+def generate(packs: Sequence[RegionPack], catalog: Catalog) -> dict[str, Any]:
+    """The access document for these packs (what ``topics/access.yaml`` holds)."""
+    prefix = catalog.prefix
+
+    def topic(topic_id: str, pack: RegionPack, code: str | None = None) -> str:
+        return topic_name(catalog, topic_id, pack.name, prefecture_code=pack.prefecture_code, municipality_code=code)
+
+    def reader(name: str, role: str, description: str, topics: Iterable[tuple[str, str]], **extra: object) -> dict:
+        grants = [{"resource": "topic", "pattern": pattern, "name": name_, "operations": list(READ)}
+                  for pattern, name_ in topics]
+        grants.append({"resource": "group", "pattern": "prefixed", "name": f"{name}.", "operations": list(READ)})
+        return {"name": name, "role": role, "description": description, **extra, "group_prefix": f"{name}.",
+                "grants": grants}
+
+    principals: list[dict] = [{
+        "name": "hub", "role": "hub",
+        "description": "The hub (workers, replay, sinks) on the authenticated listener: the only writer of "
+                       "readings and alerts.",
+        "grants": [
+            {"resource": "topic", "pattern": "prefixed", "name": f"{prefix}.",
+             "operations": ["read", "write", "describe", "create", "describe_configs"]},
+            {"resource": "group", "pattern": "prefixed", "name": prefix, "operations": list(READ)},
+            {"resource": "cluster", "pattern": "literal", "name": "kafka-cluster",
+             "operations": ["describe", "idempotent_write"]},
+        ]}]
+    for pack in sorted(packs, key=lambda p: p.name):
+        principals.append(reader(
+            f"pref-{pack.name}", "prefecture",
+            f"{pack.prefecture_name}: every alert event of the prefecture and the readings.",
+            [("prefixed", topic("alerts", pack)), ("literal", topic("readings.raw", pack)),
+             ("literal", topic("readings.enriched", pack))],
+            region=pack.name))
+        for code, name in municipal_readers(pack):
+            codes = pack.codes_read_by(code)
+            principals.append(reader(
+                f"muni-{code}", "municipality",
+                f"{name}: its own alert events" + (" (all its wards)" if code in pack.designated_cities else ""),
+                [("literal", topic("alerts.municipality", pack, c)) for c in codes],
+                region=pack.name, municipality_codes=list(codes)))
+    principals.append(reader(
+        "public", "public", "Open data: alert events whose sharing level is public, every prefecture.",
+        [("literal", topic("alerts.public", pack)) for pack in sorted(packs, key=lambda p: p.name)]))
+    return {"version": 1, "prefix": prefix, "principals": principals}
+
+
+HEADER = """\
+# Who may do what on the cluster's authenticated listener (SASL/SCRAM-SHA-512 over TLS).
+# GENERATED from regions/* and topics/catalog.yaml by `bosai access generate`; do not edit by hand
+# (a test checks this file equals what the packs generate). `bosai access plan` shows how the
+# cluster's ACLs differ, `bosai access apply` makes them equal: bindings not listed here are removed.
+# Credentials are not here: `bosai access issue <principal|JIS code|name>` creates or rotates one.
+"""
+
+
+class _Dumper(yaml.SafeDumper):
+    """Lists of plain values (operations, codes) on one line: the file stays readable."""
+
+
+def _list(dumper: yaml.SafeDumper, items: list) -> yaml.Node:
+    flow = all(isinstance(item, (str, int)) for item in items)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", items, flow_style=flow)
+
+
+_Dumper.add_representer(list, _list)
+
+
+def render(document: dict[str, Any]) -> str:
+    return HEADER + yaml.dump(document, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=120)
+
+
+def default_access_path() -> Path:
+    return project_root() / "topics" / "access.yaml"
+
+
+def _grant(raw: object, where: str, path: Path, role: str) -> Grant:
+    entry = Entry(raw, path, where, expected="a mapping with resource, name, operations")
+    resource = entry.choice("resource", RESOURCES, default=None)
+    pattern = entry.choice("pattern", PATTERNS, default="literal")
+    resource_name = entry.text("name", expected="the topic/group name (or prefix)")
+    allowed = [op for op in OPERATIONS if op not in ("any", "all")]
+    operations = entry.get("operations")
+    if not isinstance(operations, list) or not operations or any(op not in allowed for op in operations):
+        raise entry.error(f"operations is {operations!r}", f"a list of {', '.join(allowed)}")
+    if role != "hub" and resource == "topic" and set(operations) - set(READ):
+        raise entry.error(f"only the hub may write or create topics; {role} principals read", "read, describe")
+    return Grant(resource=resource, name=resource_name, operations=tuple(operations), pattern=pattern)
+
+
+def _principal(raw: object, i: int, path: Path) -> Principal:
+    entry = Entry(raw, path, f"principals[{i}]", expected="a mapping with name, role, grants")
+    name = entry.text("name", pattern=PRINCIPAL_NAME,
+                      expected="lower-case letters, digits, '.', '_' or '-' (it is the SCRAM user name)")
+    entry = entry.at(f"principal {name}")
+    role = entry.choice("role", ROLES)
+    grants = tuple(_grant(g, f"principal {name} grants[{j}]", path, role)
+                   for j, g in enumerate(entry.get("grants") or []))
+    codes = entry.strings("municipality_codes", pattern=_CODE, expected="5-digit JIS X 0402 codes")
+    if role == "municipality" and not codes:
+        raise entry.error("no municipality_codes", "the 5-digit JIS X 0402 codes it reads")
+    return Principal(name=name, role=role, description=str(entry.get("description", "")), grants=grants,
+                     region=entry.get("region"), municipality_codes=codes,
+                     group_prefix=entry.get("group_prefix", ""))
+
+
+def load_access(path: Path) -> AccessPolicy:
+    """Read and validate an access file; every problem names the file, the principal and the key."""
+    raw = read_yaml(path, "access file", hint="; generate it with `bosai access generate`")
+    document = Entry(raw, path, expected="a mapping with version: 1")
+    if document.get("version") != 1:
+        raise document.error(f"version is {document.get('version')!r}", "version: 1")
+    prefix = document.text("prefix", expected="the topic prefix of topics/catalog.yaml, e.g. bosai")
+    principals: list[Principal] = []
+    for i, entry in document.entries("principals", expected="a non-empty list"):
+        principal = _principal(entry, i, path)
+        if any(p.name == principal.name for p in principals):
+            raise ConfigError(path, "declared twice", where=f"principal {principal.name}", expected="unique names")
+        principals.append(principal)
+    return AccessPolicy(path=str(path), prefix=prefix, principals=tuple(principals))

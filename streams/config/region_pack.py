@@ -1,0 +1,312 @@
+"""Region packs: a prefecture as plain data files, validated on load (``region init`` builds one:
+:mod:`streams.config.region_init`).
+
+A pack is a folder (``regions/<name>/``) with a ``region.yaml`` manifest naming:
+
+* municipalities — MLIT N03-style GeoJSON (行政区域), codes in ``N03_007``;
+* stations — a CSV of every sensor, plus optional per-station settings in YAML;
+* hazard zones — GeoJSON files, each with a kind and an attribute mapping (id, name, rank);
+* rules — the rule file (see :mod:`streams.core.rules`).
+
+Loading checks everything and reports every problem it finds, each naming the file, the feature or
+row, and what was expected. See the README section "Region packs" for the format.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import shapely
+import yaml
+
+from streams.config.checks import Problems
+from streams.config.geojson import features, number_or_none, polygon
+from streams.config.rule_file import load_rules
+from streams.config.settings import project_root
+from streams.config.station_file import apply_station_settings, load_stations
+from streams.core.errors import BosaiError, ConfigError
+from streams.core.geo import RegionIndex, ZoneShape
+from streams.core.model import Municipality, Station, ZoneRef
+from streams.core.region import RegionPack
+
+MANIFEST = "region.yaml"
+DEFAULT_NEAREST_M = 5000.0
+_CODE = re.compile(r"^\d{5}$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
+
+
+class PackError(BosaiError):
+    """A region pack failed validation; ``problems`` lists every problem found."""
+
+    def __init__(self, pack: Path | str, problems: list[ConfigError]):
+        self.pack = pack
+        self.problems = problems
+        lines = [f"region pack {pack} is not valid ({len(problems)} problem(s)):"]
+        lines += [f"  - {p}" for p in problems[:50]]
+        if len(problems) > 50:
+            lines.append(f"  … and {len(problems) - 50} more")
+        super().__init__("\n".join(lines))
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+# -- loading ----------------------------------------------------------------------------------
+
+def _load_municipalities(path: Path, prefecture_code: str, mapping: dict, cities: dict[str, str],
+                         problems: Problems):
+    code_key = mapping.get("code_property", "N03_007")
+    name_key = mapping.get("name_property", "N03_004")
+    city_key = mapping.get("city_property", "N03_003")
+    city_codes_by_name = {name: code for code, name in cities.items()}
+    by_code: dict[str, tuple[Municipality, list]] = {}
+    for i, feature in enumerate(features(path, problems)):
+        props = feature.get("properties") or {} if isinstance(feature, dict) else {}
+        code = props.get(code_key)
+        where = f"feature {i} {code_key}={code!r}"
+        if not isinstance(code, str) or not _CODE.match(code):
+            problems.add(path, f"unknown code {code!r}", where=where,
+                         expected=f"a 5-digit JIS X 0402 code in {code_key}")
+            continue
+        if not code.startswith(prefecture_code):
+            problems.add(path, f"code {code} belongs to prefecture {code[:2]}, not {prefecture_code}", where=where,
+                         expected=f"codes starting with {prefecture_code}")
+            continue
+        name = props.get(name_key)
+        if not isinstance(name, str) or not name:
+            problems.add(path, f"no name in {name_key}", where=where, expected="the municipality's name")
+            continue
+        geom = polygon(feature, path, where, problems)
+        if geom is None:
+            continue
+        city_name = props.get(city_key)
+        city_code = None
+        if isinstance(city_name, str) and city_name.endswith("市") and name.endswith("区"):
+            city_code = city_codes_by_name.get(city_name)
+            if city_code is None:
+                problems.add(path, f"ward {name} ({code}) belongs to designated city {city_name}, "
+                                   f"which region.yaml does not list", where=where,
+                             expected=f"designated_cities: {{'<code>': {city_name}}} in {MANIFEST}")
+                continue
+        else:
+            city_name = None
+        municipality = Municipality(code=code, name=name, city_code=city_code, city_name=city_name)
+        if code in by_code:
+            known, parts = by_code[code]
+            if known != municipality:
+                problems.add(path, f"duplicate code {code} with different names ({known.name} / {name})",
+                             where=where, expected="one name per code (several features of one code are merged)")
+                continue
+            parts.append(geom)
+        else:
+            by_code[code] = (municipality, [geom])
+    municipalities, boundaries = [], []
+    for code in sorted(by_code):
+        municipality, parts = by_code[code]
+        municipalities.append(municipality)
+        boundaries.append(parts[0] if len(parts) == 1 else shapely.union_all(parts))
+    if not municipalities and not problems.items:
+        problems.add(path, "no municipalities", expected="at least one N03 feature")
+    return municipalities, boundaries
+
+
+def _load_zone_file(pack_dir: Path, entry: Any, i: int, manifest: Path, problems: Problems) -> list[ZoneShape]:
+    where = f"hazard_zones[{i}]"
+    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+        problems.add(manifest, f"entry is {entry!r}", where=where, expected="file, kind, id (and name, rank)")
+        return []
+    kind = entry.get("kind")
+    if not isinstance(kind, str) or not re.match(r"^[a-z][a-z0-9_]*$", kind):
+        problems.add(manifest, f"kind is {kind!r}", where=where,
+                     expected="a zone kind such as flood_inundation or landslide_warning")
+        return []
+    id_template = entry.get("id")
+    if not isinstance(id_template, str) or "{" not in id_template:
+        problems.add(manifest, f"id is {id_template!r}", where=where,
+                     expected="a template over feature properties, e.g. 'lsld-{A33_004}'")
+        return []
+    name_template = entry.get("name", id_template)
+    rank_key = entry.get("rank")
+    keep = entry.get("attributes") or []
+    path = pack_dir / entry["file"]
+    fields = {f for _, f, _, _ in string.Formatter().parse(id_template + str(name_template)) if f}
+    grouped: dict[str, tuple[ZoneRef, str, list, dict]] = {}
+    for j, feature in enumerate(features(path, problems)):
+        props = (feature.get("properties") or {}) if isinstance(feature, dict) else {}
+        spot = f"feature {j}"
+        missing = sorted(f for f in fields | ({rank_key} if rank_key else set()) if props.get(f) is None)
+        if missing:
+            problems.add(path, f"missing properties {missing}", where=spot,
+                         expected=f"the properties named by the mapping in {manifest.name} {where}")
+            continue
+        zone_id = id_template.format(**props)
+        spot = f"feature {j} zone {zone_id}"
+        rank = None
+        if rank_key:
+            rank_value = props[rank_key]
+            if isinstance(rank_value, bool) or not isinstance(rank_value, (int, float)) or int(rank_value) != rank_value:
+                problems.add(path, f"{rank_key} is {rank_value!r}", where=spot, expected="an integer rank")
+                continue
+            rank = int(rank_value)
+        geom = polygon(feature, path, spot, problems)
+        if geom is None:
+            continue
+        ref = ZoneRef(zone_id=zone_id, kind=kind, rank=rank)
+        if zone_id in grouped:
+            if grouped[zone_id][0] != ref:
+                problems.add(path, f"duplicate zone id {zone_id} with a different kind or rank", where=spot,
+                             expected="an id template that tells zones apart (parts of one zone share id and rank)")
+                continue
+            grouped[zone_id][2].append(geom)
+        else:
+            grouped[zone_id] = (ref, str(name_template).format(**props), [geom],
+                                {k: props.get(k) for k in keep})
+    return [ZoneShape(ref=ref, name=name, attributes=attrs,
+                      geometry=parts[0] if len(parts) == 1 else shapely.union_all(parts))
+            for ref, name, parts, attrs in grouped.values()]
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What region.yaml says, checked."""
+
+    path: Path
+    name: str
+    prefecture_code: str
+    prefecture_name: str
+    designated_cities: dict[str, str]
+    nearest_max_distance_m: float
+    files: dict[str, str]
+    municipality_properties: dict
+    hazard_zones: list
+
+
+def _read_manifest(pack_dir: Path, problems: Problems) -> Manifest:
+    manifest = pack_dir / MANIFEST
+    try:
+        doc = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PackError(pack_dir, [ConfigError(manifest, f"cannot read the pack manifest: {exc.strerror}",
+                                               expected=f"a region pack folder with {MANIFEST}")]) from exc
+    except yaml.YAMLError as exc:
+        raise PackError(pack_dir, [ConfigError(manifest, f"not valid YAML: {exc}")]) from exc
+    if not isinstance(doc, dict) or doc.get("format") != 1:
+        raise PackError(pack_dir, [ConfigError(manifest, "not a region manifest", where="format",
+                                               expected="format: 1, name, prefecture_code, files")])
+
+    def need(key: str, pattern: re.Pattern | None, expected: str) -> str:
+        value = doc.get(key)
+        if not isinstance(value, str) or (pattern and not pattern.match(value)):
+            problems.add(manifest, f"{key} is {value!r}", where=key, expected=expected)
+            return ""
+        return value
+
+    cities: dict[str, str] = {}
+    cities_raw = doc.get("designated_cities") or {}
+    if not isinstance(cities_raw, dict):
+        problems.add(manifest, f"designated_cities is {cities_raw!r}", where="designated_cities",
+                     expected="city code -> city name")
+        cities_raw = {}
+    for code, city in cities_raw.items():
+        if not _CODE.match(str(code)) or not isinstance(city, str):
+            problems.add(manifest, f"{code!r}: {city!r}", where="designated_cities",
+                         expected="a quoted 5-digit code and the city's name")
+        else:
+            cities[str(code)] = city
+    geofence = doc.get("geofence") or {}
+    nearest_m = number_or_none(geofence.get("nearest_max_distance_m", DEFAULT_NEAREST_M))
+    if nearest_m is None or nearest_m < 0:
+        problems.add(manifest, f"nearest_max_distance_m is {geofence.get('nearest_max_distance_m')!r}",
+                     where="geofence", expected="metres >= 0 (0 turns the nearest fallback off)")
+        nearest_m = 0.0
+    files = doc.get("files") or {}
+    if not isinstance(files, dict):
+        problems.add(manifest, f"files is {files!r}", where="files", expected="municipalities, stations, rules")
+        files = {}
+    for key in ("municipalities", "stations", "rules"):
+        if not isinstance(files.get(key), str):
+            problems.add(manifest, f"files.{key} is {files.get(key)!r}", where=f"files.{key}",
+                         expected="a file name inside the pack")
+    zone_entries = doc.get("hazard_zones") or []
+    if not isinstance(zone_entries, list):
+        problems.add(manifest, f"hazard_zones is {zone_entries!r}", where="hazard_zones", expected="a list")
+        zone_entries = []
+    return Manifest(
+        path=manifest,
+        name=need("name", _NAME, "a lower-case pack name such as tochigi (it goes into topic names)"),
+        prefecture_code=need("prefecture_code", re.compile(r"^\d{2}$"),
+                             "a 2-digit prefecture code in quotes, e.g. '09'"),
+        prefecture_name=need("prefecture_name", None, "the prefecture's name, e.g. 栃木県"),
+        designated_cities=cities, nearest_max_distance_m=nearest_m, files=files,
+        municipality_properties=doc.get("municipality_properties") or {}, hazard_zones=zone_entries)
+
+
+def _locate_stations(index: RegionIndex, station_list: list[Station], manifest: Manifest,
+                     problems: Problems) -> dict[str, Station]:
+    """The stations with their municipality; those beyond every municipality's reach are problems."""
+    stations: dict[str, Station] = {}
+    if not station_list:
+        return stations
+    stations_file = manifest.path.parent / manifest.files["stations"]
+    located = index.locate_many([s.lat for s in station_list], [s.lon for s in station_list], with_zones=False)
+    for k, station in enumerate(station_list):
+        i = int(located.municipality_index[k])
+        if i >= 0:
+            stations[station.station_id] = replace(station, municipality_code=index.municipalities[i].code)
+            continue
+        near_code, near_m = index.nearest_municipality(station.lat, station.lon)
+        problems.add(stations_file, f"station {station.station_id} ({station.name}) at "
+                                    f"({station.lat}, {station.lon}) is outside every municipality, "
+                                    f"{near_m:.0f} m from the nearest ({near_code})",
+                     where=f"station_id={station.station_id}",
+                     expected=f"a point within {manifest.nearest_max_distance_m:.0f} m of a municipality "
+                              f"(geofence.nearest_max_distance_m in {MANIFEST})")
+    return stations
+
+
+def load_pack(pack_dir: Path | str) -> RegionPack:
+    """Load and validate a region pack; raise PackError listing every problem."""
+    pack_dir = Path(pack_dir)
+    problems = Problems()
+    manifest = _read_manifest(pack_dir, problems)
+    if problems:
+        raise PackError(pack_dir, problems.items)
+    files, cities = manifest.files, manifest.designated_cities
+    municipalities, boundaries = _load_municipalities(
+        pack_dir / files["municipalities"], manifest.prefecture_code, manifest.municipality_properties, cities,
+        problems)
+    for code, city in cities.items():
+        if municipalities and not any(m.city_code == code for m in municipalities):
+            problems.add(manifest.path, f"designated city {city} ({code}) has no wards in {files['municipalities']}",
+                         where="designated_cities", expected="cities whose wards are in the boundaries file")
+    zones = [zone for i, entry in enumerate(manifest.hazard_zones)
+             for zone in _load_zone_file(pack_dir, entry, i, manifest.path, problems)]
+    rules = None
+    try:
+        rules = load_rules(pack_dir / files["rules"])
+    except ConfigError as exc:
+        problems.items.append(exc)
+    station_list = load_stations(pack_dir / files["stations"], problems)
+    if problems or rules is None:
+        raise PackError(pack_dir, problems.items)
+    index = RegionIndex(municipalities, boundaries, zones, nearest_max_distance_m=manifest.nearest_max_distance_m)
+    stations = _locate_stations(index, station_list, manifest, problems)
+    if isinstance(files.get("station_settings"), str):
+        apply_station_settings(stations, pack_dir / files["station_settings"], rules,
+                               {m.code for m in municipalities}, {z.ref.zone_id for z in zones}, problems)
+    if problems:
+        raise PackError(pack_dir, problems.items)
+    return RegionPack(path=pack_dir, name=manifest.name, prefecture_code=manifest.prefecture_code,
+                      prefecture_name=manifest.prefecture_name, municipalities=tuple(municipalities),
+                      designated_cities=cities, stations=stations, zones=tuple(zones), rules=rules, index=index)
+
+
+def default_pack_dirs() -> list[Path]:
+    """Every pack shipped under regions/ (folders starting with '_' are templates)."""
+    root = project_root() / "regions"
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("_") and (p / MANIFEST).exists())
+
+

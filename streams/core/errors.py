@@ -1,0 +1,24 @@
+"""Errors an operator can act on. The CLI prints them as one line, without a traceback."""
+
+from __future__ import annotations
+
+
+class BosaiError(Exception):
+    """Base of every error the hub reports to an operator."""
+
+
+class ConfigError(BosaiError):
+    """A configuration or data file is wrong: says which file, where in it, and what was expected."""
+
+    def __init__(self, file: object, problem: str, *, where: str | None = None, expected: str | None = None):
+        self.file = str(file)
+        self.where = where
+        self.problem = problem
+        self.expected = expected
+        text = self.file
+        if where:
+            text += f" [{where}]"
+        text += f": {problem}"
+        if expected:
+            text += f" (expected {expected})"
+        super().__init__(text)

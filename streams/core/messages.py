@@ -1,0 +1,31 @@
+"""Messages in and records out, as plain values: what the pipeline reads and writes.
+
+The adapters move them to and from Kafka; nothing here knows a client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class InMessage:
+    """A consumed message: where it came from, and its key and value bytes as they arrived."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class OutRecord:
+    """A record to write. Its Kafka timestamp is the write time (None), never the event time: topic
+    retention runs on record timestamps, and replayed 2023 events must not expire on arrival."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    timestamp_ms: int | None = None
