@@ -15,19 +15,26 @@ def main(bootstrap: str, source: str, app_id: str) -> None:
 
     from streams.runtime.worker import HubWorker
 
-    app = faust.App(app_id, broker=f"kafka://{bootstrap}", store="memory://", web_enabled=False,
-                    broker_commit_interval=1.0, consumer_auto_offset_reset="earliest", producer_acks=-1,
-                    topic_replication_factor=1)
+    app = faust.App(
+        app_id,
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        web_enabled=False,
+        broker_commit_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        topic_replication_factor=1,
+    )
     raw = app.topic(source, key_serializer="raw", value_serializer="raw")
 
     @app.agent(raw, name="floor")
     async def floor(stream):  # noqa: ANN001 - Faust stream
-        async for events in stream.take_events(2000, within=0.01):
+        async for _events in stream.take_events(2000, within=0.01):
             pass
 
     HubWorker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
 
 
 if __name__ == "__main__":
-    arguments, sys.argv = sys.argv[1:4], sys.argv[:1]   # the Faust worker must not see them
+    arguments, sys.argv = sys.argv[1:4], sys.argv[:1]  # the Faust worker must not see them
     main(*arguments)

@@ -16,10 +16,17 @@ async def run(bootstrap: str, source: str, destination: str, group: str) -> None
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
     from aiokafka.structs import OffsetAndMetadata
 
-    consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
-                                auto_offset_reset="earliest", max_poll_records=2000)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
-                                max_batch_size=1 << 20)
+    consumer = AIOKafkaConsumer(
+        source,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=2000,
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5, max_batch_size=1 << 20
+    )
     await consumer.start()
     await producer.start()
     stop = asyncio.Event()

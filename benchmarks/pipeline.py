@@ -35,15 +35,20 @@ def _percentiles(values_ms: list[float]) -> dict[str, float]:
     if not values_ms:
         return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan"), "n": 0}
     a = np.array(values_ms)
-    return {"p50": round(float(np.percentile(a, 50)), 2), "p95": round(float(np.percentile(a, 95)), 2),
-            "p99": round(float(np.percentile(a, 99)), 2), "n": int(len(a))}
+    return {
+        "p50": round(float(np.percentile(a, 50)), 2),
+        "p95": round(float(np.percentile(a, 95)), 2),
+        "p99": round(float(np.percentile(a, 99)), 2),
+        "n": int(len(a)),
+    }
 
 
 async def _produce(bootstrap: str, topic: str, records, codec, progress: Progress, total: int) -> float:
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20,
-                                max_batch_size=1 << 20)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20, max_batch_size=1 << 20
+    )
     await producer.start()
     started = time.monotonic()
     try:
@@ -51,7 +56,7 @@ async def _produce(bootstrap: str, topic: str, records, codec, progress: Progres
         for record in records:
             chunk.append(record)
             if len(chunk) == 5000:
-                for r, payload in zip(chunk, codec.encode_many(chunk)):
+                for r, payload in zip(chunk, codec.encode_many(chunk), strict=False):
                     pending.append(await producer.send(topic, payload, key=r["station_id"].encode()))
                 done += len(chunk)
                 chunk = []
@@ -60,7 +65,7 @@ async def _produce(bootstrap: str, topic: str, records, codec, progress: Progres
                     pending = []
                 if done % 200_000 == 0:
                     progress(f"  produced {done:,}/{total:,}")
-        for r, payload in zip(chunk, codec.encode_many(chunk)):
+        for r, payload in zip(chunk, codec.encode_many(chunk), strict=False):
             pending.append(await producer.send(topic, payload, key=r["station_id"].encode()))
         await asyncio.gather(*pending)
     finally:
@@ -94,8 +99,11 @@ async def _throughput(bootstrap: str, group: str, topic: str, proc: subprocess.P
                 first = (now, done)
             if done >= total:
                 seconds = now - first[0]
-                return {"readings": total - first[1], "seconds": round(seconds, 2),
-                        "rps": round((total - first[1]) / seconds) if seconds > 0 else None}
+                return {
+                    "readings": total - first[1],
+                    "seconds": round(seconds, 2),
+                    "rps": round((total - first[1]) / seconds) if seconds > 0 else None,
+                }
             await asyncio.sleep(0.1)
         raise RuntimeError(f"{group} did not drain {total} readings within {timeout_s:.0f}s")
     finally:
@@ -141,62 +149,124 @@ class Bench:
         return prefix, pack, HubTopics.for_region(catalog, pack)
 
     def pack(self, stations: int, zones: int) -> Path:
-        return make_pack(self.work / f"pack-{stations}-{zones}", stations=stations, zones=zones, seed=self.seed,
-                         tochigi=self.tochigi)
+        return make_pack(
+            self.work / f"pack-{stations}-{zones}", stations=stations, zones=zones, seed=self.seed, tochigi=self.tochigi
+        )
 
     def backlog(self, topic: str, pack, count: int, cross_share: float) -> float:
         stations = [(s.station_id, s.lat, s.lon) for s in pack.stations.values()]
-        return asyncio.run(_produce(self.bootstrap, topic, readings(stations, count, cross_share=cross_share,
-                                                                    seed=self.seed), self.codec, self.progress, count))
+        return asyncio.run(
+            _produce(
+                self.bootstrap,
+                topic,
+                readings(stations, count, cross_share=cross_share, seed=self.seed),
+                self.codec,
+                self.progress,
+                count,
+            )
+        )
 
     def _log(self, name: str):
         return open(self.work / f"{name}.log", "ab")
 
-    def _backlog_run(self, name: str, pack_dir: Path, count: int, cross_share: float, timeout_s: float,
-                     command: Callable[[str, object], list[str]], group: Callable[[str], str]) -> dict:
+    def _backlog_run(
+        self,
+        name: str,
+        pack_dir: Path,
+        count: int,
+        cross_share: float,
+        timeout_s: float,
+        command: Callable[[str, object], list[str]],
+        group: Callable[[str], str],
+    ) -> dict:
         """Fill a fresh namespace's raw topic, start the process under test, measure until drained."""
         prefix, pack, topics = self.namespace(name, pack_dir)
         self.backlog(topics.raw, pack, count, cross_share)
-        proc = subprocess.Popen([sys.executable, "-m", *command(prefix, topics)], env=self.env,
-                                stdout=self._log(name), stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", *command(prefix, topics)],
+            env=self.env,
+            stdout=self._log(name),
+            stderr=subprocess.STDOUT,
+        )
         try:
             return asyncio.run(_throughput(self.bootstrap, group(prefix), topics.raw, proc, timeout_s))
         finally:
             _stop(proc)
 
     def hub(self, name: str, pack_dir: Path, count: int, cross_share: float, timeout_s: float) -> dict:
-        return self._backlog_run(name, pack_dir, count, cross_share, timeout_s,
-                                 lambda prefix, topics: ["streams.cli", "worker", "--region", str(pack_dir),
-                                                         "--topic-prefix", prefix],
-                                 lambda prefix: f"{prefix}-bench-hub")
+        return self._backlog_run(
+            name,
+            pack_dir,
+            count,
+            cross_share,
+            timeout_s,
+            lambda prefix, topics: ["streams.cli", "worker", "--region", str(pack_dir), "--topic-prefix", prefix],
+            lambda prefix: f"{prefix}-bench-hub",
+        )
 
     def ceiling(self, pack_dir: Path, count: int, cross_share: float, timeout_s: float) -> dict:
-        return self._backlog_run("ceiling", pack_dir, count, cross_share, timeout_s,
-                                 lambda prefix, topics: ["bench.passthrough", self.bootstrap, topics.raw,
-                                                         topics.enriched, f"{prefix}-passthrough"],
-                                 lambda prefix: f"{prefix}-passthrough")
+        return self._backlog_run(
+            "ceiling",
+            pack_dir,
+            count,
+            cross_share,
+            timeout_s,
+            lambda prefix, topics: [
+                "bench.passthrough",
+                self.bootstrap,
+                topics.raw,
+                topics.enriched,
+                f"{prefix}-passthrough",
+            ],
+            lambda prefix: f"{prefix}-passthrough",
+        )
 
     def faust_floor(self, pack_dir: Path, count: int, cross_share: float, timeout_s: float) -> dict:
-        return self._backlog_run("faust-floor", pack_dir, count, cross_share, timeout_s,
-                                 lambda prefix, topics: ["bench.faust_floor", self.bootstrap, topics.raw,
-                                                         f"{prefix}-faust-floor"],
-                                 lambda prefix: f"{prefix}-faust-floor")
+        return self._backlog_run(
+            "faust-floor",
+            pack_dir,
+            count,
+            cross_share,
+            timeout_s,
+            lambda prefix, topics: ["bench.faust_floor", self.bootstrap, topics.raw, f"{prefix}-faust-floor"],
+            lambda prefix: f"{prefix}-faust-floor",
+        )
 
     def peer(self, pack_dir: Path, count: int, cross_share: float, timeout_s: float) -> dict:
-        return self._backlog_run("peer", pack_dir, count, cross_share, timeout_s,
-                                 lambda prefix, topics: ["bench.quix_peer", self.bootstrap, str(pack_dir), prefix,
-                                                         f"{prefix}-quix"],
-                                 lambda prefix: f"{prefix}-quix")
+        return self._backlog_run(
+            "peer",
+            pack_dir,
+            count,
+            cross_share,
+            timeout_s,
+            lambda prefix, topics: ["bench.quix_peer", self.bootstrap, str(pack_dir), prefix, f"{prefix}-quix"],
+            lambda prefix: f"{prefix}-quix",
+        )
 
     def latency(self, pack_dir: Path, rates: list[int], seconds: float, cross_share: float) -> dict:
         prefix, pack, topics = self.namespace("latency", pack_dir)
-        proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--region", str(pack_dir),
-                                 "--topic-prefix", prefix], env=self.env, stdout=self._log("latency"),
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker", "--region", str(pack_dir), "--topic-prefix", prefix],
+            env=self.env,
+            stdout=self._log("latency"),
+            stderr=subprocess.STDOUT,
+        )
         try:
             stations = [(s.station_id, s.lat, s.lon) for s in pack.stations.values()]
-            return asyncio.run(_latency_runs(self.bootstrap, topics, stations, self.codec, self.store, rates,
-                                             seconds, cross_share, self.seed, self.progress))
+            return asyncio.run(
+                _latency_runs(
+                    self.bootstrap,
+                    topics,
+                    stations,
+                    self.codec,
+                    self.store,
+                    rates,
+                    seconds,
+                    cross_share,
+                    self.seed,
+                    self.progress,
+                )
+            )
         finally:
             _stop(proc)
 
@@ -208,8 +278,13 @@ async def _latency_runs(bootstrap, topics, stations, codec, store, rates, second
     from streams.pipeline import ENRICHED
 
     enriched = AvroCodec(store, ENRICHED)
-    consumer = AIOKafkaConsumer(topics.enriched, bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="latest", fetch_max_wait_ms=5)
+    consumer = AIOKafkaConsumer(
+        topics.enriched,
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="latest",
+        fetch_max_wait_ms=5,
+    )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=0)
     await consumer.start()
     await producer.start()
@@ -222,8 +297,9 @@ async def _latency_runs(bootstrap, topics, stations, codec, store, rates, second
         offset = 10_000
         for rate in rates:
             progress(f"  latency at {rate:,} readings/s for {seconds:.0f}s …")
-            sender = asyncio.create_task(_offer(producer, topics.raw, stations, codec, rate, seconds, cross_share,
-                                                seed, offset=offset))
+            sender = asyncio.create_task(
+                _offer(producer, topics.raw, stations, codec, rate, seconds, cross_share, seed, offset=offset)
+            )
             latencies = await _collect(consumer, enriched, int(rate * seconds), seconds + 15.0)
             await sender
             offset += int(rate * seconds) + 1000
@@ -246,7 +322,7 @@ async def _offer(producer, topic, stations, codec, rate, seconds, cross_share, s
     while sent < total:
         due = min(total, int((time.monotonic() - started) * rate) + 1)
         chunk = [dict(next(source), produced_at=int(time.time() * 1000)) for _ in range(due - sent)]
-        for record, payload in zip(chunk, codec.encode_many(chunk)):
+        for record, payload in zip(chunk, codec.encode_many(chunk), strict=False):
             pending.append(await producer.send(topic, payload, key=record["station_id"].encode()))
         sent = due
         await asyncio.sleep(0.01)
@@ -272,21 +348,39 @@ def machine_facts() -> dict:
     import faust
 
     from streams import __version__
-    from streams.adapters.broker import kafka_version
+    from streams.adapters.kafka_dist import kafka_version
 
     try:
         import quixstreams
+
         quix = quixstreams.__version__
     except ImportError:
         quix = None
-    return {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-            "kafka": kafka_version(), "aiokafka": aiokafka.__version__, "faust": faust.__version__,
-            "quixstreams": quix, "hub": __version__}
+    return {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "kafka": kafka_version(),
+        "aiokafka": aiokafka.__version__,
+        "faust": faust.__version__,
+        "quixstreams": quix,
+        "hub": __version__,
+    }
 
 
-def run(bootstrap: str, *, readings_count: int, cross_share: float, work: Path, progress: Progress,
-        rates: list[int], latency_seconds: float, scaling_readings: int, skip_peer: bool = False,
-        timeout_s: float = 1800) -> dict:
+def run(
+    bootstrap: str,
+    *,
+    readings_count: int,
+    cross_share: float,
+    work: Path,
+    progress: Progress,
+    rates: list[int],
+    latency_seconds: float,
+    scaling_readings: int,
+    skip_peer: bool = False,
+    timeout_s: float = 1800,
+) -> dict:
     bench = Bench(bootstrap, work, progress)
     results: dict = {"machine": machine_facts(), "readings": readings_count, "cross_share": cross_share}
     main_pack = bench.pack(10_000, 100)
@@ -310,12 +404,14 @@ def run(bootstrap: str, *, readings_count: int, cross_share: float, work: Path, 
     scaling, zones_scaling = {}, {}
     for stations in (1_000, 10_000, 100_000):
         progress(f"scaling: {stations:,} stations, {scaling_readings:,} readings …")
-        scaling[str(stations)] = bench.hub(f"s{stations}", bench.pack(stations, 100), scaling_readings,
-                                           cross_share, timeout_s)["rps"]
+        scaling[str(stations)] = bench.hub(
+            f"s{stations}", bench.pack(stations, 100), scaling_readings, cross_share, timeout_s
+        )["rps"]
     for zones in (100, 10_000):
         progress(f"scaling: {zones:,} hazard zones, {scaling_readings:,} readings …")
-        zones_scaling[str(zones)] = bench.hub(f"z{zones}", bench.pack(10_000, zones), scaling_readings,
-                                              cross_share, timeout_s)["rps"]
+        zones_scaling[str(zones)] = bench.hub(
+            f"z{zones}", bench.pack(10_000, zones), scaling_readings, cross_share, timeout_s
+        )["rps"]
     results["scaling"] = scaling
     results["scaling_zones"] = zones_scaling
     hub = results["throughput_rps"] or 0
@@ -348,7 +444,9 @@ def table(results: dict) -> list[str]:
         lines.append(f"{int(rate):<34,}{p['p50']:>10}{p['p95']:>10}{p['p99']:>10}{p['n']:>9,}")
     lines.append("")
     lines.append("stations -> readings/s:  " + ",  ".join(f"{int(k):,}: {v:,}" for k, v in results["scaling"].items()))
-    lines.append("zones    -> readings/s:  " + ",  ".join(f"{int(k):,}: {v:,}" for k, v in results["scaling_zones"].items()))
+    lines.append(
+        "zones    -> readings/s:  " + ",  ".join(f"{int(k):,}: {v:,}" for k, v in results["scaling_zones"].items())
+    )
     return lines
 
 

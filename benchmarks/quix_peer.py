@@ -34,24 +34,36 @@ def main(bootstrap: str, pack_dir: str, prefix: str, group: str) -> None:
     catalog = replace(load_catalog(default_catalog_path()), prefix=prefix)
     names = HubTopics.for_region(catalog, pack)
     pipeline = Pipeline(pack, names, default_store())
-    app = Application(broker_address=bootstrap, consumer_group=group, auto_offset_reset="earliest",
-                      loglevel="WARNING", auto_create_topics=True, commit_interval=1.0,
-                      state_dir=f"/tmp/quix-state-{group}")
+    app = Application(
+        broker_address=bootstrap,
+        consumer_group=group,
+        auto_offset_reset="earliest",
+        loglevel="WARNING",
+        auto_create_topics=True,
+        commit_interval=1.0,
+        state_dir=f"/tmp/quix-state-{group}",
+    )
     raw = app.topic(names.raw, key_deserializer="bytes", value_deserializer="bytes")
     outputs = {}
     for name in [names.enriched, names.alerts, names.public, names.deadletter, *names.municipal.values()]:
-        outputs[name] = app.topic(name, key_serializer="bytes", value_serializer=PayloadOf(),
-                                  config=TopicConfig(num_partitions=1, replication_factor=1))
+        outputs[name] = app.topic(
+            name,
+            key_serializer="bytes",
+            value_serializer=PayloadOf(),
+            config=TopicConfig(num_partitions=1, replication_factor=1),
+        )
 
     def process(value: bytes, key, timestamp, headers, state):
         stored = state.get("station")
-        result = pipeline.process([InMessage(names.raw, 0, 0, key, value)],
-                                  lambda _sid: StationState.from_json(stored.encode() if stored else None))
+        result = pipeline.process(
+            [InMessage(names.raw, 0, 0, key, value)],
+            lambda _sid: StationState.from_json(stored.encode() if stored else None),
+        )
         for station_state in result.states.values():
             state.set("station", station_state.to_bytes().decode())
         return [(r.topic, r.key, r.value) for r in result.records]
 
-    settle_heap()   # the hub's own garbage-collector settings: same core, same tuning
+    settle_heap()  # the hub's own garbage-collector settings: same core, same tuning
     sdf = app.dataframe(raw)
     sdf = sdf.apply(process, stateful=True, expand=True, metadata=True)
     sdf.to_topic(lambda value, key, timestamp, headers: outputs[value[0]], key=lambda value: value[1])

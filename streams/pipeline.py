@@ -25,8 +25,14 @@ from streams.core.region import Placement, RegionPack
 from streams.core.topics import HubTopics
 
 CAP_SHARING = {"public": "PUBLIC", "municipal": "MUNICIPAL", "internal": "INTERNAL"}
-_CODEC_REASON = {"truncated": UNDECODABLE, "bad_magic": UNDECODABLE, "undecodable": UNDECODABLE,
-                 "unknown_schema": UNKNOWN_SCHEMA, "registry": UNKNOWN_SCHEMA, "not_encodable": UNDECODABLE}
+_CODEC_REASON = {
+    "truncated": UNDECODABLE,
+    "bad_magic": UNDECODABLE,
+    "undecodable": UNDECODABLE,
+    "unknown_schema": UNKNOWN_SCHEMA,
+    "registry": UNKNOWN_SCHEMA,
+    "not_encodable": UNDECODABLE,
+}
 
 
 @dataclass(frozen=True)
@@ -42,11 +48,11 @@ class AlertOut:
 class BatchResult:
     records: list[OutRecord] = field(default_factory=list)
     states: dict[str, StationState] = field(default_factory=dict)
-    dead_letters: dict[str, int] = field(default_factory=dict)   # reason -> count
+    dead_letters: dict[str, int] = field(default_factory=dict)  # reason -> count
     alerts: list[AlertOut] = field(default_factory=list)
     readings_valid: int = 0
-    readings_missing: int = 0   # valid readings without a value (JMA gaps)
-    readings_stale: int = 0     # not newer than the station's last reading: no rule effect
+    readings_missing: int = 0  # valid readings without a value (JMA gaps)
+    readings_stale: int = 0  # not newer than the station's last reading: no rule effect
     geofence_nearest: int = 0
     geofence_none: int = 0
     event_time_max: int | None = None
@@ -61,8 +67,9 @@ def _worker_name() -> str:
 class Pipeline:
     """The hub's processing of one region, batch by batch."""
 
-    def __init__(self, pack: RegionPack, topics: HubTopics, store: SchemaStore, *,
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self, pack: RegionPack, topics: HubTopics, store: SchemaStore, *, clock: Callable[[], float] = time.time
+    ):
         self.pack = pack
         self.topics = topics
         self.readings = AvroCodec(store, READING)
@@ -72,8 +79,9 @@ class Pipeline:
         self.clock = clock  # only for dead letters' failed_at; rules never see it
         self.worker = _worker_name()
         self._location_cache: dict[tuple[float, float], Placement] = {}
-        self._fanout: dict[str, tuple[str, ...]] = {s.station_id: pack.concerned_codes(s)
-                                                    for s in pack.stations.values()}
+        self._fanout: dict[str, tuple[str, ...]] = {
+            s.station_id: pack.concerned_codes(s) for s in pack.stations.values()
+        }
         self._compiled = {s.station_id: station_rules(s, pack.rules) for s in pack.stations.values()}
 
     # -- fan-out -----------------------------------------------------------------------------------
@@ -88,10 +96,19 @@ class Pipeline:
     # -- stages ----------------------------------------------------------------------------------
     def _dead_letter(self, result: BatchResult, message: InMessage, reason: str, detail: str) -> dict:
         result.dead_letters[reason] = result.dead_letters.get(reason, 0) + 1
-        return {"reason": reason, "error_detail": detail, "stage": "ingest", "source_topic": message.topic,
-                "source_partition": message.partition, "source_offset": message.offset,
-                "source_timestamp": message.timestamp_ms, "original_key": message.key,
-                "original_value": message.value, "failed_at": int(self.clock() * 1000), "worker": self.worker}
+        return {
+            "reason": reason,
+            "error_detail": detail,
+            "stage": "ingest",
+            "source_topic": message.topic,
+            "source_partition": message.partition,
+            "source_offset": message.offset,
+            "source_timestamp": message.timestamp_ms,
+            "original_key": message.key,
+            "original_value": message.value,
+            "failed_at": int(self.clock() * 1000),
+            "worker": self.worker,
+        }
 
     def _locate(self, readings: Sequence[Reading]) -> list[Placement]:
         """(municipality code, city code, method, distance, zones) per reading; cached by position."""
@@ -112,28 +129,50 @@ class Pipeline:
         what = f"{level.event}" + (" 解除" if cleared else "")
         value_text = f"{t.value:g} {t.rule.unit}"
         return {
-            "alert_id": t.alert_id, "sequence": t.sequence, "msg_type": t.msg_type, "transition": t.transition,
-            "references": t.references, "references_observed_at": t.references_observed_at, "region": pack.name, "prefecture_code": pack.prefecture_code,
-            "rule": t.rule.id, "level": level.name, "level_rank": t.rank, "warning_level": level.warning_level,
+            "alert_id": t.alert_id,
+            "sequence": t.sequence,
+            "msg_type": t.msg_type,
+            "transition": t.transition,
+            "references": t.references,
+            "references_observed_at": t.references_observed_at,
+            "region": pack.name,
+            "prefecture_code": pack.prefecture_code,
+            "rule": t.rule.id,
+            "level": level.name,
+            "level_rank": t.rank,
+            "warning_level": level.warning_level,
             "event": level.event,
             "headline": f"{station.name}（{pack.name_of(station.municipality_code)}）{what}: {value_text}",
             "severity": "Minor" if cleared else level.severity,
             "urgency": "Past" if cleared else level.urgency,
             "certainty": level.certainty,
             "sharing_level": CAP_SHARING[t.rule.sharing_level],
-            "station_id": t.station_id, "observed_at": t.observed_at, "value": float(t.value),
-            "unit": t.rule.unit, "threshold": t.threshold,
-            "area": {"description": names, "point": {"lat": station.lat, "lon": station.lon, "alt_m": station.alt_m},
-                     "hazard_zone_ids": list(station.hazard_zone_ids)},
+            "station_id": t.station_id,
+            "observed_at": t.observed_at,
+            "value": float(t.value),
+            "unit": t.rule.unit,
+            "threshold": t.threshold,
+            "area": {
+                "description": names,
+                "point": {"lat": station.lat, "lon": station.lon, "alt_m": station.alt_m},
+                "hazard_zone_ids": list(station.hazard_zone_ids),
+            },
             "municipality_codes": list(codes),
-            "source_readings": [{"station_id": t.station_id, "observed_at": t.observed_at,
-                                 "quantity": t.rule.quantity,
-                                 "value": float(t.value), "unit": t.rule.unit}],
+            "source_readings": [
+                {
+                    "station_id": t.station_id,
+                    "observed_at": t.observed_at,
+                    "quantity": t.rule.quantity,
+                    "value": float(t.value),
+                    "unit": t.rule.unit,
+                }
+            ],
         }
 
     # -- the batch -------------------------------------------------------------------------------
-    def _decode(self, messages: Sequence[InMessage], result: BatchResult,
-                ) -> tuple[list[tuple[InMessage, Reading]], list[tuple[InMessage, dict]]]:
+    def _decode(
+        self, messages: Sequence[InMessage], result: BatchResult
+    ) -> tuple[list[tuple[InMessage, Reading]], list[tuple[InMessage, dict]]]:
         """The valid readings, and a dead letter for every message that is not one."""
         dead_records: list[tuple[InMessage, dict]] = []
         valid: list[tuple[InMessage, Reading]] = []
@@ -167,8 +206,9 @@ class Pipeline:
         if reading.observed_at > result.station_times.get(reading.station_id, 0):
             result.station_times[reading.station_id] = reading.observed_at
 
-    def _apply_rules(self, reading: Reading, result: BatchResult, state_of: Callable[[str], StationState],
-                     alert_outs: list[AlertOut]) -> None:
+    def _apply_rules(
+        self, reading: Reading, result: BatchResult, state_of: Callable[[str], StationState], alert_outs: list[AlertOut]
+    ) -> None:
         """The station's rules on one reading, in event time; a reading not newer than the last changes nothing."""
         sid = reading.station_id
         states = result.states
@@ -176,9 +216,15 @@ class Pipeline:
         if state.last_observed_at is not None and reading.observed_at <= state.last_observed_at:
             result.readings_stale += 1
             return
-        new_state, transitions = evaluate_reading(state, region=self.pack.name, station=self.pack.stations[sid],
-                                                  rules=self.pack.rules, observed_at=reading.observed_at,
-                                                  values=reading.values, compiled=self._compiled[sid])
+        new_state, transitions = evaluate_reading(
+            state,
+            region=self.pack.name,
+            station=self.pack.stations[sid],
+            rules=self.pack.rules,
+            observed_at=reading.observed_at,
+            values=reading.values,
+            compiled=self._compiled[sid],
+        )
         states[sid] = new_state
         codes = self._fanout[sid]
         for t in transitions:
@@ -191,14 +237,21 @@ class Pipeline:
         enriched_records = []
         alert_outs: list[AlertOut] = []
         region = self.pack.name
-        for (_, reading), (code, city, method, distance, zones) in zip(valid, self._locate([r for _, r in valid]),
-                                                                       strict=True):
+        for (_, reading), (code, city, method, distance, zones) in zip(
+            valid, self._locate([r for _, r in valid]), strict=True
+        ):
             self._count(result, reading, method)
-            enriched_records.append({
-                "reading": reading.record, "region": region, "municipality_code": code, "city_code": city,
-                "geofence_method": method, "distance_m": distance,
-                "hazard_zones": [{"zone_id": z.zone_id, "kind": z.kind, "rank": z.rank} for z in zones],
-            })
+            enriched_records.append(
+                {
+                    "reading": reading.record,
+                    "region": region,
+                    "municipality_code": code,
+                    "city_code": city,
+                    "geofence_method": method,
+                    "distance_m": distance,
+                    "hazard_zones": [{"zone_id": z.zone_id, "kind": z.kind, "rank": z.rank} for z in zones],
+                }
+            )
             self._apply_rules(reading, result, state_of, alert_outs)
         records = result.records
         for (_, reading), payload in zip(valid, self.enriched.encode_many(enriched_records), strict=True):
@@ -206,8 +259,9 @@ class Pipeline:
         for out, payload in zip(alert_outs, self.alerts.encode_many([a.record for a in alert_outs]), strict=True):
             key = out.transition.alert_id.encode()
             records.extend(OutRecord(topic, key, payload) for topic in out.topics)
-        for (message, _), payload in zip(dead_records, self.dead.encode_many([d for _, d in dead_records]),
-                                         strict=True):
+        for (message, _), payload in zip(
+            dead_records, self.dead.encode_many([d for _, d in dead_records]), strict=True
+        ):
             records.append(OutRecord(self.topics.deadletter, message.key or b"", payload))
         result.alerts = alert_outs
         return result

@@ -19,18 +19,57 @@ LAYERS = ("core", "config", "adapters", "pipeline", "runtime", "cli")
 RANK = {name: rank for rank, name in enumerate(LAYERS)}
 
 # Libraries that do I/O (files, network, processes, threads, the terminal) or belong to the shell.
-CORE_FORBIDDEN_LIBRARIES = frozenset({
-    "aiohttp", "aiokafka", "asyncio", "click", "confluent_kafka", "faust", "fastavro", "glob", "gzip", "http",
-    "httpx", "io", "kafka", "logging", "mode", "multiprocessing", "os", "pathlib", "prometheus_client",
-    "requests", "shutil", "signal", "socket", "sqlite3", "ssl", "subprocess", "sys", "tempfile", "threading",
-    "time", "urllib", "xmlschema", "yaml",
-})
+CORE_FORBIDDEN_LIBRARIES = frozenset(
+    {
+        "aiohttp",
+        "aiokafka",
+        "asyncio",
+        "click",
+        "confluent_kafka",
+        "faust",
+        "fastavro",
+        "glob",
+        "gzip",
+        "http",
+        "httpx",
+        "io",
+        "kafka",
+        "logging",
+        "mode",
+        "multiprocessing",
+        "os",
+        "pathlib",
+        "prometheus_client",
+        "requests",
+        "shutil",
+        "signal",
+        "socket",
+        "sqlite3",
+        "ssl",
+        "subprocess",
+        "sys",
+        "tempfile",
+        "threading",
+        "time",
+        "urllib",
+        "xmlschema",
+        "yaml",
+    }
+)
 # Calls that open files or read the clock.
 FORBIDDEN_CALLS = frozenset({"open", "input", "print"})
 FORBIDDEN_METHODS = {
-    "read_text": "I/O call", "write_text": "I/O call", "read_bytes": "I/O call", "write_bytes": "I/O call",
-    "now": "clock", "utcnow": "clock", "today": "clock", "monotonic": "clock", "perf_counter": "clock",
-    "time_ns": "clock", "sleep": "clock",
+    "read_text": "I/O call",
+    "write_text": "I/O call",
+    "read_bytes": "I/O call",
+    "write_bytes": "I/O call",
+    "now": "clock",
+    "utcnow": "clock",
+    "today": "clock",
+    "monotonic": "clock",
+    "perf_counter": "clock",
+    "time_ns": "clock",
+    "sleep": "clock",
 }
 
 
@@ -38,7 +77,7 @@ FORBIDDEN_METHODS = {
 class Violation:
     module: str
     line: int
-    kind: str     # upward import | I/O library in core | I/O call in core | clock in core
+    kind: str  # upward import | I/O library in core | I/O call in core | clock in core
     detail: str
 
     def __str__(self) -> str:
@@ -80,8 +119,12 @@ def imported_modules(tree: ast.AST, module: str, is_package: bool) -> list[tuple
             found.append((node.lineno, target))
             # `from streams import cli` imports the module streams.cli
             found += [(node.lineno, f"{target}.{alias.name}") for alias in node.names if alias.name != "*"]
-        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
-                and isinstance(node.args[0].value, str):
+        elif (
+            isinstance(node, ast.Call)
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
             if name in ("import_module", "__import__"):

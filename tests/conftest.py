@@ -81,9 +81,16 @@ def kanagawa_with_river(project_root: Path, tmp_path_factory) -> Path:
     (target / "region.yaml").write_text(yaml.safe_dump(manifest, allow_unicode=True))
     with open(target / "stations.csv", "a", encoding="utf-8") as handle:
         handle.write("R-14-001,river_level_gauge,境川テスト,Sakai test,35.5436,139.4442,60\n")
-    (target / "stations.yaml").write_text(yaml.safe_dump({
-        "R-14-001": {"river_stages": {"standby_m": 1.0, "caution_m": 2.0, "evacuation_m": 2.6, "danger_m": 3.1},
-                     "downstream_municipalities": ["14205", "14207"],
-                     "hazard_zones": ["lsld-153-H26-00027-1-1"]},
-    }, allow_unicode=True))
+    (target / "stations.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "R-14-001": {
+                    "river_stages": {"standby_m": 1.0, "caution_m": 2.0, "evacuation_m": 2.6, "danger_m": 3.1},
+                    "downstream_municipalities": ["14205", "14207"],
+                    "hazard_zones": ["lsld-153-H26-00027-1-1"],
+                }
+            },
+            allow_unicode=True,
+        )
+    )
     return target

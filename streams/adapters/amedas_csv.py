@@ -30,8 +30,12 @@ def read_amedas(path: Path, *, since_ms: int | None = None, until_ms: int | None
             reader = csv.DictReader(handle)
             missing = COLUMNS - set(reader.fieldnames or [])
             if missing:
-                raise ConfigError(path, f"missing columns {sorted(missing)}", where="header",
-                                  expected="the AMeDAS format: " + ", ".join(sorted(COLUMNS)))
+                raise ConfigError(
+                    path,
+                    f"missing columns {sorted(missing)}",
+                    where="header",
+                    expected="the AMeDAS format: " + ", ".join(sorted(COLUMNS)),
+                )
             records = []
             for row_number, row in enumerate(reader, start=2):
                 try:
@@ -40,17 +44,29 @@ def read_amedas(path: Path, *, since_ms: int | None = None, until_ms: int | None
                     alt = _value(row.get("alt_m", ""))
                     p1, p24 = _value(row["precip_1h_mm"]), _value(row["precip_24h_mm"])
                 except ValueError as exc:
-                    raise ConfigError(path, f"unreadable value: {exc}", where=f"row {row_number}",
-                                      expected="ISO timestamps and numbers") from None
+                    raise ConfigError(
+                        path,
+                        f"unreadable value: {exc}",
+                        where=f"row {row_number}",
+                        expected="ISO timestamps and numbers",
+                    ) from None
                 if since_ms is not None and observed_at < since_ms or until_ms is not None and observed_at >= until_ms:
                     continue
-                records.append({
-                    "station_id": row["station_id"], "sensor_kind": "RAIN_GAUGE", "observed_at": observed_at,
-                    "location": {"lat": lat, "lon": lon, "alt_m": alt},
-                    "measurements": [{"quantity": "precipitation_1h", "value": p1, "unit": "mm"},
-                                     {"quantity": "precipitation_24h", "value": p24, "unit": "mm"}],
-                    "quality": "OK" if p1 is not None else "MISSING", "source": "jma-amedas", "produced_at": None,
-                })
+                records.append(
+                    {
+                        "station_id": row["station_id"],
+                        "sensor_kind": "RAIN_GAUGE",
+                        "observed_at": observed_at,
+                        "location": {"lat": lat, "lon": lon, "alt_m": alt},
+                        "measurements": [
+                            {"quantity": "precipitation_1h", "value": p1, "unit": "mm"},
+                            {"quantity": "precipitation_24h", "value": p24, "unit": "mm"},
+                        ],
+                        "quality": "OK" if p1 is not None else "MISSING",
+                        "source": "jma-amedas",
+                        "produced_at": None,
+                    }
+                )
     except OSError as exc:
         raise ConfigError(path, f"cannot read: {exc.strerror}") from exc
     records.sort(key=lambda r: (r["observed_at"], r["station_id"]))

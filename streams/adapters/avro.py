@@ -98,7 +98,7 @@ class SchemaStore:
         self._by_fingerprint: dict[bytes, AvroSchema] = {}
 
     @classmethod
-    def from_directory(cls, directory: Path) -> "SchemaStore":
+    def from_directory(cls, directory: Path) -> SchemaStore:
         """Load every ``*.avsc`` in ``directory``, resolving cross-file references by name."""
         store = cls()
         pending = {p: json.loads(p.read_text(encoding="utf-8")) for p in sorted(directory.glob("*.avsc"))}
@@ -176,8 +176,10 @@ class SchemaRegistryClient:
             self.url + path,
             data=data,
             method=method,
-            headers={"Content-Type": "application/vnd.schemaregistry.v1+json",
-                     "Accept": "application/vnd.schemaregistry.v1+json"},
+            headers={
+                "Content-Type": "application/vnd.schemaregistry.v1+json",
+                "Accept": "application/vnd.schemaregistry.v1+json",
+            },
         )
         try:
             with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
@@ -216,8 +218,14 @@ class AvroCodec:
     client and subject are given, then Confluent wire format.
     """
 
-    def __init__(self, store: SchemaStore, schema_name: str, *,
-                 registry: SchemaRegistryClient | None = None, subject: str | None = None):
+    def __init__(
+        self,
+        store: SchemaStore,
+        schema_name: str,
+        *,
+        registry: SchemaRegistryClient | None = None,
+        subject: str | None = None,
+    ):
         self.store = store
         self.schema = store.by_name(schema_name)
         self.registry = registry
@@ -261,11 +269,9 @@ class AvroCodec:
                 raise CodecError("truncated", f"{len(payload)} bytes is shorter than the single-object header")
             writer = self.store.by_fingerprint(payload[2:_SO_HEADER])
             if writer is None:
-                raise CodecError("unknown_schema",
-                                 f"no known schema has fingerprint {payload[2:_SO_HEADER].hex()}")
+                raise CodecError("unknown_schema", f"no known schema has fingerprint {payload[2:_SO_HEADER].hex()}")
             if writer.name != self.schema.name:
-                raise CodecError("unknown_schema",
-                                 f"message is a {writer.name}, expected a {self.schema.name}")
+                raise CodecError("unknown_schema", f"message is a {writer.name}, expected a {self.schema.name}")
             return writer.parsed, _SO_HEADER
         if payload[:1] == CONFLUENT_MAGIC and self.registry is not None:
             if len(payload) < _CF_HEADER:
@@ -279,8 +285,9 @@ class AvroCodec:
                 except Exception as exc:
                     raise CodecError("unknown_schema", f"registry schema id {schema_id} is not usable: {exc}") from exc
                 if writer.get("name") != self.schema.name:
-                    raise CodecError("unknown_schema",
-                                     f"message is a {writer.get('name')}, expected a {self.schema.name}")
+                    raise CodecError(
+                        "unknown_schema", f"message is a {writer.get('name')}, expected a {self.schema.name}"
+                    )
                 self._registry_writers[schema_id] = writer
             return writer, _CF_HEADER
         if not payload:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import json
 import logging
 import os
@@ -33,111 +32,23 @@ import socket
 import subprocess
 import time
 import uuid
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from streams.adapters import tls
-from streams.core.errors import BosaiError
-from streams.config.settings import (ENV_CA_FILE, ENV_CLIENTS_BOOTSTRAP, cache_dir, external_bootstrap, project_root,
-                             tls_dir)
+from streams.adapters.kafka_dist import BrokerError, _quiet, kafka_version, require_java, resolve_jars
+from streams.config.settings import (
+    ENV_CA_FILE,
+    ENV_CLIENTS_BOOTSTRAP,
+    cache_dir,
+    external_bootstrap,
+    project_root,
+    tls_dir,
+)
 
 Progress = Callable[[str], None]
-
-
-class BrokerError(BosaiError):
-    """The embedded broker could not be resolved, started, reached or stopped."""
-
-
-class MissingToolError(BrokerError):
-    """A program the embedded broker needs (java, mvn) is not installed."""
-
-_POM_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
-_MIN_JAVA = 17
-
-
-def _quiet(_: str) -> None:
-    return None
-
-
-def pom_path() -> Path:
-    return project_root() / "deploy" / "kafka" / "pom.xml"
-
-
-def kafka_version(pom: Path | None = None) -> str:
-    """The Kafka release pinned in the POM (``<kafka.version>``)."""
-    pom = pom or pom_path()
-    try:
-        root = ET.parse(pom).getroot()
-    except (OSError, ET.ParseError) as exc:
-        raise BrokerError(f"{pom}: cannot read the Kafka POM: {exc}") from exc
-    node = root.find("m:properties/m:kafka.version", _POM_NS)
-    if node is None or not (node.text or "").strip():
-        raise BrokerError(f"{pom}: no <properties><kafka.version> (expected the pinned Kafka release, e.g. 4.4.0)")
-    return node.text.strip()
-
-
-def _require_java() -> str:
-    java = shutil.which("java")
-    if not java:
-        raise MissingToolError(
-            f"java not found on PATH: the embedded Kafka needs a Java {_MIN_JAVA}+ runtime "
-            f"(Debian: apt-get install openjdk-17-jre-headless), or set KAFKA_BOOTSTRAP_SERVERS"
-        )
-    out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
-    match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
-    if match:
-        major = int(match.group(1))
-        if major == 1 and match.group(2):  # "1.8" style
-            major = int(match.group(2))
-        if major < _MIN_JAVA:
-            raise MissingToolError(
-                f"java {major} found at {java}, but Kafka {kafka_version()} needs Java {_MIN_JAVA}+: "
-                f"install openjdk-17-jre-headless (or newer)"
-            )
-    return java
-
-
-def _require_maven() -> str:
-    mvn = shutil.which("mvn")
-    if not mvn:
-        raise MissingToolError(
-            "mvn not found on PATH: the embedded Kafka's jars are resolved with Apache Maven "
-            "(Debian: apt-get install maven), or set KAFKA_BOOTSTRAP_SERVERS"
-        )
-    return mvn
-
-
-def resolve_jars(progress: Progress = _quiet) -> Path:
-    """Resolve the pinned broker's jars with Maven into the cache; skip when already resolved."""
-    pom = pom_path()
-    version = kafka_version(pom)
-    libs = cache_dir() / f"kafka-{version}" / "libs"
-    stamp = libs / ".resolved"
-    pom_digest = hashlib.sha256(pom.read_bytes()).hexdigest()
-    if stamp.is_file() and stamp.read_text().strip() == pom_digest:
-        return libs
-    mvn = _require_maven()
-    progress(f"resolving Apache Kafka {version} jars with Maven into {libs} (first run downloads ~45 MB) …")
-    if libs.exists():
-        shutil.rmtree(libs)
-    libs.mkdir(parents=True)
-    started = time.monotonic()
-    cmd = [mvn, "-B", "-q", "--no-transfer-progress", "-f", str(pom), "dependency:copy-dependencies",
-           f"-DoutputDirectory={libs}", "-DincludeScope=runtime"]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode != 0:
-        shutil.rmtree(libs, ignore_errors=True)
-        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
-        raise BrokerError(f"Maven could not resolve Kafka {version} from {pom}:\n{tail}")
-    jars = list(libs.glob("*.jar"))
-    if not any(j.name.startswith("kafka_") for j in jars):
-        raise BrokerError(f"Maven ran but {libs} holds no kafka_*.jar: check {pom}")
-    stamp.write_text(pom_digest + "\n")
-    progress(f"resolved {len(jars)} jars in {time.monotonic() - started:.1f}s")
-    return libs
 
 
 def _free_port(preferred: int | None = None) -> int:
@@ -196,8 +107,8 @@ class BrokerState:
     home: str
     started_at: float
     clients_port: int = 0
-    clients_bootstrap: str = ""   # the SASL_SSL listener
-    ca_file: str = ""             # the CA its certificate is signed by (give it to clients)
+    clients_bootstrap: str = ""  # the SASL_SSL listener
+    ca_file: str = ""  # the CA its certificate is signed by (give it to clients)
 
 
 async def _metadata_ok(bootstrap: str, timeout_s: float) -> int:
@@ -276,10 +187,65 @@ class EmbeddedBroker:
         if running:
             progress(f"broker '{self.name}' already running (pid {running.pid}) at {running.bootstrap}")
             return running
-        java = _require_java()
-        libs = resolve_jars(progress)
-        version = kafka_version()
+        jvm = self._jvm(require_java(), resolve_jars(progress), heap)
         self.home.mkdir(parents=True, exist_ok=True)
+        port, controller_port, clients_port = self._ports()
+        ca = tls.ensure_ca(tls_dir())
+        keystore = tls.issue_server_certificate(
+            ca, self.home / "tls" / "broker.pem", hostnames=("localhost",), ips=("127.0.0.1",)
+        )
+        cluster_id = self._cluster_id_of_kept_data() or _new_cluster_id()
+        self._write_config(port, controller_port, clients_port, keystore)
+        self._format_storage(jvm, cluster_id, progress)
+        started = time.monotonic()
+        progress(f"starting Apache Kafka {kafka_version()} (KRaft) on 127.0.0.1:{port} …")
+        with open(self.log_file, "ab") as log:
+            proc = subprocess.Popen(
+                jvm + ["kafka.Kafka", str(self.config_file)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.home,
+                start_new_session=True,
+            )
+        state = BrokerState(
+            name=self.name,
+            pid=proc.pid,
+            bootstrap=f"127.0.0.1:{port}",
+            port=port,
+            controller_port=controller_port,
+            kafka_version=kafka_version(),
+            cluster_id=cluster_id,
+            home=str(self.home),
+            started_at=time.time(),
+            clients_port=clients_port,
+            clients_bootstrap=f"127.0.0.1:{clients_port}",
+            ca_file=str(ca.cert_file),
+        )
+        self.state_file.write_text(json.dumps(asdict(state), indent=2) + "\n")
+        try:
+            self._wait_ready(proc, state.bootstrap, timeout_s)
+        except BaseException:
+            self._terminate(proc.pid)
+            self.state_file.unlink(missing_ok=True)
+            raise
+        progress(f"broker ready in {time.monotonic() - started:.1f}s: {state.bootstrap} (pid {proc.pid})")
+        return state
+
+    def _jvm(self, java: str, libs: Path, heap: str) -> list[str]:
+        return [
+            java,
+            "-Xms256m",
+            f"-Xmx{heap}",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
+            "-cp",
+            f"{libs}/*",
+        ]
+
+    def _ports(self) -> tuple[int, int, int]:
+        """Client, controller and authenticated-listener ports: the previous run's where still free."""
         previous = self._previous_ports()
         port = _free_port(previous.get("port"))
         controller_port = _free_port(previous.get("controller_port"))
@@ -288,55 +254,42 @@ class EmbeddedBroker:
         clients_port = _free_port(previous.get("clients_port"))
         while clients_port in (port, controller_port):
             clients_port = _free_port()
-        ca = tls.ensure_ca(tls_dir())
-        keystore = tls.issue_server_certificate(ca, self.home / "tls" / "broker.pem",
-                                                hostnames=("localhost",), ips=("127.0.0.1",))
-        cluster_id = self._cluster_id_of_kept_data() or _new_cluster_id()
-        self._write_config(port, controller_port, clients_port, keystore)
-        classpath = f"{libs}/*"
-        jvm = [java, "-Xms256m", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
-               f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}", "-cp", classpath]
-        if not (self.data_dir / "meta.properties").exists():
-            progress(f"formatting KRaft storage in {self.data_dir} (cluster id {cluster_id})")
-            fmt = subprocess.run(jvm + ["kafka.tools.StorageTool", "format", "-t", cluster_id,
-                                        "-c", str(self.config_file), "--ignore-formatted"],
-                                 capture_output=True, text=True)
-            if fmt.returncode != 0:
-                raise BrokerError(f"kafka-storage format failed ({self.config_file}):\n"
-                                  f"{(fmt.stdout + fmt.stderr).strip()[-2000:]}")
-        started = time.monotonic()
-        progress(f"starting Apache Kafka {version} (KRaft) on 127.0.0.1:{port} …")
-        with open(self.log_file, "ab") as log:
-            proc = subprocess.Popen(jvm + ["kafka.Kafka", str(self.config_file)], stdout=log,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    cwd=self.home, start_new_session=True)
-        bootstrap = f"127.0.0.1:{port}"
-        state = BrokerState(name=self.name, pid=proc.pid, bootstrap=bootstrap, port=port,
-                            controller_port=controller_port, kafka_version=version,
-                            cluster_id=cluster_id, home=str(self.home), started_at=time.time(),
-                            clients_port=clients_port, clients_bootstrap=f"127.0.0.1:{clients_port}",
-                            ca_file=str(ca.cert_file))
-        self.state_file.write_text(json.dumps(asdict(state), indent=2) + "\n")
-        try:
-            self._wait_ready(proc, bootstrap, timeout_s)
-        except BaseException:
-            self._terminate(proc.pid)
-            self.state_file.unlink(missing_ok=True)
-            raise
-        progress(f"broker ready in {time.monotonic() - started:.1f}s: {bootstrap} (pid {proc.pid})")
-        return state
+        return port, controller_port, clients_port
+
+    def _format_storage(self, jvm: list[str], cluster_id: str, progress: Progress) -> None:
+        if (self.data_dir / "meta.properties").exists():
+            return
+        progress(f"formatting KRaft storage in {self.data_dir} (cluster id {cluster_id})")
+        command = [
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(self.config_file),
+            "--ignore-formatted",
+        ]
+        fmt = subprocess.run(jvm + command, capture_output=True, text=True)
+        if fmt.returncode != 0:
+            raise BrokerError(
+                f"kafka-storage format failed ({self.config_file}):\n{(fmt.stdout + fmt.stderr).strip()[-2000:]}"
+            )
 
     def _wait_ready(self, proc: subprocess.Popen, bootstrap: str, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise BrokerError(f"the broker JVM exited with code {proc.returncode} while starting; "
-                                  f"last lines of {self.log_file}:\n{self.log_tail()}")
+                raise BrokerError(
+                    f"the broker JVM exited with code {proc.returncode} while starting; "
+                    f"last lines of {self.log_file}:\n{self.log_tail()}"
+                )
             if probe(bootstrap, timeout_s=2.0):
                 return
             time.sleep(0.25)
-        raise BrokerError(f"broker did not answer metadata requests on {bootstrap} within {timeout_s:.0f}s; "
-                          f"last lines of {self.log_file}:\n{self.log_tail()}")
+        raise BrokerError(
+            f"broker did not answer metadata requests on {bootstrap} within {timeout_s:.0f}s; "
+            f"last lines of {self.log_file}:\n{self.log_tail()}"
+        )
 
     def _previous_ports(self) -> dict[str, int]:
         try:
@@ -344,8 +297,12 @@ class EmbeddedBroker:
         except OSError:
             return {}
         ports = {}
-        if m := re.search(r"^listeners=PLAINTEXT://127\.0\.0\.1:(\d+),CONTROLLER://127\.0\.0\.1:(\d+)"
-                          r"(?:,CLIENTS://127\.0\.0\.1:(\d+))?", text, re.M):
+        if m := re.search(
+            r"^listeners=PLAINTEXT://127\.0\.0\.1:(\d+),CONTROLLER://127\.0\.0\.1:(\d+)"
+            r"(?:,CLIENTS://127\.0\.0\.1:(\d+))?",
+            text,
+            re.M,
+        ):
             ports = {"port": int(m.group(1)), "controller_port": int(m.group(2))}
             if m.group(3):
                 ports["clients_port"] = int(m.group(3))
@@ -365,11 +322,16 @@ class EmbeddedBroker:
             text = template.read_text()
         except OSError as exc:
             raise BrokerError(f"{template}: cannot read the broker config template: {exc}") from exc
-        self.config_file.write_text(text.format(port=port, controller_port=controller_port,
-                                                clients_port=clients_port, tls_keystore=keystore,
-                                                data_dir=self.data_dir))
-        shutil.copyfile(project_root() / "deploy" / "kafka" / "log4j2.properties",
-                        self.home / "log4j2.properties")
+        self.config_file.write_text(
+            text.format(
+                port=port,
+                controller_port=controller_port,
+                clients_port=clients_port,
+                tls_keystore=keystore,
+                data_dir=self.data_dir,
+            )
+        )
+        shutil.copyfile(project_root() / "deploy" / "kafka" / "log4j2.properties", self.home / "log4j2.properties")
 
     # -- down ----------------------------------------------------------------------------
     def down(self, *, keep_data: bool = False, progress: Progress = _quiet, timeout_s: float = 30.0) -> bool:
@@ -428,13 +390,17 @@ def resolve_clients_listener(instance: str = "default") -> tuple[str, Path]:
     if external:
         ca_file = os.environ.get(ENV_CA_FILE, "").strip()
         if not ca_file:
-            raise BrokerError(f"{ENV_CLIENTS_BOOTSTRAP} is set but {ENV_CA_FILE} is not: name the PEM file of the "
-                              f"CA that signed the cluster's SASL_SSL listener certificate")
+            raise BrokerError(
+                f"{ENV_CLIENTS_BOOTSTRAP} is set but {ENV_CA_FILE} is not: name the PEM file of the "
+                f"CA that signed the cluster's SASL_SSL listener certificate"
+            )
         return external, Path(ca_file)
     state = EmbeddedBroker(instance).state()
     if state is None or not state.clients_bootstrap:
-        raise BrokerError("no authenticated listener: run `bosai broker up` (embedded) or set "
-                          f"{ENV_CLIENTS_BOOTSTRAP} and {ENV_CA_FILE}")
+        raise BrokerError(
+            "no authenticated listener: run `bosai broker up` (embedded) or set "
+            f"{ENV_CLIENTS_BOOTSTRAP} and {ENV_CA_FILE}"
+        )
     return state.clients_bootstrap, Path(state.ca_file)
 
 
@@ -448,8 +414,9 @@ class BrokerLease:
 
 
 @contextmanager
-def broker_for_command(name: str = "default", *, keep: bool = False, heap: str = "1g",
-                       progress: Progress = _quiet) -> Iterator[BrokerLease]:
+def broker_for_command(
+    name: str = "default", *, keep: bool = False, heap: str = "1g", progress: Progress = _quiet
+) -> Iterator[BrokerLease]:
     """KAFKA_BOOTSTRAP_SERVERS if set, else the running embedded broker ``name``, else one started now —
     and stopped (by its pid) when the command ends, unless ``keep``."""
     external = external_bootstrap()

@@ -26,24 +26,47 @@ from streams.core.messages import OutRecord
 
 log = logging.getLogger("bosai.kafka")
 
-__all__ = ["TopicPartition", "BatchSender", "producer", "consumer", "admin", "started_producer",
-           "started_consumer", "started_admin", "partitions_of", "end_offsets", "committed_offsets",
-           "consumer_lag", "read_range"]
+__all__ = [
+    "TopicPartition",
+    "BatchSender",
+    "producer",
+    "consumer",
+    "admin",
+    "started_producer",
+    "started_consumer",
+    "started_admin",
+    "partitions_of",
+    "end_offsets",
+    "committed_offsets",
+    "consumer_lag",
+    "read_range",
+]
 
 
 # -- clients ----------------------------------------------------------------------------------------
 
+
 def producer(bootstrap: str, *, linger_ms: int = 5, **options: Any) -> AIOKafkaProducer:
     """An idempotent producer that waits for every in-sync replica (``acks=all``)."""
-    settings = {"acks": "all", "enable_idempotence": True, "linger_ms": linger_ms, "max_batch_size": 1 << 20,
-                "request_timeout_ms": 30_000, **options}
+    settings = {
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": linger_ms,
+        "max_batch_size": 1 << 20,
+        "request_timeout_ms": 30_000,
+        **options,
+    }
     return AIOKafkaProducer(bootstrap_servers=bootstrap, **settings)
 
 
 def consumer(bootstrap: str, *topics: str, group_id: str | None = None, **options: Any) -> AIOKafkaConsumer:
     """A consumer that commits only when told to and reads only committed records."""
-    settings = {"enable_auto_commit": False, "isolation_level": "read_committed", "auto_offset_reset": "earliest",
-                **options}
+    settings = {
+        "enable_auto_commit": False,
+        "isolation_level": "read_committed",
+        "auto_offset_reset": "earliest",
+        **options,
+    }
     return AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=group_id, **settings)
 
 
@@ -62,8 +85,9 @@ async def started_producer(bootstrap: str, **options: Any) -> AsyncIterator[AIOK
 
 
 @asynccontextmanager
-async def started_consumer(bootstrap: str, *topics: str, group_id: str | None = None,
-                           **options: Any) -> AsyncIterator[AIOKafkaConsumer]:
+async def started_consumer(
+    bootstrap: str, *topics: str, group_id: str | None = None, **options: Any
+) -> AsyncIterator[AIOKafkaConsumer]:
     client = consumer(bootstrap, *topics, group_id=group_id, **options)
     await client.start()
     try:
@@ -85,9 +109,16 @@ async def started_admin(bootstrap: str, **options: Any) -> AsyncIterator[AIOKafk
 async def scram_login(host: str, port: int, ssl_context: ssl.SSLContext, username: str, password: str) -> bool:
     """Whether the broker's SASL_SSL listener accepts this SCRAM-SHA-512 credential (one handshake)."""
     try:
-        conn = await create_conn(host, port, ssl_context=ssl_context, security_protocol="SASL_SSL",
-                                 sasl_mechanism="SCRAM-SHA-512", sasl_plain_username=username,
-                                 sasl_plain_password=password, request_timeout_ms=10_000)
+        conn = await create_conn(
+            host,
+            port,
+            ssl_context=ssl_context,
+            security_protocol="SASL_SSL",
+            sasl_mechanism="SCRAM-SHA-512",
+            sasl_plain_username=username,
+            sasl_plain_password=password,
+            request_timeout_ms=10_000,
+        )
     except Exception:  # noqa: BLE001 - authentication failed or broker unreachable: either way, no access
         return False
     conn.close()
@@ -95,6 +126,7 @@ async def scram_login(host: str, port: int, ssl_context: ssl.SSLContext, usernam
 
 
 # -- offsets and lag ----------------------------------------------------------------------------------
+
 
 async def partitions_of(client: AIOKafkaConsumer, topic: str) -> list[int]:
     """The topic's partitions, refreshing the client's metadata once when it does not know the topic yet."""
@@ -131,8 +163,9 @@ async def consumer_lag(bootstrap: str, group_id: str, topic: str) -> int:
     return sum(max(0, end - committed.get(tp, 0)) for tp, end in ends.items())
 
 
-async def read_range(bootstrap: str, starts: Mapping[TopicPartition, int], ends: Mapping[TopicPartition, int], *,
-                     timeout_s: float = 10.0) -> list:
+async def read_range(
+    bootstrap: str, starts: Mapping[TopicPartition, int], ends: Mapping[TopicPartition, int], *, timeout_s: float = 10.0
+) -> list:
     """Every message between start and end offsets of the given partitions."""
     wanted = {tp: end for tp, end in ends.items() if end > starts.get(tp, 0)}
     if not wanted:
@@ -146,8 +179,9 @@ async def read_range(bootstrap: str, starts: Mapping[TopicPartition, int], ends:
         while remaining:
             batch = await client.getmany(*remaining, timeout_ms=int(timeout_s * 1000))
             if not batch:
-                raise TimeoutError(f"could not read {sum(remaining.values())} expected messages within "
-                                   f"{timeout_s:.0f} s")
+                raise TimeoutError(
+                    f"could not read {sum(remaining.values())} expected messages within {timeout_s:.0f} s"
+                )
             for tp, items in batch.items():
                 messages.extend(m for m in items if m.offset < wanted[tp])
                 if items and items[-1].offset + 1 >= wanted[tp]:
@@ -156,6 +190,7 @@ async def read_range(bootstrap: str, starts: Mapping[TopicPartition, int], ends:
 
 
 # -- batch writes -------------------------------------------------------------------------------------
+
 
 class BatchSender:
     """Writes many records with one idempotent producer: one batch per topic-partition."""

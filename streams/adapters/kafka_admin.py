@@ -14,7 +14,7 @@ import secrets
 import time
 from collections.abc import Iterable, Sequence
 
-from aiokafka.admin import NewPartitions, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -24,10 +24,10 @@ from streams.core.access_policy import AccessPlan, AccessPolicy, AclBinding, Pri
 from streams.core.access_policy import plan as plan_bindings
 from streams.core.topics import ObservedTopic, Plan, TopicSpec, plan
 
-
 # -- topics ---------------------------------------------------------------------------------------
 
-async def observe(admin, names: Sequence[str]) -> tuple[dict[str, ObservedTopic], int]:
+
+async def observe(admin: AIOKafkaAdminClient, names: Sequence[str]) -> tuple[dict[str, ObservedTopic], int]:
     """Partitions, replication and the catalog-managed configs of the named topics that exist."""
     cluster = await admin.describe_cluster()
     broker_count = len(cluster.get("brokers", []))
@@ -44,7 +44,7 @@ async def observe(admin, names: Sequence[str]) -> tuple[dict[str, ObservedTopic]
         shapes[topic["topic"]] = (len(partitions), rf)
     configs: dict[str, dict[str, str]] = {n: {} for n in present}
     for chunk_start in range(0, len(present), 100):
-        chunk = present[chunk_start:chunk_start + 100]
+        chunk = present[chunk_start : chunk_start + 100]
         responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in chunk])
         for response in responses:
             for resource in response.resources:
@@ -54,17 +54,15 @@ async def observe(admin, names: Sequence[str]) -> tuple[dict[str, ObservedTopic]
                 configs[name] = {e[0]: e[1] for e in entries if e[1] is not None}
     for name in present:
         partitions, rf = shapes[name]
-        observed[name] = ObservedTopic(name=name, partitions=partitions, replication_factor=rf,
-                                       configs=configs[name])
+        observed[name] = ObservedTopic(name=name, partitions=partitions, replication_factor=rf, configs=configs[name])
     return observed, broker_count
 
 
-async def apply_plan(admin, result: Plan) -> None:
+async def apply_plan(admin: AIOKafkaAdminClient, result: Plan) -> None:
     """Carry out a plan's changes: create, add partitions, set configs (catalog keys only)."""
     creates = [a.spec for a in result.changes if a.kind == "create"]
     if creates:
-        new_topics = [NewTopic(s.name, s.partitions, s.replication_factor, topic_configs=s.configs)
-                      for s in creates]
+        new_topics = [NewTopic(s.name, s.partitions, s.replication_factor, topic_configs=s.configs) for s in creates]
         response = await admin.create_topics(new_topics)
         for item in response.topic_errors:
             name, code = item[0], item[1]
@@ -78,14 +76,15 @@ async def apply_plan(admin, result: Plan) -> None:
     alters = [a for a in result.changes if a.kind == "alter_configs"]
     if alters:
         responses = await admin.alter_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, a.topic, a.configs) for a in alters])
+            [ConfigResource(ConfigResourceType.TOPIC, a.topic, a.configs) for a in alters]
+        )
         for response in responses:
             for resource in response.resources:
                 if resource[0]:
                     raise RuntimeError(f"alter configs {resource[3]}: Kafka error {resource[0]} {resource[1]}")
 
 
-async def _wait_visible(admin, names: Sequence[str], timeout_s: float = 30.0) -> None:
+async def _wait_visible(admin: AIOKafkaAdminClient, names: Sequence[str], timeout_s: float = 30.0) -> None:
     """Wait until created topics show in broker metadata (KRaft propagates them asynchronously)."""
     deadline = time.monotonic() + timeout_s
     missing = set(names)
@@ -99,6 +98,7 @@ async def _wait_visible(admin, names: Sequence[str], timeout_s: float = 30.0) ->
 
 
 # -- plan and apply against a cluster ------------------------------------------------------------
+
 
 async def plan_topics(bootstrap: str, specs: Sequence[TopicSpec]) -> Plan:
     """What `apply_topics` would change."""
@@ -118,34 +118,37 @@ async def apply_topics(bootstrap: str, specs: Sequence[TopicSpec]) -> tuple[Plan
 
 # -- ACLs and SCRAM credentials ---------------------------------------------------------------------
 
-async def describe_acls(admin) -> set[AclBinding]:
+
+async def describe_acls(admin: AIOKafkaAdminClient) -> set[AclBinding]:
     """Every ACL binding on the cluster."""
     response = await admin._send_request(protocol.DescribeAcls())
     protocol.raise_for(response.error_code, response.error_message, "DescribeAcls")
-    return {protocol.acl_of(resource_type, resource_name, pattern_type, principal, host, operation, permission)
-            for resource_type, resource_name, pattern_type, acls in response.resources
-            for principal, host, operation, permission in acls}
+    return {
+        protocol.acl_of(resource_type, resource_name, pattern_type, principal, host, operation, permission)
+        for resource_type, resource_name, pattern_type, acls in response.resources
+        for principal, host, operation, permission in acls
+    }
 
 
-async def create_acls(admin, bindings: Iterable[AclBinding]) -> None:
+async def create_acls(admin: AIOKafkaAdminClient, bindings: Iterable[AclBinding]) -> None:
     wanted = sorted(bindings)
     if not wanted:
         return
     response = await admin._send_request(protocol.CreateAcls([protocol.acl_wire(b) for b in wanted]))
-    for binding, (error_code, message) in zip(wanted, response.creation_responses):
+    for binding, (error_code, message) in zip(wanted, response.creation_responses, strict=False):
         protocol.raise_for(error_code, message, f"CreateAcls {binding.describe()}")
 
 
-async def delete_acls(admin, bindings: Iterable[AclBinding]) -> None:
+async def delete_acls(admin: AIOKafkaAdminClient, bindings: Iterable[AclBinding]) -> None:
     doomed = sorted(bindings)
     if not doomed:
         return
     response = await admin._send_request(protocol.DeleteAcls([protocol.acl_wire(b) for b in doomed]))
-    for binding, (error_code, message, _matching) in zip(doomed, response.filter_responses):
+    for binding, (error_code, message, _matching) in zip(doomed, response.filter_responses, strict=False):
         protocol.raise_for(error_code, message, f"DeleteAcls {binding.describe()}")
 
 
-async def scram_users(admin) -> dict[str, int]:
+async def scram_users(admin: AIOKafkaAdminClient) -> dict[str, int]:
     """Users with a SCRAM-SHA-512 credential, with its iteration count."""
     response = await admin._send_request(protocol.DescribeScram(None))
     protocol.raise_for(response.error_code, response.error_message, "DescribeUserScramCredentials")
@@ -164,7 +167,7 @@ def salted_password(password: str, salt: bytes, iterations: int = protocol.SCRAM
     return hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, iterations)
 
 
-async def upsert_scram(admin, user: str, password: str) -> None:
+async def upsert_scram(admin: AIOKafkaAdminClient, user: str, password: str) -> None:
     """Create or replace user's SCRAM-SHA-512 credential."""
     salt = secrets.token_bytes(32)
     upsertion = (user, protocol.SCRAM_SHA_512, protocol.SCRAM_ITERATIONS, salt, salted_password(password, salt), {})
@@ -173,7 +176,7 @@ async def upsert_scram(admin, user: str, password: str) -> None:
         protocol.raise_for(error_code, message, f"AlterUserScramCredentials (upsert {result_user})")
 
 
-async def delete_scram(admin, user: str) -> bool:
+async def delete_scram(admin: AIOKafkaAdminClient, user: str) -> bool:
     """Remove user's SCRAM-SHA-512 credential; False when it had none."""
     response = await admin._send_request(protocol.AlterScram([(user, protocol.SCRAM_SHA_512, {})], []))
     for result_user, error_code, message, _tags in response.results:
@@ -185,13 +188,15 @@ async def delete_scram(admin, user: str) -> bool:
 
 # -- access: the file against the cluster ---------------------------------------------------------------
 
+
 async def plan_access(bootstrap: str, policy: AccessPolicy) -> AccessPlan:
     async with started_admin(bootstrap) as client:
         return plan_bindings(policy, await describe_acls(client), await scram_users(client))
 
 
-async def apply_access(bootstrap: str, policy: AccessPolicy, *, timeout_s: float = 30.0,
-                       ) -> tuple[AccessPlan, AccessPlan]:
+async def apply_access(
+    bootstrap: str, policy: AccessPolicy, *, timeout_s: float = 30.0
+) -> tuple[AccessPlan, AccessPlan]:
     """Make the cluster's ACLs equal to the file; return (plan before, plan after)."""
     before = await plan_access(bootstrap, policy)
     async with started_admin(bootstrap) as client:
@@ -222,8 +227,11 @@ async def revoke_credential(bootstrap: str, name: str) -> bool:
 async def delete_namespace(bootstrap: str, prefix: str, regions: Sequence[str]) -> int:
     """Delete every topic of a replay namespace (catalog topics and the workers' internal topics)."""
     async with started_admin(bootstrap) as client:
-        names = [t for t in await client.list_topics()
-                 if any(t.startswith(f"{prefix}.{r}.") or t.startswith(f"{prefix}-{r}-hub") for r in regions)]
+        names = [
+            t
+            for t in await client.list_topics()
+            if any(t.startswith(f"{prefix}.{r}.") or t.startswith(f"{prefix}-{r}-hub") for r in regions)
+        ]
         if names:
             await client.delete_topics(names)
         return len(names)

@@ -9,54 +9,112 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
 
 from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
 
+from streams.core.lifecycle import StationState
+from streams.core.region import RegionPack
+
+
+class BatchFigures(Protocol):
+    """What a processed batch tells the metrics (the pipeline's BatchResult has these)."""
+
+    dead_letters: Mapping[str, int]
+    readings_valid: int
+    readings_missing: int
+    readings_stale: int
+    geofence_nearest: int
+    geofence_none: int
+    event_time_max: int | None
+    produced_at: Sequence[int]
+    alerts: Sequence
+
+
 READINGS = Counter("bosai_readings_total", "Readings through each stage.", ["region", "stage"])
 DEAD_LETTERS = Counter("bosai_dead_letters_total", "Messages dead-lettered, by reason code.", ["region", "reason"])
-ALERT_EVENTS = Counter("bosai_alert_events_total", "Alert lifecycle events emitted.",
-                       ["region", "rule", "level", "msg_type", "municipality"])
-GEOFENCE_FALLBACKS = Counter("bosai_geofence_fallbacks_total",
-                             "Readings located by the nearest-municipality fallback (method=nearest) or not at all (none).",
-                             ["region", "method"])
-DELIVERED_MESSAGES = Counter("bosai_delivered_messages_total", "Messages written per topic kind and municipality.",
-                             ["region", "topic_kind", "municipality"])
-DELIVERED_BYTES = Counter("bosai_delivered_bytes_total", "Bytes written per topic kind and municipality.",
-                          ["region", "topic_kind", "municipality"])
-LATENCY = Histogram("bosai_processing_latency_seconds", "Ingest (produced_at) to fan-out acknowledged.",
-                    ["region"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
-BATCH_SECONDS = Histogram("bosai_batch_duration_seconds", "Time to process and write one batch.", ["region"],
-                          buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+ALERT_EVENTS = Counter(
+    "bosai_alert_events_total",
+    "Alert lifecycle events emitted.",
+    ["region", "rule", "level", "msg_type", "municipality"],
+)
+GEOFENCE_FALLBACKS = Counter(
+    "bosai_geofence_fallbacks_total",
+    "Readings located by the nearest-municipality fallback (method=nearest) or not at all (none).",
+    ["region", "method"],
+)
+DELIVERED_MESSAGES = Counter(
+    "bosai_delivered_messages_total",
+    "Messages written per topic kind and municipality.",
+    ["region", "topic_kind", "municipality"],
+)
+DELIVERED_BYTES = Counter(
+    "bosai_delivered_bytes_total",
+    "Bytes written per topic kind and municipality.",
+    ["region", "topic_kind", "municipality"],
+)
+LATENCY = Histogram(
+    "bosai_processing_latency_seconds",
+    "Ingest (produced_at) to fan-out acknowledged.",
+    ["region"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+BATCH_SECONDS = Histogram(
+    "bosai_batch_duration_seconds",
+    "Time to process and write one batch.",
+    ["region"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
 EVENT_TIME = Gauge("bosai_event_time_seconds", "Latest event time (observed_at) processed, Unix seconds.", ["region"])
 EVENT_TIME_LAG = Gauge("bosai_event_time_lag_seconds", "Wall clock minus the latest event time processed.", ["region"])
-STATION_LAST_READING = Gauge("bosai_station_last_reading_timestamp_seconds",
-                             "Event time of each station's latest reading, Unix seconds.", ["region", "station"])
-STATION_SILENCE = Gauge("bosai_station_silence_seconds",
-                        "Event time since each station's latest reading, against the region's latest event time.",
-                        ["region", "station"])
-SILENT_STATIONS = Gauge("bosai_silent_stations", "Stations without a reading for over an hour of event time.",
-                        ["region"])
-CONSUMER_LAG = Gauge("bosai_consumer_lag_messages", "Raw readings not yet processed (end offset - committed).",
-                     ["region", "topic"])
-OPEN_ALERTS = Gauge("bosai_open_alerts", "Alert episodes open now, by rule, level and the station's municipality.",
-                    ["region", "rule", "level", "municipality"])
-STATION_INFO = Gauge("bosai_station_info", "Stations of the region pack (value 1), with position for map panels.",
-                     ["region", "station", "name", "kind", "municipality", "lat", "lon"])
+STATION_LAST_READING = Gauge(
+    "bosai_station_last_reading_timestamp_seconds",
+    "Event time of each station's latest reading, Unix seconds.",
+    ["region", "station"],
+)
+STATION_SILENCE = Gauge(
+    "bosai_station_silence_seconds",
+    "Event time since each station's latest reading, against the region's latest event time.",
+    ["region", "station"],
+)
+SILENT_STATIONS = Gauge(
+    "bosai_silent_stations", "Stations without a reading for over an hour of event time.", ["region"]
+)
+CONSUMER_LAG = Gauge(
+    "bosai_consumer_lag_messages", "Raw readings not yet processed (end offset - committed).", ["region", "topic"]
+)
+OPEN_ALERTS = Gauge(
+    "bosai_open_alerts",
+    "Alert episodes open now, by rule, level and the station's municipality.",
+    ["region", "rule", "level", "municipality"],
+)
+STATION_INFO = Gauge(
+    "bosai_station_info",
+    "Stations of the region pack (value 1), with position for map panels.",
+    ["region", "station", "name", "kind", "municipality", "lat", "lon"],
+)
 WORKER = Info("bosai_worker", "The worker process.")
 
 # Webhook sink (bosai sink run): labels are the configured subscriber ids (bounded by the config file).
-WEBHOOK_DELIVERIES = Counter("bosai_webhook_deliveries_total",
-                             "Alert events handed to a subscriber: delivered, or dead_lettered past the retry limit.",
-                             ["subscriber", "outcome"])
-WEBHOOK_ATTEMPTS = Counter("bosai_webhook_attempts_total", "HTTP delivery attempts by result.",
-                           ["subscriber", "result"])
+WEBHOOK_DELIVERIES = Counter(
+    "bosai_webhook_deliveries_total",
+    "Alert events handed to a subscriber: delivered, or dead_lettered past the retry limit.",
+    ["subscriber", "outcome"],
+)
+WEBHOOK_ATTEMPTS = Counter(
+    "bosai_webhook_attempts_total", "HTTP delivery attempts by result.", ["subscriber", "result"]
+)
 WEBHOOK_RETRIES = Counter("bosai_webhook_retries_total", "Attempts after the first one.", ["subscriber"])
-WEBHOOK_LATENCY = Histogram("bosai_webhook_delivery_latency_seconds",
-                            "Alert written to its topic to acknowledged by the subscriber (2xx).", ["subscriber"],
-                            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
-WEBHOOK_LAG = Gauge("bosai_webhook_consumer_lag_messages", "Alert events not yet handled per subscriber.",
-                    ["subscriber"])
+WEBHOOK_LATENCY = Histogram(
+    "bosai_webhook_delivery_latency_seconds",
+    "Alert written to its topic to acknowledged by the subscriber (2xx).",
+    ["subscriber"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+WEBHOOK_LAG = Gauge(
+    "bosai_webhook_consumer_lag_messages", "Alert events not yet handled per subscriber.", ["subscriber"]
+)
 
 SILENCE_LIMIT_S = 3600.0
 
@@ -73,8 +131,9 @@ def serve(port: int, host: str = "127.0.0.1") -> int:
     return server.server_port
 
 
-def observe_batch(region: str, result, *, started_s: float, finished_s: float, bytes_written: int,
-                  records: Sequence) -> None:
+def observe_batch(
+    region: str, result: BatchFigures, *, started_s: float, finished_s: float, bytes_written: int, records: Sequence
+) -> None:
     dead = sum(result.dead_letters.values())
     READINGS.labels(region, "received").inc(result.readings_valid + dead)
     READINGS.labels(region, "valid").inc(result.readings_valid)
@@ -124,7 +183,7 @@ class StationClock:
     seen. The gauges are refreshed at most once a second (cheap with 100k stations).
     """
 
-    def __init__(self, region: str, station_ids, *, refresh_s: float = 1.0):
+    def __init__(self, region: str, station_ids: Iterable[str], *, refresh_s: float = 1.0):
         self.region = region
         self.last: dict[str, float | None] = {sid: None for sid in station_ids}
         self.first: float | None = None
@@ -157,7 +216,7 @@ class StationClock:
         SILENT_STATIONS.labels(self.region).set(silent)
 
 
-def initialise(pack) -> None:
+def initialise(pack: RegionPack) -> None:
     """Create every bounded label set at 0, so dashboards and rules see series before the first event."""
     from streams.core.readings import REASONS
 
@@ -175,26 +234,36 @@ def initialise(pack) -> None:
                 OPEN_ALERTS.labels(pack.name, rule.id, level.name, code).set(0)
 
 
-def station_info(pack) -> None:
+def station_info(pack: RegionPack) -> None:
     for station in pack.stations.values():
-        STATION_INFO.labels(pack.name, station.station_id, station.name, station.kind.value,
-                            station.municipality_code, f"{station.lat:.5f}", f"{station.lon:.5f}").set(1)
+        STATION_INFO.labels(
+            pack.name,
+            station.station_id,
+            station.name,
+            station.kind.value,
+            station.municipality_code,
+            f"{station.lat:.5f}",
+            f"{station.lon:.5f}",
+        ).set(1)
 
 
 class OpenAlerts:
     """bosai_open_alerts kept up to date incrementally from each station's old and new state."""
 
-    def __init__(self, pack):
+    def __init__(self, pack: RegionPack) -> None:
         self.pack = pack
         self.by_station: dict[str, set[tuple[str, str, str]]] = {}
         self.counts: dict[tuple[str, str, str], int] = {}
 
-    def _labels(self, station_id: str, state) -> set[tuple[str, str, str]]:
+    def _labels(self, station_id: str, state: StationState) -> set[tuple[str, str, str]]:
         station = self.pack.stations.get(station_id)
         if station is None:
             return set()
-        return {(rule_id, self.pack.rules.rule(rule_id).levels[rs.rank - 1].name, station.municipality_code)
-                for rule_id, rs in state.rules.items() if rs.rank > 0}
+        return {
+            (rule_id, self.pack.rules.rule(rule_id).levels[rs.rank - 1].name, station.municipality_code)
+            for rule_id, rs in state.rules.items()
+            if rs.rank > 0
+        }
 
     def update(self, changed: dict) -> None:
         touched = set()

@@ -29,8 +29,7 @@ def cli() -> None:
     """Real-time disaster-data hub for a prefecture and its municipalities."""
 
 
-for command in (broker, topics, tls, access, region, locate, worker, replay, tail, dashboards, feed, sink, bench,
-                demo):
+for command in (broker, topics, tls, access, region, locate, worker, replay, tail, dashboards, feed, sink, bench, demo):
     cli.add_command(command)
 
 

@@ -71,9 +71,19 @@ def access_apply() -> None:
 @access.command("issue")
 @click.argument("who")
 @region_option
-@click.option("--format", "fmt", type=click.Choice(["properties", "json"]), default="properties", show_default=True)
-@click.option("--output", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write the client config to this file (mode 0600) instead of stdout.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["properties", "librdkafka", "json"]),
+    default="properties",
+    show_default=True,
+    help="properties: Java clients; librdkafka: kcat -F and confluent-kafka (librdkafka >= 2.6.1); json.",
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the client config to this file (mode 0600) instead of stdout.",
+)
 def access_issue(who: str, regions: tuple[Path, ...], fmt: str, output: Path | None) -> None:
     """Create or rotate WHO's credential (principal, JIS code or municipality name); print its client config.
 
@@ -81,14 +91,18 @@ def access_issue(who: str, regions: tuple[Path, ...], fmt: str, output: Path | N
     """
     from streams.adapters.broker import resolve_bootstrap, resolve_clients_listener
     from streams.adapters.kafka_admin import issue_credential
-    from streams.config.client_config import client_config, render_client_properties
+    from streams.config.client_config import client_config, render_client_properties, render_librdkafka
 
     principal = find_principal(_policy(), who, load_packs(regions))
     clients_bootstrap, ca_file = resolve_clients_listener()
     password = asyncio.run(issue_credential(resolve_bootstrap(), principal))
     config = client_config(principal, password, clients_bootstrap=clients_bootstrap, ca_file=ca_file)
-    text = json.dumps(config, ensure_ascii=False, indent=2) + "\n" if fmt == "json" \
-        else render_client_properties(config, principal)
+    renderers = {
+        "json": lambda c, _p: json.dumps(c, ensure_ascii=False, indent=2) + "\n",
+        "librdkafka": render_librdkafka,
+        "properties": render_client_properties,
+    }
+    text = renderers[fmt](config, principal)
     if output:
         fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -96,8 +110,10 @@ def access_issue(who: str, regions: tuple[Path, ...], fmt: str, output: Path | N
         say(f"credential for {principal.name} written to {output} (mode 0600)")
     else:
         click.echo(text, nl=False)
-    say(f"issued a SCRAM-SHA-512 credential for {principal.name}; it may read: "
-        f"{', '.join(principal.readable_topics()) or 'nothing'}")
+    say(
+        f"issued a SCRAM-SHA-512 credential for {principal.name}; it may read: "
+        f"{', '.join(principal.readable_topics()) or 'nothing'}"
+    )
 
 
 @access.command("revoke")

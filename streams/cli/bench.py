@@ -26,8 +26,10 @@ def benchmark_module(name: str) -> ModuleType:
 
     root = project_root()
     if not (root / "benchmarks" / f"{name}.py").is_file():
-        raise BosaiError(f"no benchmarks/{name}.py under {root}: the benchmarks ship with the source checkout, "
-                         f"not the package (run bosai from a clone, or set BOSAI_HOME to one)")
+        raise BosaiError(
+            f"no benchmarks/{name}.py under {root}: the benchmarks ship with the source checkout, "
+            f"not the package (run bosai from a clone, or set BOSAI_HOME to one)"
+        )
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     return importlib.import_module(f"benchmarks.{name}")
@@ -35,23 +37,42 @@ def benchmark_module(name: str) -> ModuleType:
 
 def _require_peer() -> None:
     if importlib.util.find_spec("quixstreams") is None:
-        raise BosaiError("the peer of `bosai bench` is Quix Streams, which is not installed: "
-                         "pip install -e '.[bench]' (or make bench-deps), or leave it out with --skip-peer")
+        raise BosaiError(
+            "the peer of `bosai bench` is Quix Streams, which is not installed: "
+            "pip install -e '.[bench]' (or make bench-deps), or leave it out with --skip-peer"
+        )
 
 
 @click.group(invoke_without_command=True)
-@click.option("--readings", "readings_count", default=1_000_000, show_default=True,
-              help="Backlog size for the throughput runs (hub, ceiling, peer).")
+@click.option(
+    "--readings",
+    "readings_count",
+    default=1_000_000,
+    show_default=True,
+    help="Backlog size for the throughput runs (hub, ceiling, peer).",
+)
 @click.option("--cross-share", default=0.05, show_default=True, help="Share of readings at or above 20 mm/h.")
 @click.option("--rates", default="100,1000,5000", show_default=True, help="Offered loads for the latency runs.")
 @click.option("--latency-seconds", default=10.0, show_default=True, help="Duration of each latency run.")
 @click.option("--scaling-readings", default=None, type=int, help="Backlog of each scaling run (default readings/5).")
 @click.option("--skip-peer", is_flag=True, help="Leave out the Quix Streams peer.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the results here (default <cache>/bench/results/<time>.json).")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the results here (default <cache>/bench/results/<time>.json).",
+)
 @click.pass_context
-def bench(ctx: click.Context, readings_count: int, cross_share: float, rates: str, latency_seconds: float,
-          scaling_readings: int | None, skip_peer: bool, json_path: Path | None) -> None:
+def bench(
+    ctx: click.Context,
+    readings_count: int,
+    cross_share: float,
+    rates: str,
+    latency_seconds: float,
+    scaling_readings: int | None,
+    skip_peer: bool,
+    json_path: Path | None,
+) -> None:
     """Benchmark the hub against the passthrough ceiling and a Quix Streams peer; print a table."""
     if ctx.invoked_subcommand is not None:
         return
@@ -70,10 +91,17 @@ def bench(ctx: click.Context, readings_count: int, cross_share: float, rates: st
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         say(f"logs and synthetic packs in {work}")
-        results = pipeline.run(lease.bootstrap, readings_count=readings_count, cross_share=cross_share, work=work,
-                               progress=say, rates=offered, latency_seconds=latency_seconds,
-                               scaling_readings=scaling_readings or max(readings_count // 5, 20_000),
-                               skip_peer=skip_peer)
+        results = pipeline.run(
+            lease.bootstrap,
+            readings_count=readings_count,
+            cross_share=cross_share,
+            work=work,
+            progress=say,
+            rates=offered,
+            latency_seconds=latency_seconds,
+            scaling_readings=scaling_readings or max(readings_count // 5, 20_000),
+            skip_peer=skip_peer,
+        )
     path = pipeline.save(results, json_path or cache_dir() / "bench-results" / time.strftime("%Y%m%d-%H%M%S.json"))
     for line in pipeline.table(results):
         click.echo(line)
@@ -81,8 +109,13 @@ def bench(ctx: click.Context, readings_count: int, cross_share: float, rates: st
 
 
 @bench.command("geofence")
-@click.option("--region", "pack_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
-              help="Region pack (default regions/tochigi).")
+@click.option(
+    "--region",
+    "pack_dir",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Region pack (default regions/tochigi).",
+)
 @click.option("--points", default=200_000, show_default=True, help="Points for the batch measurement.")
 @click.option("--seed", default=7, show_default=True)
 def bench_geofence(pack_dir: Path | None, points: int, seed: int) -> None:

@@ -67,9 +67,11 @@ def broker_status(name: str) -> None:
         sys.exit(1)
     brokers = probe(state.bootstrap)
     uptime = time.time() - state.started_at
-    click.echo(f"broker '{name}': {'up' if brokers else 'process alive but NOT answering'}, "
-               f"bootstrap {state.bootstrap}, Kafka {state.kafka_version}, pid {state.pid}, "
-               f"up {uptime:.0f}s, data {embedded.data_dir}")
+    click.echo(
+        f"broker '{name}': {'up' if brokers else 'process alive but NOT answering'}, "
+        f"bootstrap {state.bootstrap}, Kafka {state.kafka_version}, pid {state.pid}, "
+        f"up {uptime:.0f}s, data {embedded.data_dir}"
+    )
     click.echo(f"authenticated listener (SASL_SSL, SCRAM-SHA-512): {state.clients_bootstrap}, CA {state.ca_file}")
     sys.exit(0 if brokers else 1)
 
@@ -80,10 +82,21 @@ def tls() -> None:
 
 
 @tls.command("init")
-@click.option("--dir", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
-              help="Where to write ca.pem, ca.key (kept if present) and broker.pem.")
-@click.option("--hostname", "hostnames", multiple=True, default=("localhost",), show_default=True,
-              help="DNS name clients use to reach the broker (repeatable).")
+@click.option(
+    "--dir",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where to write ca.pem, ca.key (kept if present) and broker.pem.",
+)
+@click.option(
+    "--hostname",
+    "hostnames",
+    multiple=True,
+    default=("localhost",),
+    show_default=True,
+    help="DNS name clients use to reach the broker (repeatable).",
+)
 @click.option("--ip", "ips", multiple=True, default=("127.0.0.1",), show_default=True)
 def tls_init(out_dir: Path, hostnames: tuple[str, ...], ips: tuple[str, ...]) -> None:
     """For a cluster the hub does not start itself (e.g. docker-compose): make the CA and broker.pem."""
@@ -91,5 +104,6 @@ def tls_init(out_dir: Path, hostnames: tuple[str, ...], ips: tuple[str, ...]) ->
 
     ca = tls_material.ensure_ca(out_dir)
     keystore = tls_material.issue_server_certificate(ca, out_dir / "broker.pem", hostnames=hostnames, ips=ips)
-    click.echo(f"CA {ca.cert_file} (give it to clients); broker key+certificate {keystore} "
-               f"for {', '.join(hostnames + ips)}")
+    click.echo(
+        f"CA {ca.cert_file} (give it to clients); broker key+certificate {keystore} for {', '.join(hostnames + ips)}"
+    )

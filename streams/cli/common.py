@@ -19,11 +19,16 @@ def say(message: str) -> None:
 
 
 region_option = click.option(
-    "--region", "regions", multiple=True, type=click.Path(path_type=Path, file_okay=False),
-    help="Region pack folder (repeatable). Default: every pack under regions/.")
+    "--region",
+    "regions",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Region pack folder (repeatable). Default: every pack under regions/.",
+)
 
-topic_prefix_option = click.option("--topic-prefix", default=None,
-                                   help="Topic namespace (default: the catalog's prefix, bosai).")
+topic_prefix_option = click.option(
+    "--topic-prefix", default=None, help="Topic namespace (default: the catalog's prefix, bosai)."
+)
 
 
 def region_dirs(regions: tuple[Path, ...]) -> list[Path]:

@@ -39,10 +39,19 @@ def episode_summary(alerts: Sequence[dict], packs: Sequence[RegionPack]) -> list
 @click.command()
 @click.option("--from", "since", default="2023-09-04", show_default=True, help="First event time (JST).")
 @click.option("--to", "until", default="2023-09-09", show_default=True, help="End of the range (JST, exclusive).")
-@click.option("--speed", default="36000", show_default=True, type=Speed(),
-              help="Event-time speed over real time (36000 = 10 hours of rain a second) or max.")
-@click.option("--metrics-port", default=9464, show_default=True,
-              help="First worker's Prometheus port on 127.0.0.1 (the next region gets the next free one).")
+@click.option(
+    "--speed",
+    default="36000",
+    show_default=True,
+    type=Speed(),
+    help="Event-time speed over real time (36000 = 10 hours of rain a second) or max.",
+)
+@click.option(
+    "--metrics-port",
+    default=9464,
+    show_default=True,
+    help="First worker's Prometheus port on 127.0.0.1 (the next region gets the next free one).",
+)
 @click.option("--keep-broker", is_flag=True, help="Leave the broker running afterwards (stop: bosai broker down).")
 def demo(since: str, until: str, speed: float | None, metrics_port: int, keep_broker: bool) -> None:
     """Start the embedded broker, apply the topics, and replay the real heavy rain of 2023-09-04..08
@@ -63,17 +72,31 @@ def demo(since: str, until: str, speed: float | None, metrics_port: int, keep_br
         # On a broker this command started, the hub runs on the real topics (bosai.*); on one that was
         # already running, in a fresh namespace, so earlier state cannot hide this run's alerts.
         prefix = catalog().prefix if lease.started else time.strftime("demo-%Y%m%d%H%M%S")
-        result = run_replay(packs, catalog(), default_store(), project_root().joinpath(*AMEDAS_CSV),
-                            bootstrap=lease.bootstrap, prefix=prefix, since_ms=parse_jst(since, option="--from"),
-                            until_ms=parse_jst(until, option="--to"), speed=speed, timeout_s=600,
-                            log_dir=cache_dir() / "logs", progress=say, keep_topics=True,
-                            metrics_ports=free_ports(metrics_port, len(packs)), live=True)
+        result = run_replay(
+            packs,
+            catalog(),
+            default_store(),
+            project_root().joinpath(*AMEDAS_CSV),
+            bootstrap=lease.bootstrap,
+            prefix=prefix,
+            since_ms=parse_jst(since, option="--from"),
+            until_ms=parse_jst(until, option="--to"),
+            speed=speed,
+            timeout_s=600,
+            log_dir=cache_dir() / "logs",
+            progress=say,
+            keep_topics=True,
+            metrics_ports=free_ports(metrics_port, len(packs)),
+            live=True,
+        )
         click.echo("")
         for line in episode_summary(result.alerts, packs):
             click.echo(line)
-        click.echo(f"\n{result.readings:,} readings replayed in {result.total_s:.1f}s; {len(result.alerts)} alert "
-                   f"events on {prefix}.* topics; dead letters {result.dead_letters}; "
-                   f"drained {'yes' if result.drained else 'NO'}")
+        click.echo(
+            f"\n{result.readings:,} readings replayed in {result.total_s:.1f}s; {len(result.alerts)} alert "
+            f"events on {prefix}.* topics; dead letters {result.dead_letters}; "
+            f"drained {'yes' if result.drained else 'NO'}"
+        )
         click.echo(CREDITS)
         if not result.drained:
             raise BosaiError("the pipeline did not drain")

@@ -19,15 +19,26 @@ from streams.core.errors import BosaiError
 @click.option("--metrics-port", default=None, type=int, help="Serve Prometheus metrics on PORT (0 = any).")
 @click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address the metrics endpoint binds.")
 @click.option("--batch-max", default=2000, show_default=True, help="Most readings per processing batch.")
-@click.option("--loglevel", default="warn", show_default=True,
-              type=click.Choice(["crit", "error", "warn", "info", "debug"]))
-def worker(pack_dir: Path, topic_prefix: str | None, metrics_port: int | None, metrics_host: str, batch_max: int,
-           loglevel: str) -> None:
+@click.option(
+    "--loglevel", default="warn", show_default=True, type=click.Choice(["crit", "error", "warn", "info", "debug"])
+)
+def worker(
+    pack_dir: Path, topic_prefix: str | None, metrics_port: int | None, metrics_host: str, batch_max: int, loglevel: str
+) -> None:
     """Run the hub for one region: consume raw readings, emit enriched readings, alerts, dead letters."""
     from streams.runtime.worker import WorkerSettings, run_worker
 
-    run_worker(WorkerSettings(pack_dir=str(pack_dir), topic_prefix=topic_prefix, metrics_port=metrics_port,
-                              metrics_host=metrics_host, batch_max=batch_max, loglevel=loglevel), say=say)
+    run_worker(
+        WorkerSettings(
+            pack_dir=str(pack_dir),
+            topic_prefix=topic_prefix,
+            metrics_port=metrics_port,
+            metrics_host=metrics_host,
+            batch_max=batch_max,
+            loglevel=loglevel,
+        ),
+        say=say,
+    )
 
 
 def _report(result, timeout_s: float, allow_dead_letters: bool) -> None:  # noqa: ANN001 - a ReplayResult
@@ -36,36 +47,73 @@ def _report(result, timeout_s: float, allow_dead_letters: bool) -> None:  # noqa
     for line in iter_lines(result.alerts):
         click.echo(line)
     counts = Counter((a["rule"], a["level"]) for a in result.alerts if a["msg_type"] == "ALERT")
-    click.echo(f"replayed {result.readings:,} readings in {result.total_s:.1f}s (produce {result.produce_s:.1f}s, "
-               f"drain {result.drain_s:.1f}s); {len(result.alerts)} alert events; dead letters {result.dead_letters}")
+    click.echo(
+        f"replayed {result.readings:,} readings in {result.total_s:.1f}s (produce {result.produce_s:.1f}s, "
+        f"drain {result.drain_s:.1f}s); {len(result.alerts)} alert events; dead letters {result.dead_letters}"
+    )
     for (rule, level), n in sorted(counts.items()):
         click.echo(f"  raised {rule}/{level}: {n}")
     if not result.drained:
         raise BosaiError(f"the pipeline did not drain within {timeout_s:.0f}s")
     if result.dead_letters and not allow_dead_letters:
-        raise BosaiError(f"{result.dead_letters} reading(s) were dead-lettered (use --keep-topics and "
-                         f"`bosai tail` on the deadletter topic to see why)")
+        raise BosaiError(
+            f"{result.dead_letters} reading(s) were dead-lettered (use --keep-topics and "
+            f"`bosai tail` on the deadletter topic to see why)"
+        )
 
 
 @click.command()
-@click.option("--region", "pack_dirs", multiple=True, required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Region pack (repeatable; each gets its own worker).")
-@click.option("--csv", "csv_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="AMeDAS-format CSV or CSV.gz.")
+@click.option(
+    "--region",
+    "pack_dirs",
+    multiple=True,
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Region pack (repeatable; each gets its own worker).",
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="AMeDAS-format CSV or CSV.gz.",
+)
 @click.option("--from", "since", default=None, help="First event time, JST (e.g. 2023-09-04).")
 @click.option("--to", "until", default=None, help="End of the range (exclusive), JST.")
-@click.option("--speed", default="max", show_default=True, type=Speed(),
-              help="Event-time speed over real time (e.g. 3600) or max.")
-@click.option("--alerts-out", type=click.Path(dir_okay=False, path_type=Path), help="Write every alert event as JSON lines.")
+@click.option(
+    "--speed",
+    default="max",
+    show_default=True,
+    type=Speed(),
+    help="Event-time speed over real time (e.g. 3600) or max.",
+)
+@click.option(
+    "--alerts-out", type=click.Path(dir_okay=False, path_type=Path), help="Write every alert event as JSON lines."
+)
 @click.option("--topic-prefix", default=None, help="Topic namespace (default: a fresh replay-<time> one).")
 @click.option("--keep-topics", is_flag=True, help="Keep the replay's topics afterwards (for `bosai tail`).")
-@click.option("--timeout", "timeout_s", default=600.0, show_default=True, help="Seconds to wait for the pipeline to drain.")
+@click.option(
+    "--timeout", "timeout_s", default=600.0, show_default=True, help="Seconds to wait for the pipeline to drain."
+)
 @click.option("--allow-dead-letters", is_flag=True, help="Do not fail when readings were dead-lettered.")
-@click.option("--running-workers", is_flag=True,
-              help="Start no workers: feed the hub already running on --topic-prefix and wait for it to drain.")
-def replay(pack_dirs: tuple[Path, ...], csv_path: Path, since: str | None, until: str | None, speed: float | None,
-           alerts_out: Path | None, topic_prefix: str | None, keep_topics: bool, timeout_s: float,
-           allow_dead_letters: bool, running_workers: bool) -> None:
+@click.option(
+    "--running-workers",
+    is_flag=True,
+    help="Start no workers: feed the hub already running on --topic-prefix and wait for it to drain.",
+)
+def replay(
+    pack_dirs: tuple[Path, ...],
+    csv_path: Path,
+    since: str | None,
+    until: str | None,
+    speed: float | None,
+    alerts_out: Path | None,
+    topic_prefix: str | None,
+    keep_topics: bool,
+    timeout_s: float,
+    allow_dead_letters: bool,
+    running_workers: bool,
+) -> None:
     """Replay observations through the hub on Kafka and report every alert it emitted."""
     from streams.adapters.avro import default_store
     from streams.adapters.broker import broker_for_command
@@ -81,18 +129,34 @@ def replay(pack_dirs: tuple[Path, ...], csv_path: Path, since: str | None, until
         raise click.UsageError("--running-workers needs the --topic-prefix the workers run on (e.g. bosai)")
     prefix = topic_prefix or time.strftime("replay-%Y%m%d%H%M%S")
     with broker_for_command(progress=say) as lease:
-        result = run_replay(packs, catalog(), default_store(), csv_path, bootstrap=lease.bootstrap, prefix=prefix,
-                            since_ms=since_ms, until_ms=until_ms, speed=speed, timeout_s=timeout_s,
-                            log_dir=cache_dir() / "logs", progress=say, keep_topics=keep_topics or running_workers,
-                            start_workers=not running_workers)
+        result = run_replay(
+            packs,
+            catalog(),
+            default_store(),
+            csv_path,
+            bootstrap=lease.bootstrap,
+            prefix=prefix,
+            since_ms=since_ms,
+            until_ms=until_ms,
+            speed=speed,
+            timeout_s=timeout_s,
+            log_dir=cache_dir() / "logs",
+            progress=say,
+            keep_topics=keep_topics or running_workers,
+            start_workers=not running_workers,
+        )
     if alerts_out:
         write_alerts(alerts_out, result.alerts)
     _report(result, timeout_s, allow_dead_letters)
 
 
 @click.command()
-@click.option("--region", "pack_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Region pack (needed with --municipality).")
+@click.option(
+    "--region",
+    "pack_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Region pack (needed with --municipality).",
+)
 @click.option("--municipality", help="Municipality code or name (a designated city follows all its wards).")
 @click.option("--topic", "topic_names", multiple=True, help="Any topic by name (repeatable).")
 @topic_prefix_option
@@ -100,8 +164,16 @@ def replay(pack_dirs: tuple[Path, ...], csv_path: Path, since: str | None, until
 @click.option("--json", "as_json_lines", is_flag=True, help="One JSON object per message.")
 @click.option("--max", "max_messages", type=int, default=None, help="Stop after this many messages.")
 @click.option("--timeout", "idle_timeout_s", type=float, default=None, help="Stop after this many idle seconds.")
-def tail(pack_dir: Path | None, municipality: str | None, topic_names: tuple[str, ...], topic_prefix: str | None,
-         from_beginning: bool, as_json_lines: bool, max_messages: int | None, idle_timeout_s: float | None) -> None:
+def tail(
+    pack_dir: Path | None,
+    municipality: str | None,
+    topic_names: tuple[str, ...],
+    topic_prefix: str | None,
+    from_beginning: bool,
+    as_json_lines: bool,
+    max_messages: int | None,
+    idle_timeout_s: float | None,
+) -> None:
     """Follow a municipality's alerts (or any topic), decoded. Ctrl-C stops."""
     from streams.adapters.avro import default_store
     from streams.adapters.broker import resolve_bootstrap
@@ -123,9 +195,18 @@ def tail(pack_dir: Path | None, municipality: str | None, topic_names: tuple[str
     if not topics:
         raise click.UsageError("give --municipality (with --region) or --topic")
     try:
-        count = asyncio.run(run_tail(resolve_bootstrap(), topics, default_store(), click.echo,
-                                     as_json_lines=as_json_lines, from_beginning=from_beginning,
-                                     idle_timeout_s=idle_timeout_s, max_messages=max_messages))
+        count = asyncio.run(
+            run_tail(
+                resolve_bootstrap(),
+                topics,
+                default_store(),
+                click.echo,
+                as_json_lines=as_json_lines,
+                from_beginning=from_beginning,
+                idle_timeout_s=idle_timeout_s,
+                max_messages=max_messages,
+            )
+        )
     except LookupError as exc:
         raise BosaiError(str(exc)) from None
     say(f"{count} message(s)")

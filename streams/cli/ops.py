@@ -23,8 +23,11 @@ def dashboards(check: bool) -> None:
 
     folder = dashboards_dir()
     rendered = render()
-    stale = [name for name, text in rendered.items()
-             if not (folder / name).exists() or (folder / name).read_text(encoding="utf-8") != text]
+    stale = [
+        name
+        for name, text in rendered.items()
+        if not (folder / name).exists() or (folder / name).read_text(encoding="utf-8") != text
+    ]
     if check:
         if stale:
             raise BosaiError(f"out of date in {folder}: {', '.join(stale)} (run `bosai dashboards`)")
@@ -42,8 +45,13 @@ def cap_renderer(packs: Sequence[RegionPack]) -> tuple[dict, dict, Callable[[dic
 
     names = {p.name: f"{p.prefecture_name} 防災データ連携基盤" for p in packs}
     polygons = {p.name: cap.zone_polygons_of(p) for p in packs}
-    return names, polygons, lambda alert: cap.render(alert, sender_name=names.get(alert["region"], ""),
-                                                     zone_polygons=polygons.get(alert["region"]))
+    return (
+        names,
+        polygons,
+        lambda alert: cap.render(
+            alert, sender_name=names.get(alert["region"], ""), zone_polygons=polygons.get(alert["region"])
+        ),
+    )
 
 
 @click.command()
@@ -51,8 +59,13 @@ def cap_renderer(packs: Sequence[RegionPack]) -> tuple[dict, dict, Callable[[dic
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8088, show_default=True, type=int)
 @click.option("--topic-prefix", default=None, help="Topic prefix (default: the catalog's).")
-@click.option("--auth-cache", default=30.0, show_default=True, type=float,
-              help="Seconds a verified credential is trusted before the broker is asked again.")
+@click.option(
+    "--auth-cache",
+    default=30.0,
+    show_default=True,
+    type=float,
+    help="Seconds a verified credential is trusted before the broker is asked again.",
+)
 def feed(regions: tuple[Path, ...], host: str, port: int, topic_prefix: str | None, auth_cache: float) -> None:
     """Serve Atom feeds of current CAP 1.2 messages (per municipality, prefecture, public) behind credentials."""
     from streams.adapters.avro import default_store
@@ -67,9 +80,22 @@ def feed(regions: tuple[Path, ...], host: str, port: int, topic_prefix: str | No
     names, polygons, _render = cap_renderer(packs)
     topics = [topic_name(topics_catalog, "alerts", p.name, prefecture_code=p.prefecture_code) for p in packs]
     try:
-        asyncio.run(serve_feed(resolve_bootstrap(), topics, default_store(), load_access(default_access_path()),
-                               clients_bootstrap, ca_file, host=host, port=port, auth_cache_s=auth_cache,
-                               sender_names=names, zone_polygons=polygons, progress=say))
+        asyncio.run(
+            serve_feed(
+                resolve_bootstrap(),
+                topics,
+                default_store(),
+                load_access(default_access_path()),
+                clients_bootstrap,
+                ca_file,
+                host=host,
+                port=port,
+                auth_cache_s=auth_cache,
+                sender_names=names,
+                zone_polygons=polygons,
+                progress=say,
+            )
+        )
     except KeyboardInterrupt:
         say("feed stopped")
 
@@ -88,14 +114,20 @@ def _routes(config: Path, regions: tuple[Path, ...], topic_prefix: str | None) -
 
 
 @sink.command("run")
-@click.option("--config", "config", required=True, type=click.Path(path_type=Path, dir_okay=False),
-              help="Subscriptions file (see deploy/subscriptions.example.yaml).")
+@click.option(
+    "--config",
+    "config",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Subscriptions file (see deploy/subscriptions.example.yaml).",
+)
 @region_option
 @click.option("--topic-prefix", default=None, help="Topic prefix (default: the catalog's).")
 @click.option("--metrics-port", default=None, type=int, help="Serve /metrics on this port (0 = any free port).")
 @click.option("--metrics-host", default="127.0.0.1", show_default=True)
-def sink_run(config: Path, regions: tuple[Path, ...], topic_prefix: str | None, metrics_port: int | None,
-             metrics_host: str) -> None:
+def sink_run(
+    config: Path, regions: tuple[Path, ...], topic_prefix: str | None, metrics_port: int | None, metrics_host: str
+) -> None:
     """Deliver until Ctrl-C: one consumer group per subscription, retries with backoff, dead letters."""
     from streams.adapters import metrics
     from streams.adapters.avro import default_store
@@ -137,7 +169,6 @@ def sink_redrive(config: Path, only: tuple[str, ...], regions: tuple[Path, ...],
     for route in routes:
         if only and route.subscription.id not in only:
             continue
-        _delivered, again = asyncio.run(redrive(route, resolve_bootstrap(), default_store(), render_cap,
-                                                progress=say))
+        _delivered, again = asyncio.run(redrive(route, resolve_bootstrap(), default_store(), render_cap, progress=say))
         failed += again
     sys.exit(1 if failed else 0)

@@ -17,31 +17,62 @@ def region() -> None:
 
 @region.command("init")
 @click.option("--name", required=True, help="Pack name (lower case; it goes into topic names).")
-@click.option("--n03", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="MLIT N03 boundaries of one prefecture, GeoJSON.")
-@click.option("--stations", "stations_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Station list CSV (station_id, name_ja, name_en, lat, lon[, kind, alt_m]); AMeDAS format is "
-                   "fine. Without it the pack serves official (JMA) information only.")
-@click.option("--zones", "zone_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Hazard-zone GeoJSON (repeatable); give --zone-kind and --zone-id for each.")
+@click.option(
+    "--n03",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="MLIT N03 boundaries of one prefecture, GeoJSON.",
+)
+@click.option(
+    "--stations",
+    "stations_csv",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Station list CSV (station_id, name_ja, name_en, lat, lon[, kind, alt_m]); AMeDAS format is "
+    "fine. Without it the pack serves official (JMA) information only.",
+)
+@click.option(
+    "--zones",
+    "zone_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Hazard-zone GeoJSON (repeatable); give --zone-kind and --zone-id for each.",
+)
 @click.option("--zone-kind", "zone_kinds", multiple=True, help="Kind of each --zones file, e.g. flood_inundation.")
 @click.option("--zone-id", "zone_ids", multiple=True, help="Id template of each --zones file, e.g. 'lsld-{A33_004}'.")
-@click.option("--nearest-max-distance-m", default=5000.0, show_default=True,
-              help="Reach of the nearest-municipality fallback.")
+@click.option(
+    "--nearest-max-distance-m", default=5000.0, show_default=True, help="Reach of the nearest-municipality fallback."
+)
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Pack folder to write.")
 @click.option("--force", is_flag=True, help="Replace an existing output folder.")
-def region_init(name: str, n03: Path, stations_csv: Path | None, zone_files: tuple[Path, ...],
-                zone_kinds: tuple[str, ...], zone_ids: tuple[str, ...], nearest_max_distance_m: float, out: Path,
-                force: bool) -> None:
+def region_init(
+    name: str,
+    n03: Path,
+    stations_csv: Path | None,
+    zone_files: tuple[Path, ...],
+    zone_kinds: tuple[str, ...],
+    zone_ids: tuple[str, ...],
+    nearest_max_distance_m: float,
+    out: Path,
+    force: bool,
+) -> None:
     """Build a valid region pack from an N03 GeoJSON and a station list (default JMA rules)."""
     from streams.config.region_init import init_pack
 
     if not (len(zone_files) == len(zone_kinds) == len(zone_ids)):
         raise click.UsageError("give one --zone-kind and one --zone-id per --zones file")
-    pack = init_pack(name, n03, stations_csv, out, zones=list(zip(zone_files, zone_kinds, zone_ids, strict=True)),
-                     nearest_max_distance_m=nearest_max_distance_m, force=force)
-    click.echo(f"wrote {out}: {len(pack.municipalities)} municipalities, {len(pack.stations)} stations, "
-               f"{len(pack.zones)} hazard zones, {len(pack.rules.rules)} rules (prefecture {pack.prefecture_code})")
+    pack = init_pack(
+        name,
+        n03,
+        stations_csv,
+        out,
+        zones=list(zip(zone_files, zone_kinds, zone_ids, strict=True)),
+        nearest_max_distance_m=nearest_max_distance_m,
+        force=force,
+    )
+    click.echo(
+        f"wrote {out}: {len(pack.municipalities)} municipalities, {len(pack.stations)} stations, "
+        f"{len(pack.zones)} hazard zones, {len(pack.rules.rules)} rules (prefecture {pack.prefecture_code})"
+    )
 
 
 @region.command("check")
@@ -53,18 +84,24 @@ def region_check(pack_dir: Path) -> None:
     started = time.perf_counter()
     pack = load_pack(pack_dir)
     nearest = sum(1 for s in pack.stations.values() if pack.locate(s.lat, s.lon).method == "nearest")
-    click.echo(f"{pack_dir}: valid — {pack.name} ({pack.prefecture_name}, {pack.prefecture_code}): "
-               f"{len(pack.municipalities)} municipalities, {len(pack.designated_cities)} designated cities, "
-               f"{len(pack.stations)} stations ({nearest} by nearest fallback), {len(pack.zones)} hazard zones, "
-               f"rules {', '.join(pack.rules.ids)}; loaded in {time.perf_counter() - started:.2f}s")
+    click.echo(
+        f"{pack_dir}: valid — {pack.name} ({pack.prefecture_name}, {pack.prefecture_code}): "
+        f"{len(pack.municipalities)} municipalities, {len(pack.designated_cities)} designated cities, "
+        f"{len(pack.stations)} stations ({nearest} by nearest fallback), {len(pack.zones)} hazard zones, "
+        f"rules {', '.join(pack.rules.ids)}; loaded in {time.perf_counter() - started:.2f}s"
+    )
 
 
 @click.command()
 @click.option("--region", "pack_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--lat", required=True, type=float, help="Latitude, WGS84 degrees.")
 @click.option("--lon", required=True, type=float, help="Longitude, WGS84 degrees.")
-@click.option("--max-distance-m", type=float, default=None,
-              help="Reach of the nearest fallback (default: the pack's geofence setting; 0 = off).")
+@click.option(
+    "--max-distance-m",
+    type=float,
+    default=None,
+    help="Reach of the nearest fallback (default: the pack's geofence setting; 0 = off).",
+)
 def locate(pack_dir: Path, lat: float, lon: float, max_distance_m: float | None) -> None:
     """Which municipality and hazard zones a point is in; one JSON object."""
     from streams.config.region_pack import load_pack

@@ -17,8 +17,18 @@ import yaml
 from streams.config.checks import Entry
 from streams.config.settings import project_root
 from streams.config.yamlfile import read_yaml
-from streams.core.access_policy import (OPERATIONS, PATTERNS, PRINCIPAL_NAME, READ, RESOURCES, ROLES, AccessPolicy,
-                                        Grant, Principal, municipal_readers)
+from streams.core.access_policy import (
+    OPERATIONS,
+    PATTERNS,
+    PRINCIPAL_NAME,
+    READ,
+    RESOURCES,
+    ROLES,
+    AccessPolicy,
+    Grant,
+    Principal,
+    municipal_readers,
+)
 from streams.core.errors import ConfigError
 from streams.core.region import RegionPack
 from streams.core.topics import Catalog, topic_name
@@ -26,49 +36,97 @@ from streams.core.topics import Catalog, topic_name
 _CODE = re.compile(r"\d{5}")
 
 
-def generate(packs: Sequence[RegionPack], catalog: Catalog) -> dict[str, Any]:
-    """The access document for these packs (what ``topics/access.yaml`` holds)."""
-    prefix = catalog.prefix
+def _reader(name: str, role: str, description: str, topics: Iterable[tuple[str, str]], **extra: object) -> dict:
+    """A principal that reads the given (pattern, topic) and uses only consumer groups named ``<name>.…``."""
+    grants = [
+        {"resource": "topic", "pattern": pattern, "name": topic, "operations": list(READ)} for pattern, topic in topics
+    ]
+    grants.append({"resource": "group", "pattern": "prefixed", "name": f"{name}.", "operations": list(READ)})
+    return {
+        "name": name,
+        "role": role,
+        "description": description,
+        **extra,
+        "group_prefix": f"{name}.",
+        "grants": grants,
+    }
 
-    def topic(topic_id: str, pack: RegionPack, code: str | None = None) -> str:
+
+def _hub(prefix: str) -> dict:
+    return {
+        "name": "hub",
+        "role": "hub",
+        "description": "The hub (workers, replay, sinks) on the authenticated listener: the only writer of "
+        "readings and alerts.",
+        "grants": [
+            {
+                "resource": "topic",
+                "pattern": "prefixed",
+                "name": f"{prefix}.",
+                "operations": ["read", "write", "describe", "create", "describe_configs"],
+            },
+            {"resource": "group", "pattern": "prefixed", "name": prefix, "operations": list(READ)},
+            {
+                "resource": "cluster",
+                "pattern": "literal",
+                "name": "kafka-cluster",
+                "operations": ["describe", "idempotent_write"],
+            },
+        ],
+    }
+
+
+def _region_readers(pack: RegionPack, catalog: Catalog) -> list[dict]:
+    """The prefecture, and each municipality (a designated city reading all its wards)."""
+
+    def topic(topic_id: str, code: str | None = None) -> str:
         return topic_name(catalog, topic_id, pack.name, prefecture_code=pack.prefecture_code, municipality_code=code)
 
-    def reader(name: str, role: str, description: str, topics: Iterable[tuple[str, str]], **extra: object) -> dict:
-        grants = [{"resource": "topic", "pattern": pattern, "name": name_, "operations": list(READ)}
-                  for pattern, name_ in topics]
-        grants.append({"resource": "group", "pattern": "prefixed", "name": f"{name}.", "operations": list(READ)})
-        return {"name": name, "role": role, "description": description, **extra, "group_prefix": f"{name}.",
-                "grants": grants}
-
-    principals: list[dict] = [{
-        "name": "hub", "role": "hub",
-        "description": "The hub (workers, replay, sinks) on the authenticated listener: the only writer of "
-                       "readings and alerts.",
-        "grants": [
-            {"resource": "topic", "pattern": "prefixed", "name": f"{prefix}.",
-             "operations": ["read", "write", "describe", "create", "describe_configs"]},
-            {"resource": "group", "pattern": "prefixed", "name": prefix, "operations": list(READ)},
-            {"resource": "cluster", "pattern": "literal", "name": "kafka-cluster",
-             "operations": ["describe", "idempotent_write"]},
-        ]}]
-    for pack in sorted(packs, key=lambda p: p.name):
-        principals.append(reader(
-            f"pref-{pack.name}", "prefecture",
+    readers = [
+        _reader(
+            f"pref-{pack.name}",
+            "prefecture",
             f"{pack.prefecture_name}: every alert event of the prefecture and the readings.",
-            [("prefixed", topic("alerts", pack)), ("literal", topic("readings.raw", pack)),
-             ("literal", topic("readings.enriched", pack))],
-            region=pack.name))
-        for code, name in municipal_readers(pack):
-            codes = pack.codes_read_by(code)
-            principals.append(reader(
-                f"muni-{code}", "municipality",
-                f"{name}: its own alert events" + (" (all its wards)" if code in pack.designated_cities else ""),
-                [("literal", topic("alerts.municipality", pack, c)) for c in codes],
-                region=pack.name, municipality_codes=list(codes)))
-    principals.append(reader(
-        "public", "public", "Open data: alert events whose sharing level is public, every prefecture.",
-        [("literal", topic("alerts.public", pack)) for pack in sorted(packs, key=lambda p: p.name)]))
-    return {"version": 1, "prefix": prefix, "principals": principals}
+            [
+                ("prefixed", topic("alerts")),
+                ("literal", topic("readings.raw")),
+                ("literal", topic("readings.enriched")),
+            ],
+            region=pack.name,
+        )
+    ]
+    for code, name in municipal_readers(pack):
+        codes = pack.codes_read_by(code)
+        whole = " (all its wards)" if code in pack.designated_cities else ""
+        readers.append(
+            _reader(
+                f"muni-{code}",
+                "municipality",
+                f"{name}: its own alert events{whole}",
+                [("literal", topic("alerts.municipality", c)) for c in codes],
+                region=pack.name,
+                municipality_codes=list(codes),
+            )
+        )
+    return readers
+
+
+def generate(packs: Sequence[RegionPack], catalog: Catalog) -> dict[str, Any]:
+    """The access document for these packs (what ``topics/access.yaml`` holds)."""
+    ordered = sorted(packs, key=lambda p: p.name)
+    principals = [_hub(catalog.prefix), *(r for pack in ordered for r in _region_readers(pack, catalog))]
+    principals.append(
+        _reader(
+            "public",
+            "public",
+            "Open data: alert events whose sharing level is public, every prefecture.",
+            [
+                ("literal", topic_name(catalog, "alerts.public", p.name, prefecture_code=p.prefecture_code))
+                for p in ordered
+            ],
+        )
+    )
+    return {"version": 1, "prefix": catalog.prefix, "principals": principals}
 
 
 HEADER = """\
@@ -116,18 +174,28 @@ def _grant(raw: object, where: str, path: Path, role: str) -> Grant:
 
 def _principal(raw: object, i: int, path: Path) -> Principal:
     entry = Entry(raw, path, f"principals[{i}]", expected="a mapping with name, role, grants")
-    name = entry.text("name", pattern=PRINCIPAL_NAME,
-                      expected="lower-case letters, digits, '.', '_' or '-' (it is the SCRAM user name)")
+    name = entry.text(
+        "name",
+        pattern=PRINCIPAL_NAME,
+        expected="lower-case letters, digits, '.', '_' or '-' (it is the SCRAM user name)",
+    )
     entry = entry.at(f"principal {name}")
     role = entry.choice("role", ROLES)
-    grants = tuple(_grant(g, f"principal {name} grants[{j}]", path, role)
-                   for j, g in enumerate(entry.get("grants") or []))
+    grants = tuple(
+        _grant(g, f"principal {name} grants[{j}]", path, role) for j, g in enumerate(entry.get("grants") or [])
+    )
     codes = entry.strings("municipality_codes", pattern=_CODE, expected="5-digit JIS X 0402 codes")
     if role == "municipality" and not codes:
         raise entry.error("no municipality_codes", "the 5-digit JIS X 0402 codes it reads")
-    return Principal(name=name, role=role, description=str(entry.get("description", "")), grants=grants,
-                     region=entry.get("region"), municipality_codes=codes,
-                     group_prefix=entry.get("group_prefix", ""))
+    return Principal(
+        name=name,
+        role=role,
+        description=str(entry.get("description", "")),
+        grants=grants,
+        region=entry.get("region"),
+        municipality_codes=codes,
+        group_prefix=entry.get("group_prefix", ""),
+    )
 
 
 def load_access(path: Path) -> AccessPolicy:

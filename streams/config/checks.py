@@ -25,6 +25,7 @@ class Problems:
         self.items: list[ConfigError] = []
 
     def add(self, file: Path | str, problem: str, *, where: str | None = None, expected: str | None = None) -> None:
+        """Record a problem; returns None, so a checker can `return problems.add(...)`."""
         self.items.append(ConfigError(file, problem, where=where, expected=expected))
 
     def extend(self, errors: Sequence[ConfigError]) -> None:
@@ -37,11 +38,9 @@ class Problems:
 class Entry:
     """One mapping of a config file, with typed access whose errors say file, place, key and expectation."""
 
-    def __init__(self, value: Any, file: Path | str, where: str | None = None, *,
-                 expected: str = "a mapping") -> None:
+    def __init__(self, value: Any, file: Path | str, where: str | None = None, *, expected: str = "a mapping") -> None:
         if not isinstance(value, dict):
-            raise ConfigError(file, f"entry is {value!r}" if where else "not a mapping", where=where,
-                              expected=expected)
+            raise ConfigError(file, f"entry is {value!r}" if where else "not a mapping", where=where, expected=expected)
         self.value = value
         self.file = file
         self.where = where
@@ -99,8 +98,9 @@ class Entry:
             raise self.error(f"{key} is {value!r}", expected)
         return value
 
-    def number(self, key: str, *, expected: str = "a number", minimum: float | None = None,
-               default: Any = _REQUIRED) -> float:
+    def number(
+        self, key: str, *, expected: str = "a number", minimum: float | None = None, default: Any = _REQUIRED
+    ) -> float:
         value = self._raw(key, expected, default)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
             raise self.error(f"{key} is {value!r}", expected)
@@ -119,6 +119,7 @@ class Entry:
         """A list of strings (empty when absent)."""
         value = self.value.get(key) or []
         if not isinstance(value, list) or any(
-                not isinstance(v, str) or (pattern is not None and not pattern.fullmatch(v)) for v in value):
+            not isinstance(v, str) or (pattern is not None and not pattern.fullmatch(v)) for v in value
+        ):
             raise self.error(f"{key} is {value!r}", expected)
         return tuple(value)

@@ -12,7 +12,9 @@ from typing import Any
 from streams.core.access_policy import Principal
 
 
-def client_config(principal: Principal, password: str, *, clients_bootstrap: str, ca_file: Path | str) -> dict[str, Any]:
+def client_config(
+    principal: Principal, password: str, *, clients_bootstrap: str, ca_file: Path | str
+) -> dict[str, Any]:
     """What a municipality's IT staff need to connect (the JSON form of ``bosai access issue``)."""
     return {
         "principal": principal.name,
@@ -27,18 +29,48 @@ def client_config(principal: Principal, password: str, *, clients_bootstrap: str
     }
 
 
-def render_client_properties(config: dict[str, Any], principal: Principal) -> str:
-    """The same as Kafka client properties (Java clients, kcat, Confluent clients)."""
+def _header(config: dict[str, Any], principal: Principal) -> str:
+    return (
+        f"# bosai hub credential for {principal.name} ({principal.description})\n"
+        f"# Shown once: store the password in your secret store. Rotate with `bosai access issue` again.\n"
+    )
+
+
+def _footer(config: dict[str, Any]) -> str:
     topics = "\n".join(f"#   {t}" for t in config["topics"]) or "#   (none)"
-    return (f"# bosai hub credential for {principal.name} ({principal.description})\n"
-            f"# Shown once: store the password in your secret store. Rotate with `bosai access issue` again.\n"
-            f"bootstrap.servers={config['bootstrap_servers']}\n"
-            f"security.protocol=SASL_SSL\n"
-            f"sasl.mechanism=SCRAM-SHA-512\n"
-            f"sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
-            f"username=\"{config['username']}\" password=\"{config['password']}\";\n"
-            f"ssl.truststore.type=PEM\n"
-            f"ssl.truststore.location={config['ca_file']}\n"
-            f"group.id={config['group_prefix']}alerts\n"
-            f"# consumer groups must start with {config['group_prefix']}\n"
-            f"# topics this principal may read:\n{topics}\n")
+    return (
+        f"# consumer groups must start with {config['group_prefix']}\n"
+        f"# read only committed records (isolation.level=read_committed)\n"
+        f"# topics this principal may read:\n{topics}\n"
+    )
+
+
+def render_librdkafka(config: dict[str, Any], principal: Principal) -> str:
+    """The same for librdkafka-based clients (kcat -F, confluent-kafka): librdkafka 2.6.1 or newer."""
+    return (
+        _header(config, principal)
+        + "# librdkafka >= 2.6.1: older versions send a SCRAM nonce Kafka 4 rejects (confluentinc/librdkafka#4895)\n"
+        f"bootstrap.servers={config['bootstrap_servers']}\n"
+        f"security.protocol=SASL_SSL\n"
+        f"sasl.mechanisms=SCRAM-SHA-512\n"
+        f"sasl.username={config['username']}\n"
+        f"sasl.password={config['password']}\n"
+        f"ssl.ca.location={config['ca_file']}\n"
+        f"group.id={config['group_prefix']}alerts\n"
+        f"isolation.level=read_committed\n" + _footer(config)
+    )
+
+
+def render_client_properties(config: dict[str, Any], principal: Principal) -> str:
+    """The same as Java Kafka client properties (kafka-console-consumer, Kafka Connect, Spring …)."""
+    return (
+        _header(config, principal) + f"bootstrap.servers={config['bootstrap_servers']}\n"
+        f"security.protocol=SASL_SSL\n"
+        f"sasl.mechanism=SCRAM-SHA-512\n"
+        f"sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{config["username"]}" password="{config["password"]}";\n'
+        f"ssl.truststore.type=PEM\n"
+        f"ssl.truststore.location={config['ca_file']}\n"
+        f"group.id={config['group_prefix']}alerts\n"
+        f"isolation.level=read_committed\n" + _footer(config)
+    )

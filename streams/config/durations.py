@@ -16,8 +16,9 @@ _UNIT_MS = {"ms": 1, "s": 1000, "m": MINUTE_MS, "h": HOUR_MS, "d": DAY_MS, "w": 
 def parse_duration_ms(value: Any, *, file: Path | str, where: str, what: str = "retention") -> int:
     """``7d`` -> 604800000; ``infinite`` -> -1; a bare integer is milliseconds."""
     if isinstance(value, bool):
-        raise ConfigError(file, f"{what} {value!r} is not a duration", where=where,
-                          expected="e.g. 12h, 7d, 4w, or infinite")
+        raise ConfigError(
+            file, f"{what} {value!r} is not a duration", where=where, expected="e.g. 12h, 7d, 4w, or infinite"
+        )
     if isinstance(value, int):
         return value
     text = str(value).strip().lower()
@@ -25,8 +26,7 @@ def parse_duration_ms(value: Any, *, file: Path | str, where: str, what: str = "
         return -1
     match = _DURATION.match(text)
     if not match:
-        raise ConfigError(file, f"{what} {value!r} is not a duration", where=where,
-                          expected="e.g. 12h, 7d, 4w, or infinite")
+        raise ConfigError(
+            file, f"{what} {value!r} is not a duration", where=where, expected="e.g. 12h, 7d, 4w, or infinite"
+        )
     return int(match.group(1)) * _UNIT_MS[match.group(2)]
-
-

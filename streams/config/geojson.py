@@ -33,7 +33,9 @@ def features(path: Path, problems: Problems) -> list[dict]:
     if doc is None:
         return []
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
-        problems.add(path, "not a GeoJSON FeatureCollection", expected='{"type": "FeatureCollection", "features": [...]}')
+        problems.add(
+            path, "not a GeoJSON FeatureCollection", expected='{"type": "FeatureCollection", "features": [...]}'
+        )
         return []
     return doc["features"]
 
@@ -55,13 +57,21 @@ def polygon(feature: Any, path: Path, where: str, problems: Problems) -> BaseGeo
         problems.add(path, "geometry is empty", where=where, expected="a non-empty polygon")
         return None
     if not geom.is_valid:
-        problems.add(path, f"bad geometry: {shapely.is_valid_reason(geom)}", where=where,
-                     expected="a valid polygon (no self-intersections); fix it, e.g. with shapely.make_valid")
+        problems.add(
+            path,
+            f"bad geometry: {shapely.is_valid_reason(geom)}",
+            where=where,
+            expected="a valid polygon (no self-intersections); fix it, e.g. with shapely.make_valid",
+        )
         return None
     minx, miny, maxx, maxy = geom.bounds
     if not (in_japan(miny, minx) and in_japan(maxy, maxx)):
-        problems.add(path, f"geometry bounds {geom.bounds} are outside Japan", where=where,
-                     expected="WGS84 lon/lat degrees (GeoJSON order: longitude first)")
+        problems.add(
+            path,
+            f"geometry bounds {geom.bounds} are outside Japan",
+            where=where,
+            expected="WGS84 lon/lat degrees (GeoJSON order: longitude first)",
+        )
         return None
     return geom
 

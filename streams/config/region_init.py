@@ -41,21 +41,35 @@ def read_station_list(path: Path) -> list[dict[str, str]]:
             columns = set(reader.fieldnames or [])
             missing = {"station_id", "lat", "lon", "name_ja"} - columns
             if missing:
-                raise ConfigError(path, f"missing columns {sorted(missing)}", where="header",
-                                  expected="station_id, name_ja, name_en, lat, lon (AMeDAS format is fine)")
+                raise ConfigError(
+                    path,
+                    f"missing columns {sorted(missing)}",
+                    where="header",
+                    expected="station_id, name_ja, name_en, lat, lon (AMeDAS format is fine)",
+                )
             stations: dict[str, dict[str, str]] = {}
             for row_number, row in enumerate(reader, start=2):
                 station_id = (row.get("station_id") or "").strip()
                 if not station_id:
                     raise ConfigError(path, "empty station_id", where=f"row {row_number}", expected="a station id")
-                entry = {"station_id": station_id, "kind": (row.get("kind") or "rain_gauge").strip(),
-                         "name_ja": row.get("name_ja", "").strip(), "name_en": row.get("name_en", "").strip(),
-                         "lat": row["lat"].strip(), "lon": row["lon"].strip(), "alt_m": (row.get("alt_m") or "").strip()}
+                entry = {
+                    "station_id": station_id,
+                    "kind": (row.get("kind") or "rain_gauge").strip(),
+                    "name_ja": row.get("name_ja", "").strip(),
+                    "name_en": row.get("name_en", "").strip(),
+                    "lat": row["lat"].strip(),
+                    "lon": row["lon"].strip(),
+                    "alt_m": (row.get("alt_m") or "").strip(),
+                }
                 known = stations.setdefault(station_id, entry)
                 if (known["lat"], known["lon"]) != (entry["lat"], entry["lon"]):
-                    raise ConfigError(path, f"station {station_id} has two positions ({known['lat']}, {known['lon']}) "
-                                            f"and ({entry['lat']}, {entry['lon']})", where=f"row {row_number}",
-                                      expected="one position per station")
+                    raise ConfigError(
+                        path,
+                        f"station {station_id} has two positions ({known['lat']}, {known['lon']}) "
+                        f"and ({entry['lat']}, {entry['lon']})",
+                        where=f"row {row_number}",
+                        expected="one position per station",
+                    )
     except OSError as exc:
         raise ConfigError(path, f"cannot read the station list: {exc.strerror}") from exc
     return [stations[k] for k in sorted(stations)]
@@ -76,19 +90,27 @@ def _prefecture_of(n03: Path, kept: list[dict]) -> tuple[str, str]:
     """The one prefecture (code, name) the N03 features belong to."""
     prefectures = sorted({f["properties"]["N03_007"][:2] for f in kept})
     if len(prefectures) != 1:
-        raise ConfigError(n03, f"codes of {len(prefectures)} prefectures {prefectures}",
-                          expected="the N03 features of exactly one prefecture")
+        raise ConfigError(
+            n03,
+            f"codes of {len(prefectures)} prefectures {prefectures}",
+            expected="the N03 features of exactly one prefecture",
+        )
     names = sorted({(f.get("properties") or {}).get("N03_001") for f in kept} - {None})
     return prefectures[0], names[0] if names else ""
 
 
 def _stations_inside(index: RegionIndex, rows: list[dict[str, str]]) -> tuple[list[dict], list[str]]:
     """The station rows within reach of a municipality, and the ids of the others."""
-    located = index.locate_many([number_or_none(r["lat"]) or 0.0 for r in rows],
-                                [number_or_none(r["lon"]) or 0.0 for r in rows], with_zones=False)
+    located = index.locate_many(
+        [number_or_none(r["lat"]) or 0.0 for r in rows],
+        [number_or_none(r["lon"]) or 0.0 for r in rows],
+        with_zones=False,
+    )
     found = located.municipality_index.tolist()
-    return ([row for row, i in zip(rows, found, strict=True) if i >= 0],
-            [row["station_id"] for row, i in zip(rows, found, strict=True) if i < 0])
+    return (
+        [row for row, i in zip(rows, found, strict=True) if i >= 0],
+        [row["station_id"] for row, i in zip(rows, found, strict=True) if i < 0],
+    )
 
 
 def _copy_zones(out: Path, zones: Iterable[tuple[Path, str, str]]) -> list[dict]:
@@ -100,9 +122,31 @@ def _copy_zones(out: Path, zones: Iterable[tuple[Path, str, str]]) -> list[dict]
     return entries
 
 
-def init_pack(name: str, n03: Path, stations_csv: Path | None, out: Path, *,
-              zones: Iterable[tuple[Path, str, str]] = (), nearest_max_distance_m: float = DEFAULT_NEAREST_M,
-              force: bool = False) -> RegionPack:
+def _empty_folder(out: Path, force: bool) -> None:
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise ConfigError(out, "the output folder exists and is not empty", expected="a new folder, or --force")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _write_stations(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(STATION_COLUMNS))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def init_pack(
+    name: str,
+    n03: Path,
+    stations_csv: Path | None,
+    out: Path,
+    *,
+    zones: Iterable[tuple[Path, str, str]] = (),
+    nearest_max_distance_m: float = DEFAULT_NEAREST_M,
+    force: bool = False,
+) -> RegionPack:
     """Build a valid pack from an N03 GeoJSON and a station list, with the default JMA rule set.
 
     Without a station list the pack has no stations: it serves official information (JMA's reports)
@@ -119,36 +163,37 @@ def init_pack(name: str, n03: Path, stations_csv: Path | None, out: Path, *,
     skipped = len(n03_features) - len(kept)  # N03 has code-less features for disputed areas (所属未定地)
     prefecture_code, prefecture_name = _prefecture_of(n03, kept)
     station_rows = read_station_list(stations_csv) if stations_csv is not None else []
-    if out.exists() and any(out.iterdir()):
-        if not force:
-            raise ConfigError(out, "the output folder exists and is not empty", expected="a new folder, or --force")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    _empty_folder(out, force)
     (out / "municipalities.geojson").write_text(
-        json.dumps({"type": "FeatureCollection", "features": kept}, ensure_ascii=False), encoding="utf-8")
+        json.dumps({"type": "FeatureCollection", "features": kept}, ensure_ascii=False), encoding="utf-8"
+    )
     cities = _designated_cities_from_n03(kept)
-    municipalities, boundaries = _load_municipalities(out / "municipalities.geojson", prefecture_code, {}, cities,
-                                                      problems)
+    municipalities, boundaries = _load_municipalities(
+        out / "municipalities.geojson", prefecture_code, {}, cities, problems
+    )
     if problems.items:
         raise PackError(n03, problems.items)
     index = RegionIndex(municipalities, boundaries, nearest_max_distance_m=nearest_max_distance_m)
     inside, outside = _stations_inside(index, station_rows)
-    with open(out / "stations.csv", "w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(STATION_COLUMNS))
-        writer.writeheader()
-        writer.writerows(inside)
+    _write_stations(out / "stations.csv", inside)
     shutil.copyfile(project_root() / "regions" / "_template" / "rules.yaml", out / "rules.yaml")
     manifest = {
-        "format": 1, "name": name, "prefecture_code": prefecture_code, "prefecture_name": prefecture_name,
+        "format": 1,
+        "name": name,
+        "prefecture_code": prefecture_code,
+        "prefecture_name": prefecture_name,
         "designated_cities": cities,
         "files": {"municipalities": "municipalities.geojson", "stations": "stations.csv", "rules": "rules.yaml"},
         "hazard_zones": _copy_zones(out, zones),
         "geofence": {"nearest_max_distance_m": nearest_max_distance_m},
     }
     source = f"{n03.name} and {stations_csv.name}" if stations_csv is not None else f"{n03.name} (no stations)"
-    header = (f"# Region pack built by `bosai region init` from {source}.\n"
-              f"# {skipped} N03 feature(s) without a code were left out; {len(outside)} station(s) outside "
-              f"this prefecture were left out{': ' + ', '.join(outside) if outside else ''}.\n")
-    (out / MANIFEST).write_text(header + yaml.safe_dump(manifest, allow_unicode=True, sort_keys=False),
-                                encoding="utf-8")
+    header = (
+        f"# Region pack built by `bosai region init` from {source}.\n"
+        f"# {skipped} N03 feature(s) without a code were left out; {len(outside)} station(s) outside "
+        f"this prefecture were left out{': ' + ', '.join(outside) if outside else ''}.\n"
+    )
+    (out / MANIFEST).write_text(
+        header + yaml.safe_dump(manifest, allow_unicode=True, sort_keys=False), encoding="utf-8"
+    )
     return load_pack(out)

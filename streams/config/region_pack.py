@@ -22,6 +22,7 @@ from typing import Any
 
 import shapely
 import yaml
+from shapely.geometry.base import BaseGeometry
 
 from streams.config.checks import Problems
 from streams.config.geojson import features, number_or_none, polygon
@@ -56,117 +57,193 @@ class PackError(BosaiError):
 
 # -- loading ----------------------------------------------------------------------------------
 
-def _load_municipalities(path: Path, prefecture_code: str, mapping: dict, cities: dict[str, str],
-                         problems: Problems):
-    code_key = mapping.get("code_property", "N03_007")
-    name_key = mapping.get("name_property", "N03_004")
-    city_key = mapping.get("city_property", "N03_003")
-    city_codes_by_name = {name: code for code, name in cities.items()}
+
+def _union(parts: list[BaseGeometry]) -> BaseGeometry:
+    """Several features of one municipality or zone are parts of one shape."""
+    return parts[0] if len(parts) == 1 else shapely.union_all(parts)
+
+
+@dataclass(frozen=True)
+class _N03Keys:
+    code: str
+    name: str
+    city: str
+    prefecture_code: str
+    city_codes_by_name: dict[str, str]
+
+
+def _municipality_of(
+    feature: Any, i: int, path: Path, keys: _N03Keys, problems: Problems
+) -> tuple[Municipality, BaseGeometry] | None:
+    """One N03 feature as a municipality (or ward) and its polygon; None after recording what is wrong."""
+    props = feature.get("properties") or {} if isinstance(feature, dict) else {}
+    code, name = props.get(keys.code), props.get(keys.name)
+    where = f"feature {i} {keys.code}={code!r}"
+    if not isinstance(code, str) or not _CODE.match(code):
+        return problems.add(
+            path, f"unknown code {code!r}", where=where, expected=f"a 5-digit JIS X 0402 code in {keys.code}"
+        )
+    if not code.startswith(keys.prefecture_code):
+        return problems.add(
+            path,
+            f"code {code} belongs to prefecture {code[:2]}, not {keys.prefecture_code}",
+            where=where,
+            expected=f"codes starting with {keys.prefecture_code}",
+        )
+    if not isinstance(name, str) or not name:
+        return problems.add(path, f"no name in {keys.name}", where=where, expected="the municipality's name")
+    geom = polygon(feature, path, where, problems)
+    if geom is None:
+        return None
+    city_name, city_code = props.get(keys.city), None
+    if not (isinstance(city_name, str) and city_name.endswith("市") and name.endswith("区")):
+        city_name = None
+    elif (city_code := keys.city_codes_by_name.get(city_name)) is None:
+        return problems.add(
+            path,
+            f"ward {name} ({code}) belongs to designated city {city_name}, which region.yaml does not list",
+            where=where,
+            expected=f"designated_cities: {{'<code>': {city_name}}} in {MANIFEST}",
+        )
+    return Municipality(code=code, name=name, city_code=city_code, city_name=city_name), geom
+
+
+def _load_municipalities(
+    path: Path, prefecture_code: str, mapping: dict, cities: dict[str, str], problems: Problems
+) -> tuple[list[Municipality], list[BaseGeometry]]:
+    keys = _N03Keys(
+        code=mapping.get("code_property", "N03_007"),
+        name=mapping.get("name_property", "N03_004"),
+        city=mapping.get("city_property", "N03_003"),
+        prefecture_code=prefecture_code,
+        city_codes_by_name={name: code for code, name in cities.items()},
+    )
     by_code: dict[str, tuple[Municipality, list]] = {}
     for i, feature in enumerate(features(path, problems)):
-        props = feature.get("properties") or {} if isinstance(feature, dict) else {}
-        code = props.get(code_key)
-        where = f"feature {i} {code_key}={code!r}"
-        if not isinstance(code, str) or not _CODE.match(code):
-            problems.add(path, f"unknown code {code!r}", where=where,
-                         expected=f"a 5-digit JIS X 0402 code in {code_key}")
+        found = _municipality_of(feature, i, path, keys, problems)
+        if found is None:
             continue
-        if not code.startswith(prefecture_code):
-            problems.add(path, f"code {code} belongs to prefecture {code[:2]}, not {prefecture_code}", where=where,
-                         expected=f"codes starting with {prefecture_code}")
+        municipality, geom = found
+        known, parts = by_code.setdefault(municipality.code, (municipality, []))
+        if known != municipality:
+            problems.add(
+                path,
+                f"duplicate code {municipality.code} with different names ({known.name} / {municipality.name})",
+                where=f"feature {i} {keys.code}={municipality.code!r}",
+                expected="one name per code (several features of one code are merged)",
+            )
             continue
-        name = props.get(name_key)
-        if not isinstance(name, str) or not name:
-            problems.add(path, f"no name in {name_key}", where=where, expected="the municipality's name")
-            continue
-        geom = polygon(feature, path, where, problems)
-        if geom is None:
-            continue
-        city_name = props.get(city_key)
-        city_code = None
-        if isinstance(city_name, str) and city_name.endswith("市") and name.endswith("区"):
-            city_code = city_codes_by_name.get(city_name)
-            if city_code is None:
-                problems.add(path, f"ward {name} ({code}) belongs to designated city {city_name}, "
-                                   f"which region.yaml does not list", where=where,
-                             expected=f"designated_cities: {{'<code>': {city_name}}} in {MANIFEST}")
-                continue
-        else:
-            city_name = None
-        municipality = Municipality(code=code, name=name, city_code=city_code, city_name=city_name)
-        if code in by_code:
-            known, parts = by_code[code]
-            if known != municipality:
-                problems.add(path, f"duplicate code {code} with different names ({known.name} / {name})",
-                             where=where, expected="one name per code (several features of one code are merged)")
-                continue
-            parts.append(geom)
-        else:
-            by_code[code] = (municipality, [geom])
-    municipalities, boundaries = [], []
-    for code in sorted(by_code):
-        municipality, parts = by_code[code]
-        municipalities.append(municipality)
-        boundaries.append(parts[0] if len(parts) == 1 else shapely.union_all(parts))
-    if not municipalities and not problems.items:
+        parts.append(geom)
+    if not by_code and not problems.items:
         problems.add(path, "no municipalities", expected="at least one N03 feature")
-    return municipalities, boundaries
+    return [by_code[c][0] for c in sorted(by_code)], [_union(by_code[c][1]) for c in sorted(by_code)]
+
+
+@dataclass(frozen=True)
+class _ZoneMapping:
+    """How one hazard-zone file's features become zones (region.yaml hazard_zones[i])."""
+
+    path: Path
+    where: str
+    kind: str
+    id_template: str
+    name_template: str
+    rank_key: str | None
+    keep: tuple[str, ...]
+
+    @property
+    def fields(self) -> set[str]:
+        named = {f for _, f, _, _ in string.Formatter().parse(self.id_template + self.name_template) if f}
+        return named | ({self.rank_key} if self.rank_key else set())
+
+
+def _zone_mapping(pack_dir: Path, entry: Any, i: int, manifest: Path, problems: Problems) -> _ZoneMapping | None:
+    where = f"hazard_zones[{i}]"
+    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+        return problems.add(manifest, f"entry is {entry!r}", where=where, expected="file, kind, id (and name, rank)")
+    kind, id_template = entry.get("kind"), entry.get("id")
+    if not isinstance(kind, str) or not re.match(r"^[a-z][a-z0-9_]*$", kind):
+        return problems.add(
+            manifest,
+            f"kind is {kind!r}",
+            where=where,
+            expected="a zone kind such as flood_inundation or landslide_warning",
+        )
+    if not isinstance(id_template, str) or "{" not in id_template:
+        return problems.add(
+            manifest,
+            f"id is {id_template!r}",
+            where=where,
+            expected="a template over feature properties, e.g. 'lsld-{A33_004}'",
+        )
+    return _ZoneMapping(
+        path=pack_dir / entry["file"],
+        where=where,
+        kind=kind,
+        id_template=id_template,
+        name_template=str(entry.get("name", id_template)),
+        rank_key=entry.get("rank"),
+        keep=tuple(entry.get("attributes") or []),
+    )
+
+
+def _zone_of(
+    feature: Any, j: int, mapping: _ZoneMapping, manifest: Path, problems: Problems
+) -> tuple[ZoneRef, str, BaseGeometry, dict] | None:
+    """One feature as (zone, name, polygon, kept attributes); None after recording what is wrong."""
+    path = mapping.path
+    props = (feature.get("properties") or {}) if isinstance(feature, dict) else {}
+    missing = sorted(f for f in mapping.fields if props.get(f) is None)
+    if missing:
+        return problems.add(
+            path,
+            f"missing properties {missing}",
+            where=f"feature {j}",
+            expected=f"the properties named by the mapping in {manifest.name} {mapping.where}",
+        )
+    zone_id = mapping.id_template.format(**props)
+    spot = f"feature {j} zone {zone_id}"
+    rank = None
+    if mapping.rank_key:
+        value = props[mapping.rank_key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+            return problems.add(path, f"{mapping.rank_key} is {value!r}", where=spot, expected="an integer rank")
+        rank = int(value)
+    geom = polygon(feature, path, spot, problems)
+    if geom is None:
+        return None
+    return (
+        ZoneRef(zone_id=zone_id, kind=mapping.kind, rank=rank),
+        mapping.name_template.format(**props),
+        geom,
+        {k: props.get(k) for k in mapping.keep},
+    )
 
 
 def _load_zone_file(pack_dir: Path, entry: Any, i: int, manifest: Path, problems: Problems) -> list[ZoneShape]:
-    where = f"hazard_zones[{i}]"
-    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
-        problems.add(manifest, f"entry is {entry!r}", where=where, expected="file, kind, id (and name, rank)")
+    mapping = _zone_mapping(pack_dir, entry, i, manifest, problems)
+    if mapping is None:
         return []
-    kind = entry.get("kind")
-    if not isinstance(kind, str) or not re.match(r"^[a-z][a-z0-9_]*$", kind):
-        problems.add(manifest, f"kind is {kind!r}", where=where,
-                     expected="a zone kind such as flood_inundation or landslide_warning")
-        return []
-    id_template = entry.get("id")
-    if not isinstance(id_template, str) or "{" not in id_template:
-        problems.add(manifest, f"id is {id_template!r}", where=where,
-                     expected="a template over feature properties, e.g. 'lsld-{A33_004}'")
-        return []
-    name_template = entry.get("name", id_template)
-    rank_key = entry.get("rank")
-    keep = entry.get("attributes") or []
-    path = pack_dir / entry["file"]
-    fields = {f for _, f, _, _ in string.Formatter().parse(id_template + str(name_template)) if f}
     grouped: dict[str, tuple[ZoneRef, str, list, dict]] = {}
-    for j, feature in enumerate(features(path, problems)):
-        props = (feature.get("properties") or {}) if isinstance(feature, dict) else {}
-        spot = f"feature {j}"
-        missing = sorted(f for f in fields | ({rank_key} if rank_key else set()) if props.get(f) is None)
-        if missing:
-            problems.add(path, f"missing properties {missing}", where=spot,
-                         expected=f"the properties named by the mapping in {manifest.name} {where}")
+    for j, feature in enumerate(features(mapping.path, problems)):
+        found = _zone_of(feature, j, mapping, manifest, problems)
+        if found is None:
             continue
-        zone_id = id_template.format(**props)
-        spot = f"feature {j} zone {zone_id}"
-        rank = None
-        if rank_key:
-            rank_value = props[rank_key]
-            if isinstance(rank_value, bool) or not isinstance(rank_value, (int, float)) or int(rank_value) != rank_value:
-                problems.add(path, f"{rank_key} is {rank_value!r}", where=spot, expected="an integer rank")
-                continue
-            rank = int(rank_value)
-        geom = polygon(feature, path, spot, problems)
-        if geom is None:
+        ref, name, geom, attributes = found
+        known = grouped.setdefault(ref.zone_id, (ref, name, [], attributes))
+        if known[0] != ref:
+            problems.add(
+                mapping.path,
+                f"duplicate zone id {ref.zone_id} with a different kind or rank",
+                where=f"feature {j} zone {ref.zone_id}",
+                expected="an id template that tells zones apart (parts of one zone share id and rank)",
+            )
             continue
-        ref = ZoneRef(zone_id=zone_id, kind=kind, rank=rank)
-        if zone_id in grouped:
-            if grouped[zone_id][0] != ref:
-                problems.add(path, f"duplicate zone id {zone_id} with a different kind or rank", where=spot,
-                             expected="an id template that tells zones apart (parts of one zone share id and rank)")
-                continue
-            grouped[zone_id][2].append(geom)
-        else:
-            grouped[zone_id] = (ref, str(name_template).format(**props), [geom],
-                                {k: props.get(k) for k in keep})
-    return [ZoneShape(ref=ref, name=name, attributes=attrs,
-                      geometry=parts[0] if len(parts) == 1 else shapely.union_all(parts))
-            for ref, name, parts, attrs in grouped.values()]
+        known[2].append(geom)
+    return [
+        ZoneShape(ref=ref, name=name, attributes=attrs, geometry=_union(parts))
+        for ref, name, parts, attrs in grouped.values()
+    ]
 
 
 @dataclass(frozen=True)
@@ -184,18 +261,64 @@ class Manifest:
     hazard_zones: list
 
 
-def _read_manifest(pack_dir: Path, problems: Problems) -> Manifest:
+def _manifest_document(pack_dir: Path) -> dict:
+    """region.yaml parsed; a pack that has none, or not a manifest, stops here."""
     manifest = pack_dir / MANIFEST
     try:
         doc = yaml.safe_load(manifest.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise PackError(pack_dir, [ConfigError(manifest, f"cannot read the pack manifest: {exc.strerror}",
-                                               expected=f"a region pack folder with {MANIFEST}")]) from exc
+        problem = ConfigError(
+            manifest, f"cannot read the pack manifest: {exc.strerror}", expected=f"a region pack folder with {MANIFEST}"
+        )
+        raise PackError(pack_dir, [problem]) from exc
     except yaml.YAMLError as exc:
         raise PackError(pack_dir, [ConfigError(manifest, f"not valid YAML: {exc}")]) from exc
     if not isinstance(doc, dict) or doc.get("format") != 1:
-        raise PackError(pack_dir, [ConfigError(manifest, "not a region manifest", where="format",
-                                               expected="format: 1, name, prefecture_code, files")])
+        problem = ConfigError(
+            manifest, "not a region manifest", where="format", expected="format: 1, name, prefecture_code, files"
+        )
+        raise PackError(pack_dir, [problem])
+    return doc
+
+
+def _designated_cities(raw: Any, manifest: Path, problems: Problems) -> dict[str, str]:
+    if not isinstance(raw, dict):
+        problems.add(
+            manifest, f"designated_cities is {raw!r}", where="designated_cities", expected="city code -> city name"
+        )
+        return {}
+    cities: dict[str, str] = {}
+    for code, city in raw.items():
+        if not _CODE.match(str(code)) or not isinstance(city, str):
+            problems.add(
+                manifest,
+                f"{code!r}: {city!r}",
+                where="designated_cities",
+                expected="a quoted 5-digit code and the city's name",
+            )
+        else:
+            cities[str(code)] = city
+    return cities
+
+
+def _files(raw: Any, manifest: Path, problems: Problems) -> dict[str, str]:
+    if not isinstance(raw, dict):
+        problems.add(manifest, f"files is {raw!r}", where="files", expected="municipalities, stations, rules")
+        return {}
+    for key in ("municipalities", "stations", "rules"):
+        if not isinstance(raw.get(key), str):
+            problems.add(
+                manifest,
+                f"files.{key} is {raw.get(key)!r}",
+                where=f"files.{key}",
+                expected="a file name inside the pack",
+            )
+    return raw
+
+
+def _read_manifest(pack_dir: Path, problems: Problems) -> Manifest:
+    manifest = pack_dir / MANIFEST
+    doc = _manifest_document(pack_dir)
 
     def need(key: str, pattern: re.Pattern | None, expected: str) -> str:
         value = doc.get(key)
@@ -204,32 +327,16 @@ def _read_manifest(pack_dir: Path, problems: Problems) -> Manifest:
             return ""
         return value
 
-    cities: dict[str, str] = {}
-    cities_raw = doc.get("designated_cities") or {}
-    if not isinstance(cities_raw, dict):
-        problems.add(manifest, f"designated_cities is {cities_raw!r}", where="designated_cities",
-                     expected="city code -> city name")
-        cities_raw = {}
-    for code, city in cities_raw.items():
-        if not _CODE.match(str(code)) or not isinstance(city, str):
-            problems.add(manifest, f"{code!r}: {city!r}", where="designated_cities",
-                         expected="a quoted 5-digit code and the city's name")
-        else:
-            cities[str(code)] = city
     geofence = doc.get("geofence") or {}
     nearest_m = number_or_none(geofence.get("nearest_max_distance_m", DEFAULT_NEAREST_M))
     if nearest_m is None or nearest_m < 0:
-        problems.add(manifest, f"nearest_max_distance_m is {geofence.get('nearest_max_distance_m')!r}",
-                     where="geofence", expected="metres >= 0 (0 turns the nearest fallback off)")
+        problems.add(
+            manifest,
+            f"nearest_max_distance_m is {geofence.get('nearest_max_distance_m')!r}",
+            where="geofence",
+            expected="metres >= 0 (0 turns the nearest fallback off)",
+        )
         nearest_m = 0.0
-    files = doc.get("files") or {}
-    if not isinstance(files, dict):
-        problems.add(manifest, f"files is {files!r}", where="files", expected="municipalities, stations, rules")
-        files = {}
-    for key in ("municipalities", "stations", "rules"):
-        if not isinstance(files.get(key), str):
-            problems.add(manifest, f"files.{key} is {files.get(key)!r}", where=f"files.{key}",
-                         expected="a file name inside the pack")
     zone_entries = doc.get("hazard_zones") or []
     if not isinstance(zone_entries, list):
         problems.add(manifest, f"hazard_zones is {zone_entries!r}", where="hazard_zones", expected="a list")
@@ -237,15 +344,21 @@ def _read_manifest(pack_dir: Path, problems: Problems) -> Manifest:
     return Manifest(
         path=manifest,
         name=need("name", _NAME, "a lower-case pack name such as tochigi (it goes into topic names)"),
-        prefecture_code=need("prefecture_code", re.compile(r"^\d{2}$"),
-                             "a 2-digit prefecture code in quotes, e.g. '09'"),
+        prefecture_code=need(
+            "prefecture_code", re.compile(r"^\d{2}$"), "a 2-digit prefecture code in quotes, e.g. '09'"
+        ),
         prefecture_name=need("prefecture_name", None, "the prefecture's name, e.g. 栃木県"),
-        designated_cities=cities, nearest_max_distance_m=nearest_m, files=files,
-        municipality_properties=doc.get("municipality_properties") or {}, hazard_zones=zone_entries)
+        designated_cities=_designated_cities(doc.get("designated_cities") or {}, manifest, problems),
+        nearest_max_distance_m=nearest_m,
+        files=_files(doc.get("files") or {}, manifest, problems),
+        municipality_properties=doc.get("municipality_properties") or {},
+        hazard_zones=zone_entries,
+    )
 
 
-def _locate_stations(index: RegionIndex, station_list: list[Station], manifest: Manifest,
-                     problems: Problems) -> dict[str, Station]:
+def _locate_stations(
+    index: RegionIndex, station_list: list[Station], manifest: Manifest, problems: Problems
+) -> dict[str, Station]:
     """The stations with their municipality; those beyond every municipality's reach are problems."""
     stations: dict[str, Station] = {}
     if not station_list:
@@ -258,12 +371,15 @@ def _locate_stations(index: RegionIndex, station_list: list[Station], manifest: 
             stations[station.station_id] = replace(station, municipality_code=index.municipalities[i].code)
             continue
         near_code, near_m = index.nearest_municipality(station.lat, station.lon)
-        problems.add(stations_file, f"station {station.station_id} ({station.name}) at "
-                                    f"({station.lat}, {station.lon}) is outside every municipality, "
-                                    f"{near_m:.0f} m from the nearest ({near_code})",
-                     where=f"station_id={station.station_id}",
-                     expected=f"a point within {manifest.nearest_max_distance_m:.0f} m of a municipality "
-                              f"(geofence.nearest_max_distance_m in {MANIFEST})")
+        problems.add(
+            stations_file,
+            f"station {station.station_id} ({station.name}) at "
+            f"({station.lat}, {station.lon}) is outside every municipality, "
+            f"{near_m:.0f} m from the nearest ({near_code})",
+            where=f"station_id={station.station_id}",
+            expected=f"a point within {manifest.nearest_max_distance_m:.0f} m of a municipality "
+            f"(geofence.nearest_max_distance_m in {MANIFEST})",
+        )
     return stations
 
 
@@ -276,14 +392,21 @@ def load_pack(pack_dir: Path | str) -> RegionPack:
         raise PackError(pack_dir, problems.items)
     files, cities = manifest.files, manifest.designated_cities
     municipalities, boundaries = _load_municipalities(
-        pack_dir / files["municipalities"], manifest.prefecture_code, manifest.municipality_properties, cities,
-        problems)
+        pack_dir / files["municipalities"], manifest.prefecture_code, manifest.municipality_properties, cities, problems
+    )
     for code, city in cities.items():
         if municipalities and not any(m.city_code == code for m in municipalities):
-            problems.add(manifest.path, f"designated city {city} ({code}) has no wards in {files['municipalities']}",
-                         where="designated_cities", expected="cities whose wards are in the boundaries file")
-    zones = [zone for i, entry in enumerate(manifest.hazard_zones)
-             for zone in _load_zone_file(pack_dir, entry, i, manifest.path, problems)]
+            problems.add(
+                manifest.path,
+                f"designated city {city} ({code}) has no wards in {files['municipalities']}",
+                where="designated_cities",
+                expected="cities whose wards are in the boundaries file",
+            )
+    zones = [
+        zone
+        for i, entry in enumerate(manifest.hazard_zones)
+        for zone in _load_zone_file(pack_dir, entry, i, manifest.path, problems)
+    ]
     rules = None
     try:
         rules = load_rules(pack_dir / files["rules"])
@@ -295,18 +418,31 @@ def load_pack(pack_dir: Path | str) -> RegionPack:
     index = RegionIndex(municipalities, boundaries, zones, nearest_max_distance_m=manifest.nearest_max_distance_m)
     stations = _locate_stations(index, station_list, manifest, problems)
     if isinstance(files.get("station_settings"), str):
-        apply_station_settings(stations, pack_dir / files["station_settings"], rules,
-                               {m.code for m in municipalities}, {z.ref.zone_id for z in zones}, problems)
+        apply_station_settings(
+            stations,
+            pack_dir / files["station_settings"],
+            rules,
+            {m.code for m in municipalities},
+            {z.ref.zone_id for z in zones},
+            problems,
+        )
     if problems:
         raise PackError(pack_dir, problems.items)
-    return RegionPack(path=pack_dir, name=manifest.name, prefecture_code=manifest.prefecture_code,
-                      prefecture_name=manifest.prefecture_name, municipalities=tuple(municipalities),
-                      designated_cities=cities, stations=stations, zones=tuple(zones), rules=rules, index=index)
+    return RegionPack(
+        path=pack_dir,
+        name=manifest.name,
+        prefecture_code=manifest.prefecture_code,
+        prefecture_name=manifest.prefecture_name,
+        municipalities=tuple(municipalities),
+        designated_cities=cities,
+        stations=stations,
+        zones=tuple(zones),
+        rules=rules,
+        index=index,
+    )
 
 
 def default_pack_dirs() -> list[Path]:
     """Every pack shipped under regions/ (folders starting with '_' are templates)."""
     root = project_root() / "regions"
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("_") and (p / MANIFEST).exists())
-
-

@@ -14,8 +14,19 @@ from streams.config.checks import Entry
 from streams.config.durations import parse_duration_ms
 from streams.config.yamlfile import read_yaml
 from streams.core.errors import ConfigError
-from streams.core.rules import (CERTAINTIES, QUANTITIES, RIVER_STAGE_KEYS, RULE_KINDS, SEVERITIES, SHARING_LEVELS,
-                                URGENCIES, Level, Rule, RuleSet, rolling_sum_quantity)
+from streams.core.rules import (
+    CERTAINTIES,
+    QUANTITIES,
+    RIVER_STAGE_KEYS,
+    RULE_KINDS,
+    SEVERITIES,
+    SHARING_LEVELS,
+    URGENCIES,
+    Level,
+    Rule,
+    RuleSet,
+    rolling_sum_quantity,
+)
 
 
 def _load_level(raw: Any, rank: int, kind: str, rule: Entry) -> Level:
@@ -28,21 +39,26 @@ def _load_level(raw: Any, rank: int, kind: str, rule: Entry) -> Level:
     if kind == "river_stage":
         stage = entry.choice("stage", RIVER_STAGE_KEYS, default=None)
         if "threshold" in entry:
-            raise entry.error("river_stage levels take their threshold from each gauge",
-                              "stage: caution | evacuation | danger | overflow, no threshold")
+            raise entry.error(
+                "river_stage levels take their threshold from each gauge",
+                "stage: caution | evacuation | danger | overflow, no threshold",
+            )
     else:
         threshold = entry.number("threshold", expected="a number in the rule's unit", minimum=0)
     warning_level = entry.get("warning_level")
     if warning_level is not None and (isinstance(warning_level, bool) or warning_level not in (1, 2, 3, 4, 5)):
         raise entry.error(f"warning_level is {warning_level!r}", "1..5 (警戒レベル)")
     return Level(
-        name=name, rank=rank, threshold=threshold,
+        name=name,
+        rank=rank,
+        threshold=threshold,
         event=entry.text("event", expected="a non-empty event name, e.g. 激しい雨"),
         event_en=str(entry.get("event_en", name)),
         severity=entry.choice("severity", SEVERITIES, default=None),
         urgency=entry.choice("urgency", URGENCIES, default="Immediate"),
         certainty=entry.choice("certainty", CERTAINTIES, default="Observed"),
-        warning_level=warning_level, stage=stage,
+        warning_level=warning_level,
+        stage=stage,
     )
 
 
@@ -58,8 +74,10 @@ def _window_ms(entry: Entry, kind: str, quantity: str) -> int | None:
     if window_ms <= 0:
         raise entry.error(f"window is {entry.get('window')!r}", "a positive duration")
     if kind == "cumulative" and quantity != rolling_sum_quantity(window_ms):
-        raise entry.error(f"quantity is {quantity} for a {entry.get('window')} window",
-                          f"{rolling_sum_quantity(window_ms)} (the rolling sum the window stands for)")
+        raise entry.error(
+            f"quantity is {quantity} for a {entry.get('window')} window",
+            f"{rolling_sum_quantity(window_ms)} (the rolling sum the window stands for)",
+        )
     return window_ms
 
 
@@ -70,8 +88,10 @@ def _check_order(entry: Entry, kind: str, levels: tuple[Level, ...]) -> None:
     if kind == "river_stage":
         order = [RIVER_STAGE_KEYS.index(lv.stage) for lv in levels]
         if order != sorted(set(order)):
-            raise entry.error(f"stages {[lv.stage for lv in levels]} are not in rising order",
-                              "a subset of standby < caution < evacuation < danger < overflow")
+            raise entry.error(
+                f"stages {[lv.stage for lv in levels]} are not in rising order",
+                "a subset of standby < caution < evacuation < danger < overflow",
+            )
         return
     thresholds = [lv.threshold for lv in levels]
     if any(b <= a for a, b in zip(thresholds, thresholds[1:], strict=False)):
@@ -97,10 +117,15 @@ def _load_rule(raw: Any, i: int, file: Path) -> Rule:
     levels = tuple(_load_level(lv, rank, kind, entry) for rank, lv in enumerate(raw_levels, start=1))
     _check_order(entry, kind, levels)
     return Rule(
-        id=rule_id, kind=kind, quantity=quantity, unit=QUANTITIES[quantity], levels=levels,
+        id=rule_id,
+        kind=kind,
+        quantity=quantity,
+        unit=QUANTITIES[quantity],
+        levels=levels,
         hysteresis=entry.number("hysteresis", minimum=0, default=0),
         sharing_level=entry.choice("sharing_level", SHARING_LEVELS, default="municipal"),
-        window_ms=window_ms, description=str(entry.get("description", "")),
+        window_ms=window_ms,
+        description=str(entry.get("description", "")),
         enabled=bool(entry.get("enabled", True)),
     )
 
@@ -114,8 +139,9 @@ def load_rules(path: Path) -> RuleSet:
     for i, raw in Entry(doc, path).entries("rules", expected="a non-empty list"):
         rule = _load_rule(raw, i, path)
         if rule.id in {r.id for r in rules}:
-            raise ConfigError(path, f"duplicate rule id {rule.id!r}", where=f"rules[{i}] id={rule.id}",
-                              expected="unique ids")
+            raise ConfigError(
+                path, f"duplicate rule id {rule.id!r}", where=f"rules[{i}] id={rule.id}", expected="unique ids"
+            )
         rules.append(rule)
     return RuleSet(file=str(path), rules=tuple(rules))
 
@@ -132,8 +158,9 @@ def validate_overrides(rules: RuleSet, overrides: Any, *, file: Path, where: str
         if rule_id not in rules.ids:
             raise ConfigError(file, f"unknown rule {rule_id!r}", where=spot, expected=f"one of {list(rules.ids)}")
         if not isinstance(override, dict) or set(override) - {"enabled", "hysteresis", "thresholds"}:
-            raise ConfigError(file, f"override is {override!r}", where=spot,
-                              expected="keys enabled, hysteresis, thresholds")
+            raise ConfigError(
+                file, f"override is {override!r}", where=spot, expected="keys enabled, hysteresis, thresholds"
+            )
         entry = Entry(override, file, spot)
         rule = rules.rule(rule_id)
         level_names = [lv.name for lv in rule.levels]

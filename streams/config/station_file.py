@@ -34,15 +34,26 @@ def _station(row: dict[str, str], path: Path, where: str) -> Station:
     try:
         kind = SensorKind(kind_text)
     except ValueError:
-        raise ConfigError(path, f"kind is {kind_text!r}", where=where,
-                          expected=" | ".join(k.value for k in SensorKind)) from None
+        raise ConfigError(
+            path, f"kind is {kind_text!r}", where=where, expected=" | ".join(k.value for k in SensorKind)
+        ) from None
     lat, lon = number_or_none(row.get("lat")), number_or_none(row.get("lon"))
     if lat is None or lon is None or not in_japan(lat, lon):
-        raise ConfigError(path, f"coordinates ({row.get('lat')}, {row.get('lon')}) are not in Japan", where=where,
-                          expected=f"lat in {JAPAN_LAT}, lon in {JAPAN_LON} (WGS84 degrees)")
-    return Station(station_id=row["station_id"].strip(), kind=kind, name=(row.get("name_ja") or "").strip(),
-                   name_en=(row.get("name_en") or "").strip(), lat=lat, lon=lon,
-                   alt_m=number_or_none(row.get("alt_m")))
+        raise ConfigError(
+            path,
+            f"coordinates ({row.get('lat')}, {row.get('lon')}) are not in Japan",
+            where=where,
+            expected=f"lat in {JAPAN_LAT}, lon in {JAPAN_LON} (WGS84 degrees)",
+        )
+    return Station(
+        station_id=row["station_id"].strip(),
+        kind=kind,
+        name=(row.get("name_ja") or "").strip(),
+        name_en=(row.get("name_en") or "").strip(),
+        lat=lat,
+        lon=lon,
+        alt_m=number_or_none(row.get("alt_m")),
+    )
 
 
 def load_stations(path: Path, problems: Problems) -> list[Station]:
@@ -55,8 +66,9 @@ def load_stations(path: Path, problems: Problems) -> list[Station]:
     reader = csv.DictReader(io.StringIO(text))
     missing = REQUIRED_COLUMNS - set(reader.fieldnames or [])
     if missing:
-        problems.add(path, f"missing columns {sorted(missing)}", where="header",
-                     expected=f"columns {', '.join(STATION_COLUMNS)}")
+        problems.add(
+            path, f"missing columns {sorted(missing)}", where="header", expected=f"columns {', '.join(STATION_COLUMNS)}"
+        )
         return []
     stations: list[Station] = []
     seen: dict[str, int] = {}
@@ -66,8 +78,12 @@ def load_stations(path: Path, problems: Problems) -> list[Station]:
         if not STATION_ID.match(station_id):
             problems.add(path, f"station id {station_id!r}", where=where, expected="letters, digits, '._:-'")
         elif station_id in seen:
-            problems.add(path, f"duplicate station id {station_id} (first on row {seen[station_id]})", where=where,
-                         expected="one row per station")
+            problems.add(
+                path,
+                f"duplicate station id {station_id} (first on row {seen[station_id]})",
+                where=where,
+                expected="one row per station",
+            )
         else:
             seen[station_id] = row_number
             try:
@@ -79,22 +95,30 @@ def load_stations(path: Path, problems: Problems) -> list[Station]:
 
 def _river_stages(raw: Any, path: Path, where: str) -> RiverStages:
     if not isinstance(raw, dict) or set(raw) - {f"{k}_m" for k in RIVER_STAGE_KEYS}:
-        raise ConfigError(path, f"river_stages is {raw!r}", where=where,
-                          expected="standby_m, caution_m, evacuation_m, danger_m (and optional overflow_m) in metres")
+        raise ConfigError(
+            path,
+            f"river_stages is {raw!r}",
+            where=where,
+            expected="standby_m, caution_m, evacuation_m, danger_m (and optional overflow_m) in metres",
+        )
     values = {k: number_or_none(raw.get(f"{k}_m")) for k in RIVER_STAGE_KEYS}
     absent = [f"{k}_m" for k in RIVER_STAGE_KEYS[:4] if values[k] is None]
     if absent:
         raise ConfigError(path, f"river_stages lacks {absent}", where=where, expected="numbers in metres")
     ordered = [values[k] for k in RIVER_STAGE_KEYS if values[k] is not None]
     if any(b <= a for a, b in zip(ordered, ordered[1:], strict=False)):
-        raise ConfigError(path, f"river stages {ordered} do not rise", where=where,
-                          expected="水防団待機 < 氾濫注意 < 避難判断 < 氾濫危険 (< 氾濫発生)")
-    return RiverStages(values["standby"], values["caution"], values["evacuation"], values["danger"],
-                       values["overflow"])
+        raise ConfigError(
+            path,
+            f"river stages {ordered} do not rise",
+            where=where,
+            expected="水防団待機 < 氾濫注意 < 避難判断 < 氾濫危険 (< 氾濫発生)",
+        )
+    return RiverStages(values["standby"], values["caution"], values["evacuation"], values["danger"], values["overflow"])
 
 
-def _with_settings(station: Station, settings: Any, path: Path, rules: RuleSet, known_codes: set[str],
-                   zone_ids: set[str]) -> Station:
+def _with_settings(
+    station: Station, settings: Any, path: Path, rules: RuleSet, known_codes: set[str], zone_ids: set[str]
+) -> Station:
     """The station with its stations.yaml settings applied; ConfigError says what is wrong."""
     where = f"station {station.station_id}"
     if not isinstance(settings, dict):
@@ -104,29 +128,56 @@ def _with_settings(station: Station, settings: Any, path: Path, rules: RuleSet, 
         raise ConfigError(path, f"unknown keys {sorted(unknown)}", where=where, expected=", ".join(SETTINGS_KEYS))
     is_river = station.kind is SensorKind.RIVER_LEVEL_GAUGE
     if "river_stages" in settings and not is_river:
-        raise ConfigError(path, "river_stages on a station that is not a river_level_gauge", where=where,
-                          expected="kind river_level_gauge in the stations CSV")
+        raise ConfigError(
+            path,
+            "river_stages on a station that is not a river_level_gauge",
+            where=where,
+            expected="kind river_level_gauge in the stations CSV",
+        )
     if is_river and "river_stages" not in settings:
-        raise ConfigError(path, "a river_level_gauge without river_stages", where=where,
-                          expected="river_stages: {standby_m, caution_m, evacuation_m, danger_m}")
+        raise ConfigError(
+            path,
+            "a river_level_gauge without river_stages",
+            where=where,
+            expected="river_stages: {standby_m, caution_m, evacuation_m, danger_m}",
+        )
     stages = _river_stages(settings["river_stages"], path, where) if is_river else None
     downstream = tuple(str(c) for c in settings.get("downstream_municipalities") or [])
     bad = [c for c in downstream if c not in known_codes]
     if bad:
-        raise ConfigError(path, f"unknown municipality code(s) {bad}", where=f"{where} downstream_municipalities",
-                          expected="codes of this pack's municipalities")
+        raise ConfigError(
+            path,
+            f"unknown municipality code(s) {bad}",
+            where=f"{where} downstream_municipalities",
+            expected="codes of this pack's municipalities",
+        )
     zones = tuple(str(z) for z in settings.get("hazard_zones") or [])
     bad = [z for z in zones if z not in zone_ids]
     if bad:
-        raise ConfigError(path, f"unknown hazard zone id(s) {bad[:5]}", where=f"{where} hazard_zones",
-                          expected="zone ids of this pack's hazard zone files")
+        raise ConfigError(
+            path,
+            f"unknown hazard zone id(s) {bad[:5]}",
+            where=f"{where} hazard_zones",
+            expected="zone ids of this pack's hazard zone files",
+        )
     overrides = validate_overrides(rules, settings.get("rules"), file=path, where=where)
-    return replace(station, river_stages=stages, downstream_municipalities=downstream, hazard_zone_ids=zones,
-                   rule_overrides=overrides)
+    return replace(
+        station,
+        river_stages=stages,
+        downstream_municipalities=downstream,
+        hazard_zone_ids=zones,
+        rule_overrides=overrides,
+    )
 
 
-def apply_station_settings(stations: dict[str, Station], path: Path, rules: RuleSet, known_codes: set[str],
-                           zone_ids: set[str], problems: Problems) -> None:
+def apply_station_settings(
+    stations: dict[str, Station],
+    path: Path,
+    rules: RuleSet,
+    known_codes: set[str],
+    zone_ids: set[str],
+    problems: Problems,
+) -> None:
     """Apply a pack's stations.yaml in place; every river gauge needs its stages there."""
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -139,8 +190,12 @@ def apply_station_settings(stations: dict[str, Station], path: Path, rules: Rule
     for station_id, settings in doc.items():
         station = stations.get(str(station_id))
         if station is None:
-            problems.add(path, f"unknown station {station_id}", where=f"station {station_id}",
-                         expected="an id from the stations CSV")
+            problems.add(
+                path,
+                f"unknown station {station_id}",
+                where=f"station {station_id}",
+                expected="an id from the stations CSV",
+            )
             continue
         try:
             stations[station.station_id] = _with_settings(station, settings, path, rules, known_codes, zone_ids)
@@ -148,7 +203,10 @@ def apply_station_settings(stations: dict[str, Station], path: Path, rules: Rule
             problems.items.append(exc)
     for station in stations.values():
         if station.kind is SensorKind.RIVER_LEVEL_GAUGE and str(station.station_id) not in map(str, doc):
-            problems.add(path, "a river_level_gauge without river_stages",
-                         where=f"station {station.station_id}",
-                         expected="river_stages: {standby_m, caution_m, evacuation_m, danger_m}")
+            problems.add(
+                path,
+                "a river_level_gauge without river_stages",
+                where=f"station {station.station_id}",
+                expected="river_stages: {standby_m, caution_m, evacuation_m, danger_m}",
+            )
     return None

@@ -26,8 +26,10 @@ def _secret(entry: Entry, environ: Mapping[str, str]) -> str:
     if entry.get("secret_env"):
         value = environ.get(entry.get("secret_env"), "")
         if not value:
-            raise entry.error(f"environment variable {entry.get('secret_env')} (secret_env) is not set",
-                              "the variable set in the sink's environment")
+            raise entry.error(
+                f"environment variable {entry.get('secret_env')} (secret_env) is not set",
+                "the variable set in the sink's environment",
+            )
         return value
     if entry.get("secret_file"):
         secret_path = Path(entry.get("secret_file")).expanduser()
@@ -55,35 +57,47 @@ def _retry(entry: Entry, defaults: Entry) -> RetryPolicy:
     return retry
 
 
-def _subscription(raw: object, i: int, path: Path, defaults: Entry, packs: Sequence[RegionPack],
-                  environ: Mapping[str, str]) -> Subscription:
-    entry = Entry(raw, path, f"subscriptions[{i}]",
-                  expected="a mapping with id, municipality, url, secret_env|secret_file")
-    sub_id = entry.text("id", pattern=SUBSCRIPTION_ID,
-                        expected="lower-case letters, digits, '_' or '-' (it names the consumer group)")
+def _subscription(
+    raw: object, i: int, path: Path, defaults: Entry, packs: Sequence[RegionPack], environ: Mapping[str, str]
+) -> Subscription:
+    entry = Entry(
+        raw, path, f"subscriptions[{i}]", expected="a mapping with id, municipality, url, secret_env|secret_file"
+    )
+    sub_id = entry.text(
+        "id", pattern=SUBSCRIPTION_ID, expected="lower-case letters, digits, '_' or '-' (it names the consumer group)"
+    )
     entry = entry.at(f"subscription {sub_id}")
     if "secret" in entry:
-        raise entry.error("key 'secret': secrets do not belong in this file",
-                          "secret_env (an environment variable) or secret_file (a file outside the repo)")
+        raise entry.error(
+            "key 'secret': secrets do not belong in this file",
+            "secret_env (an environment variable) or secret_file (a file outside the repo)",
+        )
     query = str(entry.get("municipality", ""))
     found = [(pack, code) for pack in packs if (code := pack.find_municipality(query))]
     if len(found) != 1:
-        raise entry.error(f"municipality is {query!r}",
-                          "a JIS X 0402 code or name of a municipality in the region packs")
+        raise entry.error(
+            f"municipality is {query!r}", "a JIS X 0402 code or name of a municipality in the region packs"
+        )
     pack, code = found[0]
-    return Subscription(id=sub_id, region=pack.name, municipality_code=code,
-                        url=entry.text("url", pattern=URL, expected="an http:// or https:// URL"),
-                        secret=_secret(entry, environ),
-                        format=entry.choice("format", FORMATS, default=defaults.get("format", "json")),
-                        retry=_retry(entry, defaults))
+    return Subscription(
+        id=sub_id,
+        region=pack.name,
+        municipality_code=code,
+        url=entry.text("url", pattern=URL, expected="an http:// or https:// URL"),
+        secret=_secret(entry, environ),
+        format=entry.choice("format", FORMATS, default=defaults.get("format", "json")),
+        retry=_retry(entry, defaults),
+    )
 
 
-def load_subscriptions(path: Path, packs: Sequence[RegionPack], *,
-                       environ: Mapping[str, str] | None = None) -> list[Subscription]:
+def load_subscriptions(
+    path: Path, packs: Sequence[RegionPack], *, environ: Mapping[str, str] | None = None
+) -> list[Subscription]:
     """Read and validate a subscriptions file; resolve each secret from its env var or file."""
     environ = os.environ if environ is None else environ
-    document = Entry(read_yaml(path, "subscriptions file"), path,
-                     expected="a mapping with version: 1 and subscriptions: [...]")
+    document = Entry(
+        read_yaml(path, "subscriptions file"), path, expected="a mapping with version: 1 and subscriptions: [...]"
+    )
     if document.get("version") != 1:
         raise document.error(f"version is {document.get('version')!r}", "version: 1 and subscriptions: [...]")
     defaults = document.child("defaults")

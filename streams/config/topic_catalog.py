@@ -33,8 +33,9 @@ def _check_name(entry: Entry, name: str, seen_names: set[str]) -> None:
     if unknown:
         raise entry.error(f"name uses unknown placeholder(s) {sorted(unknown)}", f"only {list(PLACEHOLDERS)}")
     if "{region}" not in name:
-        raise entry.error(f"name {name!r} lacks {{region}}",
-                          "{region} in every name, so prefectures can share a cluster")
+        raise entry.error(
+            f"name {name!r} lacks {{region}}", "{region} in every name, so prefectures can share a cluster"
+        )
     if name in seen_names:
         raise entry.error(f"duplicate name template {name!r}", "unique names")
     seen_names.add(name)
@@ -56,12 +57,15 @@ def _template(raw: Any, i: int, file: Path, seen_ids: set[str], seen_names: set[
         raise entry.error("missing key 'retention'", "e.g. 7d or infinite")
     extra = entry.child("configs", expected="a mapping of topic configs")
     return TopicTemplate(
-        id=topic_id, name=name, partitions=entry.integer("partitions", expected="an integer >= 1", minimum=1),
+        id=topic_id,
+        name=name,
+        partitions=entry.integer("partitions", expected="an integer >= 1", minimum=1),
         cleanup_policy=entry.choice("cleanup_policy", CLEANUP_POLICIES),
         retention_ms=parse_duration_ms(entry.get("retention"), file=file, where=entry.where),
         key_schema=entry.text("key_schema", expected="string or an Avro full name"),
         value_schema=entry.text("value_schema", expected="an Avro full name"),
-        description=str(entry.get("description", "")), for_each=for_each,
+        description=str(entry.get("description", "")),
+        for_each=for_each,
         configs=tuple(sorted((str(k), str(v)) for k, v in extra.value.items())),
     )
 
@@ -73,17 +77,25 @@ def load_catalog(path: Path) -> Catalog:
         raise ConfigError(path, f"version is {doc.get('version')!r}", where="version", expected="1")
     prefix = doc.at("prefix").text("prefix", expected="a topic-name prefix such as bosai")
     if not TOPIC_NAME.match(prefix):
-        raise ConfigError(path, f"prefix {prefix!r} has characters Kafka does not allow", where="prefix",
-                          expected="letters, digits, '.', '_' or '-'")
+        raise ConfigError(
+            path,
+            f"prefix {prefix!r} has characters Kafka does not allow",
+            where="prefix",
+            expected="letters, digits, '.', '_' or '-'",
+        )
     defaults = doc.child("defaults")
     rf = defaults.integer("replication_factor", expected="a positive integer", minimum=1)
     min_isr = defaults.integer("min_insync_replicas", expected="a positive integer", minimum=1)
     if min_isr > rf:
-        raise defaults.error(f"replication_factor {rf}, min_insync_replicas {min_isr}",
-                             "1 <= min_insync_replicas <= replication_factor")
+        raise defaults.error(
+            f"replication_factor {rf}, min_insync_replicas {min_isr}", "1 <= min_insync_replicas <= replication_factor"
+        )
     seen_ids: set[str] = set()
     seen_names: set[str] = set()
-    templates = tuple(_template(raw, i, path, seen_ids, seen_names)
-                      for i, raw in doc.at("topics").entries("topics", expected="a non-empty list of topic entries"))
-    return Catalog(file=str(path), prefix=prefix, replication_factor=rf, min_insync_replicas=min_isr,
-                   templates=templates)
+    templates = tuple(
+        _template(raw, i, path, seen_ids, seen_names)
+        for i, raw in doc.at("topics").entries("topics", expected="a non-empty list of topic entries")
+    )
+    return Catalog(
+        file=str(path), prefix=prefix, replication_factor=rf, min_insync_replicas=min_isr, templates=templates
+    )

@@ -28,8 +28,20 @@ ROLES = ("hub", "prefecture", "municipality", "public")
 RESOURCES = ("topic", "group", "cluster", "transactional_id")
 PATTERNS = ("literal", "prefixed")
 # Kafka's ACL operations (org.apache.kafka.common.acl.AclOperation), as the access file names them.
-OPERATIONS = ("any", "all", "read", "write", "create", "delete", "alter", "describe", "cluster_action",
-              "describe_configs", "alter_configs", "idempotent_write")
+OPERATIONS = (
+    "any",
+    "all",
+    "read",
+    "write",
+    "create",
+    "delete",
+    "alter",
+    "describe",
+    "cluster_action",
+    "describe_configs",
+    "alter_configs",
+    "idempotent_write",
+)
 PRINCIPAL_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 READ = ("read", "describe")
 
@@ -38,19 +50,21 @@ READ = ("read", "describe")
 class AclBinding:
     """One ACL: principal may (or may not) do operation on the resource pattern, from host."""
 
-    principal: str        # "User:muni-09201"
-    resource_type: str    # topic | group | cluster | transactional_id
-    pattern_type: str     # literal | prefixed
+    principal: str  # "User:muni-09201"
+    resource_type: str  # topic | group | cluster | transactional_id
+    pattern_type: str  # literal | prefixed
     resource_name: str
-    operation: str        # read | write | describe | ...
+    operation: str  # read | write | describe | ...
     permission: str = "allow"
     host: str = "*"
 
     def describe(self) -> str:
-        return (f"{self.permission.upper()} {self.principal} {self.operation.upper()} "
-                f"{self.resource_type.upper()}:{self.resource_name}"
-                f"{'*' if self.pattern_type == 'prefixed' else ''}"
-                f"{'' if self.host == '*' else ' from ' + self.host}")
+        return (
+            f"{self.permission.upper()} {self.principal} {self.operation.upper()} "
+            f"{self.resource_type.upper()}:{self.resource_name}"
+            f"{'*' if self.pattern_type == 'prefixed' else ''}"
+            f"{'' if self.host == '*' else ' from ' + self.host}"
+        )
 
 
 @dataclass(frozen=True)
@@ -68,7 +82,7 @@ class Principal:
     description: str
     grants: tuple[Grant, ...]
     region: str | None = None
-    municipality_codes: tuple[str, ...] = ()   # municipality role: the codes whose alerts it reads
+    municipality_codes: tuple[str, ...] = ()  # municipality role: the codes whose alerts it reads
     group_prefix: str = ""
 
     @property
@@ -76,8 +90,11 @@ class Principal:
         return f"User:{self.name}"
 
     def readable_topics(self) -> list[str]:
-        return [g.name + ("*" if g.pattern == "prefixed" else "") for g in self.grants
-                if g.resource == "topic" and "read" in g.operations]
+        return [
+            g.name + ("*" if g.pattern == "prefixed" else "")
+            for g in self.grants
+            if g.resource == "topic" and "read" in g.operations
+        ]
 
 
 @dataclass(frozen=True)
@@ -91,8 +108,15 @@ class AccessPolicy:
         for principal in self.principals:
             for grant in principal.grants:
                 for operation in grant.operations:
-                    out.add(AclBinding(principal=principal.kafka_principal, resource_type=grant.resource,
-                                       pattern_type=grant.pattern, resource_name=grant.name, operation=operation))
+                    out.add(
+                        AclBinding(
+                            principal=principal.kafka_principal,
+                            resource_type=grant.resource,
+                            pattern_type=grant.pattern,
+                            resource_name=grant.name,
+                            operation=operation,
+                        )
+                    )
         return out
 
     def principal(self, name: str) -> Principal | None:
@@ -100,6 +124,7 @@ class AccessPolicy:
 
 
 # -- who is who --------------------------------------------------------------------------------------
+
 
 def municipal_readers(pack) -> list[tuple[str, str]]:  # noqa: ANN001 - a RegionPack
     """Municipalities that get a principal: every non-ward municipality and every designated city."""
@@ -123,11 +148,12 @@ def visible(principal: Principal, alert: Mapping) -> bool:
 
 # -- plan ---------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class AccessPlan:
     add: tuple[AclBinding, ...]
     remove: tuple[AclBinding, ...]
-    without_credential: tuple[str, ...]   # declared principals that cannot log in yet
+    without_credential: tuple[str, ...]  # declared principals that cannot log in yet
     unknown_credentials: tuple[str, ...]  # SCRAM users the file does not declare
 
     @property
@@ -139,22 +165,31 @@ def plan(policy: AccessPolicy, acls: set[AclBinding], scram_users: Iterable[str]
     desired = policy.bindings()
     users = set(scram_users)
     names = {p.name for p in policy.principals}
-    return AccessPlan(add=tuple(sorted(desired - acls)), remove=tuple(sorted(acls - desired)),
-                      without_credential=tuple(sorted(names - users)),
-                      unknown_credentials=tuple(sorted(users - names)))
+    return AccessPlan(
+        add=tuple(sorted(desired - acls)),
+        remove=tuple(sorted(acls - desired)),
+        without_credential=tuple(sorted(names - users)),
+        unknown_credentials=tuple(sorted(users - names)),
+    )
 
 
 def format_plan(result: AccessPlan) -> str:
     lines = [f"+ {b.describe()}" for b in result.add] + [f"- {b.describe()}" for b in result.remove]
-    summary = (f"{len(result.add)} to add, {len(result.remove)} to remove" if result.changes
-               else "no changes: the cluster's ACLs match the access file")
+    summary = (
+        f"{len(result.add)} to add, {len(result.remove)} to remove"
+        if result.changes
+        else "no changes: the cluster's ACLs match the access file"
+    )
     lines.append(summary)
     if result.unknown_credentials:
-        lines.append("credentials of principals the file does not declare (revoke them): "
-                     + ", ".join(result.unknown_credentials))
+        lines.append(
+            "credentials of principals the file does not declare (revoke them): "
+            + ", ".join(result.unknown_credentials)
+        )
     if result.without_credential:
-        lines.append(f"{len(result.without_credential)} principal(s) have no credential yet "
-                     f"(`bosai access issue NAME`)")
+        lines.append(
+            f"{len(result.without_credential)} principal(s) have no credential yet (`bosai access issue NAME`)"
+        )
     return "\n".join(lines)
 
 
@@ -169,5 +204,8 @@ def find_principal(policy: AccessPolicy, query: str, packs: Sequence = ()) -> Pr
         if code and (found := policy.principal(f"muni-{code}")) is not None:
             return found
     known = ", ".join(p.name for p in policy.principals[:6])
-    raise ConfigError(policy.path, f"no principal {query!r}: give a principal name ({known}, …), a JIS code "
-                      f"of a municipality with its own principal, or its name")
+    raise ConfigError(
+        policy.path,
+        f"no principal {query!r}: give a principal name ({known}, …), a JIS code "
+        f"of a municipality with its own principal, or its name",
+    )

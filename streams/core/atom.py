@@ -24,7 +24,7 @@ class CurrentAlerts:
     """The latest message of each alert episode, fed in any order (older sequences are ignored)."""
 
     cancel_retention_ms: int = 6 * HOUR_MS
-    latest: dict[str, dict] = field(default_factory=dict)        # alert_id -> record
+    latest: dict[str, dict] = field(default_factory=dict)  # alert_id -> record
     by_identifier: dict[str, dict] = field(default_factory=dict)  # CAP identifier -> record (every message)
     newest_event_ms: dict[str, int] = field(default_factory=dict)  # region -> newest observed_at
 
@@ -48,16 +48,23 @@ class CurrentAlerts:
         return sorted(out, key=lambda r: (r["observed_at"], r["alert_id"]), reverse=True)
 
 
-def feed_entries(alerts: CurrentAlerts, principal: Principal, *, region: str | None = None,
-                 municipality_code: str | None = None, public_only: bool = False) -> list[dict]:
+def feed_entries(
+    alerts: CurrentAlerts,
+    principal: Principal,
+    *,
+    region: str | None = None,
+    municipality_code: str | None = None,
+    public_only: bool = False,
+) -> list[dict]:
     out = []
     for record in alerts.current():
         if not visible(principal, record):
             continue
         if region is not None and record["region"] != region:
             continue
-        if municipality_code is not None and (municipality_code not in record["municipality_codes"]
-                                              or record["sharing_level"] == "INTERNAL"):
+        if municipality_code is not None and (
+            municipality_code not in record["municipality_codes"] or record["sharing_level"] == "INTERNAL"
+        ):
             continue
         if public_only and record["sharing_level"] != "PUBLIC":
             continue
@@ -69,7 +76,7 @@ def render_atom(entries: Iterable[dict], *, feed_id: str, title: str, self_url: 
     """An Atom 1.0 feed; each entry links to its CAP 1.2 document (``cap_url`` formats the identifier)."""
     ET.register_namespace("", ATOM_NS)
 
-    def sub(parent, tag, text=None, **attrs):
+    def sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
         element = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}", attrs)
         if text is not None:
             element.text = text
@@ -91,6 +98,10 @@ def render_atom(entries: Iterable[dict], *, feed_id: str, title: str, self_url: 
         sub(entry, "updated", cap_time(record["observed_at"]))
         sub(entry, "link", rel="alternate", type="application/cap+xml", href=cap_url.format(identifier=identifier))
         sub(entry, "category", term=record["msg_type"].title())
-        sub(entry, "content", f"{record['msg_type'].title()}: {record['headline']} "
-                              f"({' '.join(record['municipality_codes'])})", type="text")
+        sub(
+            entry,
+            "content",
+            f"{record['msg_type'].title()}: {record['headline']} ({' '.join(record['municipality_codes'])})",
+            type="text",
+        )
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True)

@@ -30,14 +30,10 @@ _MSG_TYPE = {"ALERT": "Alert", "UPDATE": "Update", "CANCEL": "Cancel"}
 # 警戒レベル (5-level alert level) → what people should do (CAP responseType).
 _RESPONSE = {2: "Monitor", 3: "Prepare", 4: "Evacuate", 5: "Execute"}
 _INSTRUCTION = {
-    2: "警戒レベル2相当: ハザードマップ等で避難行動を確認してください。"
-       "(Check evacuation routes.)",
-    3: "警戒レベル3相当: 高齢者等は危険な場所から避難してください。"
-       "(Elderly and others evacuate.)",
-    4: "警戒レベル4相当: 危険な場所から全員避難してください。"
-       "(Everyone evacuate from dangerous places.)",
-    5: "警戒レベル5相当: 命の危険、直ちに安全確保してください。"
-       "(Secure your safety immediately.)",
+    2: "警戒レベル2相当: ハザードマップ等で避難行動を確認してください。(Check evacuation routes.)",
+    3: "警戒レベル3相当: 高齢者等は危険な場所から避難してください。(Elderly and others evacuate.)",
+    4: "警戒レベル4相当: 危険な場所から全員避難してください。(Everyone evacuate from dangerous places.)",
+    5: "警戒レベル5相当: 命の危険、直ちに安全確保してください。(Secure your safety immediately.)",
 }
 
 ZonePolygons = Callable[[Sequence[str]], list[list[tuple[float, float]]]]
@@ -61,8 +57,13 @@ def references_triple(alert: Mapping) -> str | None:
     if not alert.get("references") or alert.get("references_observed_at") is None:
         return None
     alert_id, _, sequence = alert["references"].rpartition("/")
-    return ",".join((sender_for(alert["region"]), cap_identifier(alert_id, int(sequence)),
-                     cap_time(alert["references_observed_at"])))
+    return ",".join(
+        (
+            sender_for(alert["region"]),
+            cap_identifier(alert_id, int(sequence)),
+            cap_time(alert["references_observed_at"]),
+        )
+    )
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
@@ -87,8 +88,12 @@ def _head(root: ET.Element, alert: Mapping, status: str, prefecture_principal: s
     sharing = alert["sharing_level"]
     _sub(root, "scope", _SCOPE[sharing])
     if sharing == "MUNICIPAL":
-        _sub(root, "restriction", "関係市町村と県のみ (the concerned municipalities and the prefecture only): "
-             + " ".join(alert["municipality_codes"]))
+        _sub(
+            root,
+            "restriction",
+            "関係市町村と県のみ (the concerned municipalities and the prefecture only): "
+            + " ".join(alert["municipality_codes"]),
+        )
     elif sharing == "INTERNAL":
         _sub(root, "addresses", prefecture_principal or f"pref-{alert['region']}")
     references = references_triple(alert)
@@ -98,9 +103,13 @@ def _head(root: ET.Element, alert: Mapping, status: str, prefecture_principal: s
 
 
 def _parameters(info: ET.Element, alert: Mapping) -> None:
-    parameters = [("level", alert["level"]), ("level_rank", str(alert["level_rank"])),
-                  ("transition", alert["transition"]), ("sharing_level", alert["sharing_level"].lower()),
-                  ("station_id", alert["station_id"])]
+    parameters = [
+        ("level", alert["level"]),
+        ("level_rank", str(alert["level_rank"])),
+        ("transition", alert["transition"]),
+        ("sharing_level", alert["sharing_level"].lower()),
+        ("station_id", alert["station_id"]),
+    ]
     if alert.get("warning_level") is not None:
         parameters.insert(0, ("警戒レベル", str(alert["warning_level"])))
     if alert.get("value") is not None:
@@ -132,10 +141,13 @@ def _info(root: ET.Element, alert: Mapping, sender_name: str) -> ET.Element:
     if sender_name:
         _sub(info, "senderName", sender_name)
     _sub(info, "headline", alert["headline"])
-    _sub(info, "description",
-         f"{alert['event']}: {_fmt(alert.get('value'))} {alert.get('unit', '')} "
-         f"(threshold {_fmt(alert.get('threshold'))} {alert.get('unit', '')}) at station {alert['station_id']}, "
-         f"{cap_time(alert['observed_at'])}; {alert['transition'].lower()}.")
+    _sub(
+        info,
+        "description",
+        f"{alert['event']}: {_fmt(alert.get('value'))} {alert.get('unit', '')} "
+        f"(threshold {_fmt(alert.get('threshold'))} {alert.get('unit', '')}) at station {alert['station_id']}, "
+        f"{cap_time(alert['observed_at'])}; {alert['transition'].lower()}.",
+    )
     if alert["msg_type"] != "CANCEL" and warning_level in _INSTRUCTION:
         _sub(info, "instruction", _INSTRUCTION[warning_level])
     _parameters(info, alert)
@@ -160,8 +172,14 @@ def _area(info: ET.Element, alert: Mapping, zone_polygons: ZonePolygons | None) 
         _sub(geocode, "value", municipality_code)
 
 
-def render(alert: Mapping, *, sender_name: str = "", status: str = "Actual",
-           prefecture_principal: str | None = None, zone_polygons: ZonePolygons | None = None) -> bytes:
+def render(
+    alert: Mapping,
+    *,
+    sender_name: str = "",
+    status: str = "Actual",
+    prefecture_principal: str | None = None,
+    zone_polygons: ZonePolygons | None = None,
+) -> bytes:
     """The CAP 1.2 XML of one alert event (UTF-8, with XML declaration)."""
     root = ET.Element(f"{{{CAP_NS}}}alert")
     _head(root, alert, status, prefecture_principal)

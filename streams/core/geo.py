@@ -70,8 +70,8 @@ class BatchLocation:
     """Answers for many points: parallel arrays plus the zones of each point."""
 
     municipality_index: np.ndarray  # int32, -1 where none
-    method: np.ndarray              # int8: NONE, CONTAINS, NEAREST
-    distance_m: np.ndarray          # float64: 0 for contains, distance for nearest, nan for none
+    method: np.ndarray  # int8: NONE, CONTAINS, NEAREST
+    distance_m: np.ndarray  # float64: 0 for contains, distance for nearest, nan for none
     zones: list[tuple[ZoneRef, ...]]
 
 
@@ -85,8 +85,14 @@ def _parts(geom: BaseGeometry) -> list[BaseGeometry]:
 class RegionIndex:
     """STRtrees over municipality and hazard-zone polygons, with single and vectorised look-ups."""
 
-    def __init__(self, municipalities: Sequence[Municipality], boundaries: Sequence[BaseGeometry],
-                 zones: Sequence[ZoneShape] = (), *, nearest_max_distance_m: float = 0.0):
+    def __init__(
+        self,
+        municipalities: Sequence[Municipality],
+        boundaries: Sequence[BaseGeometry],
+        zones: Sequence[ZoneShape] = (),
+        *,
+        nearest_max_distance_m: float = 0.0,
+    ):
         if len(municipalities) != len(boundaries):
             raise ValueError("one boundary per municipality")
         self.municipalities = tuple(municipalities)
@@ -117,8 +123,9 @@ class RegionIndex:
         self._code_index = {m.code: i for i, m in enumerate(self.municipalities)}
 
     # -- batch (hot path) -----------------------------------------------------------------
-    def locate_many(self, lats: Any, lons: Any, *, with_zones: bool = True,
-                    nearest_max_distance_m: float | None = None) -> BatchLocation:
+    def locate_many(
+        self, lats: Any, lons: Any, *, with_zones: bool = True, nearest_max_distance_m: float | None = None
+    ) -> BatchLocation:
         """Municipality (exact containment, else nearest within reach) and zones of every point."""
         xs, ys = self.projection.xy(lons, lats)
         n = len(xs)
@@ -140,7 +147,8 @@ class RegionIndex:
             missing = np.flatnonzero(index < 0)
             if len(missing) and reach > 0:
                 (near_inp, near_part), near_dist = self._muni_tree.query_nearest(
-                    points[missing], max_distance=reach, return_distance=True, all_matches=False)
+                    points[missing], max_distance=reach, return_distance=True, all_matches=False
+                )
                 targets = missing[near_inp]
                 index[targets] = self._muni_owner[near_part]
                 method[targets] = NEAREST
@@ -156,7 +164,7 @@ class RegionIndex:
         if not len(inp):
             return [()] * n
         found: dict[int, set[int]] = {}
-        for i, zone_index in zip(inp.tolist(), self._zone_owner[part].tolist()):
+        for i, zone_index in zip(inp.tolist(), self._zone_owner[part].tolist(), strict=False):
             found.setdefault(i, set()).add(zone_index)
         out: list[tuple[ZoneRef, ...]] = [()] * n
         for i, zone_indexes in found.items():
@@ -193,8 +201,7 @@ class RegionIndex:
     def nearest_municipality(self, lat: float, lon: float) -> tuple[str, float]:
         """The nearest municipality at any distance, and the distance in metres (for error messages)."""
         xs, ys = self.projection.xy([lon], [lat])
-        (_, part), dist = self._muni_tree.query_nearest(shapely.points(xs, ys), return_distance=True,
-                                                        all_matches=False)
+        (_, part), dist = self._muni_tree.query_nearest(shapely.points(xs, ys), return_distance=True, all_matches=False)
         return self.municipalities[int(self._muni_owner[part[0]])].code, float(dist[0])
 
     def municipality(self, code: str) -> Municipality:

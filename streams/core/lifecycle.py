@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.core.model import Station
-from streams.core.times import jst
 from streams.core.rules import Level, Rule, RuleSet, Sample, measure, next_rank, sample_of, thresholds_for
+from streams.core.times import jst
 
 RAISED, ESCALATED, DEESCALATED, CLEARED = "RAISED", "ESCALATED", "DEESCALATED", "CLEARED"
 MSG_TYPE = {RAISED: "ALERT", ESCALATED: "UPDATE", DEESCALATED: "UPDATE", CLEARED: "CANCEL"}
@@ -28,10 +28,10 @@ MSG_TYPE = {RAISED: "ALERT", ESCALATED: "UPDATE", DEESCALATED: "UPDATE", CLEARED
 class RuleState:
     """Where one rule stands for one station."""
 
-    rank: int = 0                 # current level, 0 = no alert
-    alert_id: str | None = None   # the open episode
-    sequence: int = -1            # last message sequence of the episode
-    sent_at: int | None = None    # event time of that last message (CAP references need it)
+    rank: int = 0  # current level, 0 = no alert
+    alert_id: str | None = None  # the open episode
+    sequence: int = -1  # last message sequence of the episode
+    sent_at: int | None = None  # event time of that last message (CAP references need it)
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class StationState:
     def to_json(self) -> dict[str, Any]:
         return {
             "last_observed_at": self.last_observed_at,
-            "history": self.history,   # [observed_at, precipitation_1h, precipitation_increment, water_level]
+            "history": self.history,  # [observed_at, precipitation_1h, precipitation_increment, water_level]
             "rules": {k: [v.rank, v.alert_id, v.sequence, v.sent_at] for k, v in self.rules.items()},
         }
 
@@ -54,7 +54,7 @@ class StationState:
         return json.dumps(self.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
 
     @classmethod
-    def from_json(cls, doc: Mapping[str, Any] | bytes | None) -> "StationState":
+    def from_json(cls, doc: Mapping[str, Any] | bytes | None) -> StationState:
         if not doc:
             return cls()
         if isinstance(doc, (bytes, bytearray)):
@@ -62,8 +62,10 @@ class StationState:
         return cls(
             last_observed_at=doc.get("last_observed_at"),
             history=tuple(_sample(entry) for entry in doc.get("history", [])),
-            rules={k: RuleState(rank=r[0], alert_id=r[1], sequence=r[2], sent_at=r[3] if len(r) > 3 else None)
-                   for k, r in doc.get("rules", {}).items()},
+            rules={
+                k: RuleState(rank=r[0], alert_id=r[1], sequence=r[2], sent_at=r[3] if len(r) > 3 else None)
+                for k, r in doc.get("rules", {}).items()
+            },
         )
 
 
@@ -76,10 +78,10 @@ class Transition:
     transition: str
     msg_type: str
     references: str | None
-    references_observed_at: int | None   # event time of the referenced message
+    references_observed_at: int | None  # event time of the referenced message
     rule: Rule
-    level: Level             # the level reached; for CLEARED, the level that was cleared
-    rank: int                # 0 when cleared
+    level: Level  # the level reached; for CLEARED, the level that was cleared
+    rank: int  # 0 when cleared
     value: float
     threshold: float | None
     observed_at: int
@@ -92,14 +94,22 @@ def alert_id_for(region: str, rule_id: str, station_id: str, episode_start: int)
     return f"{region}-{rule_id}-{station_id}-{start}JST"
 
 
-def step(state: RuleState, new_rank: int, *, region: str, rule: Rule, station_id: str, observed_at: int,
-         value: float, thresholds: Sequence[float | None]) -> tuple[RuleState, Transition | None]:
+def step(
+    state: RuleState,
+    new_rank: int,
+    *,
+    region: str,
+    rule: Rule,
+    station_id: str,
+    observed_at: int,
+    value: float,
+    thresholds: Sequence[float | None],
+) -> tuple[RuleState, Transition | None]:
     """Move one rule's state to new_rank; return the transition it makes, if any."""
     if new_rank == state.rank:
         return state, None
     if state.rank == 0:
-        alert_id, sequence, kind, references = (alert_id_for(region, rule.id, station_id, observed_at), 0,
-                                                RAISED, None)
+        alert_id, sequence, kind, references = (alert_id_for(region, rule.id, station_id, observed_at), 0, RAISED, None)
         references_at = None
     else:
         alert_id, sequence = state.alert_id, state.sequence + 1
@@ -107,11 +117,21 @@ def step(state: RuleState, new_rank: int, *, region: str, rule: Rule, station_id
         references_at = state.sent_at
         kind = CLEARED if new_rank == 0 else ESCALATED if new_rank > state.rank else DEESCALATED
     level = rule.levels[(new_rank or state.rank) - 1]
-    transition = Transition(alert_id=alert_id, sequence=sequence, transition=kind, msg_type=MSG_TYPE[kind],
-                            references=references, references_observed_at=references_at, rule=rule,
-                            level=level, rank=new_rank, value=value,
-                            threshold=thresholds[(new_rank or state.rank) - 1], observed_at=observed_at,
-                            station_id=station_id)
+    transition = Transition(
+        alert_id=alert_id,
+        sequence=sequence,
+        transition=kind,
+        msg_type=MSG_TYPE[kind],
+        references=references,
+        references_observed_at=references_at,
+        rule=rule,
+        level=level,
+        rank=new_rank,
+        value=value,
+        threshold=thresholds[(new_rank or state.rank) - 1],
+        observed_at=observed_at,
+        station_id=station_id,
+    )
     if new_rank == 0:
         return RuleState(), transition
     return RuleState(rank=new_rank, alert_id=alert_id, sequence=sequence, sent_at=observed_at), transition
@@ -139,18 +159,27 @@ def station_rules(station: Station, rules: RuleSet) -> tuple[tuple[Rule, list[fl
     """The station's enabled rules with their overrides applied and thresholds resolved (cacheable)."""
     out = []
     for base_rule in rules.rules:
-        rule = base_rule.with_overrides(station.rule_overrides[base_rule.id]) \
-            if base_rule.id in station.rule_overrides else base_rule
+        rule = (
+            base_rule.with_overrides(station.rule_overrides[base_rule.id])
+            if base_rule.id in station.rule_overrides
+            else base_rule
+        )
         if not rule.enabled or (rule.kind == "river_stage" and station.river_stages is None):
             continue
         out.append((rule, thresholds_for(rule, station.river_stages)))
     return tuple(out)
 
 
-def evaluate_reading(state: StationState, *, region: str, station: Station, rules: RuleSet, observed_at: int,
-                     values: Mapping[str, float | None],
-                     compiled: tuple[tuple[Rule, list[float | None]], ...] | None = None,
-                     ) -> tuple[StationState, list[Transition]]:
+def evaluate_reading(
+    state: StationState,
+    *,
+    region: str,
+    station: Station,
+    rules: RuleSet,
+    observed_at: int,
+    values: Mapping[str, float | None],
+    compiled: tuple[tuple[Rule, list[float | None]], ...] | None = None,
+) -> tuple[StationState, list[Transition]]:
     """Apply every enabled rule of the station to one reading, in event time.
 
     Not newer than the last reading: nothing changes (idempotent redelivery). A missing value leaves
@@ -169,15 +198,23 @@ def evaluate_reading(state: StationState, *, region: str, station: Station, rule
         new_rank = next_rank(thresholds, rule.hysteresis, current.rank, value)
         if new_rank == current.rank:
             continue
-        new_state, transition = step(current, new_rank, region=region, rule=rule, station_id=station.station_id,
-                                     observed_at=observed_at, value=value, thresholds=thresholds)
+        new_state, transition = step(
+            current,
+            new_rank,
+            region=region,
+            rule=rule,
+            station_id=station.station_id,
+            observed_at=observed_at,
+            value=value,
+            thresholds=thresholds,
+        )
         transitions.append(transition)
         if new_state.rank == 0:
             rule_states.pop(rule.id, None)
         else:
             rule_states[rule.id] = new_state
     horizon = observed_at - history_span_ms(rules, values)
-    past = state.history   # oldest first: drop the samples at or before the horizon
+    past = state.history  # oldest first: drop the samples at or before the horizon
     first = 0
     while first < len(past) and past[first][0] <= horizon:
         first += 1

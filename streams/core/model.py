@@ -6,16 +6,15 @@ Frozen dataclasses and enums only; nothing here imports Kafka, Avro or Prometheu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
-
+from enum import StrEnum
 
 # Every quantity a reading may carry, and its unit (the Avro Measurement's quantity/unit pair).
 QUANTITY_UNITS = {
-    "precipitation_1h": "mm",         # 1-hour rainfall (前1時間降水量)
+    "precipitation_1h": "mm",  # 1-hour rainfall (前1時間降水量)
     "precipitation_3h": "mm",
-    "precipitation_24h": "mm",        # 24-hour rainfall (前24時間降水量)
+    "precipitation_24h": "mm",  # 24-hour rainfall (前24時間降水量)
     "precipitation_increment": "mm",  # rainfall since the sensor's previous report
-    "water_level": "m",               # river water level (水位) above the gauge's zero
+    "water_level": "m",  # river water level (水位) above the gauge's zero
 }
 
 
@@ -28,7 +27,7 @@ def in_japan(lat: float, lon: float) -> bool:
     return JAPAN_LAT[0] <= lat <= JAPAN_LAT[1] and JAPAN_LON[0] <= lon <= JAPAN_LON[1]
 
 
-class SensorKind(str, Enum):
+class SensorKind(StrEnum):
     """What a station measures (the Avro SensorKind symbols, lower-cased in pack files)."""
 
     RAIN_GAUGE = "rain_gauge"
@@ -39,13 +38,13 @@ class SensorKind(str, Enum):
         return self.name
 
 
-class ZoneKind(str, Enum):
+class ZoneKind(StrEnum):
     """Kinds of hazard zone a pack may carry; packs may add more through region.yaml."""
 
-    FLOOD_INUNDATION = "flood_inundation"      # 洪水浸水想定区域
-    LANDSLIDE_WARNING = "landslide_warning"    # 土砂災害警戒区域
+    FLOOD_INUNDATION = "flood_inundation"  # 洪水浸水想定区域
+    LANDSLIDE_WARNING = "landslide_warning"  # 土砂災害警戒区域
     TSUNAMI_INUNDATION = "tsunami_inundation"  # 津波浸水想定区域
-    STORM_SURGE = "storm_surge"                # 高潮浸水想定区域
+    STORM_SURGE = "storm_surge"  # 高潮浸水想定区域
 
 
 @dataclass(frozen=True)

@@ -15,20 +15,25 @@ from typing import Any
 from streams.core.model import QUANTITY_UNITS, Station, in_japan
 
 # Dead-letter reason codes of the ingest stage (stable: dashboards and alert rules use them).
-UNDECODABLE = "undecodable"          # not Avro, truncated, trailing bytes
-UNKNOWN_SCHEMA = "unknown_schema"    # Avro of a schema the hub does not know, or another record type
-MISSING_FIELD = "missing_field"      # required content absent (empty station id, no measurements …)
+UNDECODABLE = "undecodable"  # not Avro, truncated, trailing bytes
+UNKNOWN_SCHEMA = "unknown_schema"  # Avro of a schema the hub does not know, or another record type
+MISSING_FIELD = "missing_field"  # required content absent (empty station id, no measurements …)
 IMPOSSIBLE_VALUE = "impossible_value"  # negative rainfall, absurd levels, NaN, wrong unit, bad time
-OUTSIDE_JAPAN = "outside_japan"      # coordinates outside Japan
+OUTSIDE_JAPAN = "outside_japan"  # coordinates outside Japan
 UNKNOWN_STATION = "unknown_station"  # station id not in the region pack
 REASONS = (UNDECODABLE, UNKNOWN_SCHEMA, MISSING_FIELD, IMPOSSIBLE_VALUE, OUTSIDE_JAPAN, UNKNOWN_STATION)
 
 # Plausible ranges: beyond these a value is a sensor or transmission fault, not weather.
 # (Japan's 1-hour record is 153 mm, the world's about 305 mm; 24 h: 922.5 mm in Japan.)
-RANGES = {"precipitation_1h": (0.0, 400.0), "precipitation_3h": (0.0, 800.0), "precipitation_24h": (0.0, 2000.0),
-          "precipitation_increment": (0.0, 400.0), "water_level": (-20.0, 100.0)}
-EARLIEST_MS = 946_684_800_000   # 2000-01-01: older readings are a clock fault
-LATEST_MS = 4_102_444_800_000   # 2100-01-01
+RANGES = {
+    "precipitation_1h": (0.0, 400.0),
+    "precipitation_3h": (0.0, 800.0),
+    "precipitation_24h": (0.0, 2000.0),
+    "precipitation_increment": (0.0, 400.0),
+    "water_level": (-20.0, 100.0),
+}
+EARLIEST_MS = 946_684_800_000  # 2000-01-01: older readings are a clock fault
+LATEST_MS = 4_102_444_800_000  # 2100-01-01
 
 
 class InvalidReading(Exception):
@@ -78,8 +83,9 @@ def validate(record: Mapping[str, Any], stations: Mapping[str, Station]) -> Read
         if not (isinstance(lat, float) and isinstance(lon, float) and math.isfinite(lat) and math.isfinite(lon)):
             raise InvalidReading(IMPOSSIBLE_VALUE, f"location ({lat}, {lon}) is not a number")
         if not in_japan(lat, lon):
-            raise InvalidReading(OUTSIDE_JAPAN, f"location ({lat:.5f}, {lon:.5f}) of station {station_id} "
-                                                f"is outside Japan")
+            raise InvalidReading(
+                OUTSIDE_JAPAN, f"location ({lat:.5f}, {lon:.5f}) of station {station_id} is outside Japan"
+            )
     if station is None:
         raise InvalidReading(UNKNOWN_STATION, f"station {station_id!r} is not in the region pack")
     if location is None:
@@ -91,17 +97,31 @@ def validate(record: Mapping[str, Any], stations: Mapping[str, Station]) -> Read
             raise InvalidReading(MISSING_FIELD, f"station {station_id}: a measurement lacks quantity or unit")
         expected_unit = QUANTITY_UNITS.get(quantity)
         if expected_unit is None:
-            raise InvalidReading(IMPOSSIBLE_VALUE, f"station {station_id}: unknown quantity {quantity!r} "
-                                                   f"(known: {', '.join(QUANTITY_UNITS)})")
+            raise InvalidReading(
+                IMPOSSIBLE_VALUE,
+                f"station {station_id}: unknown quantity {quantity!r} (known: {', '.join(QUANTITY_UNITS)})",
+            )
         if unit != expected_unit:
-            raise InvalidReading(IMPOSSIBLE_VALUE, f"station {station_id}: {quantity} in {unit!r}, "
-                                                   f"expected {expected_unit!r}")
+            raise InvalidReading(
+                IMPOSSIBLE_VALUE, f"station {station_id}: {quantity} in {unit!r}, expected {expected_unit!r}"
+            )
         if value is not None:
             low, high = RANGES[quantity]
             if not math.isfinite(value) or not low <= value <= high:
-                raise InvalidReading(IMPOSSIBLE_VALUE, f"station {station_id}: {quantity} = {value} {unit} "
-                                                       f"is outside the plausible range {low}..{high}")
+                raise InvalidReading(
+                    IMPOSSIBLE_VALUE,
+                    f"station {station_id}: {quantity} = {value} {unit} is outside the plausible range {low}..{high}",
+                )
         values[quantity] = value
-    return Reading(station_id=station_id, sensor_kind=record.get("sensor_kind", "UNKNOWN"), observed_at=observed_at,
-                   lat=lat, lon=lon, values=values, quality=record.get("quality", "OK"),
-                   source=record.get("source", ""), produced_at=record.get("produced_at"), record=record)
+    return Reading(
+        station_id=station_id,
+        sensor_kind=record.get("sensor_kind", "UNKNOWN"),
+        observed_at=observed_at,
+        lat=lat,
+        lon=lon,
+        values=values,
+        quality=record.get("quality", "OK"),
+        source=record.get("source", ""),
+        produced_at=record.get("produced_at"),
+        record=record,
+    )

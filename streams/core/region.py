@@ -59,8 +59,7 @@ class RegionPack:
         """A code from a code or a name (ward names may be given as 横浜市中区 or 中区 when unique)."""
         if code_or_name in self.designated_cities or any(m.code == code_or_name for m in self.municipalities):
             return code_or_name
-        hits = [m.code for m in self.municipalities
-                if code_or_name in (m.name, f"{m.city_name or ''}{m.name}")]
+        hits = [m.code for m in self.municipalities if code_or_name in (m.name, f"{m.city_name or ''}{m.name}")]
         hits += [c for c, n in self.designated_cities.items() if n == code_or_name]
         return hits[0] if len(hits) == 1 else None
 
@@ -80,9 +79,15 @@ class RegionPack:
             i = int(batch.municipality_index[k])
             m = municipalities[i] if i >= 0 else None
             distance = float(batch.distance_m[k])
-            out.append((m.code if m else None, m.city_code if m else None,
-                        METHOD_NAMES[int(batch.method[k])] or "none",
-                        None if distance != distance else distance, batch.zones[k]))
+            out.append(
+                (
+                    m.code if m else None,
+                    m.city_code if m else None,
+                    METHOD_NAMES[int(batch.method[k])] or "none",
+                    None if distance != distance else distance,
+                    batch.zones[k],
+                )
+            )
         return out
 
     def concerned_codes(self, station: Station) -> tuple[str, ...]:

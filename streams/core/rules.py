@@ -1,7 +1,7 @@
 """Threshold rules: what a rule is, and how a reading's value maps to a rule's level (pure).
 
-A rule file (``rules.yaml``, loaded by :mod:`streams.config.rule_file`) lists rules; each rule watches one measured quantity of a station and
-maps its value to ordered levels:
+A rule file (``rules.yaml``, loaded by :mod:`streams.config.rule_file`) lists rules; each rule watches
+one measured quantity of a station and maps its value to ordered levels:
 
 * ``band`` — the value itself against fixed thresholds (JMA 1-hour rain intensity: 強い雨 heavy ≥20 mm,
   激しい雨 intense ≥30, 非常に激しい雨 very heavy ≥50, 猛烈な雨 extreme ≥80).
@@ -45,7 +45,7 @@ class Level:
     name: str
     rank: int
     threshold: float | None  # None for river_stage: the gauge's own stage decides
-    event: str               # CAP event, e.g. 非常に激しい雨
+    event: str  # CAP event, e.g. 非常に激しい雨
     event_en: str
     severity: str
     urgency: str
@@ -73,15 +73,18 @@ class Rule:
                 return level
         raise KeyError(name)
 
-    def with_overrides(self, overrides: Mapping[str, Any]) -> "Rule":
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Rule:
         """This rule with a station's overrides (already validated) applied."""
         levels = self.levels
         thresholds = overrides.get("thresholds") or {}
         if thresholds:
-            levels = tuple(replace(l, threshold=float(thresholds.get(l.name, l.threshold))) for l in levels)
-        return replace(self, levels=levels,
-                       hysteresis=float(overrides.get("hysteresis", self.hysteresis)),
-                       enabled=bool(overrides.get("enabled", self.enabled)))
+            levels = tuple(replace(lv, threshold=float(thresholds.get(lv.name, lv.threshold))) for lv in levels)
+        return replace(
+            self,
+            levels=levels,
+            hysteresis=float(overrides.get("hysteresis", self.hysteresis)),
+            enabled=bool(overrides.get("enabled", self.enabled)),
+        )
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ class RuleSet:
 
 
 # -- evaluation ---------------------------------------------------------------------------------------
+
 
 def rolling_sum_quantity(window_ms: int) -> str:
     """The quantity name of a rolling sum over window_ms: precipitation_3h, precipitation_24h …"""
@@ -130,8 +134,9 @@ def sample_of(observed_at: int, values: Mapping[str, float | None]) -> Sample | 
     return (observed_at, *remembered)
 
 
-def measure(rule: Rule, observed_at: int, values: Mapping[str, float | None],
-            history: Sequence[Sample]) -> float | None:
+def measure(
+    rule: Rule, observed_at: int, values: Mapping[str, float | None], history: Sequence[Sample]
+) -> float | None:
     """The value a rule judges for this reading, or None when the reading gives it nothing to judge.
 
     ``history`` holds the station's earlier samples (oldest first), not the current one.
@@ -147,7 +152,7 @@ def measure(rule: Rule, observed_at: int, values: Mapping[str, float | None],
             if values["precipitation_increment"] is None:
                 return None
             earlier = 0.0
-            for sample in reversed(history):   # newest first: stop at the window's start
+            for sample in reversed(history):  # newest first: stop at the window's start
                 if sample[0] <= start:
                     break
                 earlier += sample[INCREMENT] or 0.0
@@ -155,7 +160,7 @@ def measure(rule: Rule, observed_at: int, values: Mapping[str, float | None],
         if values.get("precipitation_1h") is not None and rule.window_ms % HOUR_MS == 0:
             # the hourly values at whole hours before this reading: observed_at - 1 h, - 2 h, …
             total = values["precipitation_1h"]
-            for sample in reversed(history):   # newest first: stop at the window's start
+            for sample in reversed(history):  # newest first: stop at the window's start
                 if sample[0] <= start:
                     break
                 if (observed_at - sample[0]) % HOUR_MS == 0:
@@ -167,7 +172,7 @@ def measure(rule: Rule, observed_at: int, values: Mapping[str, float | None],
         if current is None:
             return None
         start = observed_at - rule.window_ms
-        for sample in history:   # oldest first: the earliest level in the window
+        for sample in history:  # oldest first: the earliest level in the window
             if sample[0] >= start and sample[WATER_LEVEL] is not None:
                 return round(current - sample[WATER_LEVEL], 3)
         return None
@@ -189,7 +194,7 @@ def next_rank(thresholds: Sequence[float | None], hysteresis: float, current: in
     Up: the highest level whose threshold the value reaches. Down: a level is kept while the value
     stays above its threshold minus the hysteresis, so values wobbling around a threshold do not flap.
     """
-    up = 0   # plain loops: this runs for every rule of every reading
+    up = 0  # plain loops: this runs for every rule of every reading
     for i, threshold in enumerate(thresholds):
         if threshold is not None and value >= threshold:
             up = i + 1

@@ -78,12 +78,14 @@ class TopicSpec:
     municipality_code: str | None = None
 
 
-def topic_name(catalog: Catalog, topic_id: str, region: str, *, prefecture_code: str = "",
-               municipality_code: str | None = None) -> str:
+def topic_name(
+    catalog: Catalog, topic_id: str, region: str, *, prefecture_code: str = "", municipality_code: str | None = None
+) -> str:
     """The concrete name of one catalog topic for a region (and municipality)."""
     template = catalog.template(topic_id)
-    return template.name.format(prefix=catalog.prefix, region=region, prefecture_code=prefecture_code,
-                                municipality_code=municipality_code or "")
+    return template.name.format(
+        prefix=catalog.prefix, region=region, prefecture_code=prefecture_code, municipality_code=municipality_code or ""
+    )
 
 
 def expand(catalog: Catalog, regions: Iterable[RegionTopics]) -> list[TopicSpec]:
@@ -91,21 +93,40 @@ def expand(catalog: Catalog, regions: Iterable[RegionTopics]) -> list[TopicSpec]
     specs: list[TopicSpec] = []
     for region in regions:
         for template in catalog.templates:
-            configs = {"cleanup.policy": template.cleanup_policy, "retention.ms": str(template.retention_ms),
-                       "min.insync.replicas": str(catalog.min_insync_replicas), **dict(template.configs)}
+            configs = {
+                "cleanup.policy": template.cleanup_policy,
+                "retention.ms": str(template.retention_ms),
+                "min.insync.replicas": str(catalog.min_insync_replicas),
+                **dict(template.configs),
+            }
             codes: Sequence[str | None] = region.municipality_codes if template.for_each else [None]
             for code in codes:
-                name = template.name.format(prefix=catalog.prefix, region=region.name,
-                                            prefecture_code=region.prefecture_code, municipality_code=code or "")
+                name = template.name.format(
+                    prefix=catalog.prefix,
+                    region=region.name,
+                    prefecture_code=region.prefecture_code,
+                    municipality_code=code or "",
+                )
                 if not TOPIC_NAME.match(name):
-                    raise ConfigError(catalog.file, f"topic name {name!r} is not a valid Kafka topic name",
-                                      where=f"id={template.id} region={region.name}",
-                                      expected="letters, digits, '.', '_' or '-', at most 249 characters")
-                specs.append(TopicSpec(name=name, catalog_id=template.id, region=region.name,
-                                       partitions=template.partitions,
-                                       replication_factor=catalog.replication_factor, configs=dict(configs),
-                                       key_schema=template.key_schema, value_schema=template.value_schema,
-                                       municipality_code=code))
+                    raise ConfigError(
+                        catalog.file,
+                        f"topic name {name!r} is not a valid Kafka topic name",
+                        where=f"id={template.id} region={region.name}",
+                        expected="letters, digits, '.', '_' or '-', at most 249 characters",
+                    )
+                specs.append(
+                    TopicSpec(
+                        name=name,
+                        catalog_id=template.id,
+                        region=region.name,
+                        partitions=template.partitions,
+                        replication_factor=catalog.replication_factor,
+                        configs=dict(configs),
+                        key_schema=template.key_schema,
+                        value_schema=template.value_schema,
+                        municipality_code=code,
+                    )
+                )
     names = [s.name for s in specs]
     if len(names) != len(set(names)):
         dupes = sorted({n for n in names if names.count(n) > 1})
@@ -114,6 +135,7 @@ def expand(catalog: Catalog, regions: Iterable[RegionTopics]) -> list[TopicSpec]
 
 
 # -- planning (pure) ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ObservedTopic:
@@ -173,28 +195,53 @@ def plan(specs: Sequence[TopicSpec], observed: dict[str, ObservedTopic], broker_
         capped = capped or spec.replication_factor < wanted.replication_factor
         have = observed.get(spec.name)
         if have is None:
-            actions.append(Action("create", spec.name,
-                                  f"create: {spec.partitions} partitions, replication {spec.replication_factor}, "
-                                  + ", ".join(f"{k}={v}" for k, v in sorted(spec.configs.items())), spec=spec))
+            actions.append(
+                Action(
+                    "create",
+                    spec.name,
+                    f"create: {spec.partitions} partitions, replication {spec.replication_factor}, "
+                    + ", ".join(f"{k}={v}" for k, v in sorted(spec.configs.items())),
+                    spec=spec,
+                )
+            )
             continue
         if have.partitions < spec.partitions:
-            actions.append(Action("add_partitions", spec.name,
-                                  f"partitions {have.partitions} -> {spec.partitions}", partitions=spec.partitions))
+            actions.append(
+                Action(
+                    "add_partitions",
+                    spec.name,
+                    f"partitions {have.partitions} -> {spec.partitions}",
+                    partitions=spec.partitions,
+                )
+            )
         elif have.partitions > spec.partitions:
-            actions.append(Action("notice", spec.name,
-                                  f"has {have.partitions} partitions, catalog says {spec.partitions}: "
-                                  f"Kafka cannot reduce partitions; update the catalog or recreate the topic"))
+            actions.append(
+                Action(
+                    "notice",
+                    spec.name,
+                    f"has {have.partitions} partitions, catalog says {spec.partitions}: "
+                    f"Kafka cannot reduce partitions; update the catalog or recreate the topic",
+                )
+            )
         if have.replication_factor != spec.replication_factor:
-            actions.append(Action("notice", spec.name,
-                                  f"replication factor {have.replication_factor}, catalog wants "
-                                  f"{spec.replication_factor}: reassign partitions with kafka-reassign-partitions"))
+            actions.append(
+                Action(
+                    "notice",
+                    spec.name,
+                    f"replication factor {have.replication_factor}, catalog wants "
+                    f"{spec.replication_factor}: reassign partitions with kafka-reassign-partitions",
+                )
+            )
         diffs = {k: v for k, v in spec.configs.items() if have.configs.get(k) != v}
         if diffs:
             detail = ", ".join(f"{k}: {have.configs.get(k, '(default)')} -> {v}" for k, v in sorted(diffs.items()))
             actions.append(Action("alter_configs", spec.name, detail, configs=dict(spec.configs)))
     if capped:
-        actions.append(Action("notice", "*", f"replication capped at {max(broker_count, 1)}: the cluster has "
-                                             f"{broker_count} broker(s)"))
+        actions.append(
+            Action(
+                "notice", "*", f"replication capped at {max(broker_count, 1)}: the cluster has {broker_count} broker(s)"
+            )
+        )
     return Plan(actions=tuple(actions), topics=len(specs))
 
 
@@ -219,16 +266,23 @@ class HubTopics:
     alerts: str
     public: str
     deadletter: str
-    municipal: Mapping[str, str]   # JIS code -> that municipality's (or ward's) alerts topic
+    municipal: Mapping[str, str]  # JIS code -> that municipality's (or ward's) alerts topic
 
     @classmethod
     def for_region(cls, catalog: Catalog, pack) -> HubTopics:  # noqa: ANN001 - a RegionPack
         def name(topic_id: str, code: str | None = None) -> str:
-            return topic_name(catalog, topic_id, pack.name, prefecture_code=pack.prefecture_code,
-                              municipality_code=code)
-        return cls(raw=name("readings.raw"), enriched=name("readings.enriched"), alerts=name("alerts"),
-                   public=name("alerts.public"), deadletter=name("deadletter"),
-                   municipal={m.code: name("alerts.municipality", m.code) for m in pack.municipalities})
+            return topic_name(
+                catalog, topic_id, pack.name, prefecture_code=pack.prefecture_code, municipality_code=code
+            )
+
+        return cls(
+            raw=name("readings.raw"),
+            enriched=name("readings.enriched"),
+            alerts=name("alerts"),
+            public=name("alerts.public"),
+            deadletter=name("deadletter"),
+            municipal={m.code: name("alerts.municipality", m.code) for m in pack.municipalities},
+        )
 
     def alert_topics(self) -> list[str]:
         """Every topic alert events go to."""

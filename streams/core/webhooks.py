@@ -44,7 +44,7 @@ class Subscription:
     region: str
     municipality_code: str
     url: str
-    secret: str = field(default="", repr=False)   # never printed
+    secret: str = field(default="", repr=False)  # never printed
     format: str = "json"
     retry: RetryPolicy = RetryPolicy()
 
@@ -69,7 +69,8 @@ def json_body(alert: Mapping) -> bytes:
 
 def headers(subscription: Subscription, alert: Mapping, body: bytes, timestamp: int) -> dict[str, str]:
     return {
-        "Content-Type": "application/json; charset=utf-8" if subscription.format == "json"
+        "Content-Type": "application/json; charset=utf-8"
+        if subscription.format == "json"
         else "application/cap+xml; charset=utf-8",
         "User-Agent": "bosai-hub-webhook/1",
         "X-Bosai-Subscription": subscription.id,

@@ -64,8 +64,15 @@ class FeedHandlers:
 
     challenge = {"WWW-Authenticate": 'Basic realm="bosai hub", charset="UTF-8"'}
 
-    def __init__(self, alerts: CurrentAlerts, policy: AccessPolicy, checker: CredentialChecker, *,
-                 sender_names: dict[str, str], zone_polygons: dict):
+    def __init__(
+        self,
+        alerts: CurrentAlerts,
+        policy: AccessPolicy,
+        checker: CredentialChecker,
+        *,
+        sender_names: dict[str, str],
+        zone_polygons: dict,
+    ):
         self.alerts, self.policy, self.checker = alerts, policy, checker
         self.sender_names, self.zone_polygons = sender_names, zone_polygons
 
@@ -85,49 +92,76 @@ class FeedHandlers:
     @staticmethod
     def atom(request: web.Request, entries: list[dict], feed_id: str, title: str) -> web.Response:
         base = f"{request.scheme}://{request.host}"
-        body = render_atom(entries, feed_id=feed_id, title=title, self_url=f"{base}{request.path}",
-                           cap_url=f"{base}/cap/{{identifier}}.xml")
+        body = render_atom(
+            entries,
+            feed_id=feed_id,
+            title=title,
+            self_url=f"{base}{request.path}",
+            cap_url=f"{base}/cap/{{identifier}}.xml",
+        )
         return web.Response(body=body, content_type="application/atom+xml", charset="utf-8")
 
     async def public_feed(self, request: web.Request) -> web.Response:
         principal = await self.principal_of(request)
-        return self.atom(request, feed_entries(self.alerts, principal, public_only=True),
-                         "urn:bosai-hub:feed:public", "bosai hub: public alerts")
+        return self.atom(
+            request,
+            feed_entries(self.alerts, principal, public_only=True),
+            "urn:bosai-hub:feed:public",
+            "bosai hub: public alerts",
+        )
 
     async def prefecture_feed(self, request: web.Request) -> web.Response:
         principal = await self.principal_of(request)
         region = request.match_info["region"]
         if not (principal.role == "hub" or (principal.role == "prefecture" and principal.region == region)):
             raise web.HTTPForbidden(text=f"{principal.name} may not read the {region} prefecture feed\n")
-        return self.atom(request, feed_entries(self.alerts, principal, region=region),
-                         f"urn:bosai-hub:feed:prefecture:{region}", f"bosai hub: {region} (all alerts)")
+        return self.atom(
+            request,
+            feed_entries(self.alerts, principal, region=region),
+            f"urn:bosai-hub:feed:prefecture:{region}",
+            f"bosai hub: {region} (all alerts)",
+        )
 
     async def municipality_feed(self, request: web.Request) -> web.Response:
         principal = await self.principal_of(request)
         code = request.match_info["code"]
-        allowed = (principal.role in ("hub", "prefecture")
-                   or (principal.role == "municipality"
-                       and (code in principal.municipality_codes or principal.name == f"muni-{code}")))
+        allowed = principal.role in ("hub", "prefecture") or (
+            principal.role == "municipality"
+            and (code in principal.municipality_codes or principal.name == f"muni-{code}")
+        )
         if not allowed:
             raise web.HTTPForbidden(text=f"{principal.name} may not read the feed of {code}\n")
-        return self.atom(request, feed_entries(self.alerts, principal, municipality_code=code),
-                         f"urn:bosai-hub:feed:municipality:{code}", f"bosai hub: {code}")
+        return self.atom(
+            request,
+            feed_entries(self.alerts, principal, municipality_code=code),
+            f"urn:bosai-hub:feed:municipality:{code}",
+            f"bosai hub: {code}",
+        )
 
     async def cap_message(self, request: web.Request) -> web.Response:
         principal = await self.principal_of(request)
         record = self.alerts.by_identifier.get(request.match_info["identifier"])
         if record is None or not visible(principal, record):
             raise web.HTTPNotFound(text="no such CAP message for you\n")
-        body = cap.render(record, sender_name=self.sender_names.get(record["region"], ""),
-                          zone_polygons=self.zone_polygons.get(record["region"]))
+        body = cap.render(
+            record,
+            sender_name=self.sender_names.get(record["region"], ""),
+            zone_polygons=self.zone_polygons.get(record["region"]),
+        )
         return web.Response(body=body, content_type="application/cap+xml", charset="utf-8")
 
     async def healthz(self, _request: web.Request) -> web.Response:
         return web.json_response({"alerts": len(self.alerts.latest), "current": len(self.alerts.current())})
 
 
-def build_app(alerts: CurrentAlerts, policy: AccessPolicy, checker: CredentialChecker, *,
-              sender_names: dict[str, str], zone_polygons: dict) -> web.Application:
+def build_app(
+    alerts: CurrentAlerts,
+    policy: AccessPolicy,
+    checker: CredentialChecker,
+    *,
+    sender_names: dict[str, str],
+    zone_polygons: dict,
+) -> web.Application:
     handlers = FeedHandlers(alerts, policy, checker, sender_names=sender_names, zone_polygons=zone_polygons)
     app = web.Application()
     app.router.add_get("/feeds/public.atom", handlers.public_feed)
@@ -138,8 +172,9 @@ def build_app(alerts: CurrentAlerts, policy: AccessPolicy, checker: CredentialCh
     return app
 
 
-async def follow_alerts(bootstrap: str, topics: Sequence[str], alerts: CurrentAlerts, store: SchemaStore,
-                        ready: asyncio.Event | None = None) -> None:
+async def follow_alerts(
+    bootstrap: str, topics: Sequence[str], alerts: CurrentAlerts, store: SchemaStore, ready: asyncio.Event | None = None
+) -> None:
     """Read the alerts topics from the beginning, then keep following them."""
     codec = AvroCodec(store, ALERT)
     async with kafka.started_consumer(bootstrap, *topics) as consumer:
@@ -151,29 +186,53 @@ async def follow_alerts(bootstrap: str, topics: Sequence[str], alerts: CurrentAl
                     try:
                         alerts.apply(codec.decode(message.value))
                     except CodecError as exc:
-                        log.warning("skipping undecodable alert at %s/%d@%d: %s", message.topic,
-                                    message.partition, message.offset, exc)
+                        log.warning(
+                            "skipping undecodable alert at %s/%d@%d: %s",
+                            message.topic,
+                            message.partition,
+                            message.offset,
+                            exc,
+                        )
             if not batches and not caught_up:
                 caught_up = True
                 if ready is not None:
                     ready.set()
 
 
-async def serve_feed(bootstrap: str, topics: Sequence[str], store: SchemaStore, policy: AccessPolicy,
-                     clients_bootstrap: str, ca_file: Path, *, host: str, port: int, auth_cache_s: float,
-                     sender_names: dict[str, str], zone_polygons: dict, progress: Callable[[str], None]) -> None:
+async def serve_feed(
+    bootstrap: str,
+    topics: Sequence[str],
+    store: SchemaStore,
+    policy: AccessPolicy,
+    clients_bootstrap: str,
+    ca_file: Path,
+    *,
+    host: str,
+    port: int,
+    auth_cache_s: float,
+    sender_names: dict[str, str],
+    zone_polygons: dict,
+    progress: Callable[[str], None],
+) -> None:
     """Serve the feeds until cancelled: the alerts are read from the beginning first, then followed."""
     alerts = CurrentAlerts()
     ready = asyncio.Event()
     follower = asyncio.create_task(follow_alerts(bootstrap, topics, alerts, store, ready))
-    app = build_app(alerts, policy, CredentialChecker(clients_bootstrap, ca_file, cache_s=auth_cache_s),
-                    sender_names=sender_names, zone_polygons=zone_polygons)
+    app = build_app(
+        alerts,
+        policy,
+        CredentialChecker(clients_bootstrap, ca_file, cache_s=auth_cache_s),
+        sender_names=sender_names,
+        zone_polygons=zone_polygons,
+    )
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     await ready.wait()
-    progress(f"feed: http://{host}:{port}/feeds/… ({len(alerts.latest)} alert episodes loaded from "
-             f"{', '.join(topics)}); Ctrl-C stops")
+    progress(
+        f"feed: http://{host}:{port}/feeds/… ({len(alerts.latest)} alert episodes loaded from "
+        f"{', '.join(topics)}); Ctrl-C stops"
+    )
     try:
         await follower
     finally:

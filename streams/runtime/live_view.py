@@ -21,7 +21,7 @@ from streams.adapters import kafka
 from streams.adapters.avro import ALERT, AvroCodec, SchemaStore
 from streams.core.times import jst
 
-_SAMPLE = re.compile(r'^(bosai_[a-z_]+)(\{[^}]*\})?\s+([-+0-9.eE]+|NaN)$')
+_SAMPLE = re.compile(r"^(bosai_[a-z_]+)(\{[^}]*\})?\s+([-+0-9.eE]+|NaN)$")
 
 
 def scrape(url: str, timeout_s: float = 1.0) -> dict[str, float]:
@@ -60,8 +60,10 @@ class LiveView:
             self.alerts[(record["msg_type"], record["level"])] += 1
             when = jst(record["observed_at"]).strftime("%m-%d %H:%M")
             codes = ",".join(record["municipality_codes"])
-            line = (f"{when} {record['msg_type']:<6} {record['rule']:<8} {record['level']:<10} "
-                    f"{record['headline']}  [{codes}]")
+            line = (
+                f"{when} {record['msg_type']:<6} {record['rule']:<8} {record['level']:<10} "
+                f"{record['headline']}  [{codes}]"
+            )
             self._write(("\r\033[K" if self.tty and self._progress_shown else "") + line + "\n")
             self._progress_shown = False
             self._render()
@@ -73,8 +75,9 @@ class LiveView:
                 values = scrape(url)
             except OSError:
                 continue
-            processed += sum(v for k, v in values.items()
-                             if k.startswith("bosai_readings_total{") and 'stage="received"' in k)
+            processed += sum(
+                v for k, v in values.items() if k.startswith("bosai_readings_total{") and 'stage="received"' in k
+            )
             seen = [v for k, v in values.items() if k.startswith("bosai_event_time_seconds{") and v > 0]
             if seen:
                 event_time = max(seen + ([event_time] if event_time else []))
@@ -88,8 +91,10 @@ class LiveView:
         bar = "#" * int(share * 30) + "." * (30 - int(share * 30))
         when = jst(int(self.event_time * 1000)).strftime("%Y-%m-%d %H:%M JST") if self.event_time else "-"
         raised = sum(n for (kind, _), n in self.alerts.items() if kind == "ALERT")
-        line = (f"[{bar}] {share:4.0%}  event time {when}  readings {self.processed:,}/{self.total:,}  "
-                f"alerts raised {raised}, events {sum(self.alerts.values())}")
+        line = (
+            f"[{bar}] {share:4.0%}  event time {when}  readings {self.processed:,}/{self.total:,}  "
+            f"alerts raised {raised}, events {sum(self.alerts.values())}"
+        )
         if self.tty:
             self._write("\r\033[K" + line)
             self._progress_shown = True

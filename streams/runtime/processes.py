@@ -14,8 +14,9 @@ from streams.runtime.worker import STALLED_EXIT, WorkerSettings
 class WorkerProcess:
     """One hub worker process for one region (``python -m streams.runtime.worker``); stopped by its pid."""
 
-    def __init__(self, pack_dir: Path, prefix: str, bootstrap: str, log_file: Path, *,
-                 settings: WorkerSettings | None = None):
+    def __init__(
+        self, pack_dir: Path, prefix: str, bootstrap: str, log_file: Path, *, settings: WorkerSettings | None = None
+    ):
         base = settings or WorkerSettings(pack_dir=str(pack_dir))
         self.settings = replace(base, pack_dir=str(pack_dir), topic_prefix=prefix)
         self.cmd = self.settings.command()
@@ -26,8 +27,9 @@ class WorkerProcess:
     def start(self) -> None:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
-            self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(
+                self.cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
 
     @property
     def pid(self) -> int | None:

@@ -12,6 +12,7 @@ import json
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -45,8 +46,16 @@ class ReplayResult:
         return Counter((a["rule"], a["level"], a["msg_type"]) for a in self.alerts)
 
 
-async def produce(bootstrap: str, records: Sequence[dict], routes: dict[str, str], codec: AvroCodec, *,
-                  speed: float | None, progress: Progress, stamp_produced_at: bool = False) -> None:
+async def produce(
+    bootstrap: str,
+    records: Sequence[dict],
+    routes: dict[str, str],
+    codec: AvroCodec,
+    *,
+    speed: float | None,
+    progress: Progress,
+    stamp_produced_at: bool = False,
+) -> None:
     """Produce readings keyed by station id, pacing event time at `speed` x real time (None = max)."""
     async with kafka.started_producer(bootstrap) as producer:
         started = time.monotonic()
@@ -54,7 +63,7 @@ async def produce(bootstrap: str, records: Sequence[dict], routes: dict[str, str
         pending = []
         last_report = time.monotonic()
         for start in range(0, len(records), 2000):
-            chunk = list(records[start:start + 2000])
+            chunk = list(records[start : start + 2000])
             if speed is not None:
                 # pace each distinct event time
                 for record in chunk:
@@ -66,24 +75,37 @@ async def produce(bootstrap: str, records: Sequence[dict], routes: dict[str, str
                         await asyncio.sleep(delay)
                     if stamp_produced_at:
                         record = dict(record, produced_at=int(time.time() * 1000))
-                    pending.append(await producer.send(routes[record["station_id"]], codec.encode(record),
-                                                       key=record["station_id"].encode()))
+                    pending.append(
+                        await producer.send(
+                            routes[record["station_id"]], codec.encode(record), key=record["station_id"].encode()
+                        )
+                    )
             else:
                 if stamp_produced_at:
                     now = int(time.time() * 1000)
                     chunk = [dict(r, produced_at=now) for r in chunk]
                 for record, payload in zip(chunk, codec.encode_many(chunk), strict=True):
-                    pending.append(await producer.send(routes[record["station_id"]], payload,
-                                                       key=record["station_id"].encode()))
+                    pending.append(
+                        await producer.send(routes[record["station_id"]], payload, key=record["station_id"].encode())
+                    )
             if time.monotonic() - last_report > 2:
                 last_report = time.monotonic()
-                progress(f"produced {start + len(chunk):,}/{len(records):,} readings "
-                         f"(event time {jst_iso(chunk[-1]['observed_at'])})")
+                progress(
+                    f"produced {start + len(chunk):,}/{len(records):,} readings "
+                    f"(event time {jst_iso(chunk[-1]['observed_at'])})"
+                )
         await asyncio.gather(*pending)
 
 
-async def wait_drained(bootstrap: str, group_id: str, targets: dict, *, timeout_s: float, progress: Progress,
-                       workers: Sequence[WorkerProcess] = ()) -> bool:
+async def wait_drained(
+    bootstrap: str,
+    group_id: str,
+    targets: dict,
+    *,
+    timeout_s: float,
+    progress: Progress,
+    workers: Sequence[WorkerProcess] = (),
+) -> bool:
     """Wait until the group's committed offsets reach `targets` (TopicPartition -> offset)."""
     deadline = time.monotonic() + timeout_s
     last_report = 0.0
@@ -93,8 +115,9 @@ async def wait_drained(bootstrap: str, group_id: str, targets: dict, *, timeout_
             if worker.restart_if_stalled():
                 progress(f"worker stalled and exited; restarted it (pid {worker.pid})")
             if not worker.alive():
-                raise BosaiError(f"worker (pid {worker.pid}) exited; last lines of {worker.log_file}:\n"
-                                 f"{worker.log_tail()}")
+                raise BosaiError(
+                    f"worker (pid {worker.pid}) exited; last lines of {worker.log_file}:\n{worker.log_tail()}"
+                )
         committed = await kafka.committed_offsets(bootstrap, group_id)
         done = sum(min(committed.get(tp, 0), end) for tp, end in targets.items())
         if done >= total:
@@ -109,13 +132,26 @@ async def wait_drained(bootstrap: str, group_id: str, targets: dict, *, timeout_
 def alert_line(record: dict, topics: Sequence[str]) -> dict:
     """One line of --alerts-out: the alert event as the hub emitted it, with where it was delivered."""
     return {
-        "alert_id": record["alert_id"], "sequence": record["sequence"], "msg_type": record["msg_type"],
-        "transition": record["transition"], "references": record["references"], "station_id": record["station_id"],
-        "rule": record["rule"], "level": record["level"], "level_rank": record["level_rank"],
-        "severity": record["severity"], "urgency": record["urgency"], "certainty": record["certainty"],
-        "sharing_level": record["sharing_level"], "observed_at": jst_iso(record["observed_at"]),
-        "value": record["value"], "unit": record["unit"], "threshold": record["threshold"],
-        "municipalities": record["municipality_codes"], "headline": record["headline"], "topics": sorted(topics),
+        "alert_id": record["alert_id"],
+        "sequence": record["sequence"],
+        "msg_type": record["msg_type"],
+        "transition": record["transition"],
+        "references": record["references"],
+        "station_id": record["station_id"],
+        "rule": record["rule"],
+        "level": record["level"],
+        "level_rank": record["level_rank"],
+        "severity": record["severity"],
+        "urgency": record["urgency"],
+        "certainty": record["certainty"],
+        "sharing_level": record["sharing_level"],
+        "observed_at": jst_iso(record["observed_at"]),
+        "value": record["value"],
+        "unit": record["unit"],
+        "threshold": record["threshold"],
+        "municipalities": record["municipality_codes"],
+        "headline": record["headline"],
+        "topics": sorted(topics),
     }
 
 
@@ -148,7 +184,7 @@ class ReplayPlan:
     catalog: Catalog
     topic_sets: list[HubTopics]
     readings: list[dict]
-    routes: dict[str, str]   # station id -> raw topic
+    routes: dict[str, str]  # station id -> raw topic
 
     @property
     def output_topics(self) -> list[str]:
@@ -159,8 +195,14 @@ class ReplayPlan:
         return [t.raw for t in self.topic_sets]
 
 
-def _plan(packs: Sequence[RegionPack], catalog: Catalog, csv_path: Path, since_ms: int | None,
-          until_ms: int | None, progress: Progress) -> tuple[ReplayPlan, int]:
+def _plan(
+    packs: Sequence[RegionPack],
+    catalog: Catalog,
+    csv_path: Path,
+    since_ms: int | None,
+    until_ms: int | None,
+    progress: Progress,
+) -> tuple[ReplayPlan, int]:
     records = read_amedas(csv_path, since_ms=since_ms, until_ms=until_ms)
     topic_sets = [HubTopics.for_region(catalog, p) for p in packs]
     routes = {sid: t.raw for p, t in zip(packs, topic_sets, strict=True) for sid in p.stations}
@@ -168,37 +210,69 @@ def _plan(packs: Sequence[RegionPack], catalog: Catalog, csv_path: Path, since_m
     if not wanted:
         raise BosaiError(f"{csv_path}: no readings of the regions' stations in the chosen time range")
     skipped = len(records) - len(wanted)
-    progress(f"{len(wanted):,} readings of {len({r['station_id'] for r in wanted})} stations from "
-             f"{jst_iso(wanted[0]['observed_at'])} to {jst_iso(wanted[-1]['observed_at'])}"
-             + (f" ({skipped:,} rows of stations outside the regions skipped)" if skipped else ""))
+    progress(
+        f"{len(wanted):,} readings of {len({r['station_id'] for r in wanted})} stations from "
+        f"{jst_iso(wanted[0]['observed_at'])} to {jst_iso(wanted[-1]['observed_at'])}"
+        + (f" ({skipped:,} rows of stations outside the regions skipped)" if skipped else "")
+    )
     return ReplayPlan(packs, catalog, topic_sets, wanted, routes), skipped
 
 
-def _workers(plan: ReplayPlan, bootstrap: str, log_dir: Path, settings: WorkerSettings | None,
-             metrics_ports: Sequence[int]) -> list[WorkerProcess]:
+def _workers(
+    plan: ReplayPlan, bootstrap: str, log_dir: Path, settings: WorkerSettings | None, metrics_ports: Sequence[int]
+) -> list[WorkerProcess]:
     base = settings or WorkerSettings(pack_dir="")
-    return [WorkerProcess(p.path, plan.catalog.prefix, bootstrap, log_dir / f"{plan.catalog.prefix}-{p.name}.log",
-                          settings=replace(base, metrics_port=metrics_ports[i] if i < len(metrics_ports) else None))
-            for i, p in enumerate(plan.packs)]
+    return [
+        WorkerProcess(
+            p.path,
+            plan.catalog.prefix,
+            bootstrap,
+            log_dir / f"{plan.catalog.prefix}-{p.name}.log",
+            settings=replace(base, metrics_port=metrics_ports[i] if i < len(metrics_ports) else None),
+        )
+        for i, p in enumerate(plan.packs)
+    ]
 
 
-async def _drain(plan: ReplayPlan, bootstrap: str, *, timeout_s: float, progress: Progress,
-                 workers: Sequence[WorkerProcess]) -> bool:
+async def _drain(
+    plan: ReplayPlan, bootstrap: str, *, timeout_s: float, progress: Progress, workers: Sequence[WorkerProcess]
+) -> bool:
     """Wait until every region's workers have committed the end of its raw topic."""
     raw_ends = await kafka.end_offsets(bootstrap, plan.raw_topics)
     drained = True
     for pack, topics in zip(plan.packs, plan.topic_sets, strict=True):
         targets = {tp: end for tp, end in raw_ends.items() if tp.topic == topics.raw}
-        drained = drained and await wait_drained(bootstrap, app_id_for(plan.catalog.prefix, pack.name), targets,
-                                                 timeout_s=timeout_s, progress=progress, workers=workers)
+        drained = drained and await wait_drained(
+            bootstrap,
+            app_id_for(plan.catalog.prefix, pack.name),
+            targets,
+            timeout_s=timeout_s,
+            progress=progress,
+            workers=workers,
+        )
     return drained
 
 
-def run_replay(packs: Sequence[RegionPack], catalog: Catalog, store: SchemaStore, csv_path: Path, *,
-               bootstrap: str, prefix: str, since_ms: int | None, until_ms: int | None, speed: float | None,
-               timeout_s: float, log_dir: Path, progress: Progress, keep_topics: bool = False,
-               worker_settings: WorkerSettings | None = None, metrics_ports: Sequence[int] = (),
-               live: bool = False, start_workers: bool = True) -> ReplayResult:
+def run_replay(
+    packs: Sequence[RegionPack],
+    catalog: Catalog,
+    store: SchemaStore,
+    csv_path: Path,
+    *,
+    bootstrap: str,
+    prefix: str,
+    since_ms: int | None,
+    until_ms: int | None,
+    speed: float | None,
+    timeout_s: float,
+    log_dir: Path,
+    progress: Progress,
+    keep_topics: bool = False,
+    worker_settings: WorkerSettings | None = None,
+    metrics_ports: Sequence[int] = (),
+    live: bool = False,
+    start_workers: bool = True,
+) -> ReplayResult:
     """Produce the CSV's readings into each region's raw topic, run one worker per region, collect alerts."""
     started = time.monotonic()
     plan, skipped = _plan(packs, replace(catalog, prefix=prefix), csv_path, since_ms, until_ms, progress)
@@ -207,38 +281,61 @@ def run_replay(packs: Sequence[RegionPack], catalog: Catalog, store: SchemaStore
     progress(f"topics under prefix '{prefix}': {len(before.changes)} created or updated")
     starts = asyncio.run(kafka.end_offsets(bootstrap, plan.output_topics + plan.raw_topics))
     workers = _workers(plan, bootstrap, log_dir, worker_settings, metrics_ports) if start_workers else []
-    follower = view = None
-    try:
-        for worker in workers:
-            worker.start()
-        progress(f"started {len(workers)} worker(s): " + ", ".join(f"pid {w.pid}" for w in workers)
-                 + (" — metrics on " + ", ".join(f"http://127.0.0.1:{port}/metrics" for port in metrics_ports)
-                    if metrics_ports else ""))
-        if live:
-            from streams.runtime.live_view import AlertFollower, LiveView
-
-            view = LiveView(len(plan.readings), [f"http://127.0.0.1:{port}/metrics" for port in metrics_ports])
-            follower = AlertFollower(bootstrap, [t.alerts for t in plan.topic_sets], starts, view, store)
-            follower.start()
-            progress = lambda _message: None  # noqa: E731 - the live view shows progress now
+    with (
+        _running(workers, metrics_ports, progress),
+        _live(live, plan, bootstrap, starts, store, metrics_ports) as shown,
+    ):
+        progress = (lambda _message: None) if shown else progress  # the live view shows progress itself
         produce_started = time.monotonic()
-        asyncio.run(produce(bootstrap, plan.readings, plan.routes, AvroCodec(store, READING), speed=speed,
-                            progress=progress))
+        asyncio.run(
+            produce(bootstrap, plan.readings, plan.routes, AvroCodec(store, READING), speed=speed, progress=progress)
+        )
         result.produce_s = time.monotonic() - produce_started
-        result.drained = asyncio.run(_drain(plan, bootstrap, timeout_s=timeout_s, progress=progress,
-                                            workers=workers))
+        result.drained = asyncio.run(_drain(plan, bootstrap, timeout_s=timeout_s, progress=progress, workers=workers))
         result.drain_s = time.monotonic() - produce_started - result.produce_s
-    finally:
-        if follower is not None:
-            follower.stop()
-            view.close()
-        for worker in workers:
-            worker.stop()
     _collect(result, plan, bootstrap, store, starts)
     if not keep_topics and prefix != "bosai":  # never delete the live topics
         asyncio.run(delete_namespace(bootstrap, prefix, [p.name for p in packs]))
     result.total_s = time.monotonic() - started
     return result
+
+
+@contextmanager
+def _running(workers: Sequence[WorkerProcess], metrics_ports: Sequence[int], progress: Progress) -> Iterator[None]:
+    """The workers, started, and stopped (by pid) however the block ends."""
+    try:
+        for worker in workers:
+            worker.start()
+        urls = ", ".join(f"http://127.0.0.1:{port}/metrics" for port in metrics_ports)
+        progress(
+            f"started {len(workers)} worker(s): "
+            + ", ".join(f"pid {w.pid}" for w in workers)
+            + (f" — metrics on {urls}" if urls else "")
+        )
+        yield
+    finally:
+        for worker in workers:
+            worker.stop()
+
+
+@contextmanager
+def _live(
+    live: bool, plan: ReplayPlan, bootstrap: str, starts: dict, store: SchemaStore, metrics_ports: Sequence[int]
+) -> Iterator[bool]:
+    """The demo's terminal view while the block runs (when live); yields whether it is shown."""
+    if not live:
+        yield False
+        return
+    from streams.runtime.live_view import AlertFollower, LiveView
+
+    view = LiveView(len(plan.readings), [f"http://127.0.0.1:{port}/metrics" for port in metrics_ports])
+    follower = AlertFollower(bootstrap, [t.alerts for t in plan.topic_sets], starts, view, store)
+    follower.start()
+    try:
+        yield True
+    finally:
+        follower.stop()
+        view.close()
 
 
 def _collect(result: ReplayResult, plan: ReplayPlan, bootstrap: str, store: SchemaStore, starts: dict) -> None:
@@ -256,5 +353,7 @@ def write_alerts(path: Path, alerts: Sequence[dict]) -> None:
 
 def iter_lines(alerts: Sequence[dict]) -> Iterator[str]:
     for alert in alerts:
-        yield (f"{alert['observed_at']}  {alert['msg_type']:<6} {alert['rule']:<8} {alert['level']:<10} "
-               f"{alert['station_id']}  {alert['headline']}")
+        yield (
+            f"{alert['observed_at']}  {alert['msg_type']:<6} {alert['rule']:<8} {alert['level']:<10} "
+            f"{alert['station_id']}  {alert['headline']}"
+        )

@@ -22,9 +22,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import aiohttp
+from aiokafka import AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
 
 from streams.adapters import kafka, metrics
-from streams.adapters.avro import ALERT, DEAD_LETTER, AvroCodec, CodecError
+from streams.adapters.avro import ALERT, DEAD_LETTER, AvroCodec, CodecError, SchemaStore
 from streams.core.region import RegionPack
 from streams.core.topics import Catalog, HubTopics, topic_name
 from streams.core.webhooks import PERMANENT_STATUSES, Subscription, headers, json_body
@@ -50,8 +52,13 @@ def routes_for(subscriptions: Sequence[Subscription], packs: Sequence[RegionPack
     for sub in subscriptions:
         pack = by_name[sub.region]
         topics = HubTopics.for_region(catalog, pack)
-        out.append(Route(sub, tuple(topics.read_by(pack, sub.municipality_code)),
-                         topic_name(catalog, "sink.deadletter", pack.name, prefecture_code=pack.prefecture_code)))
+        out.append(
+            Route(
+                sub,
+                tuple(topics.read_by(pack, sub.municipality_code)),
+                topic_name(catalog, "sink.deadletter", pack.name, prefecture_code=pack.prefecture_code),
+            )
+        )
     return out
 
 
@@ -59,8 +66,9 @@ def body_for(sub: Subscription, alert: dict, render_cap: RenderCap) -> bytes:
     return render_cap(alert) if sub.format == "cap" else json_body(alert)
 
 
-async def deliver(session: aiohttp.ClientSession, sub: Subscription, alert: dict, body: bytes, *,
-                  rng: random.Random) -> tuple[bool, int, str]:
+async def deliver(
+    session: aiohttp.ClientSession, sub: Subscription, alert: dict, body: bytes, *, rng: random.Random
+) -> tuple[bool, int, str]:
     """POST until a 2xx, a permanent refusal, or max_attempts; returns (delivered, attempts, last error)."""
     last_error = ""
     for attempt in range(1, sub.retry.max_attempts + 1):
@@ -68,8 +76,12 @@ async def deliver(session: aiohttp.ClientSession, sub: Subscription, alert: dict
             metrics.WEBHOOK_RETRIES.labels(sub.id).inc()
             await asyncio.sleep(sub.retry.delay(attempt - 1, rng))
         try:
-            async with session.post(sub.url, data=body, headers=headers(sub, alert, body, int(time.time())),
-                                    timeout=aiohttp.ClientTimeout(total=sub.retry.timeout_s)) as response:
+            async with session.post(
+                sub.url,
+                data=body,
+                headers=headers(sub, alert, body, int(time.time())),
+                timeout=aiohttp.ClientTimeout(total=sub.retry.timeout_s),
+            ) as response:
                 await response.read()
                 if 200 <= response.status < 300:
                     metrics.WEBHOOK_ATTEMPTS.labels(sub.id, "ok").inc()
@@ -79,7 +91,7 @@ async def deliver(session: aiohttp.ClientSession, sub: Subscription, alert: dict
                 if response.status in PERMANENT_STATUSES:
                     metrics.WEBHOOK_ATTEMPTS.labels(sub.id, result).inc()
                     return False, attempt, last_error + " (permanent: not retried)"
-        except asyncio.TimeoutError:
+        except TimeoutError:
             result, last_error = "timeout", f"no answer within {sub.retry.timeout_s:g}s"
         except aiohttp.ClientError as exc:
             result, last_error = "connection", f"{type(exc).__name__}: {exc}"
@@ -87,17 +99,37 @@ async def deliver(session: aiohttp.ClientSession, sub: Subscription, alert: dict
     return False, sub.retry.max_attempts, last_error
 
 
-def _dead_letter(sub: Subscription, message, detail: str, reason: str = "sink_delivery_failed") -> dict:
-    return {"reason": reason, "error_detail": detail, "stage": "sink.webhook", "source_topic": message.topic,
-            "source_partition": message.partition, "source_offset": message.offset,
-            "source_timestamp": message.timestamp, "original_key": message.key, "original_value": message.value,
-            "failed_at": int(time.time() * 1000), "worker": f"{socket.gethostname()}/{os.getpid()} {sub.id}"}
+def _dead_letter(
+    sub: Subscription, message: ConsumerRecord | SourceMessage, detail: str, reason: str = "sink_delivery_failed"
+) -> dict:
+    return {
+        "reason": reason,
+        "error_detail": detail,
+        "stage": "sink.webhook",
+        "source_topic": message.topic,
+        "source_partition": message.partition,
+        "source_offset": message.offset,
+        "source_timestamp": message.timestamp,
+        "original_key": message.key,
+        "original_value": message.value,
+        "failed_at": int(time.time() * 1000),
+        "worker": f"{socket.gethostname()}/{os.getpid()} {sub.id}",
+    }
 
 
 class SubscriberLoop:
     """One subscription: its consumer group, its HTTP session, its order."""
 
-    def __init__(self, route: Route, bootstrap: str, producer, store, render_cap: RenderCap, *, seed: int | None = None):
+    def __init__(
+        self,
+        route: Route,
+        bootstrap: str,
+        producer: AIOKafkaProducer,
+        store: SchemaStore,
+        render_cap: RenderCap,
+        *,
+        seed: int | None = None,
+    ):
         self.route = route
         self.sub = route.subscription
         self.bootstrap = bootstrap
@@ -109,22 +141,31 @@ class SubscriberLoop:
         self.delivered = 0
         self.dead_lettered = 0
 
-    async def _to_deadletter(self, message, detail: str, reason: str = "sink_delivery_failed") -> None:
+    async def _to_deadletter(
+        self, message: ConsumerRecord | SourceMessage, detail: str, reason: str = "sink_delivery_failed"
+    ) -> None:
         value = self.dead_letters.encode(_dead_letter(self.sub, message, detail, reason))
         await self.producer.send_and_wait(self.route.deadletter_topic, value, key=self.sub.id.encode())
         self.dead_lettered += 1
         metrics.WEBHOOK_DELIVERIES.labels(self.sub.id, "dead_lettered").inc()
-        log.warning("subscription %s: %s/%d@%d dead-lettered: %s", self.sub.id, message.topic, message.partition,
-                    message.offset, detail)
+        log.warning(
+            "subscription %s: %s/%d@%d dead-lettered: %s",
+            self.sub.id,
+            message.topic,
+            message.partition,
+            message.offset,
+            detail,
+        )
 
-    async def handle(self, session: aiohttp.ClientSession, message) -> None:
+    async def handle(self, session: aiohttp.ClientSession, message: ConsumerRecord | SourceMessage) -> None:
         try:
             alert = self.alerts.decode(message.value)
         except CodecError as exc:
             await self._to_deadletter(message, f"not an alert event: {exc}", reason="undecodable")
             return
-        delivered, attempts, error = await deliver(session, self.sub, alert,
-                                                   body_for(self.sub, alert, self.render_cap), rng=self.rng)
+        delivered, attempts, error = await deliver(
+            session, self.sub, alert, body_for(self.sub, alert, self.render_cap), rng=self.rng
+        )
         if delivered:
             self.delivered += 1
             metrics.WEBHOOK_DELIVERIES.labels(self.sub.id, "delivered").inc()
@@ -133,7 +174,9 @@ class SubscriberLoop:
         else:
             await self._to_deadletter(message, f"{attempts} attempt(s) to {self.sub.url} failed; last: {error}")
 
-    async def _handle_unless_stopped(self, session, message, stop: asyncio.Event) -> bool:
+    async def _handle_unless_stopped(
+        self, session: aiohttp.ClientSession, message: ConsumerRecord | SourceMessage, stop: asyncio.Event
+    ) -> bool:
         """Handle one message, abandoning it (False) if stop is set first: a retrying delivery can take minutes."""
         if stop.is_set():
             return False
@@ -149,15 +192,18 @@ class SubscriberLoop:
         return False
 
     async def run(self, stop: asyncio.Event) -> None:
-        async with (kafka.started_consumer(self.bootstrap, *self.route.topics, group_id=f"bosai-sink-{self.sub.id}",
-                                           max_poll_interval_ms=3_600_000) as consumer,
-                    aiohttp.ClientSession() as session):
+        async with (
+            kafka.started_consumer(
+                self.bootstrap, *self.route.topics, group_id=f"bosai-sink-{self.sub.id}", max_poll_interval_ms=3_600_000
+            ) as consumer,
+            aiohttp.ClientSession() as session,
+        ):
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=500, max_records=200)
                 for tp, messages in batches.items():
                     for message in messages:
                         if not await self._handle_unless_stopped(session, message, stop):
-                            break   # stopping: this message stays uncommitted and comes again
+                            break  # stopping: this message stays uncommitted and comes again
                         await consumer.commit({tp: message.offset + 1})
                 lag = 0
                 for tp in consumer.assignment():
@@ -167,8 +213,14 @@ class SubscriberLoop:
                 metrics.WEBHOOK_LAG.labels(self.sub.id).set(lag)
 
 
-async def run_sink(routes: Sequence[Route], bootstrap: str, store, render_cap: RenderCap, stop: asyncio.Event,
-                   progress: Progress = lambda _m: None) -> list[SubscriberLoop]:
+async def run_sink(
+    routes: Sequence[Route],
+    bootstrap: str,
+    store: SchemaStore,
+    render_cap: RenderCap,
+    stop: asyncio.Event,
+    progress: Progress = lambda _m: None,
+) -> list[SubscriberLoop]:
     """Run every subscription until stop is set; a failing subscriber task is restarted, the others go on."""
     producer = kafka.producer(bootstrap, linger_ms=0)
     await producer.start()
@@ -188,8 +240,12 @@ async def run_sink(routes: Sequence[Route], bootstrap: str, store, render_cap: R
                 log.exception("subscription %s stopped: %s; restarting in 5 s", loop.sub.id, exc)
                 await asyncio.sleep(5)
 
-    progress(f"sink: {len(loops)} subscription(s): " + ", ".join(
-        f"{r.subscription.id} ({r.subscription.municipality_code}, {r.subscription.format})" for r in routes))
+    progress(
+        f"sink: {len(loops)} subscription(s): "
+        + ", ".join(
+            f"{r.subscription.id} ({r.subscription.municipality_code}, {r.subscription.format})" for r in routes
+        )
+    )
     try:
         await asyncio.gather(*(supervised(loop) for loop in loops))
     finally:
@@ -197,8 +253,9 @@ async def run_sink(routes: Sequence[Route], bootstrap: str, store, render_cap: R
     return loops
 
 
-async def redrive(route: Route, bootstrap: str, store, render_cap: RenderCap,
-                  progress: Progress = lambda _m: None) -> tuple[int, int]:
+async def redrive(
+    route: Route, bootstrap: str, store: SchemaStore, render_cap: RenderCap, progress: Progress = lambda _m: None
+) -> tuple[int, int]:
     """Re-deliver the subscription's dead-lettered messages present now; returns (delivered, dead-lettered again).
 
     Uses its own consumer group on the dead-letter topic, so each dead letter is redriven once; those
@@ -212,12 +269,15 @@ async def redrive(route: Route, bootstrap: str, store, render_cap: RenderCap,
     loop = SubscriberLoop(route, bootstrap, producer, store, render_cap)
     codec = AvroCodec(store, DEAD_LETTER)
     try:
-        partitions = [kafka.TopicPartition(route.deadletter_topic, p)
-                      for p in await kafka.partitions_of(consumer, route.deadletter_topic) or [0]]
+        partitions = [
+            kafka.TopicPartition(route.deadletter_topic, p)
+            for p in await kafka.partitions_of(consumer, route.deadletter_topic) or [0]
+        ]
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         seen = 0
         async with aiohttp.ClientSession() as session:
+
             async def behind() -> bool:
                 return any([await consumer.position(tp) < ends[tp] for tp in partitions])
 
@@ -231,8 +291,10 @@ async def redrive(route: Route, bootstrap: str, store, render_cap: RenderCap,
                             seen += 1
                             await loop.handle(session, SourceMessage.of(codec.decode(message.value)))
                         await consumer.commit({tp: message.offset + 1})
-        progress(f"redrive {sub.id}: {seen} dead letter(s): {loop.delivered} delivered, "
-                 f"{loop.dead_lettered} dead-lettered again")
+        progress(
+            f"redrive {sub.id}: {seen} dead letter(s): {loop.delivered} delivered, "
+            f"{loop.dead_lettered} dead-lettered again"
+        )
         return loop.delivered, loop.dead_lettered
     finally:
         await producer.stop()
@@ -251,6 +313,12 @@ class SourceMessage:
     value: bytes | None
 
     @classmethod
-    def of(cls, dead_letter: dict) -> "SourceMessage":
-        return cls(dead_letter["source_topic"], dead_letter["source_partition"], dead_letter["source_offset"],
-                   dead_letter["source_timestamp"], dead_letter["original_key"], dead_letter["original_value"])
+    def of(cls, dead_letter: dict) -> SourceMessage:
+        return cls(
+            dead_letter["source_topic"],
+            dead_letter["source_partition"],
+            dead_letter["source_offset"],
+            dead_letter["source_timestamp"],
+            dead_letter["original_key"],
+            dead_letter["original_value"],
+        )

@@ -49,16 +49,20 @@ def _jsonable(value: Any) -> Any:
 
 
 def as_json(topic: str, partition: int, offset: int, kind: str, record: dict) -> str:
-    return json.dumps({"topic": topic, "partition": partition, "offset": offset, "schema": kind,
-                       "value": _jsonable(record)}, ensure_ascii=False)
+    return json.dumps(
+        {"topic": topic, "partition": partition, "offset": offset, "schema": kind, "value": _jsonable(record)},
+        ensure_ascii=False,
+    )
 
 
 def as_line(kind: str, record: dict) -> str:
     """One readable line per message."""
     if kind == "Alert":
-        return (f"{_time(record['observed_at'])} {record['msg_type']:<6} {record['rule']:<10} {record['level']:<10} "
-                f"{record['severity']:<8} {record['sharing_level'].lower():<9} {record['headline']}  "
-                f"[{record['alert_id']}/{record['sequence']} → {','.join(record['municipality_codes'])}]")
+        return (
+            f"{_time(record['observed_at'])} {record['msg_type']:<6} {record['rule']:<10} {record['level']:<10} "
+            f"{record['severity']:<8} {record['sharing_level'].lower():<9} {record['headline']}  "
+            f"[{record['alert_id']}/{record['sequence']} → {','.join(record['municipality_codes'])}]"
+        )
     if kind == "SensorReading":
         values = " ".join(f"{m['quantity']}={m['value']}{m['unit']}" for m in record["measurements"])
         return f"{_time(record['observed_at'])} {record['station_id']} {record['quality']} {values}"
@@ -66,16 +70,27 @@ def as_line(kind: str, record: dict) -> str:
         reading = record["reading"]
         values = " ".join(f"{m['quantity']}={m['value']}{m['unit']}" for m in reading["measurements"])
         zones = ",".join(z["zone_id"] for z in record["hazard_zones"]) or "-"
-        return (f"{_time(reading['observed_at'])} {reading['station_id']} {record['municipality_code']} "
-                f"({record['geofence_method']}) zones={zones} {values}")
+        return (
+            f"{_time(reading['observed_at'])} {reading['station_id']} {record['municipality_code']} "
+            f"({record['geofence_method']}) zones={zones} {values}"
+        )
     if kind == "DeadLetter":
-        return (f"{_time(record['failed_at'])} {record['reason']:<16} {record['source_topic']}"
-                f"[{record['source_partition']}]@{record['source_offset']}: {record['error_detail']}")
+        return (
+            f"{_time(record['failed_at'])} {record['reason']:<16} {record['source_topic']}"
+            f"[{record['source_partition']}]@{record['source_offset']}: {record['error_detail']}"
+        )
     return json.dumps(_jsonable(record), ensure_ascii=False)
 
 
-async def follow(bootstrap: str, topics: Sequence[str], *, from_beginning: bool, idle_timeout_s: float | None,
-                 max_messages: int | None, consumer_config: dict | None = None) -> AsyncIterator:
+async def follow(
+    bootstrap: str,
+    topics: Sequence[str],
+    *,
+    from_beginning: bool,
+    idle_timeout_s: float | None,
+    max_messages: int | None,
+    consumer_config: dict | None = None,
+) -> AsyncIterator:
     """Yield messages of the topics; stop after max_messages, or idle_timeout_s without a message."""
     async with kafka.started_consumer(bootstrap, **(consumer_config or {})) as consumer:
         partitions = []
@@ -107,19 +122,31 @@ async def follow(bootstrap: str, topics: Sequence[str], *, from_beginning: bool,
                         return
 
 
-async def tail(bootstrap: str, topics: Sequence[str], store: SchemaStore, emit: Callable[[str], None], *,
-               as_json_lines: bool, from_beginning: bool, idle_timeout_s: float | None,
-               max_messages: int | None) -> int:
+async def tail(
+    bootstrap: str,
+    topics: Sequence[str],
+    store: SchemaStore,
+    emit: Callable[[str], None],
+    *,
+    as_json_lines: bool,
+    from_beginning: bool,
+    idle_timeout_s: float | None,
+    max_messages: int | None,
+) -> int:
     decoder = AnyDecoder(store)
     count = 0
-    async for message in follow(bootstrap, topics, from_beginning=from_beginning, idle_timeout_s=idle_timeout_s,
-                                max_messages=max_messages):
+    async for message in follow(
+        bootstrap, topics, from_beginning=from_beginning, idle_timeout_s=idle_timeout_s, max_messages=max_messages
+    ):
         count += 1
         try:
             kind, record = decoder.decode(message.value)
         except CodecError as exc:
             emit(f"{message.topic}[{message.partition}]@{message.offset}: undecodable ({exc})")
             continue
-        emit(as_json(message.topic, message.partition, message.offset, kind, record) if as_json_lines
-             else as_line(kind, record))
+        emit(
+            as_json(message.topic, message.partition, message.offset, kind, record)
+            if as_json_lines
+            else as_line(kind, record)
+        )
     return count

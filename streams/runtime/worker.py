@@ -74,9 +74,19 @@ class HubWorker(faust.Worker):
         super().on_setup_root_logger(logger, level)
 
 
-def create_app(pack: RegionPack, catalog: Catalog, store: SchemaStore, *, bootstrap: str, prefix: str,
-               replication_factor: int = 1, batch_max: int = 2000, batch_within_s: float = 0.01,
-               commit_interval_s: float = 1.0, stall_s: float = 30.0) -> faust.App:
+def create_app(
+    pack: RegionPack,
+    catalog: Catalog,
+    store: SchemaStore,
+    *,
+    bootstrap: str,
+    prefix: str,
+    replication_factor: int = 1,
+    batch_max: int = 2000,
+    batch_within_s: float = 0.01,
+    commit_interval_s: float = 1.0,
+    stall_s: float = 30.0,
+) -> faust.App:
     """A Faust app processing one region's raw readings."""
     topics = HubTopics.for_region(catalog, pack)
     raw_partitions = catalog.template("readings.raw").partitions
@@ -101,8 +111,13 @@ def create_app(pack: RegionPack, catalog: Catalog, store: SchemaStore, *, bootst
     raw = app.topic(topics.raw, key_serializer="raw", value_serializer="raw", partitions=raw_partitions)
     # Keyed by station id bytes; use_partitioner makes the changelog partition the producer's
     # murmur2 partition of the key, the same partition the station's readings have on the raw topic.
-    states = app.Table(STATE_TABLE, default=None, partitions=raw_partitions, use_partitioner=True,
-                       schema=faust.Schema(key_serializer="raw", value_serializer="raw"))  # JSON bytes
+    states = app.Table(
+        STATE_TABLE,
+        default=None,
+        partitions=raw_partitions,
+        use_partitioner=True,
+        schema=faust.Schema(key_serializer="raw", value_serializer="raw"),
+    )  # JSON bytes
     pipeline = Pipeline(pack, topics, store)
     sender = BatchSender(bootstrap)
     metrics.worker_info(pack.name, app.conf.id)
@@ -143,14 +158,23 @@ def create_app(pack: RegionPack, catalog: Catalog, store: SchemaStore, *, bootst
             await producer.flush()
 
     @app.agent(raw, name="hub")
-    async def hub(stream):  # noqa: ANN001 - Faust stream
+    async def hub(stream) -> None:  # noqa: ANN001 - Faust stream
         await sender.start()
         async for events in stream.take_events(batch_max, within=batch_within_s):
             try:
                 started = time.time()
                 progress["last_batch"] = time.monotonic()
-                messages = [InMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key,
-                                      e.message.value, int(e.message.timestamp * 1000)) for e in events]
+                messages = [
+                    InMessage(
+                        e.message.topic,
+                        e.message.partition,
+                        e.message.offset,
+                        e.message.key,
+                        e.message.value,
+                        int(e.message.timestamp * 1000),
+                    )
+                    for e in events
+                ]
                 result = pipeline.process(messages, state_of)
                 log.debug("batch of %d readings: %d records out", len(messages), len(result.records))
                 written = await sender.send(result.records)
@@ -161,15 +185,25 @@ def create_app(pack: RegionPack, catalog: Catalog, store: SchemaStore, *, bootst
                     decoded[station_id] = (document, state)
                 await changelog_written()
                 open_alerts.update(result.states)
-                metrics.observe_batch(pack.name, result, started_s=started, finished_s=time.time(),
-                                      bytes_written=written, records=result.records)
+                metrics.observe_batch(
+                    pack.name,
+                    result,
+                    started_s=started,
+                    finished_s=time.time(),
+                    bytes_written=written,
+                    records=result.records,
+                )
                 clock.update(result.station_times)
             except BaseException as exc:  # noqa: BLE001 - includes cancellation mid-batch
                 # take_events acknowledges a batch's events when its body ends, however it ends: a batch
                 # that failed or was cancelled half-way must not be acknowledged, so exit at once and let
                 # the supervisor restart the worker, which reads the batch again (crash-only).
-                log.error("batch of %d readings not completed (%r): exiting (status %d) without "
-                          "acknowledging it", len(events), exc, RESTART_EXIT)
+                log.error(
+                    "batch of %d readings not completed (%r): exiting (status %d) without acknowledging it",
+                    len(events),
+                    exc,
+                    RESTART_EXIT,
+                )
                 logging.shutdown()
                 os._exit(RESTART_EXIT)
 
@@ -187,18 +221,27 @@ def create_app(pack: RegionPack, catalog: Catalog, store: SchemaStore, *, bootst
             # Crash-only: after a kill -9 faust-streaming occasionally resumes a restarted worker with
             # its partitions never delivered to the agent. Nothing is lost (offsets are not committed
             # past acknowledged outputs), so exit and let the supervisor start a fresh worker.
-            log.error("no batch for %.0f s with %d readings waiting: exiting (status %d) to be restarted",
-                      idle, lag, STALLED_EXIT)
+            log.error(
+                "no batch for %.0f s with %d readings waiting: exiting (status %d) to be restarted",
+                idle,
+                lag,
+                STALLED_EXIT,
+            )
             logging.shutdown()
             os._exit(STALLED_EXIT)
 
     @app.task
     async def _announce() -> None:
-        log.info("hub for %s: consuming %s, %d stations, %d municipalities", pack.name, topics.raw,
-                 len(pack.stations), len(pack.municipalities))
+        log.info(
+            "hub for %s: consuming %s, %d stations, %d municipalities",
+            pack.name,
+            topics.raw,
+            len(pack.stations),
+            len(pack.municipalities),
+        )
 
     @app.on_before_shutdown.connect
-    async def _close_sender(sender_app, **kwargs) -> None:  # noqa: ANN001, ARG001 - Faust signal
+    async def _close_sender(sender_app, **kwargs: object) -> None:  # noqa: ANN001, ARG001 - Faust signal
         await sender.stop()
 
     return app
@@ -226,8 +269,15 @@ def run_worker(settings: WorkerSettings, say=print) -> None:  # noqa: ANN001 - a
     catalog = load_default_catalog(settings.topic_prefix)
     bootstrap = resolve_bootstrap()
     brokers = probe(bootstrap) or 1
-    app = create_app(pack, catalog, default_store(), bootstrap=bootstrap, prefix=catalog.prefix,
-                     replication_factor=min(catalog.replication_factor, brokers), batch_max=settings.batch_max)
+    app = create_app(
+        pack,
+        catalog,
+        default_store(),
+        bootstrap=bootstrap,
+        prefix=catalog.prefix,
+        replication_factor=min(catalog.replication_factor, brokers),
+        batch_max=settings.batch_max,
+    )
     if settings.metrics_port is not None:
         port = metrics.serve(settings.metrics_port, settings.metrics_host)
         say(f"metrics on http://{settings.metrics_host}:{port}/metrics")

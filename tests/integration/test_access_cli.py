@@ -14,8 +14,9 @@ from streams.runtime.feed_server import CredentialChecker
 
 
 def _bosai(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "streams.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli", *args], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 async def _connects(config: dict) -> bool:
@@ -25,10 +26,12 @@ async def _connects(config: dict) -> bool:
 
 
 def test_apply_then_plan_shows_no_changes_and_an_issued_credential_works_until_revoked(
-        kafka_bootstrap, kafka_clients_listener):
+    kafka_bootstrap, kafka_clients_listener
+):
     clients, ca_file = kafka_clients_listener
-    env = dict(os.environ, **{ENV_BOOTSTRAP: kafka_bootstrap, ENV_CLIENTS_BOOTSTRAP: clients,
-                              ENV_CA_FILE: str(ca_file)})
+    env = dict(
+        os.environ, **{ENV_BOOTSTRAP: kafka_bootstrap, ENV_CLIENTS_BOOTSTRAP: clients, ENV_CA_FILE: str(ca_file)}
+    )
     applied = _bosai("access", "apply", env=env)
     assert applied.returncode == 0, applied.stderr
     assert "applied:" in applied.stdout
@@ -45,3 +48,55 @@ def test_apply_then_plan_shows_no_changes_and_an_issued_credential_works_until_r
     revoked = _bosai("access", "revoke", "muni-09201", env=env)
     assert revoked.returncode == 0 and "revoked" in revoked.stdout
     assert not asyncio.run(_connects(config))
+
+
+def _librdkafka_config(path: Path) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if line and not line.startswith("#"))
+    return dict(pairs)
+
+
+def test_a_librdkafka_client_reads_its_topic_with_the_issued_config_and_nothing_else(
+    kafka_bootstrap, kafka_clients_listener, tmp_path
+):
+    from confluent_kafka import Consumer, Producer
+
+    clients, ca_file = kafka_clients_listener
+    env = dict(
+        os.environ, **{ENV_BOOTSTRAP: kafka_bootstrap, ENV_CLIENTS_BOOTSTRAP: clients, ENV_CA_FILE: str(ca_file)}
+    )
+    for args in (("topics", "apply"), ("access", "apply")):
+        done = _bosai(*args, env=env)
+        assert done.returncode == 0, done.stderr
+    hub = Producer({"bootstrap.servers": kafka_bootstrap})
+    hub.produce("bosai.tochigi.alerts.09201", key=b"a-1", value=b"for utsunomiya")
+    hub.produce("bosai.tochigi.alerts.09202", key=b"a-2", value=b"for ashikaga")
+    hub.flush(10)
+    issued = _bosai(
+        "access", "issue", "宇都宮市", "--format", "librdkafka", "--output", str(tmp_path / "c.conf"), env=env
+    )
+    assert issued.returncode == 0, issued.stderr
+    config = _librdkafka_config(tmp_path / "c.conf")
+    assert oct((tmp_path / "c.conf").stat().st_mode & 0o777) == "0o600"
+
+    own = Consumer({**config, "auto.offset.reset": "earliest"})
+    own.subscribe(["bosai.tochigi.alerts.09201"])
+    values = []
+    for _ in range(60):
+        message = own.poll(1.0)
+        if message is not None and message.error() is None:
+            values.append(message.value())
+            break
+    own.close()
+    other = Consumer({**config, "auto.offset.reset": "earliest"})
+    other.subscribe(["bosai.tochigi.alerts.09202"])
+    refused = None
+    for _ in range(30):
+        message = other.poll(1.0)
+        if message is not None and message.error() is not None:
+            refused = message.error()
+            break
+        assert message is None, "a municipality read another municipality's alerts"
+    other.close()
+
+    assert values == [b"for utsunomiya"]
+    assert refused is not None and "authoriz" in refused.str().lower(), refused

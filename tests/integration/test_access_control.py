@@ -15,21 +15,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.errors import (
-    GroupAuthorizationFailedError,
-    KafkaConnectionError,
-    TopicAuthorizationFailedError,
-)
+from aiokafka.errors import GroupAuthorizationFailedError, KafkaConnectionError, TopicAuthorizationFailedError
 
 from streams.adapters.amedas_csv import read_amedas
 from streams.adapters.avro import ALERT, READING, AvroCodec, default_store
-from streams.adapters.kafka_admin import (
-    apply_access,
-    apply_topics,
-    issue_credential,
-    plan_access,
-    revoke_credential,
-)
+from streams.adapters.kafka_admin import apply_access, apply_topics, issue_credential, plan_access, revoke_credential
 from streams.adapters.tls import client_ssl_context
 from streams.adapters.xml_schemas import cap_validation_errors
 from streams.config.access_file import generate, load_access, render
@@ -59,16 +49,23 @@ def secured(kafka_bootstrap, kafka_clients_listener, project_root, tmp_path_fact
     access_file.write_text(render(generate(packs, catalog)), encoding="utf-8")
     policy = load_access(access_file)
     before, after = asyncio.run(apply_access(kafka_bootstrap, policy))
-    passwords = {name: asyncio.run(issue_credential(kafka_bootstrap, policy.principal(name)))
-                 for name in ("muni-09201", "muni-14100", "public", "pref-tochigi", "hub")}
+    passwords = {
+        name: asyncio.run(issue_credential(kafka_bootstrap, policy.principal(name)))
+        for name in ("muni-09201", "muni-14100", "public", "pref-tochigi", "hub")
+    }
 
     def topic(topic_id, region="tochigi", code=None):
         pack = next(p for p in packs if p.name == region)
         return topic_name(catalog, topic_id, region, prefecture_code=pack.prefecture_code, municipality_code=code)
 
-    hub_writes = [topic("alerts.municipality", code="09201"), topic("alerts.municipality", code="09202"),
-                  topic("readings.raw"), topic("alerts.public"),
-                  topic("alerts.municipality", "kanagawa", "14101"), topic("alerts.municipality", "kanagawa", "14104")]
+    hub_writes = [
+        topic("alerts.municipality", code="09201"),
+        topic("alerts.municipality", code="09202"),
+        topic("readings.raw"),
+        topic("alerts.public"),
+        topic("alerts.municipality", "kanagawa", "14101"),
+        topic("alerts.municipality", "kanagawa", "14104"),
+    ]
 
     async def seed():
         producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
@@ -80,22 +77,40 @@ def secured(kafka_bootstrap, kafka_clients_listener, project_root, tmp_path_fact
             await producer.stop()
 
     asyncio.run(seed())
-    yield {"policy": policy, "before": before, "after": after, "passwords": passwords, "topic": topic,
-           "catalog": catalog, "packs": packs, "prefix": prefix}
+    yield {
+        "policy": policy,
+        "before": before,
+        "after": after,
+        "passwords": passwords,
+        "topic": topic,
+        "catalog": catalog,
+        "packs": packs,
+        "prefix": prefix,
+    }
     for name in passwords:
         asyncio.run(revoke_credential(kafka_bootstrap, name))
 
 
 def _client(listener, user, password) -> dict:
     bootstrap, ca_file = listener
-    return dict(bootstrap_servers=bootstrap, security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512",
-                sasl_plain_username=user, sasl_plain_password=password, ssl_context=client_ssl_context(ca_file))
+    return dict(
+        bootstrap_servers=bootstrap,
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_plain_username=user,
+        sasl_plain_password=password,
+        ssl_context=client_ssl_context(ca_file),
+    )
 
 
 async def _read(listener, user, password, topic, group=None) -> list[bytes]:
-    consumer = AIOKafkaConsumer(topic, group_id=group or f"{user}.test-{uuid.uuid4().hex[:8]}",
-                                auto_offset_reset="earliest", enable_auto_commit=False,
-                                **_client(listener, user, password))
+    consumer = AIOKafkaConsumer(
+        topic,
+        group_id=group or f"{user}.test-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        **_client(listener, user, password),
+    )
     try:
         await consumer.start()
         batches = await consumer.getmany(timeout_ms=8000)
@@ -123,8 +138,7 @@ def test_a_municipality_reads_its_own_alerts_and_nothing_else(kafka_clients_list
     pw, topic = secured["passwords"]["muni-09201"], secured["topic"]
     own = topic("alerts.municipality", code="09201")
     assert asyncio.run(_read(kafka_clients_listener, "muni-09201", pw, own)) == [f"hello {own}".encode()]
-    for forbidden in (topic("alerts.municipality", code="09202"), topic("readings.raw"),
-                      topic("alerts")):
+    for forbidden in (topic("alerts.municipality", code="09202"), topic("readings.raw"), topic("alerts")):
         with pytest.raises(TopicAuthorizationFailedError):
             asyncio.run(_read(kafka_clients_listener, "muni-09201", pw, forbidden))
     with pytest.raises(DENIED):
@@ -136,20 +150,29 @@ def test_a_municipality_reads_its_own_alerts_and_nothing_else(kafka_clients_list
 
 def test_a_wrong_password_is_refused(kafka_clients_listener, secured):
     with pytest.raises(KafkaConnectionError):
-        asyncio.run(_read(kafka_clients_listener, "muni-09201", "not-the-password",
-                          secured["topic"]("alerts.municipality", code="09201")))
+        asyncio.run(
+            _read(
+                kafka_clients_listener,
+                "muni-09201",
+                "not-the-password",
+                secured["topic"]("alerts.municipality", code="09201"),
+            )
+        )
 
 
 def test_yokohama_reads_its_wards_the_public_reads_only_public_the_prefecture_reads_all(
-        kafka_clients_listener, secured):
+    kafka_clients_listener, secured
+):
     topic, pw = secured["topic"], secured["passwords"]
     for ward in ("14101", "14104"):
         name = topic("alerts.municipality", "kanagawa", ward)
-        assert asyncio.run(_read(kafka_clients_listener, "muni-14100", pw["muni-14100"], name)) == \
-            [f"hello {name}".encode()]
+        assert asyncio.run(_read(kafka_clients_listener, "muni-14100", pw["muni-14100"], name)) == [
+            f"hello {name}".encode()
+        ]
     with pytest.raises(TopicAuthorizationFailedError):
-        asyncio.run(_read(kafka_clients_listener, "muni-14100", pw["muni-14100"],
-                          topic("alerts.municipality", code="09201")))
+        asyncio.run(
+            _read(kafka_clients_listener, "muni-14100", pw["muni-14100"], topic("alerts.municipality", code="09201"))
+        )
     public = topic("alerts.public")
     assert asyncio.run(_read(kafka_clients_listener, "public", pw["public"], public)) == [f"hello {public}".encode()]
     with pytest.raises(TopicAuthorizationFailedError):
@@ -158,7 +181,7 @@ def test_yokohama_reads_its_wards_the_public_reads_only_public_the_prefecture_re
         assert asyncio.run(_read(kafka_clients_listener, "pref-tochigi", pw["pref-tochigi"], name))
     with pytest.raises(TopicAuthorizationFailedError):
         asyncio.run(_write(kafka_clients_listener, "pref-tochigi", pw["pref-tochigi"], topic("alerts")))
-    asyncio.run(_write(kafka_clients_listener, "hub", pw["hub"], topic("alerts")))   # the hub alone writes
+    asyncio.run(_write(kafka_clients_listener, "hub", pw["hub"], topic("alerts")))  # the hub alone writes
 
 
 def test_rotated_and_revoked_credentials_stop_working(kafka_bootstrap, kafka_clients_listener, secured):
@@ -183,14 +206,23 @@ def _free_port() -> int:
 
 
 def test_the_atom_feed_serves_each_principal_its_cap_messages_behind_the_same_credentials(
-        kafka_bootstrap, kafka_clients_listener, secured, project_root):
+    kafka_bootstrap, kafka_clients_listener, secured, project_root
+):
     tochigi = next(p for p in secured["packs"] if p.name == "tochigi")
     store = default_store()
-    records = [r for r in read_amedas(project_root / CSV, since_ms=parse_jst("2023-09-04", option="--from"),
-                                      until_ms=parse_jst("2023-09-09", option="--to")) if r["station_id"] in tochigi.stations]
+    records = [
+        r
+        for r in read_amedas(
+            project_root / CSV,
+            since_ms=parse_jst("2023-09-04", option="--from"),
+            until_ms=parse_jst("2023-09-09", option="--to"),
+        )
+        if r["station_id"] in tochigi.stations
+    ]
     payloads = AvroCodec(store, READING).encode_many(records)
     result = Pipeline(tochigi, HubTopics.for_region(secured["catalog"], tochigi), store).process(
-        [InMessage("raw", 0, i, None, p) for i, p in enumerate(payloads)], lambda s: StationState())
+        [InMessage("raw", 0, i, None, p) for i, p in enumerate(payloads)], lambda s: StationState()
+    )
     alerts_topic = secured["topic"]("alerts")
     codec = AvroCodec(store, ALERT)
     pw = secured["passwords"]
@@ -214,9 +246,13 @@ def test_the_atom_feed_serves_each_principal_its_cap_messages_behind_the_same_cr
         base = f"http://127.0.0.1:{port}"
         try:
             async with aiohttp.ClientSession() as http:
+
                 async def get(path, user=None, password=None):
-                    headers = {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()} \
-                        if user else {}
+                    headers = (
+                        {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+                        if user
+                        else {}
+                    )
                     async with http.get(base + path, headers=headers) as response:
                         return response.status, await response.read()
 
@@ -226,22 +262,26 @@ def test_the_atom_feed_serves_each_principal_its_cap_messages_behind_the_same_cr
                 assert (await get("/feeds/prefecture/tochigi.atom", "muni-09201", pw["muni-09201"]))[0] == 403
                 status, body = await get("/feeds/municipality/09201.atom", "muni-09201", pw["muni-09201"])
                 assert status == 200
-                links = [e.attrib["href"] for e in ET.fromstring(body).iterfind(
-                    f".//{{{ATOM_NS}}}entry/{{{ATOM_NS}}}link")]
+                links = [
+                    e.attrib["href"] for e in ET.fromstring(body).iterfind(f".//{{{ATOM_NS}}}entry/{{{ATOM_NS}}}link")
+                ]
                 assert links, "Utsunomiya had alerts in the heavy rain of 2023-09-04"
                 for link in links:
                     status, document = await get(link.removeprefix(base), "muni-09201", pw["muni-09201"])
                     assert status == 200 and cap_validation_errors(document) == []
-                    codes = [g.findtext(f"{{{cap.CAP_NS}}}value") for g in
-                             ET.fromstring(document).iterfind(f".//{{{cap.CAP_NS}}}geocode")]
+                    codes = [
+                        g.findtext(f"{{{cap.CAP_NS}}}value")
+                        for g in ET.fromstring(document).iterfind(f".//{{{cap.CAP_NS}}}geocode")
+                    ]
                     assert "09201" in codes
                 status, body = await get("/feeds/prefecture/tochigi.atom", "pref-tochigi", pw["pref-tochigi"])
                 prefecture_entries = ET.fromstring(body).findall(f"{{{ATOM_NS}}}entry")
                 assert status == 200 and len(prefecture_entries) > len(links)
                 other = next(a.record for a in result.alerts if "09201" not in a.record["municipality_codes"])
-                status, _ = await get(f"/cap/{other['alert_id']}.{other['sequence']}.xml", "muni-09201",
-                                      pw["muni-09201"])
-                assert status == 404   # another municipality's message is not served to Utsunomiya
+                status, _ = await get(
+                    f"/cap/{other['alert_id']}.{other['sequence']}.xml", "muni-09201", pw["muni-09201"]
+                )
+                assert status == 404  # another municipality's message is not served to Utsunomiya
                 assert await revoke_credential(kafka_bootstrap, "muni-09201")
                 assert (await get("/feeds/municipality/09201.atom", "muni-09201", pw["muni-09201"]))[0] == 401
         finally:

@@ -15,9 +15,19 @@ async def test_readings_produced_as_avro_are_consumed_and_decoded(kafka_bootstra
     await apply_topics(kafka_bootstrap, specs)
     topic = f"bosai.a{unique}.readings.raw"
     codec = AvroCodec(default_store(), READING)
-    readings = [{"station_id": "41277", "sensor_kind": "RAIN_GAUGE", "observed_at": 1693807200000 + i * 3_600_000,
-                 "location": None, "measurements": [{"quantity": "precipitation_1h", "value": float(i), "unit": "mm"}],
-                 "quality": "OK", "source": "test", "produced_at": None} for i in range(20)]
+    readings = [
+        {
+            "station_id": "41277",
+            "sensor_kind": "RAIN_GAUGE",
+            "observed_at": 1693807200000 + i * 3_600_000,
+            "location": None,
+            "measurements": [{"quantity": "precipitation_1h", "value": float(i), "unit": "mm"}],
+            "quality": "OK",
+            "source": "test",
+            "produced_at": None,
+        }
+        for i in range(20)
+    ]
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:
@@ -27,8 +37,13 @@ async def test_readings_produced_as_avro_are_consumed_and_decoded(kafka_bootstra
     finally:
         await producer.stop()
 
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=kafka_bootstrap, group_id=f"g{unique}",
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=kafka_bootstrap,
+        group_id=f"g{unique}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     received = []
     try:

@@ -12,8 +12,9 @@ from streams.adapters.broker import pid_alive
 
 
 def _bosai(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "streams.cli", *args], capture_output=True, text=True,
-                          env=env, timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli", *args], capture_output=True, text=True, env=env, timeout=180
+    )
 
 
 @pytest.fixture()
@@ -21,7 +22,7 @@ def cli_env(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
     # Jars stay in the shared cache; broker homes go to a temporary folder.
     env["BOSAI_CACHE_DIR"] = str(tmp_path)
-    from streams.adapters.broker import kafka_version
+    from streams.adapters.kafka_dist import kafka_version
     from streams.config.settings import cache_dir
 
     shared_libs = cache_dir() / f"kafka-{kafka_version()}"

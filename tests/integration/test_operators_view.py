@@ -28,8 +28,8 @@ from streams.config.topic_catalog import default_catalog_path, load_catalog
 from streams.core.times import parse_jst
 from streams.core.topics import HubTopics, expand
 from streams.runtime.processes import WorkerProcess
-from streams.runtime.worker import WorkerSettings
 from streams.runtime.replay import wait_drained
+from streams.runtime.worker import WorkerSettings
 
 CSV = "data/amedas/tochigi-kanagawa-2023-07-13_2023-12-06.csv.gz"
 
@@ -41,7 +41,7 @@ async def _produce(bootstrap, topic, items, pause_s=0.0):
     await producer.start()
     try:
         for start in range(0, len(items), 100):
-            await asyncio.gather(*[await producer.send(topic, v, key=k) for k, v in items[start:start + 100]])
+            await asyncio.gather(*[await producer.send(topic, v, key=k) for k, v in items[start : start + 100]])
             await asyncio.sleep(pause_s)
     finally:
         await producer.stop()
@@ -56,13 +56,33 @@ def running_hub(kafka_bootstrap, project_root, tmp_path_factory):
     asyncio.run(apply_topics(kafka_bootstrap, expand(catalog, [pack.topics_input()])))
     topics = HubTopics.for_region(catalog, pack)
     port = _free_port()
-    worker = WorkerProcess(pack.path, prefix, kafka_bootstrap, tmp_path_factory.mktemp("ops") / "worker.log",
-                           settings=WorkerSettings(pack_dir="", metrics_port=port))
+    worker = WorkerProcess(
+        pack.path,
+        prefix,
+        kafka_bootstrap,
+        tmp_path_factory.mktemp("ops") / "worker.log",
+        settings=WorkerSettings(pack_dir="", metrics_port=port),
+    )
     worker.start()
-    records = [r for r in read_amedas(project_root / CSV, since_ms=parse_jst("2023-09-04", option="f"),
-                                      until_ms=parse_jst("2023-09-07", option="t")) if r["station_id"] in pack.stations]
-    items = [(r["station_id"].encode(), p) for r, p in zip(records, AvroCodec(default_store(), READING).encode_many(
-        [dict(r, produced_at=int(time.time() * 1000)) for r in records]))]
+    records = [
+        r
+        for r in read_amedas(
+            project_root / CSV,
+            since_ms=parse_jst("2023-09-04", option="f"),
+            until_ms=parse_jst("2023-09-07", option="t"),
+        )
+        if r["station_id"] in pack.stations
+    ]
+    items = [
+        (r["station_id"].encode(), p)
+        for r, p in zip(
+            records,
+            AvroCodec(default_store(), READING).encode_many(
+                [dict(r, produced_at=int(time.time() * 1000)) for r in records]
+            ),
+            strict=False,
+        )
+    ]
     items[100:100] = [(b"41277", b"not avro at all")] * 3
     yield {"pack": pack, "topics": topics, "port": port, "worker": worker, "items": items, "prefix": prefix}
     worker.stop()
@@ -71,12 +91,21 @@ def running_hub(kafka_bootstrap, project_root, tmp_path_factory):
 def _feed_and_drain(kafka_bootstrap, hub, pause_s):
     asyncio.run(_produce(kafka_bootstrap, hub["topics"].raw, hub["items"], pause_s))
     ends = asyncio.run(end_offsets(kafka_bootstrap, [hub["topics"].raw]))
-    assert asyncio.run(wait_drained(kafka_bootstrap, f"{hub['prefix']}-tochigi-hub", ends, timeout_s=120,
-                                    progress=print, workers=[hub["worker"]]))
+    assert asyncio.run(
+        wait_drained(
+            kafka_bootstrap,
+            f"{hub['prefix']}-tochigi-hub",
+            ends,
+            timeout_s=120,
+            progress=print,
+            workers=[hub["worker"]],
+        )
+    )
 
 
 def test_prometheus_scrapes_the_hub_and_every_dashboard_and_rule_expression_returns_data(
-        kafka_bootstrap, running_hub, project_root, tmp_path):
+    kafka_bootstrap, running_hub, project_root, tmp_path
+):
     prometheus = shutil.which("prometheus")
     if prometheus is None:
         if os.environ.get("CI"):
@@ -88,11 +117,18 @@ def test_prometheus_scrapes_the_hub_and_every_dashboard_and_rule_expression_retu
     config["scrape_configs"][0]["static_configs"] = [{"targets": [f"127.0.0.1:{running_hub['port']}"]}]
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     web = _free_port()
-    server = subprocess.Popen([prometheus, f"--config.file={tmp_path / 'prometheus.yml'}",
-                               f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{web}"],
-                              stdout=subprocess.DEVNULL, stderr=open(tmp_path / "prometheus.log", "wb"))
+    server = subprocess.Popen(
+        [
+            prometheus,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{web}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "prometheus.log", "wb"),
+    )
     try:
-        _feed_and_drain(kafka_bootstrap, running_hub, pause_s=0.3)   # about 4 s of paced input
+        _feed_and_drain(kafka_bootstrap, running_hub, pause_s=0.3)  # about 4 s of paced input
         time.sleep(8)  # a few more scrapes, and the consumer-lag sampler's next round
 
         def query(expr: str) -> list:
@@ -104,15 +140,16 @@ def test_prometheus_scrapes_the_hub_and_every_dashboard_and_rule_expression_retu
 
         rules = yaml.safe_load((project_root / "deploy/prometheus/rules.yml").read_text())
         expressions = set()
-        for expr in [e for text in render().values() for e in queries(text)] + \
-                [r["expr"] for r in rules["groups"][0]["rules"]]:
+        for expr in [e for text in render().values() for e in queries(text)] + [
+            r["expr"] for r in rules["groups"][0]["rules"]
+        ]:
             # a filtering comparison (an alert that is not firing, "> 0" in a table) returns data only
             # when it holds: evaluate the signals it compares
             for side in re.split(r"\s+(?:and|or|unless)\s+", expr):
                 expressions.add(re.sub(r"\s*(==|!=|>=|<=|>|<)\s*[0-9.e+]+\s*$", "", side))
         empty = []
         for expr in sorted(expressions):
-            concrete = (expr.replace("$region", ".*").replace("$__rate_interval", "30s").replace("$__range", "5m"))
+            concrete = expr.replace("$region", ".*").replace("$__rate_interval", "30s").replace("$__range", "5m")
             if not query(concrete):
                 empty.append(concrete)
         assert empty == [], f"expressions without data: {empty}"
@@ -129,12 +166,24 @@ def test_tail_follows_a_municipality_and_decodes_its_alerts(kafka_bootstrap, run
     if sum(ends.values()) == 0:
         _feed_and_drain(kafka_bootstrap, running_hub, pause_s=0.0)
     env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap)
-    base = [sys.executable, "-m", "streams.cli", "tail", "--region", str(project_root / "regions/tochigi"),
-            "--topic-prefix", "ops", "--from-beginning", "--timeout", "3"]
+    base = [
+        sys.executable,
+        "-m",
+        "streams.cli",
+        "tail",
+        "--region",
+        str(project_root / "regions/tochigi"),
+        "--topic-prefix",
+        "ops",
+        "--from-beginning",
+        "--timeout",
+        "3",
+    ]
 
     lines = subprocess.run(base + ["--municipality", "宇都宮市"], capture_output=True, text=True, env=env, timeout=60)
-    as_json = subprocess.run(base + ["--municipality", "09209", "--json", "--max", "1"], capture_output=True,
-                             text=True, env=env, timeout=60)
+    as_json = subprocess.run(
+        base + ["--municipality", "09209", "--json", "--max", "1"], capture_output=True, text=True, env=env, timeout=60
+    )
     wrong = subprocess.run(base + ["--municipality", "横浜市"], capture_output=True, text=True, env=env, timeout=60)
 
     assert lines.returncode == 0, lines.stderr

@@ -16,10 +16,20 @@ CSV = "data/amedas/tochigi-kanagawa-2023-07-13_2023-12-06.csv.gz"
 
 
 def _replay(root: Path, bootstrap: str, prefix: str, speed: float | None, log_dir: Path):
-    return run_replay([load_pack(root / "regions" / "tochigi")], load_catalog(default_catalog_path()),
-                      default_store(), root / CSV, bootstrap=bootstrap, prefix=prefix,
-                      since_ms=parse_jst("2023-09-04", option="--from"), until_ms=parse_jst("2023-09-07", option="--to"),
-                      speed=speed, timeout_s=180, log_dir=log_dir, progress=print)
+    return run_replay(
+        [load_pack(root / "regions" / "tochigi")],
+        load_catalog(default_catalog_path()),
+        default_store(),
+        root / CSV,
+        bootstrap=bootstrap,
+        prefix=prefix,
+        since_ms=parse_jst("2023-09-04", option="--from"),
+        until_ms=parse_jst("2023-09-07", option="--to"),
+        speed=speed,
+        timeout_s=180,
+        log_dir=log_dir,
+        progress=print,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +44,20 @@ def at_finite_speed(kafka_bootstrap, project_root, tmp_path_factory):
 
 
 def _very_heavy(result, station_id: str) -> list[dict]:
-    return [a for a in result.alerts if a["station_id"] == station_id and a["rule"] == "rain_1h"
-            and a["level"] == "very_heavy" and a["msg_type"] in ("ALERT", "UPDATE")]
+    return [
+        a
+        for a in result.alerts
+        if a["station_id"] == station_id
+        and a["rule"] == "rain_1h"
+        and a["level"] == "very_heavy"
+        and a["msg_type"] in ("ALERT", "UPDATE")
+    ]
 
 
-@pytest.mark.parametrize("station_id, day, municipality", [("41277", "2023-09-04", "09201"),
-                                                           ("41331", "2023-09-04", "09209"),
-                                                           ("41172", "2023-09-05", "09206")])
+@pytest.mark.parametrize(
+    "station_id, day, municipality",
+    [("41277", "2023-09-04", "09201"), ("41331", "2023-09-04", "09209"), ("41172", "2023-09-05", "09206")],
+)
 def test_very_heavy_rain_is_raised_for_utsunomiya_mooka_and_nikko(at_max_speed, station_id, day, municipality):
     alerts = _very_heavy(at_max_speed, station_id)
 

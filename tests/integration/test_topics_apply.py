@@ -25,8 +25,7 @@ async def test_apply_creates_every_catalog_topic_and_a_second_apply_changes_noth
     try:
         topics = set(await admin.list_topics())
         described = {t["topic"]: t for t in await admin.describe_topics([s.name for s in specs])}
-        responses = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, s.name) for s in specs])
+        responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, s.name) for s in specs])
     finally:
         await admin.close()
     assert {s.name for s in specs} <= topics
@@ -65,8 +64,9 @@ async def test_drift_on_the_cluster_is_planned_and_repaired(kafka_bootstrap, uni
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()
     try:
-        await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, raw,
-                                                  {"retention.ms": "60000", "cleanup.policy": "delete"})])
+        await admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, raw, {"retention.ms": "60000", "cleanup.policy": "delete"})]
+        )
     finally:
         await admin.close()
 

@@ -66,7 +66,7 @@ class Receiver:
         if bucket in (3, 4) and self.attempts[key] == 1:
             await asyncio.sleep(1.5)
         if key in self.applied:
-            self.duplicates += 1      # de-duplicated: acknowledged, not applied again
+            self.duplicates += 1  # de-duplicated: acknowledged, not applied again
         else:
             self.applied[key] += 1
         return web.Response(status=204)
@@ -83,17 +83,26 @@ def alert_events(project_root):
     """Every alert event of the Tochigi heavy rain (2023-09-04..08), as the hub encodes them."""
     tochigi = load_pack(project_root / "regions" / "tochigi")
     store = default_store()
-    records = [r for r in read_amedas(project_root / CSV, since_ms=parse_jst("2023-09-04", option="--from"),
-                                      until_ms=parse_jst("2023-09-09", option="--to")) if r["station_id"] in tochigi.stations]
+    records = [
+        r
+        for r in read_amedas(
+            project_root / CSV,
+            since_ms=parse_jst("2023-09-04", option="--from"),
+            until_ms=parse_jst("2023-09-09", option="--to"),
+        )
+        if r["station_id"] in tochigi.stations
+    ]
     catalog = load_catalog(default_catalog_path())
     result = Pipeline(tochigi, HubTopics.for_region(catalog, tochigi), store).process(
         [InMessage("raw", 0, i, None, p) for i, p in enumerate(AvroCodec(store, READING).encode_many(records))],
-        lambda s: StationState())
+        lambda s: StationState(),
+    )
     return tochigi, [a.record for a in result.alerts]
 
 
 def test_every_alert_is_delivered_once_failures_past_the_limit_wait_in_the_dead_letter_topic_until_redriven(
-        kafka_bootstrap, alert_events, unique):
+    kafka_bootstrap, alert_events, unique
+):
     tochigi, alerts = alert_events
     store = default_store()
     catalog = replace(load_catalog(default_catalog_path()), prefix=f"sink{unique}")
@@ -105,13 +114,24 @@ def test_every_alert_is_delivered_once_failures_past_the_limit_wait_in_the_dead_
 
     receiver = Receiver()
     port, dead_port = _free_port(), _free_port()
-    healthy = Subscription(id=f"utsunomiya-{unique}", region="tochigi", municipality_code="09201",
-                           url=f"http://127.0.0.1:{port}/bosai", secret=SECRET, format="json",
-                           retry=RetryPolicy(max_attempts=3, initial_backoff_s=0.05, max_backoff_s=0.2, timeout_s=0.5))
+    healthy = Subscription(
+        id=f"utsunomiya-{unique}",
+        region="tochigi",
+        municipality_code="09201",
+        url=f"http://127.0.0.1:{port}/bosai",
+        secret=SECRET,
+        format="json",
+        retry=RetryPolicy(max_attempts=3, initial_backoff_s=0.05, max_backoff_s=0.2, timeout_s=0.5),
+    )
     # A subscriber whose endpoint accepts connections and never answers: it must hold up only itself.
-    stalled = Subscription(id=f"stalled-{unique}", region="tochigi", municipality_code="09201",
-                           url=f"http://127.0.0.1:{dead_port}/never", secret=SECRET,
-                           retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.5, max_backoff_s=1, timeout_s=2))
+    stalled = Subscription(
+        id=f"stalled-{unique}",
+        region="tochigi",
+        municipality_code="09201",
+        url=f"http://127.0.0.1:{dead_port}/never",
+        secret=SECRET,
+        retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.5, max_backoff_s=1, timeout_s=2),
+    )
     routes = routes_for([healthy, stalled], [tochigi], catalog)
     dlq = routes[0].deadletter_topic
 
@@ -131,6 +151,7 @@ def test_every_alert_is_delivered_once_failures_past_the_limit_wait_in_the_dead_
         runner = web.AppRunner(app)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
+
         async def never_answer(_reader, writer):
             try:
                 await asyncio.sleep(3600)
@@ -151,8 +172,7 @@ def test_every_alert_is_delivered_once_failures_past_the_limit_wait_in_the_dead_
             while len(dead_letters) < len(doomed):
                 assert asyncio.get_running_loop().time() < deadline, "dead letters did not arrive"
                 ends = await end_offsets(kafka_bootstrap, [dlq])
-                dead_letters = [m for m in await read_range(kafka_bootstrap, {}, ends)
-                                if m.key == healthy.id.encode()]
+                dead_letters = [m for m in await read_range(kafka_bootstrap, {}, ends) if m.key == healthy.id.encode()]
                 await asyncio.sleep(0.2)
             stop.set()
             loops = await asyncio.wait_for(sink_task, 30)
@@ -162,8 +182,9 @@ def test_every_alert_is_delivered_once_failures_past_the_limit_wait_in_the_dead_
         healthy_loop, stalled_loop = loops
         assert healthy_loop.delivered == len(keys) - len(doomed)
         assert healthy_loop.dead_lettered == len(doomed)
-        assert stalled_loop.delivered == 0 and stalled_loop.dead_lettered < len(keys), \
+        assert stalled_loop.delivered == 0 and stalled_loop.dead_lettered < len(keys), (
             "the stalled subscriber should still be far behind while the healthy one is done"
+        )
 
         decoded = [AvroCodec(store, DEAD_LETTER).decode(m.value) for m in dead_letters]
         in_dlq = {f"{a['alert_id']}#{a['sequence']}" for a in (codec.decode(d["original_value"]) for d in decoded)}
@@ -174,7 +195,7 @@ def test_every_alert_is_delivered_once_failures_past_the_limit_wait_in_the_dead_
         receiver.healed = True
         delivered, again = await redrive(routes[0], kafka_bootstrap, store, lambda a: b"")
         assert (delivered, again) == (len(doomed), 0)
-        assert await redrive(routes[0], kafka_bootstrap, store, lambda a: b"") == (0, 0)   # each once
+        assert await redrive(routes[0], kafka_bootstrap, store, lambda a: b"") == (0, 0)  # each once
         await runner.cleanup()
 
     asyncio.run(scenario())
@@ -188,14 +209,17 @@ def test_every_alert_is_delivered_once_failures_past_the_limit_wait_in_the_dead_
 def test_the_subscriptions_file_names_secrets_never_holds_them(tmp_path, project_root):
     tochigi = load_pack(project_root / "regions" / "tochigi")
     good = tmp_path / "subs.yaml"
-    good.write_text("version: 1\nsubscriptions:\n  - id: utsunomiya\n    municipality: 宇都宮市\n"
-                    "    url: https://bousai.example.jp/hook\n    secret_env: UTSUNOMIYA_SECRET\n    format: cap\n")
+    good.write_text(
+        "version: 1\nsubscriptions:\n  - id: utsunomiya\n    municipality: 宇都宮市\n"
+        "    url: https://bousai.example.jp/hook\n    secret_env: UTSUNOMIYA_SECRET\n    format: cap\n"
+    )
     [sub] = load_subscriptions(good, [tochigi], environ={"UTSUNOMIYA_SECRET": "s3cr3t"})
     assert (sub.municipality_code, sub.format, sub.secret) == ("09201", "cap", "s3cr3t")
     assert "s3cr3t" not in repr(sub)
     bad = tmp_path / "bad.yaml"
-    bad.write_text("version: 1\nsubscriptions:\n  - id: x\n    municipality: '09201'\n    url: https://a/b\n"
-                   "    secret: inline\n")
+    bad.write_text(
+        "version: 1\nsubscriptions:\n  - id: x\n    municipality: '09201'\n    url: https://a/b\n    secret: inline\n"
+    )
     with pytest.raises(Exception, match="secrets do not belong"):
         load_subscriptions(bad, [tochigi], environ={})
     with pytest.raises(Exception, match="UTSUNOMIYA_SECRET"):

@@ -22,8 +22,7 @@ from streams.core.topics import HubTopics, expand
 from streams.pipeline import ENRICHED, Pipeline
 from streams.runtime.processes import WorkerProcess
 from streams.runtime.replay import collect_alerts, wait_drained
-from streams.runtime.worker import WorkerSettings
-from streams.runtime.worker import app_id_for
+from streams.runtime.worker import WorkerSettings, app_id_for
 
 CSV = "data/amedas/tochigi-kanagawa-2023-07-13_2023-12-06.csv.gz"
 
@@ -51,31 +50,47 @@ async def _produce(bootstrap, topic, items):
 
 def _drain(bootstrap, prefix, pack, topics, worker, timeout_s=120):
     ends = asyncio.run(end_offsets(bootstrap, [topics.raw]))
-    assert asyncio.run(wait_drained(bootstrap, app_id_for(prefix, pack.name), ends, timeout_s=timeout_s,
-                                    progress=print, workers=[worker]))
+    assert asyncio.run(
+        wait_drained(
+            bootstrap, app_id_for(prefix, pack.name), ends, timeout_s=timeout_s, progress=print, workers=[worker]
+        )
+    )
 
 
 def test_each_kind_of_bad_input_is_dead_lettered_and_the_good_readings_around_it_are_processed(
-        kafka_bootstrap, tochigi, unique, tmp_path):
+    kafka_bootstrap, tochigi, unique, tmp_path
+):
     prefix = f"bad{unique}"
     topics = _namespace(kafka_bootstrap, tochigi, prefix)
     store = default_store()
     codec = AvroCodec(store, READING)
 
     def reading(station_id="41277", value=3.0, unit="mm", location=None, hour=0, measurements=None):
-        return codec.encode({
-            "station_id": station_id, "sensor_kind": "RAIN_GAUGE",
-            "observed_at": parse_jst("2023-09-04T10:00", option="t") + hour * 3_600_000, "location": location,
-            "measurements": measurements if measurements is not None else
-            [{"quantity": "precipitation_1h", "value": value, "unit": unit}],
-            "quality": "OK", "source": "test", "produced_at": None})
+        return codec.encode(
+            {
+                "station_id": station_id,
+                "sensor_kind": "RAIN_GAUGE",
+                "observed_at": parse_jst("2023-09-04T10:00", option="t") + hour * 3_600_000,
+                "location": location,
+                "measurements": measurements
+                if measurements is not None
+                else [{"quantity": "precipitation_1h", "value": value, "unit": unit}],
+                "quality": "OK",
+                "source": "test",
+                "produced_at": None,
+            }
+        )
 
-    bad = {"undecodable": b"\x00garbage\xff", "unknown_schema": b"\xc3\x01" + bytes(8) + b"\x02",
-           "missing_field": reading(station_id=""), "impossible_value": reading(value=-1.0),
-           "outside_japan": reading(location={"lat": 51.5, "lon": -0.12, "alt_m": None}),
-           "unknown_station": reading(station_id="00000")}
+    bad = {
+        "undecodable": b"\x00garbage\xff",
+        "unknown_schema": b"\xc3\x01" + bytes(8) + b"\x02",
+        "missing_field": reading(station_id=""),
+        "impossible_value": reading(value=-1.0),
+        "outside_japan": reading(location={"lat": 51.5, "lon": -0.12, "alt_m": None}),
+        "unknown_station": reading(station_id="00000"),
+    }
     items = []
-    for hour, (reason, payload) in enumerate(bad.items()):
+    for hour, (_reason, payload) in enumerate(bad.items()):
         items.append((b"41277", reading(hour=hour)))
         items.append((b"41277", payload))
     items.append((b"41277", reading(hour=len(bad), value=60.0)))
@@ -102,22 +117,39 @@ def test_each_kind_of_bad_input_is_dead_lettered_and_the_good_readings_around_it
 
 
 def test_a_worker_killed_mid_replay_and_restarted_loses_nothing_and_changes_no_alert(
-        kafka_bootstrap, tochigi, project_root, unique, tmp_path):
+    kafka_bootstrap, tochigi, project_root, unique, tmp_path
+):
     prefix = f"crash{unique}"
     topics = _namespace(kafka_bootstrap, tochigi, prefix)
     store = default_store()
-    records = [r for r in read_amedas(project_root / CSV, since_ms=parse_jst("2023-08-01", option="--from"),
-                                      until_ms=parse_jst("2023-10-01", option="--to"))
-               if r["station_id"] in tochigi.stations]
+    records = [
+        r
+        for r in read_amedas(
+            project_root / CSV,
+            since_ms=parse_jst("2023-08-01", option="--from"),
+            until_ms=parse_jst("2023-10-01", option="--to"),
+        )
+        if r["station_id"] in tochigi.stations
+    ]
     payloads = AvroCodec(store, READING).encode_many(records)
-    asyncio.run(_produce(kafka_bootstrap, topics.raw, [(r["station_id"].encode(), p)
-                                                       for r, p in zip(records, payloads)]))
+    asyncio.run(
+        _produce(
+            kafka_bootstrap,
+            topics.raw,
+            [(r["station_id"].encode(), p) for r, p in zip(records, payloads, strict=False)],
+        )
+    )
     raw_ends = asyncio.run(end_offsets(kafka_bootstrap, [topics.raw]))
     total = sum(raw_ends.values())
     group = app_id_for(prefix, tochigi.name)
 
-    first = WorkerProcess(tochigi.path, prefix, kafka_bootstrap, tmp_path / "first.log",
-                          settings=WorkerSettings(pack_dir="", batch_max=25))
+    first = WorkerProcess(
+        tochigi.path,
+        prefix,
+        kafka_bootstrap,
+        tmp_path / "first.log",
+        settings=WorkerSettings(pack_dir="", batch_max=25),
+    )
     first.start()
     try:
         committed_at_kill = asyncio.run(_wait_for_progress(kafka_bootstrap, group, raw_ends, first))
@@ -125,8 +157,13 @@ def test_a_worker_killed_mid_replay_and_restarted_loses_nothing_and_changes_no_a
         first.kill()
     assert 0 < committed_at_kill < total, "the worker should be killed mid-way"
 
-    second = WorkerProcess(tochigi.path, prefix, kafka_bootstrap, tmp_path / "second.log",
-                           settings=WorkerSettings(pack_dir="", loglevel="info"))
+    second = WorkerProcess(
+        tochigi.path,
+        prefix,
+        kafka_bootstrap,
+        tmp_path / "second.log",
+        settings=WorkerSettings(pack_dir="", loglevel="info"),
+    )
     second.start()
     try:
         _drain(kafka_bootstrap, prefix, tochigi, topics, second, timeout_s=180)
@@ -136,7 +173,8 @@ def test_a_worker_killed_mid_replay_and_restarted_loses_nothing_and_changes_no_a
     ends = asyncio.run(end_offsets(kafka_bootstrap, topics.alert_topics()))
     emitted = asyncio.run(collect_alerts(kafka_bootstrap, store, {}, ends))  # raises on changed content
     reference = Pipeline(tochigi, topics, store).process(
-        [InMessage(topics.raw, 0, i, None, p) for i, p in enumerate(payloads)], lambda sid: StationState())
+        [InMessage(topics.raw, 0, i, None, p) for i, p in enumerate(payloads)], lambda sid: StationState()
+    )
     expected = {(a.record["alert_id"], a.record["sequence"]) for a in reference.alerts}
     got = {(a["alert_id"], a["sequence"]) for a in emitted}
     assert got == expected, f"missing {sorted(expected - got)[:5]}, unexpected {sorted(got - expected)[:5]}"

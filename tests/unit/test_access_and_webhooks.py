@@ -8,12 +8,7 @@ import pytest
 
 from streams.adapters.kafka_admin import salted_password
 from streams.adapters.kafka_protocol import AclBinding
-from streams.config.access_file import (
-    default_access_path,
-    generate,
-    load_access,
-    render,
-)
+from streams.config.access_file import default_access_path, generate, load_access, render
 from streams.config.region_pack import load_pack
 from streams.config.topic_catalog import default_catalog_path, load_catalog
 from streams.core.access_policy import find_principal, plan, visible
@@ -35,8 +30,9 @@ def policy(packs, tmp_path_factory):
 
 
 def test_the_committed_access_file_is_what_the_packs_generate(packs):
-    assert default_access_path().read_text(encoding="utf-8") == render(generate(packs, load_catalog(
-        default_catalog_path()))), "run `bosai access generate`"
+    assert default_access_path().read_text(encoding="utf-8") == render(
+        generate(packs, load_catalog(default_catalog_path()))
+    ), "run `bosai access generate`"
 
 
 def test_principals_follow_the_rules_of_shared_use(policy, packs):
@@ -44,11 +40,15 @@ def test_principals_follow_the_rules_of_shared_use(policy, packs):
     assert {"hub", "pref-tochigi", "pref-kanagawa", "public", "muni-09201", "muni-14100"} <= names
     assert "muni-14104" not in names, "wards are read by their designated city"
     yokohama = policy.principal("muni-14100")
-    assert yokohama.municipality_codes[:2] == ("14101", "14102") and "bosai.kanagawa.alerts.14104" in \
-        yokohama.readable_topics()
+    assert (
+        yokohama.municipality_codes[:2] == ("14101", "14102")
+        and "bosai.kanagawa.alerts.14104" in yokohama.readable_topics()
+    )
     assert policy.principal("muni-09201").readable_topics() == ["bosai.tochigi.alerts.09201"]
-    assert policy.principal("public").readable_topics() == ["bosai.kanagawa.alerts.public",
-                                                            "bosai.tochigi.alerts.public"]
+    assert policy.principal("public").readable_topics() == [
+        "bosai.kanagawa.alerts.public",
+        "bosai.tochigi.alerts.public",
+    ]
     writers = {b.principal for b in policy.bindings() if b.operation == "write"}
     assert writers == {"User:hub"}
     assert find_principal(policy, "宇都宮市", packs).name == "muni-09201"
@@ -66,16 +66,25 @@ def test_plan_adds_what_is_missing_and_removes_what_is_not_declared(policy):
     assert not plan(policy, set(declared), []).changes
 
 
-@pytest.mark.parametrize("text, message", [
-    ("version: 2\n", "version: 1"),
-    ("version: 1\nprefix: bosai\nprincipals:\n  - {name: Bad Name, role: hub}\n", "name is 'Bad Name'"),
-    ("version: 1\nprefix: bosai\nprincipals:\n  - {name: x, role: king}\n", "role is 'king'"),
-    ("version: 1\nprefix: bosai\nprincipals:\n  - name: x\n    role: public\n    grants:\n"
-     "      - {resource: topic, name: t, operations: [write]}\n", "only the hub may write"),
-    ("version: 1\nprefix: bosai\nprincipals:\n  - name: x\n    role: public\n    grants:\n"
-     "      - {resource: topic, name: t, operations: [fly]}\n", r"operations is \['fly'\]"),
-    ("version: 1\nprefix: bosai\nprincipals:\n  - {name: muni-1, role: municipality}\n", "municipality_codes"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("version: 2\n", "version: 1"),
+        ("version: 1\nprefix: bosai\nprincipals:\n  - {name: Bad Name, role: hub}\n", "name is 'Bad Name'"),
+        ("version: 1\nprefix: bosai\nprincipals:\n  - {name: x, role: king}\n", "role is 'king'"),
+        (
+            "version: 1\nprefix: bosai\nprincipals:\n  - name: x\n    role: public\n    grants:\n"
+            "      - {resource: topic, name: t, operations: [write]}\n",
+            "only the hub may write",
+        ),
+        (
+            "version: 1\nprefix: bosai\nprincipals:\n  - name: x\n    role: public\n    grants:\n"
+            "      - {resource: topic, name: t, operations: [fly]}\n",
+            r"operations is \['fly'\]",
+        ),
+        ("version: 1\nprefix: bosai\nprincipals:\n  - {name: muni-1, role: municipality}\n", "municipality_codes"),
+    ],
+)
 def test_a_broken_access_file_says_where_and_what(tmp_path, text, message):
     path = tmp_path / "access.yaml"
     path.write_text(text)
@@ -85,8 +94,16 @@ def test_a_broken_access_file_says_where_and_what(tmp_path, text, message):
 
 
 def _alert(sharing, codes, region="tochigi", alert_id="a", sequence=0, msg_type="ALERT", observed_at=0):
-    return {"alert_id": alert_id, "sequence": sequence, "sharing_level": sharing, "municipality_codes": codes,
-            "region": region, "msg_type": msg_type, "observed_at": observed_at, "headline": "h"}
+    return {
+        "alert_id": alert_id,
+        "sequence": sequence,
+        "sharing_level": sharing,
+        "municipality_codes": codes,
+        "region": region,
+        "msg_type": msg_type,
+        "observed_at": observed_at,
+        "headline": "h",
+    }
 
 
 def test_who_sees_an_alert_follows_its_sharing_level(policy):
@@ -104,11 +121,11 @@ def test_who_sees_an_alert_follows_its_sharing_level(policy):
 def test_current_alerts_keep_the_latest_message_and_recent_cancels_only():
     current = CurrentAlerts(cancel_retention_ms=3_600_000)
     current.apply(_alert("PUBLIC", ["09201"], alert_id="x", sequence=1, msg_type="UPDATE", observed_at=10))
-    current.apply(_alert("PUBLIC", ["09201"], alert_id="x", sequence=0, observed_at=5))   # late: ignored
+    current.apply(_alert("PUBLIC", ["09201"], alert_id="x", sequence=0, observed_at=5))  # late: ignored
     current.apply(_alert("PUBLIC", ["09201"], alert_id="y", sequence=1, msg_type="CANCEL", observed_at=20))
     assert [(r["alert_id"], r["sequence"]) for r in current.current()] == [("y", 1), ("x", 1)]
     current.apply(_alert("PUBLIC", ["09202"], alert_id="z", observed_at=20 + 3_600_001))
-    assert [r["alert_id"] for r in current.current()] == ["z", "x"]   # the old cancel has aged out
+    assert [r["alert_id"] for r in current.current()] == ["z", "x"]  # the old cancel has aged out
     assert "x.0" in current.by_identifier
 
 
@@ -116,7 +133,7 @@ def test_webhook_signatures_verify_and_backoff_grows_with_jitter_under_the_cap()
     body = b'{"alert_id":"a"}'
     signature = sign("secret", 1_700_000_000, body)
     assert signature.startswith("sha256=") and verify("secret", "1700000000", body, signature)
-    assert not verify("secret", "1700000001", body, signature)        # timestamp is signed
+    assert not verify("secret", "1700000001", body, signature)  # timestamp is signed
     assert not verify("other", "1700000000", body, signature)
     assert not verify("secret", "1700000000", body + b" ", signature)
     policy, rng = RetryPolicy(initial_backoff_s=1, max_backoff_s=8), random.Random(7)
@@ -139,7 +156,12 @@ def test_scram_salted_password_is_rfc5802_hi():
 def test_the_example_subscriptions_file_loads(project_root, packs):
     from streams.config.subscriptions import load_subscriptions
 
-    subs = load_subscriptions(project_root / "deploy/subscriptions.example.yaml", packs,
-                              environ={"BOSAI_WEBHOOK_SECRET_UTSUNOMIYA": "a", "BOSAI_WEBHOOK_SECRET_YOKOHAMA": "b"})
+    subs = load_subscriptions(
+        project_root / "deploy/subscriptions.example.yaml",
+        packs,
+        environ={"BOSAI_WEBHOOK_SECRET_UTSUNOMIYA": "a", "BOSAI_WEBHOOK_SECRET_YOKOHAMA": "b"},
+    )
     assert [(s.id, s.municipality_code, s.format) for s in subs] == [
-        ("utsunomiya-bousai", "09201", "cap"), ("yokohama-bousai", "14100", "json")]
+        ("utsunomiya-bousai", "09201", "cap"),
+        ("yokohama-bousai", "14100", "json"),
+    ]

@@ -7,7 +7,9 @@ from streams.config.region_pack import load_pack
 
 
 def test_synthetic_pack_is_valid_and_every_station_lies_in_a_tochigi_municipality(project_root, tmp_path):
-    pack = load_pack(make_pack(tmp_path / "p", stations=500, zones=50, seed=3, tochigi=project_root / "regions/tochigi"))
+    pack = load_pack(
+        make_pack(tmp_path / "p", stations=500, zones=50, seed=3, tochigi=project_root / "regions/tochigi")
+    )
 
     assert len(pack.stations) == 500 and len(pack.zones) == 50
     codes = {m.code for m in pack.municipalities}

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from streams.adapters.broker import (
-    BrokerError,
-    EmbeddedBroker,
-    MissingToolError,
-    _new_cluster_id,
-    kafka_version,
-    resolve_bootstrap,
-)
+from streams.adapters.broker import EmbeddedBroker, _new_cluster_id, resolve_bootstrap
+from streams.adapters.kafka_dist import BrokerError, MissingToolError, kafka_version
 
 
 def test_the_pom_pins_a_kafka_4_release(project_root):
@@ -71,6 +65,6 @@ def test_broken_pom_is_named(tmp_path):
 
 
 def test_cluster_ids_never_start_with_a_dash_which_the_storage_tool_would_read_as_an_option():
-    ids = [_new_cluster_id() for _ in range(3000)]   # ~1 in 64 random UUIDs would start with '-'
+    ids = [_new_cluster_id() for _ in range(3000)]  # ~1 in 64 random UUIDs would start with '-'
     assert len(set(ids)) == len(ids)
     assert all(len(i) == 22 and not i.startswith("-") for i in ids)

@@ -27,22 +27,28 @@ def _run(pack, records):
     store = default_store()
     pipeline = Pipeline(pack, HubTopics.for_region(load_catalog(default_catalog_path()), pack), store)
     payloads = AvroCodec(store, READING).encode_many(records)
-    result = pipeline.process([InMessage("raw", 0, i, None, p) for i, p in enumerate(payloads)],
-                              lambda station_id: StationState())
+    result = pipeline.process(
+        [InMessage("raw", 0, i, None, p) for i, p in enumerate(payloads)], lambda station_id: StationState()
+    )
     return [a.record for a in result.alerts]
 
 
 @pytest.fixture(scope="module")
 def tochigi_heavy_rain_alerts(project_root):
     pack = load_pack(project_root / "regions" / "tochigi")
-    records = [r for r in read_amedas(project_root / CSV, since_ms=parse_jst("2023-09-04", option="--from"),
-                                      until_ms=parse_jst("2023-09-09", option="--to"))
-               if r["station_id"] in pack.stations]
+    records = [
+        r
+        for r in read_amedas(
+            project_root / CSV,
+            since_ms=parse_jst("2023-09-04", option="--from"),
+            until_ms=parse_jst("2023-09-09", option="--to"),
+        )
+        if r["station_id"] in pack.stations
+    ]
     return pack, _run(pack, records)
 
 
-def test_every_cap_message_of_the_tochigi_heavy_rain_validates_and_follows_its_predecessor(
-        tochigi_heavy_rain_alerts):
+def test_every_cap_message_of_the_tochigi_heavy_rain_validates_and_follows_its_predecessor(tochigi_heavy_rain_alerts):
     pack, alerts = tochigi_heavy_rain_alerts
     assert len(alerts) > 20
     sent_by_identifier = {}
@@ -66,7 +72,7 @@ def test_every_cap_message_of_the_tochigi_heavy_rain_validates_and_follows_its_p
             sender, previous, previous_sent = references.split(",")
             assert sender == cap.sender_for("tochigi")
             assert previous == f"{alert['alert_id']}.{alert['sequence'] - 1}"
-            assert sent_by_identifier[previous] == previous_sent   # the message it follows, exactly
+            assert sent_by_identifier[previous] == previous_sent  # the message it follows, exactly
         sent_by_identifier[identifier] = sent
     assert {"Alert", "Update", "Cancel"} <= kinds
 
@@ -75,9 +81,19 @@ def test_scope_follows_the_sharing_level_and_zone_polygons_are_closed_rings(kana
     pack = load_pack(kanagawa_with_river)
     t0 = parse_jst("2023-09-08T10:00", option="--from")
     levels = [0.5, 1.2, 2.7, 3.3, 0.4]
-    records = [{"station_id": "R-14-001", "sensor_kind": "RIVER_LEVEL_GAUGE", "observed_at": t0 + i * 600_000,
-                "location": None, "measurements": [{"quantity": "water_level", "value": v, "unit": "m"}],
-                "quality": "OK", "source": "test", "produced_at": None} for i, v in enumerate(levels)]
+    records = [
+        {
+            "station_id": "R-14-001",
+            "sensor_kind": "RIVER_LEVEL_GAUGE",
+            "observed_at": t0 + i * 600_000,
+            "location": None,
+            "measurements": [{"quantity": "water_level", "value": v, "unit": "m"}],
+            "quality": "OK",
+            "source": "test",
+            "produced_at": None,
+        }
+        for i, v in enumerate(levels)
+    ]
     alerts = _run(pack, records)
     by_level = {a["sharing_level"] for a in alerts}
     assert {"PUBLIC", "INTERNAL"} <= by_level
@@ -103,7 +119,7 @@ def test_scope_follows_the_sharing_level_and_zone_polygons_are_closed_rings(kana
 
 def test_the_validator_rejects_what_is_not_cap(tochigi_heavy_rain_alerts):
     _, alerts = tochigi_heavy_rain_alerts
-    document = cap.render(alerts[0]).replace(b"+09:00</sent>", b"Z</sent>")   # CAP requires a +hh:mm offset
+    document = cap.render(alerts[0]).replace(b"+09:00</sent>", b"Z</sent>")  # CAP requires a +hh:mm offset
     assert cap_validation_errors(document)
     root = ET.fromstring(cap.render(alerts[0]))
     root.remove(root.find("cap:identifier", NS))

@@ -23,24 +23,26 @@ def catalog():
 def test_shipped_catalog_declares_every_kind_of_topic(catalog):
     ids = {t.id for t in catalog.templates}
 
-    assert {"readings.raw", "readings.enriched", "alerts", "alerts.public", "alerts.municipality",
-            "deadletter"} <= ids
+    assert {"readings.raw", "readings.enriched", "alerts", "alerts.public", "alerts.municipality", "deadletter"} <= ids
 
 
 def test_one_alerts_topic_per_municipality_and_region_in_every_name(catalog):
     specs = expand(catalog, [TOCHIGI, KANAGAWA])
     per_municipality = {s.municipality_code: s.name for s in specs if s.catalog_id == "alerts.municipality"}
 
-    assert per_municipality == {c: f"bosai.{r.name}.alerts.{c}" for r in (TOCHIGI, KANAGAWA)
-                                for c in r.municipality_codes}
+    assert per_municipality == {
+        c: f"bosai.{r.name}.alerts.{c}" for r in (TOCHIGI, KANAGAWA) for c in r.municipality_codes
+    }
     assert all(f".{s.region}." in s.name for s in specs)
     assert len({s.name for s in specs}) == len(specs)
 
 
 def test_topic_name_of_one_catalog_entry(catalog):
     assert topic_name(catalog, "alerts", "tochigi") == "bosai.tochigi.alerts"
-    assert topic_name(catalog, "alerts.municipality", "kanagawa", municipality_code="14104") == \
-        "bosai.kanagawa.alerts.14104"
+    assert (
+        topic_name(catalog, "alerts.municipality", "kanagawa", municipality_code="14104")
+        == "bosai.kanagawa.alerts.14104"
+    )
 
 
 def test_retention_and_cleanup_become_topic_configs(catalog):
@@ -61,16 +63,19 @@ def _valid_doc() -> dict:
     return yaml.safe_load(default_catalog_path().read_text())
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda d: d["topics"][0].update(partitions=0), "partitions is 0"),
-    (lambda d: d["topics"][0].update(retention="a week"), "retention 'a week'"),
-    (lambda d: d["topics"][0].update(cleanup_policy="shred"), "cleanup_policy is 'shred'"),
-    (lambda d: d["topics"][1].update(id=d["topics"][0]["id"]), "duplicate id"),
-    (lambda d: d["topics"][0].update(name="{prefix}.readings"), "lacks {region}"),
-    (lambda d: d["topics"][0].update(name="{prefix}.{region}.{station}"), "unknown placeholder"),
-    (lambda d: d["topics"][0].pop("value_schema"), "missing key 'value_schema'"),
-    (lambda d: d["defaults"].update(min_insync_replicas=5), "min_insync_replicas"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d["topics"][0].update(partitions=0), "partitions is 0"),
+        (lambda d: d["topics"][0].update(retention="a week"), "retention 'a week'"),
+        (lambda d: d["topics"][0].update(cleanup_policy="shred"), "cleanup_policy is 'shred'"),
+        (lambda d: d["topics"][1].update(id=d["topics"][0]["id"]), "duplicate id"),
+        (lambda d: d["topics"][0].update(name="{prefix}.readings"), "lacks {region}"),
+        (lambda d: d["topics"][0].update(name="{prefix}.{region}.{station}"), "unknown placeholder"),
+        (lambda d: d["topics"][0].pop("value_schema"), "missing key 'value_schema'"),
+        (lambda d: d["defaults"].update(min_insync_replicas=5), "min_insync_replicas"),
+    ],
+)
 def test_broken_catalog_names_file_entry_and_problem(tmp_path, mutate, message):
     doc = _valid_doc()
     mutate(doc)
@@ -104,8 +109,7 @@ def test_plan_creates_every_missing_topic_with_replication_capped_at_cluster_siz
     result = plan(specs, {}, broker_count=1)
 
     assert [a.kind for a in result.changes] == ["create"] * len(specs)
-    assert all(a.spec.replication_factor == 1 and a.spec.configs["min.insync.replicas"] == "1"
-               for a in result.changes)
+    assert all(a.spec.replication_factor == 1 and a.spec.configs["min.insync.replicas"] == "1" for a in result.changes)
     assert any("capped" in n.detail for n in result.notices)
 
 

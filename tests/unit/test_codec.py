@@ -81,21 +81,54 @@ def test_batch_encode_and_decode_keep_order_and_report_bad_items_in_place(store)
 
 def test_alert_and_dead_letter_schemas_round_trip(store):
     alert = {
-        "alert_id": "tochigi-rain_1h-41277-1693807200000", "sequence": 0, "msg_type": "ALERT",
-        "transition": "RAISED", "references": None, "references_observed_at": None, "region": "tochigi",
+        "alert_id": "tochigi-rain_1h-41277-1693807200000",
+        "sequence": 0,
+        "msg_type": "ALERT",
+        "transition": "RAISED",
+        "references": None,
+        "references_observed_at": None,
+        "region": "tochigi",
         "prefecture_code": "09",
-        "rule": "rain_1h", "level": "very_heavy", "level_rank": 3, "warning_level": None,
-        "event": "非常に激しい雨", "headline": "宇都宮 71.0 mm/h", "severity": "Severe", "urgency": "Immediate",
-        "certainty": "Observed", "sharing_level": "PUBLIC", "station_id": "41277", "observed_at": 1693807200000,
-        "value": 71.0, "unit": "mm", "threshold": 50.0,
+        "rule": "rain_1h",
+        "level": "very_heavy",
+        "level_rank": 3,
+        "warning_level": None,
+        "event": "非常に激しい雨",
+        "headline": "宇都宮 71.0 mm/h",
+        "severity": "Severe",
+        "urgency": "Immediate",
+        "certainty": "Observed",
+        "sharing_level": "PUBLIC",
+        "station_id": "41277",
+        "observed_at": 1693807200000,
+        "value": 71.0,
+        "unit": "mm",
+        "threshold": 50.0,
         "area": {"description": "宇都宮市", "point": {"lat": 36.5, "lon": 139.8, "alt_m": None}, "hazard_zone_ids": []},
         "municipality_codes": ["09201"],
-        "source_readings": [{"station_id": "41277", "observed_at": 1693807200000, "quantity": "precipitation_1h",
-                             "value": 71.0, "unit": "mm"}],
+        "source_readings": [
+            {
+                "station_id": "41277",
+                "observed_at": 1693807200000,
+                "quantity": "precipitation_1h",
+                "value": 71.0,
+                "unit": "mm",
+            }
+        ],
     }
-    dead = {"reason": "undecodable", "error_detail": "x", "stage": "ingest", "source_topic": "t",
-            "source_partition": 0, "source_offset": 5, "source_timestamp": None, "original_key": b"k",
-            "original_value": b"\x00\xff", "failed_at": 1, "worker": "w"}
+    dead = {
+        "reason": "undecodable",
+        "error_detail": "x",
+        "stage": "ingest",
+        "source_topic": "t",
+        "source_partition": 0,
+        "source_offset": 5,
+        "source_timestamp": None,
+        "original_key": b"k",
+        "original_value": b"\x00\xff",
+        "failed_at": 1,
+        "worker": "w",
+    }
 
     assert AvroCodec(store, ALERT).decode(AvroCodec(store, ALERT).encode(alert)) == alert
     assert AvroCodec(store, DEAD_LETTER).decode(AvroCodec(store, DEAD_LETTER).encode(dead)) == dead
@@ -144,13 +177,16 @@ def test_unknown_enum_symbol_of_a_newer_writer_reads_as_the_enum_default(store):
     assert AvroCodec(store, READING).decode(payload)["sensor_kind"] == "UNKNOWN"
 
 
-@pytest.mark.parametrize("payload, reason", [
-    (b"", "truncated"),
-    (b"\xc3", "bad_magic"),
-    (b"\xc3\x01\x01\x02", "truncated"),
-    (b"hello world, not avro", "bad_magic"),
-    (b"\xc3\x01" + b"\x00" * 8 + b"\x02", "unknown_schema"),
-])
+@pytest.mark.parametrize(
+    "payload, reason",
+    [
+        (b"", "truncated"),
+        (b"\xc3", "bad_magic"),
+        (b"\xc3\x01\x01\x02", "truncated"),
+        (b"hello world, not avro", "bad_magic"),
+        (b"\xc3\x01" + b"\x00" * 8 + b"\x02", "unknown_schema"),
+    ],
+)
 def test_bad_bytes_raise_codec_error_with_a_reason(store, payload, reason):
     with pytest.raises(CodecError) as caught:
         AvroCodec(store, READING).decode(payload)
@@ -171,9 +207,17 @@ def test_truncated_body_and_trailing_garbage_raise_codec_error(store):
 
 
 def test_a_message_of_another_schema_is_refused(store):
-    dead = AvroCodec(store, DEAD_LETTER).encode({
-        "reason": "r", "error_detail": "d", "stage": "s", "source_topic": "t", "source_partition": 0,
-        "source_offset": 0, "failed_at": 0})
+    dead = AvroCodec(store, DEAD_LETTER).encode(
+        {
+            "reason": "r",
+            "error_detail": "d",
+            "stage": "s",
+            "source_topic": "t",
+            "source_partition": 0,
+            "source_offset": 0,
+            "failed_at": 0,
+        }
+    )
 
     with pytest.raises(CodecError) as caught:
         AvroCodec(store, READING).decode(dead)
@@ -192,6 +236,7 @@ def test_a_record_missing_a_required_field_cannot_be_encoded(store):
 
 
 # -- Confluent wire format -------------------------------------------------------------------------
+
 
 class _Registry(BaseHTTPRequestHandler):
     """The two endpoints of the Confluent Schema Registry REST API the codec uses, in memory."""
@@ -239,12 +284,14 @@ def registry_url():
 
 
 def test_confluent_wire_format_round_trips_through_a_registry(store, registry_url):
-    codec = AvroCodec(store, READING, registry=SchemaRegistryClient(registry_url),
-                      subject="bosai.tochigi.readings.raw-value")
+    codec = AvroCodec(
+        store, READING, registry=SchemaRegistryClient(registry_url), subject="bosai.tochigi.readings.raw-value"
+    )
 
     payload = codec.encode(UTSUNOMIYA_READING)
-    fresh_reader = AvroCodec(store, READING, registry=SchemaRegistryClient(registry_url),
-                             subject="bosai.tochigi.readings.raw-value")
+    fresh_reader = AvroCodec(
+        store, READING, registry=SchemaRegistryClient(registry_url), subject="bosai.tochigi.readings.raw-value"
+    )
 
     assert payload[0] == 0 and struct.unpack(">I", payload[1:5])[0] == 1
     assert _Registry.subjects == {"bosai.tochigi.readings.raw-value": [1]}
@@ -263,8 +310,9 @@ def test_confluent_message_with_an_unknown_schema_id_is_a_codec_error(store, reg
 
 
 def test_unreachable_registry_is_a_codec_error_naming_the_url(store):
-    codec = AvroCodec(store, READING, registry=SchemaRegistryClient("http://127.0.0.1:9", timeout_s=1),
-                      subject="s-value")
+    codec = AvroCodec(
+        store, READING, registry=SchemaRegistryClient("http://127.0.0.1:9", timeout_s=1), subject="s-value"
+    )
 
     with pytest.raises(CodecError) as caught:
         codec.encode(UTSUNOMIYA_READING)

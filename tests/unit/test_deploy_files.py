@@ -21,16 +21,24 @@ def _tool(name: str) -> str:
 
 
 def test_prometheus_config_is_valid(project_root):
-    result = subprocess.run([_tool("promtool"), "check", "config", "prometheus.yml"],
-                            cwd=project_root / "deploy/prometheus", capture_output=True, text=True)
+    result = subprocess.run(
+        [_tool("promtool"), "check", "config", "prometheus.yml"],
+        cwd=project_root / "deploy/prometheus",
+        capture_output=True,
+        text=True,
+    )
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 5 rules found" in result.stdout + result.stderr
 
 
 def test_operator_alert_rules_pass_their_promtool_unit_tests(project_root):
-    result = subprocess.run([_tool("promtool"), "test", "rules", "rules_test.yml"],
-                            cwd=project_root / "deploy/prometheus", capture_output=True, text=True)
+    result = subprocess.run(
+        [_tool("promtool"), "test", "rules", "rules_test.yml"],
+        cwd=project_root / "deploy/prometheus",
+        capture_output=True,
+        text=True,
+    )
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout + result.stderr
@@ -52,10 +60,34 @@ def test_dashboards_query_only_the_hubs_metrics_through_the_provisioned_datasour
 
 
 def test_docker_compose_file_is_valid_and_has_the_full_stack(project_root):
-    result = subprocess.run([_tool("docker-compose"), "-f", "docker-compose.yml", "--profile", "replay",
-                             "--profile", "sink", "config", "--services"], cwd=project_root, capture_output=True,
-                            text=True)
+    result = subprocess.run(
+        [
+            _tool("docker-compose"),
+            "-f",
+            "docker-compose.yml",
+            "--profile",
+            "replay",
+            "--profile",
+            "sink",
+            "config",
+            "--services",
+        ],
+        cwd=project_root,
+        capture_output=True,
+        text=True,
+    )
 
     assert result.returncode == 0, result.stderr
-    assert set(result.stdout.split()) == {"tls-init", "kafka", "topics", "access", "hub-tochigi", "hub-kanagawa",
-                                          "feed", "sink", "prometheus", "grafana", "replay"}
+    assert set(result.stdout.split()) == {
+        "tls-init",
+        "kafka",
+        "topics",
+        "access",
+        "hub-tochigi",
+        "hub-kanagawa",
+        "feed",
+        "sink",
+        "prometheus",
+        "grafana",
+        "replay",
+    }

@@ -19,12 +19,15 @@ def kanagawa(project_root):
     return load_pack(project_root / "regions" / "kanagawa")
 
 
-@pytest.mark.parametrize("station_id, code, name", [
-    ("41277", "09201", "宇都宮市"),
-    ("41361", "09204", "佐野市"),
-    ("41331", "09209", "真岡市"),
-    ("41172", "09206", "日光市"),
-])
+@pytest.mark.parametrize(
+    "station_id, code, name",
+    [
+        ("41277", "09201", "宇都宮市"),
+        ("41361", "09204", "佐野市"),
+        ("41331", "09209", "真岡市"),
+        ("41172", "09206", "日光市"),
+    ],
+)
 def test_tochigi_amedas_stations_resolve_to_their_municipality(tochigi, station_id, code, name):
     station = tochigi.stations[station_id]
 
@@ -85,8 +88,9 @@ def test_every_station_of_both_packs_resolves_to_exactly_one_municipality(tochig
         stations = list(pack.stations.values())
         batch = pack.index.locate_many([s.lat for s in stations], [s.lon for s in stations])
         assert (batch.municipality_index >= 0).all()
-        assert [pack.municipalities[i].code for i in batch.municipality_index] == \
-               [s.municipality_code for s in stations]
+        assert [pack.municipalities[i].code for i in batch.municipality_index] == [
+            s.municipality_code for s in stations
+        ]
     assert len(tochigi.stations) == 19 and len(kanagawa.stations) == 11
 
 

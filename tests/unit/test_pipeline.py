@@ -27,34 +27,51 @@ def pipeline(kanagawa_with_river, store):
 
 
 def reading(station_id="46106", observed_at=T0, measurements=None, location=None, **extra):
-    record = {"station_id": station_id, "sensor_kind": "RAIN_GAUGE", "observed_at": observed_at,
-              "location": location,
-              "measurements": measurements if measurements is not None else
-              [{"quantity": "precipitation_1h", "value": 55.0, "unit": "mm"}],
-              "quality": "OK", "source": "test", "produced_at": None}
+    record = {
+        "station_id": station_id,
+        "sensor_kind": "RAIN_GAUGE",
+        "observed_at": observed_at,
+        "location": location,
+        "measurements": measurements
+        if measurements is not None
+        else [{"quantity": "precipitation_1h", "value": 55.0, "unit": "mm"}],
+        "quality": "OK",
+        "source": "test",
+        "produced_at": None,
+    }
     record.update(extra)
     return record
 
 
 def messages(store, payloads):
-    return [InMessage("bosai.kanagawa.readings.raw", 0, offset, b"k", payload, T0) for offset, payload in
-            enumerate(payloads)]
+    return [
+        InMessage("bosai.kanagawa.readings.raw", 0, offset, b"k", payload, T0)
+        for offset, payload in enumerate(payloads)
+    ]
 
 
 def test_every_kind_of_bad_input_is_dead_lettered_with_its_reason_and_good_ones_still_flow(pipeline, store):
     codec = AvroCodec(store, READING)
     good = codec.encode(reading())
-    dead_letter_bytes = AvroCodec(store, DEAD_LETTER).encode({
-        "reason": "x", "error_detail": "y", "stage": "z", "source_topic": "t", "source_partition": 0,
-        "source_offset": 0, "failed_at": 0})
+    dead_letter_bytes = AvroCodec(store, DEAD_LETTER).encode(
+        {
+            "reason": "x",
+            "error_detail": "y",
+            "stage": "z",
+            "source_topic": "t",
+            "source_partition": 0,
+            "source_offset": 0,
+            "failed_at": 0,
+        }
+    )
     bad = {
         "undecodable": [b"\xde\xad\xbe\xef not avro", good[:-3]],
         "unknown_schema": [b"\xc3\x01" + b"\x11" * 8 + good[10:], dead_letter_bytes],
         "missing_field": [codec.encode(reading(station_id="")), codec.encode(reading(measurements=[]))],
-        "impossible_value": [codec.encode(reading(measurements=[{"quantity": "precipitation_1h", "value": -3.0,
-                                                                "unit": "mm"}])),
-                             codec.encode(reading(measurements=[{"quantity": "precipitation_1h", "value": 5.0,
-                                                                "unit": "m"}]))],
+        "impossible_value": [
+            codec.encode(reading(measurements=[{"quantity": "precipitation_1h", "value": -3.0, "unit": "mm"}])),
+            codec.encode(reading(measurements=[{"quantity": "precipitation_1h", "value": 5.0, "unit": "m"}])),
+        ],
         "outside_japan": [codec.encode(reading(location={"lat": 48.85, "lon": 2.35, "alt_m": None}))],
         "unknown_station": [codec.encode(reading(station_id="99999"))],
     }
@@ -69,10 +86,15 @@ def test_every_kind_of_bad_input_is_dead_lettered_with_its_reason_and_good_ones_
     assert [d["source_offset"] for d in decoded] == list(range(1, len(payloads) - 1))
     assert [d["original_value"] for d in decoded] == payloads[1:-1]
     assert all(d["error_detail"] and d["stage"] == "ingest" for d in decoded)
-    enriched = [AvroCodec(store, ENRICHED).decode(r.value) for r in result.records
-                if r.topic == "bosai.kanagawa.readings.enriched"]
+    enriched = [
+        AvroCodec(store, ENRICHED).decode(r.value)
+        for r in result.records
+        if r.topic == "bosai.kanagawa.readings.enriched"
+    ]
     assert [(e["reading"]["station_id"], e["municipality_code"], e["city_code"]) for e in enriched] == [
-        ("46106", "14104", "14100"), ("46211", "14210", None)]
+        ("46106", "14104", "14100"),
+        ("46211", "14210", None),
+    ]
 
 
 def test_a_public_alert_of_a_ward_goes_to_the_prefecture_the_ward_and_the_public_topic(pipeline, store):
@@ -107,8 +129,13 @@ def test_a_river_alert_reaches_downstream_and_hazard_zone_municipalities(pipelin
 def test_an_internal_alert_stays_on_the_prefecture_topic(pipeline, store):
     codec = AvroCodec(store, READING)
     first = codec.encode(reading("R-14-001", measurements=[{"quantity": "water_level", "value": 0.5, "unit": "m"}]))
-    rise = codec.encode(reading("R-14-001", observed_at=T0 + 1_800_000,
-                                measurements=[{"quantity": "water_level", "value": 1.2, "unit": "m"}]))
+    rise = codec.encode(
+        reading(
+            "R-14-001",
+            observed_at=T0 + 1_800_000,
+            measurements=[{"quantity": "water_level", "value": 1.2, "unit": "m"}],
+        )
+    )
 
     result = pipeline.process(messages(store, [first, rise]), lambda sid: StationState())
 
@@ -118,8 +145,11 @@ def test_an_internal_alert_stays_on_the_prefecture_topic(pipeline, store):
 
 
 def test_a_missing_value_is_forwarded_enriched_and_counted_but_raises_nothing(pipeline, store):
-    gap = AvroCodec(store, READING).encode(reading(
-        "46211", measurements=[{"quantity": "precipitation_1h", "value": None, "unit": "mm"}], quality="MISSING"))
+    gap = AvroCodec(store, READING).encode(
+        reading(
+            "46211", measurements=[{"quantity": "precipitation_1h", "value": None, "unit": "mm"}], quality="MISSING"
+        )
+    )
 
     result = pipeline.process(messages(store, [gap]), lambda sid: StationState())
 
@@ -129,8 +159,19 @@ def test_a_missing_value_is_forwarded_enriched_and_counted_but_raises_nothing(pi
 
 def test_state_carries_between_batches_and_redelivery_emits_nothing_new(pipeline, store):
     codec = AvroCodec(store, READING)
-    batch = messages(store, [codec.encode(reading("46161", observed_at=T0 + h * 3_600_000, measurements=[
-        {"quantity": "precipitation_1h", "value": v, "unit": "mm"}])) for h, v in enumerate([25.0, 60.0, 1.0])])
+    batch = messages(
+        store,
+        [
+            codec.encode(
+                reading(
+                    "46161",
+                    observed_at=T0 + h * 3_600_000,
+                    measurements=[{"quantity": "precipitation_1h", "value": v, "unit": "mm"}],
+                )
+            )
+            for h, v in enumerate([25.0, 60.0, 1.0])
+        ],
+    )
     states: dict[str, StationState] = {}
 
     first = pipeline.process(batch[:2], lambda sid: states.get(sid, StationState()))

@@ -22,8 +22,13 @@ def _kanagawa_subset(project_root: Path, tmp_path: Path) -> Path:
     keep = {"14131", "14132", "14133", "14134", "14135", "14136", "14137", "14204", "14205"}
     features = [f for f in source["features"] if f["properties"]["N03_007"] in keep]
     # N03 downloads carry code-less features (所属未定地); init must leave them out.
-    features.append({"type": "Feature", "properties": {"N03_001": "神奈川県", "N03_004": None, "N03_007": None},
-                     "geometry": features[0]["geometry"]})
+    features.append(
+        {
+            "type": "Feature",
+            "properties": {"N03_001": "神奈川県", "N03_004": None, "N03_007": None},
+            "geometry": features[0]["geometry"],
+        }
+    )
     path = tmp_path / "N03-test.geojson"
     path.write_text(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False))
     return path
@@ -33,8 +38,9 @@ def _amedas_csv(tmp_path: Path, rows: list[tuple]) -> Path:
     path = tmp_path / "obs.csv.gz"
     with gzip.open(path, "wt", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["observed_at", "station_id", "name_ja", "name_en", "lat", "lon", "alt_m",
-                         "precip_1h_mm", "precip_24h_mm"])
+        writer.writerow(
+            ["observed_at", "station_id", "name_ja", "name_en", "lat", "lon", "alt_m", "precip_1h_mm", "precip_24h_mm"]
+        )
         for hour in ("2023-09-04T15:00:00+09:00", "2023-09-04T16:00:00+09:00"):  # repeated rows per station
             for row in rows:
                 writer.writerow([hour, *row, "1.0", "2.0"])
@@ -42,18 +48,33 @@ def _amedas_csv(tmp_path: Path, rows: list[tuple]) -> Path:
 
 
 STATIONS = [
-    ("90001", "川崎テスト", "Kawasaki test", "35.5308", "139.7029", "5"),     # 川崎区
-    ("90002", "藤沢テスト", "Fujisawa test", "35.3386", "139.4875", "10"),    # 藤沢市
-    ("41277", "宇都宮", "Utsunomiya", "36.54833", "139.86833", "119"),        # another prefecture
+    ("90001", "川崎テスト", "Kawasaki test", "35.5308", "139.7029", "5"),  # 川崎区
+    ("90002", "藤沢テスト", "Fujisawa test", "35.3386", "139.4875", "10"),  # 藤沢市
+    ("41277", "宇都宮", "Utsunomiya", "36.54833", "139.86833", "119"),  # another prefecture
 ]
 
 
 def test_region_init_builds_a_pack_that_loads_and_resolves_its_stations(project_root, tmp_path):
     out = tmp_path / "kawasaki-test"
     result = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "region", "init", "--name", "kawasaki-test",
-         "--n03", str(_kanagawa_subset(project_root, tmp_path)), "--stations", str(_amedas_csv(tmp_path, STATIONS)),
-         "--out", str(out)], capture_output=True, text=True)
+        [
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "region",
+            "init",
+            "--name",
+            "kawasaki-test",
+            "--n03",
+            str(_kanagawa_subset(project_root, tmp_path)),
+            "--stations",
+            str(_amedas_csv(tmp_path, STATIONS)),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
 
     assert result.returncode == 0, result.stderr
     pack = load_pack(out)
@@ -68,9 +89,22 @@ def test_region_init_builds_a_pack_that_loads_and_resolves_its_stations(project_
 
 
 def test_locate_command_prints_one_json_object(project_root):
-    result = subprocess.run([sys.executable, "-m", "streams.cli", "locate", "--region",
-                             str(project_root / "regions/kanagawa"), "--lat", "35.4389", "--lon", "139.6475"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "locate",
+            "--region",
+            str(project_root / "regions/kanagawa"),
+            "--lat",
+            "35.4389",
+            "--lon",
+            "139.6475",
+        ],
+        capture_output=True,
+        text=True,
+    )
 
     answer = json.loads(result.stdout)
     assert result.returncode == 0
@@ -79,22 +113,51 @@ def test_locate_command_prints_one_json_object(project_root):
 
 
 def test_locate_in_the_sea_without_fallback_prints_null_and_exits_zero(project_root):
-    result = subprocess.run([sys.executable, "-m", "streams.cli", "locate", "--region",
-                             str(project_root / "regions/kanagawa"), "--lat", "35.10", "--lon", "139.62",
-                             "--max-distance-m", "0"], capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "locate",
+            "--region",
+            str(project_root / "regions/kanagawa"),
+            "--lat",
+            "35.10",
+            "--lon",
+            "139.62",
+            "--max-distance-m",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+    )
 
     assert result.returncode == 0 and json.loads(result.stdout)["municipality_code"] is None
 
 
 def test_locate_with_a_bad_argument_exits_non_zero_with_a_message(project_root):
-    result = subprocess.run([sys.executable, "-m", "streams.cli", "locate", "--region",
-                             str(project_root / "regions/kanagawa"), "--lat", "north", "--lon", "139.62"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "locate",
+            "--region",
+            str(project_root / "regions/kanagawa"),
+            "--lat",
+            "north",
+            "--lon",
+            "139.62",
+        ],
+        capture_output=True,
+        text=True,
+    )
 
     assert result.returncode != 0 and "--lat" in result.stderr
 
 
 # -- broken packs ---------------------------------------------------------------------------------
+
 
 @pytest.fixture()
 def pack_copy(project_root, tmp_path) -> Path:
@@ -116,8 +179,10 @@ def _problems(pack_dir: Path) -> str:
 
 
 def test_bad_geometry_is_reported_with_file_and_feature(pack_copy):
-    bowtie = {"type": "Polygon", "coordinates": [[[139.8, 36.5], [139.9, 36.6], [139.9, 36.5], [139.8, 36.6],
-                                                  [139.8, 36.5]]]}
+    bowtie = {
+        "type": "Polygon",
+        "coordinates": [[[139.8, 36.5], [139.9, 36.6], [139.9, 36.5], [139.8, 36.6], [139.8, 36.5]]],
+    }
     _edit_geojson(pack_copy / "municipalities.geojson", lambda fs: fs[3].update(geometry=bowtie))
 
     message = _problems(pack_copy)
@@ -129,6 +194,7 @@ def test_unknown_and_foreign_codes_are_reported(pack_copy):
     def edit(features):
         features[0]["properties"]["N03_007"] = "9201"
         features[1]["properties"]["N03_007"] = "14104"
+
     _edit_geojson(pack_copy / "municipalities.geojson", edit)
 
     message = _problems(pack_copy)
@@ -144,8 +210,10 @@ def test_duplicate_station_id_is_reported_with_its_row(pack_copy):
 
     message = _problems(pack_copy)
 
-    assert f"stations.csv [row {len(lines) + 1} station_id='41011']: duplicate station id 41011 (first on row 2)" \
+    assert (
+        f"stations.csv [row {len(lines) + 1} station_id='41011']: duplicate station id 41011 (first on row 2)"
         in message
+    )
 
 
 def test_station_outside_every_municipality_beyond_the_allowed_distance(pack_copy):
@@ -180,15 +248,23 @@ def test_station_settings_are_validated(pack_copy):
     manifest["files"]["station_settings"] = "stations.yaml"
     (pack_copy / "region.yaml").write_text(yaml.safe_dump(manifest, allow_unicode=True))
     stations = pack_copy / "stations.csv"
-    stations.write_text(stations.read_text() + "R1,river_level_gauge,田川テスト,Tagawa test,36.55,139.88,100\n"
-                                               "R2,river_level_gauge,無設定,No stages,36.56,139.88,100\n")
-    (pack_copy / "stations.yaml").write_text(yaml.safe_dump({
-        "R1": {"river_stages": {"standby_m": 1.0, "caution_m": 2.5, "evacuation_m": 2.0, "danger_m": 3.0},
-               "downstream_municipalities": ["09999"]},
-        "41277": {"downstream_municipalities": ["09999"], "hazard_zones": ["no-such-zone"]},
-        "41361": {"rules": {"rain_1h": {"thresholds": {"huge": 10}}}},
-        "00000": {},
-    }))
+    stations.write_text(
+        stations.read_text() + "R1,river_level_gauge,田川テスト,Tagawa test,36.55,139.88,100\n"
+        "R2,river_level_gauge,無設定,No stages,36.56,139.88,100\n"
+    )
+    (pack_copy / "stations.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "R1": {
+                    "river_stages": {"standby_m": 1.0, "caution_m": 2.5, "evacuation_m": 2.0, "danger_m": 3.0},
+                    "downstream_municipalities": ["09999"],
+                },
+                "41277": {"downstream_municipalities": ["09999"], "hazard_zones": ["no-such-zone"]},
+                "41361": {"rules": {"rain_1h": {"thresholds": {"huge": 10}}}},
+                "00000": {},
+            }
+        )
+    )
 
     message = _problems(pack_copy)
 
@@ -205,12 +281,23 @@ def test_river_gauge_settings_load_when_valid(pack_copy):
     (pack_copy / "region.yaml").write_text(yaml.safe_dump(manifest, allow_unicode=True))
     stations = pack_copy / "stations.csv"
     stations.write_text(stations.read_text() + "R1,river_level_gauge,田川テスト,Tagawa test,36.55,139.88,100\n")
-    (pack_copy / "stations.yaml").write_text(yaml.safe_dump({
-        "R1": {"river_stages": {"standby_m": 1.0, "caution_m": 2.0, "evacuation_m": 2.5, "danger_m": 3.0,
-                                "overflow_m": 3.6},
-               "downstream_municipalities": ["09205", "09209"],
-               "rules": {"river_stage": {"hysteresis": 0.05}}},
-    }))
+    (pack_copy / "stations.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "R1": {
+                    "river_stages": {
+                        "standby_m": 1.0,
+                        "caution_m": 2.0,
+                        "evacuation_m": 2.5,
+                        "danger_m": 3.0,
+                        "overflow_m": 3.6,
+                    },
+                    "downstream_municipalities": ["09205", "09209"],
+                    "rules": {"river_stage": {"hysteresis": 0.05}},
+                }
+            }
+        )
+    )
 
     pack = load_pack(pack_copy)
 

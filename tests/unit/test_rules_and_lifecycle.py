@@ -28,25 +28,38 @@ def gauge() -> Station:
 
 @pytest.fixture(scope="module")
 def river_gauge() -> Station:
-    return Station("R1", SensorKind.RIVER_LEVEL_GAUGE, "田川", "Tagawa", 36.55, 139.88, 100.0, "09201",
-                   river_stages=RiverStages(1.0, 2.0, 2.5, 3.0, 3.6))
+    return Station(
+        "R1",
+        SensorKind.RIVER_LEVEL_GAUGE,
+        "田川",
+        "Tagawa",
+        36.55,
+        139.88,
+        100.0,
+        "09201",
+        river_stages=RiverStages(1.0, 2.0, 2.5, 3.0, 3.6),
+    )
 
 
-@pytest.mark.parametrize("value, expected", [(0, 0), (19.9, 0), (20, 1), (29.5, 1), (30, 2), (50, 3), (79.9, 3),
-                                             (80, 4), (153, 4)])
+@pytest.mark.parametrize(
+    "value, expected", [(0, 0), (19.9, 0), (20, 1), (29.5, 1), (30, 2), (50, 3), (79.9, 3), (80, 4), (153, 4)]
+)
 def test_jma_bands_from_nothing(value, expected):
     assert next_rank(RAIN_BANDS, 5.0, 0, value) == expected
 
 
-@pytest.mark.parametrize("current, value, expected", [
-    (3, 47.0, 3),   # wobbling just under 50: kept
-    (3, 45.0, 3),   # exactly threshold - hysteresis: kept
-    (3, 44.9, 2),   # below: down to intense (30 - 5 = 25 <= 44.9)
-    (3, 24.0, 1),   # down two levels at once
-    (1, 15.0, 1),   # heavy kept down to 15
-    (1, 14.9, 0),   # cleared
-    (2, 80.0, 4),   # up jumps straight to the level reached
-])
+@pytest.mark.parametrize(
+    "current, value, expected",
+    [
+        (3, 47.0, 3),  # wobbling just under 50: kept
+        (3, 45.0, 3),  # exactly threshold - hysteresis: kept
+        (3, 44.9, 2),  # below: down to intense (30 - 5 = 25 <= 44.9)
+        (3, 24.0, 1),  # down two levels at once
+        (1, 15.0, 1),  # heavy kept down to 15
+        (1, 14.9, 0),  # cleared
+        (2, 80.0, 4),  # up jumps straight to the level reached
+    ],
+)
 def test_hysteresis_keeps_a_level_until_the_value_falls_clearly_below(current, value, expected):
     assert next_rank(RAIN_BANDS, 5.0, current, value) == expected
 
@@ -56,8 +69,9 @@ def _run(rules, station, series, state=None):
     state = state or StationState()
     transitions = []
     for hour, values in series:
-        state, found = evaluate_reading(state, region="tochigi", station=station, rules=rules,
-                                        observed_at=int(T0 + hour * HOUR_MS), values=values)
+        state, found = evaluate_reading(
+            state, region="tochigi", station=station, rules=rules, observed_at=int(T0 + hour * HOUR_MS), values=values
+        )
         transitions += found
     return transitions, state
 
@@ -73,8 +87,11 @@ def test_an_episode_raises_escalates_deescalates_and_clears_with_one_event_each(
 
     rain_1h = [t for t in transitions if t.rule.id == "rain_1h"]
     assert [(t.transition, t.msg_type, t.level.name, t.sequence) for t in rain_1h] == [
-        ("RAISED", "ALERT", "heavy", 0), ("ESCALATED", "UPDATE", "very_heavy", 1),
-        ("DEESCALATED", "UPDATE", "intense", 2), ("CLEARED", "CANCEL", "intense", 3)]
+        ("RAISED", "ALERT", "heavy", 0),
+        ("ESCALATED", "UPDATE", "very_heavy", 1),
+        ("DEESCALATED", "UPDATE", "intense", 2),
+        ("CLEARED", "CANCEL", "intense", 3),
+    ]
     alert_id = alert_id_for("tochigi", "rain_1h", "41277", T0 + HOUR_MS)
     assert {t.alert_id for t in rain_1h} == {alert_id} == {"tochigi-rain_1h-41277-20230904T0900JST"}
     assert [t.references for t in rain_1h] == [None, f"{alert_id}/0", f"{alert_id}/1", f"{alert_id}/2"]
@@ -89,8 +106,9 @@ def test_a_new_episode_after_clearing_gets_a_new_id(rules, gauge):
 
 
 def test_missing_values_neither_raise_nor_clear(rules, gauge):
-    transitions, state = _run(rules, gauge, [(0, rain(55)), (1, rain(None)), (2, {"precipitation_1h": None,
-                                                                                   "precipitation_24h": None})])
+    transitions, state = _run(
+        rules, gauge, [(0, rain(55)), (1, rain(None)), (2, {"precipitation_1h": None, "precipitation_24h": None})]
+    )
 
     assert [t.transition for t in transitions if t.rule.id == "rain_1h"] == ["RAISED"]
     assert state.rules["rain_1h"].rank == 3
@@ -144,27 +162,50 @@ def test_cumulative_rule_uses_a_reported_rolling_sum_as_is(rules):
 
 
 def test_river_stages_map_to_warning_levels_from_the_gauges_own_thresholds(rules, river_gauge):
-    levels = [(0, {"water_level": 1.5}), (1, {"water_level": 2.1}), (2, {"water_level": 3.05}),
-              (3, {"water_level": 3.7}), (4, {"water_level": 2.95}), (5, {"water_level": 1.85})]
+    levels = [
+        (0, {"water_level": 1.5}),
+        (1, {"water_level": 2.1}),
+        (2, {"water_level": 3.05}),
+        (3, {"water_level": 3.7}),
+        (4, {"water_level": 2.95}),
+        (5, {"water_level": 1.85}),
+    ]
 
     transitions, _ = _run(rules, river_gauge, levels)
 
-    stage = [(t.level.name, t.level.warning_level, t.msg_type, t.threshold) for t in transitions
-             if t.rule.id == "river_stage"]
-    assert stage == [("level_2", 2, "ALERT", 2.0), ("level_4", 4, "UPDATE", 3.0), ("level_5", 5, "UPDATE", 3.6),
-                     ("level_4", 4, "UPDATE", 3.0), ("level_4", 4, "CANCEL", 3.0)]  # 1.85 < 2.0 - 0.1
+    stage = [
+        (t.level.name, t.level.warning_level, t.msg_type, t.threshold)
+        for t in transitions
+        if t.rule.id == "river_stage"
+    ]
+    assert stage == [
+        ("level_2", 2, "ALERT", 2.0),
+        ("level_4", 4, "UPDATE", 3.0),
+        ("level_5", 5, "UPDATE", 3.6),
+        ("level_4", 4, "UPDATE", 3.0),
+        ("level_4", 4, "CANCEL", 3.0),
+    ]  # 1.85 < 2.0 - 0.1
 
 
 def test_river_stage_hysteresis_holds_a_level_through_small_dips(rules, river_gauge):
-    transitions, _ = _run(rules, river_gauge, [(0, {"water_level": 2.55}), (1, {"water_level": 2.45}),
-                                               (2, {"water_level": 2.52}), (3, {"water_level": 2.41})])
+    transitions, _ = _run(
+        rules,
+        river_gauge,
+        [
+            (0, {"water_level": 2.55}),
+            (1, {"water_level": 2.45}),
+            (2, {"water_level": 2.52}),
+            (3, {"water_level": 2.41}),
+        ],
+    )
 
     assert [t.transition for t in transitions if t.rule.id == "river_stage"] == ["RAISED"]
 
 
 def test_rapid_rise_is_measured_over_its_window(rules, river_gauge):
-    transitions, _ = _run(rules, river_gauge, [(0, {"water_level": 1.0}), (0.5, {"water_level": 1.2}),
-                                               (1, {"water_level": 1.6})])
+    transitions, _ = _run(
+        rules, river_gauge, [(0, {"water_level": 1.0}), (0.5, {"water_level": 1.2}), (1, {"water_level": 1.6})]
+    )
 
     rise = [t for t in transitions if t.rule.id == "river_rise"]
     assert [(t.level.name, round(t.value, 2)) for t in rise] == [("rapid_rise", 0.6)]
@@ -186,7 +227,7 @@ def test_state_survives_a_json_round_trip(rules, gauge):
 
     assert len(state.history) == 2 and state.rules
     assert StationState.from_json(state.to_json()) == state
-    assert StationState.from_json(state.to_bytes()) == state   # the table's form
+    assert StationState.from_json(state.to_bytes()) == state  # the table's form
     # what the table held before samples were flat tuples stored as bytes still loads
     old_form = dict(state.to_json(), history=[[t, {"precipitation_1h": p1h}] for t, p1h, _, _ in state.history])
     assert StationState.from_json(json.loads(json.dumps(old_form))) == state
@@ -199,8 +240,9 @@ def test_next_rank_matches_its_definition_on_random_inputs():
         up = max((i + 1 for i, t in enumerate(thresholds) if t is not None and value >= t), default=0)
         if up >= current:
             return up
-        return max((i + 1 for i, t in enumerate(thresholds[:current]) if t is not None and value >= t - hysteresis),
-                   default=0)
+        return max(
+            (i + 1 for i, t in enumerate(thresholds[:current]) if t is not None and value >= t - hysteresis), default=0
+        )
 
     rng = random.Random(3)
     for _ in range(5000):
@@ -208,5 +250,6 @@ def test_next_rank_matches_its_definition_on_random_inputs():
         thresholds = [None if rng.random() < 0.15 else t for t in thresholds]
         current = rng.randint(0, len(thresholds))
         value, hysteresis = rng.uniform(-5, 110), rng.choice([0.0, 2.0, 5.0])
-        assert next_rank(thresholds, hysteresis, current, value) == by_definition(thresholds, hysteresis, current,
-                                                                                  value)
+        assert next_rank(thresholds, hysteresis, current, value) == by_definition(
+            thresholds, hysteresis, current, value
+        )
