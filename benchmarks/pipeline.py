@@ -134,7 +134,9 @@ class Bench:
         self.store = default_store()
         self.codec = AvroCodec(self.store, READING)
         self.tochigi = project_root() / "regions" / "tochigi"
-        self.env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, PYTHONUNBUFFERED="1")
+        # the processes under test import benchmarks/ from the checkout (it is not installed)
+        path = os.pathsep.join(p for p in (str(project_root()), os.environ.get("PYTHONPATH", "")) if p)
+        self.env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, PYTHONUNBUFFERED="1", PYTHONPATH=path)
         self.run_id = time.strftime("%H%M%S")
 
     def namespace(self, name: str, pack_dir: Path):
@@ -212,7 +214,7 @@ class Bench:
             cross_share,
             timeout_s,
             lambda prefix, topics: [
-                "bench.passthrough",
+                "benchmarks.passthrough",
                 self.bootstrap,
                 topics.raw,
                 topics.enriched,
@@ -228,7 +230,7 @@ class Bench:
             count,
             cross_share,
             timeout_s,
-            lambda prefix, topics: ["bench.faust_floor", self.bootstrap, topics.raw, f"{prefix}-faust-floor"],
+            lambda prefix, topics: ["benchmarks.faust_floor", self.bootstrap, topics.raw, f"{prefix}-faust-floor"],
             lambda prefix: f"{prefix}-faust-floor",
         )
 
@@ -239,7 +241,7 @@ class Bench:
             count,
             cross_share,
             timeout_s,
-            lambda prefix, topics: ["bench.quix_peer", self.bootstrap, str(pack_dir), prefix, f"{prefix}-quix"],
+            lambda prefix, topics: ["benchmarks.quix_peer", self.bootstrap, str(pack_dir), prefix, f"{prefix}-quix"],
             lambda prefix: f"{prefix}-quix",
         )
 
@@ -274,8 +276,7 @@ class Bench:
 async def _latency_runs(bootstrap, topics, stations, codec, store, rates, seconds, cross_share, seed, progress):
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-    from streams.adapters.avro import AvroCodec
-    from streams.pipeline import ENRICHED
+    from streams.adapters.avro import ENRICHED, AvroCodec
 
     enriched = AvroCodec(store, ENRICHED)
     consumer = AIOKafkaConsumer(

@@ -158,6 +158,10 @@ class Pipeline:
                 "hazard_zone_ids": list(station.hazard_zone_ids),
             },
             "municipality_codes": list(codes),
+            "source": "hub",
+            "status": "Actual",
+            "expires": None,
+            "official": None,
             "source_readings": [
                 {
                     "station_id": t.station_id,

@@ -99,9 +99,19 @@ class SchemaStore:
 
     @classmethod
     def from_directory(cls, directory: Path) -> SchemaStore:
-        """Load every ``*.avsc`` in ``directory``, resolving cross-file references by name."""
+        """Load every ``*.avsc`` in ``directory``, resolving cross-file references by name, then the earlier
+        versions kept in ``directory/history`` (so messages written with them still decode, into the
+        current schema with its defaults)."""
         store = cls()
-        pending = {p: json.loads(p.read_text(encoding="utf-8")) for p in sorted(directory.glob("*.avsc"))}
+        store._load_files(directory, sorted(directory.glob("*.avsc")))
+        history = sorted((directory / "history").glob("*.avsc"))
+        if history:
+            store._load_files(directory / "history", history)
+        return store
+
+    def _load_files(self, directory: Path, paths: list[Path]) -> None:
+        store = self
+        pending = {p: json.loads(p.read_text(encoding="utf-8")) for p in paths}
         if not pending:
             raise CodecError("unknown_schema", f"no *.avsc files in {directory}")
         # Files may reference each other in any order: retry until no progress.
@@ -121,7 +131,6 @@ class SchemaStore:
             if not progressed:
                 detail = "; ".join(f"{p.name}: unknown type {e}" for p, e in errors.items())
                 raise CodecError("unknown_schema", f"unresolvable references in {directory}: {detail}")
-        return store
 
     def add(self, schema_json: Mapping[str, Any] | str, *, source: str = "<inline>") -> AvroSchema:
         """Register a schema (e.g. an older version a producer may still write with)."""
@@ -152,6 +161,10 @@ class SchemaStore:
 
     def by_fingerprint(self, fp: bytes) -> AvroSchema | None:
         return self._by_fingerprint.get(fp)
+
+    def versions(self, name: str) -> list[AvroSchema]:
+        """Every known version of a schema: the current one first, then those kept in avro/history."""
+        return [s for s in self._by_fingerprint.values() if s.name == name]
 
     def names(self) -> list[str]:
         return sorted(self._by_name)

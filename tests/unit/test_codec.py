@@ -115,6 +115,10 @@ def test_alert_and_dead_letter_schemas_round_trip(store):
                 "unit": "mm",
             }
         ],
+        "source": "hub",
+        "status": "Actual",
+        "expires": None,
+        "official": None,
     }
     dead = {
         "reason": "undecodable",
@@ -132,6 +136,52 @@ def test_alert_and_dead_letter_schemas_round_trip(store):
 
     assert AvroCodec(store, ALERT).decode(AvroCodec(store, ALERT).encode(alert)) == alert
     assert AvroCodec(store, DEAD_LETTER).decode(AvroCodec(store, DEAD_LETTER).encode(dead)) == dead
+
+
+def test_alerts_written_with_the_first_alert_schema_still_decode_with_the_new_fields_defaulted(store, project_root):
+    import io
+
+    import fastavro
+
+    first = json.loads((project_root / "avro" / "history" / "Alert.v1.avsc").read_text())
+    first_parsed = fastavro.parse_schema(
+        first, named_schemas={"jp.bosai.hub.GeoPoint": store.by_name("jp.bosai.hub.GeoPoint").parsed}
+    )
+    known = [s for s in store.versions(ALERT) if "history" in s.source]
+    assert len(known) == 1
+    record = {
+        "alert_id": "a",
+        "sequence": 0,
+        "msg_type": "ALERT",
+        "transition": "RAISED",
+        "region": "tochigi",
+        "prefecture_code": "09",
+        "rule": "rain_1h",
+        "level": "heavy",
+        "level_rank": 1,
+        "event": "強い雨",
+        "headline": "h",
+        "severity": "Moderate",
+        "urgency": "Immediate",
+        "certainty": "Observed",
+        "sharing_level": "PUBLIC",
+        "station_id": "41277",
+        "observed_at": 1693807200000,
+        "unit": "mm",
+        "area": {"description": "宇都宮市"},
+        "municipality_codes": ["09201"],
+    }
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, first_parsed, record)
+
+    decoded = AvroCodec(store, ALERT).decode(SINGLE_OBJECT_MAGIC + known[0].fingerprint + body.getvalue())
+
+    assert (decoded["alert_id"], decoded["source"], decoded["status"], decoded["official"]) == (
+        "a",
+        "hub",
+        "Actual",
+        None,
+    )
 
 
 def _older_reading_schema(store) -> dict:
