@@ -170,4 +170,8 @@ def check_tree(root: Path) -> list[Violation]:
     """Every violation of the layer rules in the package at root (e.g. the checkout's streams/)."""
     paths = sorted(root.rglob("*.py"))
     known = {module_name(root, p) for p in paths}
-    return sorted(v for p in paths for v in check_module(p, root, known))
+    violations = [v for p in paths for v in check_module(p, root, known)]
+    for module in known:
+        if module != root.name and layer_of(module, root.name) is None:
+            violations.append(Violation(module, 1, "outside the layers", f"put it in one of {', '.join(LAYERS)}"))
+    return sorted(violations)

@@ -1,7 +1,8 @@
 """`bosai` — the operator's command (防災, disaster prevention): thin click groups, one module per group.
 
 Every subcommand parses options, calls the layer that does the work, and prints. Errors an operator
-can act on (BosaiError) are printed as one clear message with exit status 2.
+can act on (BosaiError) are printed as one clear message with exit status 2. The top layer: may import
+every other one; nothing imports it (processes are started through ``python -m streams.runtime.…``).
 """
 
 from __future__ import annotations

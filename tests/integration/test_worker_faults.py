@@ -10,7 +10,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from streams.adapters.amedas_csv import read_amedas
-from streams.adapters.avro import ALERT, DEAD_LETTER, READING, AvroCodec, default_store
+from streams.adapters.avro import ALERT, DEAD_LETTER, ENRICHED, READING, AvroCodec, default_store
 from streams.adapters.kafka import end_offsets, read_range
 from streams.adapters.kafka_admin import apply_topics
 from streams.config.region_pack import load_pack
@@ -19,7 +19,7 @@ from streams.core.lifecycle import StationState
 from streams.core.messages import InMessage
 from streams.core.times import parse_jst
 from streams.core.topics import HubTopics, expand
-from streams.pipeline import ENRICHED, Pipeline
+from streams.pipeline import Pipeline
 from streams.runtime.processes import WorkerProcess
 from streams.runtime.replay import collect_alerts, wait_drained
 from streams.runtime.worker import WorkerSettings, app_id_for

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from streams.adapters.avro import ALERT, DEAD_LETTER, READING, AvroCodec, default_store
+from streams.adapters.avro import ALERT, DEAD_LETTER, ENRICHED, READING, AvroCodec, default_store
 from streams.config.region_pack import load_pack
 from streams.config.topic_catalog import default_catalog_path, load_catalog
 from streams.core.lifecycle import StationState
 from streams.core.messages import InMessage
 from streams.core.topics import HubTopics
-from streams.pipeline import ENRICHED, Pipeline
+from streams.pipeline import Pipeline
 
 T0 = 1_693_807_200_000  # 2023-09-04T15:00+09:00
 
