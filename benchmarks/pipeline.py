@@ -1,14 +1,18 @@
-"""`bosai bench`: throughput, latency and cost growth of the hub, the ceiling and a peer, in one run.
+"""`bosai bench`: throughput, latency and cost growth of the hub, its ceilings and a peer, in one run.
 
-Against the embedded broker (or KAFKA_BOOTSTRAP_SERVERS):
-1. sustained throughput of one hub worker process (`bosai worker`) on a backlog of --readings;
-2. the ceiling: a raw aiokafka passthrough on the same messages and partitions, and Faust's own
-   floor: an agent taking the same batches and doing nothing (what Faust's per-event stream costs);
-3. the peer: the same pure core driven by Quix Streams;
-4. end-to-end latency (produced_at -> enriched reading readable) at fixed offered loads;
+Against the embedded broker (or KAFKA_BOOTSTRAP_SERVERS; `--brokers 3` for a three-node cluster):
+1. sustained throughput of one hub worker process (`bosai worker`, exactly-once) on a backlog of
+   --readings, and of two workers of the region sharing it;
+2. the ceilings: a raw aiokafka passthrough on the same messages and partitions, plain (at-least-once)
+   and transactional (one transaction per partition batch, like the hub: what exactly-once costs);
+   Faust's floor (an agent taking the same batches and doing nothing) and Faust's own exactly-once
+   (the same core in a Faust agent with processing_guarantee="exactly_once");
+3. the peer: the same pure core driven by Quix Streams, exactly-once (like for like) and at-least-once;
+4. end-to-end latency (produced_at -> enriched reading readable by a read_committed consumer) at fixed
+   offered loads, with one and with two workers;
 5. throughput with 1k / 10k / 100k stations and 100 / 10k hazard zones.
 Throughput is measured from the group's committed offsets (first commit to drained), so start-up
-time is left out and every counted reading had its outputs acknowledged.
+time is left out and every counted reading had its outputs committed.
 """
 
 from __future__ import annotations
@@ -73,7 +77,7 @@ async def _produce(bootstrap: str, topic: str, records, codec, progress: Progres
     return time.monotonic() - started
 
 
-async def _throughput(bootstrap: str, group: str, topic: str, proc: subprocess.Popen, timeout_s: float) -> dict:
+async def _throughput(bootstrap: str, group: str, topic: str, procs: list[subprocess.Popen], timeout_s: float) -> dict:
     """Readings/s from the first committed offset to the last, polling the group every 100 ms."""
     from aiokafka.admin import AIOKafkaAdminClient
 
@@ -87,8 +91,9 @@ async def _throughput(bootstrap: str, group: str, topic: str, proc: subprocess.P
     try:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the process under test exited with {proc.returncode}")
+            for proc in procs:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the process under test exited with {proc.returncode}")
             try:
                 committed = await admin.list_consumer_group_offsets(group)
             except Exception:
@@ -184,26 +189,67 @@ class Bench:
         """Fill a fresh namespace's raw topic, start the process under test, measure until drained."""
         prefix, pack, topics = self.namespace(name, pack_dir)
         self.backlog(topics.raw, pack, count, cross_share)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", *command(prefix, topics)],
-            env=self.env,
-            stdout=self._log(name),
-            stderr=subprocess.STDOUT,
-        )
+        commands = command(prefix, topics)
+        commands = commands if isinstance(commands[0], list) else [commands]
+        procs = [
+            subprocess.Popen([sys.executable, "-m", *c], env=self.env, stdout=self._log(name), stderr=subprocess.STDOUT)
+            for c in commands
+        ]
         try:
-            return asyncio.run(_throughput(self.bootstrap, group(prefix), topics.raw, proc, timeout_s))
+            return asyncio.run(_throughput(self.bootstrap, group(prefix), topics.raw, procs, timeout_s))
         finally:
-            _stop(proc)
+            for proc in procs:
+                _stop(proc)
 
-    def hub(self, name: str, pack_dir: Path, count: int, cross_share: float, timeout_s: float) -> dict:
+    def hub(
+        self, name: str, pack_dir: Path, count: int, cross_share: float, timeout_s: float, workers: int = 1
+    ) -> dict:
         return self._backlog_run(
             name,
             pack_dir,
             count,
             cross_share,
             timeout_s,
-            lambda prefix, topics: ["streams.cli", "worker", "--region", str(pack_dir), "--topic-prefix", prefix],
+            lambda prefix, topics: [
+                ["streams.cli", "worker", "--region", str(pack_dir), "--topic-prefix", prefix, "--instance", str(i)]
+                for i in range(workers)
+            ],
             lambda prefix: f"{prefix}-bench-hub",
+        )
+
+    def ceiling_tx(self, pack_dir: Path, count: int, cross_share: float, timeout_s: float) -> dict:
+        return self._backlog_run(
+            "ceiling-tx",
+            pack_dir,
+            count,
+            cross_share,
+            timeout_s,
+            lambda prefix, topics: [
+                "benchmarks.passthrough",
+                self.bootstrap,
+                topics.raw,
+                topics.enriched,
+                f"{prefix}-passthrough",
+                "tx",
+            ],
+            lambda prefix: f"{prefix}-passthrough",
+        )
+
+    def faust_eos(self, pack_dir: Path, count: int, cross_share: float, timeout_s: float) -> dict:
+        return self._backlog_run(
+            "faust-eos",
+            pack_dir,
+            count,
+            cross_share,
+            timeout_s,
+            lambda prefix, topics: [
+                "benchmarks.faust_eos",
+                self.bootstrap,
+                str(pack_dir),
+                prefix,
+                f"{prefix}-faust-eos",
+            ],
+            lambda prefix: f"{prefix}-faust-eos",
         )
 
     def ceiling(self, pack_dir: Path, count: int, cross_share: float, timeout_s: float) -> dict:
@@ -234,25 +280,48 @@ class Bench:
             lambda prefix: f"{prefix}-faust-floor",
         )
 
-    def peer(self, pack_dir: Path, count: int, cross_share: float, timeout_s: float) -> dict:
+    def peer(
+        self, pack_dir: Path, count: int, cross_share: float, timeout_s: float, guarantee: str = "exactly-once"
+    ) -> dict:
         return self._backlog_run(
-            "peer",
+            f"peer-{guarantee}",
             pack_dir,
             count,
             cross_share,
             timeout_s,
-            lambda prefix, topics: ["benchmarks.quix_peer", self.bootstrap, str(pack_dir), prefix, f"{prefix}-quix"],
+            lambda prefix, topics: [
+                "benchmarks.quix_peer",
+                self.bootstrap,
+                str(pack_dir),
+                prefix,
+                f"{prefix}-quix",
+                guarantee,
+            ],
             lambda prefix: f"{prefix}-quix",
         )
 
-    def latency(self, pack_dir: Path, rates: list[int], seconds: float, cross_share: float) -> dict:
-        prefix, pack, topics = self.namespace("latency", pack_dir)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker", "--region", str(pack_dir), "--topic-prefix", prefix],
-            env=self.env,
-            stdout=self._log("latency"),
-            stderr=subprocess.STDOUT,
-        )
+    def latency(self, pack_dir: Path, rates: list[int], seconds: float, cross_share: float, workers: int = 1) -> dict:
+        prefix, pack, topics = self.namespace(f"latency{workers}", pack_dir)
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "streams.cli",
+                    "worker",
+                    "--region",
+                    str(pack_dir),
+                    "--topic-prefix",
+                    prefix,
+                    "--instance",
+                    str(i),
+                ],
+                env=self.env,
+                stdout=self._log(f"latency{workers}"),
+                stderr=subprocess.STDOUT,
+            )
+            for i in range(workers)
+        ]
         try:
             stations = [(s.station_id, s.lat, s.lon) for s in pack.stations.values()]
             return asyncio.run(
@@ -270,23 +339,18 @@ class Bench:
                 )
             )
         finally:
-            _stop(proc)
+            for proc in procs:
+                _stop(proc)
 
 
 async def _latency_runs(bootstrap, topics, stations, codec, store, rates, seconds, cross_share, seed, progress):
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
+    from streams.adapters import kafka
     from streams.adapters.avro import ENRICHED, AvroCodec
 
     enriched = AvroCodec(store, ENRICHED)
-    consumer = AIOKafkaConsumer(
-        topics.enriched,
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        auto_offset_reset="latest",
-        fetch_max_wait_ms=5,
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=0)
+    # read_committed: a reading counts once the transaction holding its outputs has committed
+    consumer = kafka.consumer(bootstrap, topics.enriched, auto_offset_reset="latest", fetch_max_wait_ms=5)
+    producer = kafka.producer(bootstrap, linger_ms=0)
     await consumer.start()
     await producer.start()
     results = {}
@@ -381,27 +445,38 @@ def run(
     scaling_readings: int,
     skip_peer: bool = False,
     timeout_s: float = 1800,
+    brokers: int = 1,
 ) -> dict:
     bench = Bench(bootstrap, work, progress)
-    results: dict = {"machine": machine_facts(), "readings": readings_count, "cross_share": cross_share}
+    results: dict = {
+        "machine": machine_facts(),
+        "readings": readings_count,
+        "cross_share": cross_share,
+        "brokers": brokers,
+    }
     main_pack = bench.pack(10_000, 100)
-    progress(f"hub: backlog of {readings_count:,} readings, 10,000 stations, 100 zones …")
-    results["hub"] = bench.hub("hub", main_pack, readings_count, cross_share, timeout_s)
-    results["throughput_rps"] = results["hub"]["rps"]
-    progress(f"ceiling (aiokafka passthrough) on the same {readings_count:,} readings …")
-    results["ceiling"] = bench.ceiling(main_pack, readings_count, cross_share, timeout_s)
-    results["ceiling_rps"] = results["ceiling"]["rps"]
-    progress(f"Faust floor (take_events, no work) on the same {readings_count:,} readings …")
-    results["faust_floor"] = bench.faust_floor(main_pack, readings_count, cross_share, timeout_s)
-    results["faust_floor_rps"] = results["faust_floor"]["rps"]
+    n = f"{readings_count:,}"
+    throughput = results.setdefault("throughput", {})
+    progress(f"hub: backlog of {n} readings, 10,000 stations, 100 zones, one worker …")
+    throughput["hub"] = bench.hub("hub", main_pack, readings_count, cross_share, timeout_s)
+    progress("hub: the same backlog, two workers …")
+    throughput["hub_2_workers"] = bench.hub("hub2", main_pack, readings_count, cross_share, timeout_s, workers=2)
+    progress(f"ceiling (aiokafka passthrough, at-least-once) on the same {n} readings …")
+    throughput["ceiling"] = bench.ceiling(main_pack, readings_count, cross_share, timeout_s)
+    progress(f"ceiling (aiokafka passthrough, transactional) on the same {n} readings …")
+    throughput["ceiling_tx"] = bench.ceiling_tx(main_pack, readings_count, cross_share, timeout_s)
+    progress(f"Faust floor (take_events, no work) on the same {n} readings …")
+    throughput["faust_floor"] = bench.faust_floor(main_pack, readings_count, cross_share, timeout_s)
+    progress(f"Faust exactly_once (same core in a Faust agent) on the same {n} readings …")
+    throughput["faust_eos"] = bench.faust_eos(main_pack, readings_count, cross_share, timeout_s)
     if not skip_peer:
-        progress(f"peer (Quix Streams, same core) on the same {readings_count:,} readings …")
-        results["peer"] = bench.peer(main_pack, readings_count, cross_share, timeout_s)
-        results["peer_rps"] = results["peer"]["rps"]
-    else:
-        results["peer_rps"] = None
-    progress("latency at fixed offered loads …")
+        for guarantee in ("exactly-once", "at-least-once"):
+            progress(f"peer (Quix Streams {guarantee}, same core) on the same {n} readings …")
+            throughput[f"peer_{guarantee}"] = bench.peer(main_pack, readings_count, cross_share, timeout_s, guarantee)
+    progress("latency at fixed offered loads, one worker …")
     results["latency_ms"] = bench.latency(main_pack, rates, latency_seconds, cross_share)
+    progress("latency at fixed offered loads, two workers …")
+    results["latency_ms_2_workers"] = bench.latency(main_pack, rates, latency_seconds, cross_share, workers=2)
     scaling, zones_scaling = {}, {}
     for stations in (1_000, 10_000, 100_000):
         progress(f"scaling: {stations:,} stations, {scaling_readings:,} readings …")
@@ -415,40 +490,85 @@ def run(
         )["rps"]
     results["scaling"] = scaling
     results["scaling_zones"] = zones_scaling
-    hub = results["throughput_rps"] or 0
-    results["ratio_to_ceiling"] = round(hub / results["ceiling_rps"], 3) if results["ceiling_rps"] else None
-    results["ratio_to_peer"] = round(hub / results["peer_rps"], 2) if results.get("peer_rps") else None
     return results
 
 
-def table(results: dict) -> list[str]:
-    lat = results["latency_ms"]
+def _rps(results: dict, key: str) -> int | None:
+    row = results["throughput"].get(key)
+    return row["rps"] if row else None
+
+
+ROWS = (
+    ("hub", "hub (1 worker, exactly-once)"),
+    ("hub_2_workers", "hub (2 workers, exactly-once)"),
+    ("ceiling", "ceiling: passthrough, at-least-once"),
+    ("ceiling_tx", "ceiling: passthrough, transactional"),
+    ("faust_floor", "Faust floor (take_events, no work)"),
+    ("faust_eos", "Faust exactly_once (same core)"),
+    ("peer_exactly-once", "peer: Quix exactly-once (same core)"),
+    ("peer_at-least-once", "peer: Quix at-least-once"),
+)
+
+
+def goals(results: dict) -> list[str]:
+    """The runtime issue's goals, judged on this run's own figures."""
+    hub, ceiling, peer = _rps(results, "hub") or 0, _rps(results, "ceiling"), _rps(results, "peer_exactly-once")
+    p99 = results["latency_ms"].get("1000", {}).get("p99")
+    scale = [v for v in results["scaling"].values() if v]
+
+    def verdict(ok: bool | None) -> str:
+        return "n/a" if ok is None else ("met" if ok else "NOT met")
+
     lines = [
-        f"machine: {results['machine']['cores']} cores, Python {results['machine']['python']}, "
-        f"Kafka {results['machine']['kafka']}, faust {results['machine']['faust']}, aiokafka "
-        f"{results['machine']['aiokafka']}, quixstreams {results['machine']['quixstreams']}",
+        f"goal  >= 2x the exactly-once peer: {hub / peer:.2f}x — {verdict(hub >= 2 * peer)}"
+        if peer
+        else "goal  >= 2x the exactly-once peer: n/a (peer skipped)",
+        f"goal  >= 20,000 readings/s (1 worker): {hub:,} — {verdict(hub >= 20_000)}",
+        f"goal  p99 <= 50 ms at 1,000 readings/s: {p99} ms — {verdict(p99 is not None and p99 <= 50)}",
+        f"goal  1k -> 100k stations within 20 %: {min(scale) / max(scale):.0%} of the best — "
+        f"{verdict(min(scale) >= 0.8 * max(scale))}"
+        if scale
+        else "goal  stations scaling: n/a",
+        f"stretch >= 50 % of the passthrough ceiling: {hub / ceiling:.0%} — {verdict(hub >= ceiling / 2)}"
+        if ceiling
+        else "stretch: n/a",
+    ]
+    return lines
+
+
+def table(results: dict) -> list[str]:
+    machine = results["machine"]
+    lines = [
+        f"machine: {machine['cores']} cores, Python {machine['python']}, Kafka {machine['kafka']} "
+        f"({results.get('brokers', 1)} broker(s)), faust {machine['faust']}, aiokafka {machine['aiokafka']}, "
+        f"quixstreams {machine['quixstreams']}",
         f"backlog: {results['readings']:,} readings, {results['cross_share']:.0%} crossing thresholds",
         "",
-        f"{'':<34}{'readings/s':>12}{'vs ceiling':>12}{'vs peer':>10}",
-        f"{'hub (Faust worker, 1 process)':<34}{results['throughput_rps'] or 0:>12,}"
-        f"{results['ratio_to_ceiling'] or 0:>12.0%}"
-        + (f"{results['ratio_to_peer']:>9.2f}x" if results.get("ratio_to_peer") else f"{'n/a':>10}"),
-        f"{'ceiling (aiokafka passthrough)':<34}{results['ceiling_rps'] or 0:>12,}",
-        f"{'Faust floor (take_events, no work)':<34}{results.get('faust_floor_rps') or 0:>12,}"
-        f"{(results.get('faust_floor_rps') or 0) / (results['ceiling_rps'] or 1):>12.0%}",
-        f"{'peer (Quix Streams, same core)':<34}"
-        + (f"{results['peer_rps']:>12,}" if results.get("peer_rps") else f"{'skipped':>12}"),
-        "",
-        f"{'offered load (readings/s)':<34}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'n':>9}",
+        f"{'':<38}{'readings/s':>12}{'vs ceiling':>12}{'vs EOS peer':>13}",
     ]
-    for rate, p in lat.items():
-        lines.append(f"{int(rate):<34,}{p['p50']:>10}{p['p95']:>10}{p['p99']:>10}{p['n']:>9,}")
+    ceiling, peer = _rps(results, "ceiling"), _rps(results, "peer_exactly-once")
+    for key, label in ROWS:
+        rps = _rps(results, key)
+        if rps is None:
+            lines.append(f"{label:<38}{'skipped':>12}")
+            continue
+        lines.append(
+            f"{label:<38}{rps:>12,}{rps / ceiling if ceiling else 0:>12.0%}"
+            + (f"{rps / peer:>12.2f}x" if peer else f"{'n/a':>13}")
+        )
+    for key, title in (("latency_ms", "one worker"), ("latency_ms_2_workers", "two workers")):
+        lines += [
+            "",
+            f"{'offered load, ' + title + ' (readings/s)':<38}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'n':>9}",
+        ]
+        for rate, p in results[key].items():
+            lines.append(f"{int(rate):<38,}{p['p50']:>10}{p['p95']:>10}{p['p99']:>10}{p['n']:>9,}")
     lines.append("")
     lines.append("stations -> readings/s:  " + ",  ".join(f"{int(k):,}: {v:,}" for k, v in results["scaling"].items()))
     lines.append(
         "zones    -> readings/s:  " + ",  ".join(f"{int(k):,}: {v:,}" for k, v in results["scaling_zones"].items())
     )
-    return lines
+    return [*lines, "", *goals(results)]
 
 
 def save(results: dict, path: Path) -> Path:

@@ -1,7 +1,7 @@
 """The peer: the hub's same pure core (decode, validate, geofence, rules, lifecycle, fan-out, encode)
 driven by Quix Streams instead of Faust, with station state in Quix's state store.
 
-Run as `python -m bench.quix_peer BOOTSTRAP PACK_DIR PREFIX GROUP`.
+Run as `python -m benchmarks.quix_peer BOOTSTRAP PACK_DIR PREFIX GROUP [at-least-once|exactly-once]`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 from dataclasses import replace
 
 
-def main(bootstrap: str, pack_dir: str, prefix: str, group: str) -> None:
+def main(bootstrap: str, pack_dir: str, prefix: str, group: str, guarantee: str = "at-least-once") -> None:
     from quixstreams import Application
     from quixstreams.models import Serializer
     from quixstreams.models.topics import TopicConfig
@@ -41,6 +41,8 @@ def main(bootstrap: str, pack_dir: str, prefix: str, group: str) -> None:
         loglevel="WARNING",
         auto_create_topics=True,
         commit_interval=1.0,
+        processing_guarantee=guarantee,
+        consumer_extra_config={"isolation.level": "read_committed"},
         state_dir=f"/tmp/quix-state-{group}",
     )
     raw = app.topic(names.raw, key_deserializer="bytes", value_deserializer="bytes")
@@ -71,4 +73,4 @@ def main(bootstrap: str, pack_dir: str, prefix: str, group: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:5])
+    main(*sys.argv[1:6])

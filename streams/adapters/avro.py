@@ -162,6 +162,10 @@ class SchemaStore:
     def by_fingerprint(self, fp: bytes) -> AvroSchema | None:
         return self._by_fingerprint.get(fp)
 
+    def named_types(self) -> dict[str, Any]:
+        """The current named types (for parsing a schema that refers to them), a copy."""
+        return copy.deepcopy(self._named)
+
     def versions(self, name: str) -> list[AvroSchema]:
         """Every known version of a schema: the current one first, then those kept in avro/history."""
         return [s for s in self._by_fingerprint.values() if s.name == name]
@@ -335,6 +339,50 @@ class AvroCodec:
             except CodecError as exc:
                 results.append(exc)
         return results
+
+
+class PrefixedRecordEncoder:
+    """Encodes records whose FIRST field is another record that is already Avro binary.
+
+    The Avro binary of a record is its fields' encodings one after another, so a record
+    ``{inner, a, b…}`` is ``inner's bytes + encode({a, b…})``. The hub's enriched reading is the raw
+    reading (as it arrived) followed by where it is: the reading is copied, not decoded and encoded
+    again, and the "where" part — the same for every reading of a station — is encoded once per place.
+    """
+
+    def __init__(self, store: SchemaStore, schema_name: str):
+        schema = json.loads(store.by_name(schema_name).canonical)
+        first = schema["fields"][0]
+        inner_name = first["type"].get("name") if isinstance(first["type"], dict) else first["type"]
+        if not isinstance(inner_name, str) or inner_name not in store.names():
+            raise CodecError("unknown_schema", f"{schema_name}: its first field {first['name']} is not a named record")
+        self.first_field = first["name"]
+        self.inner = AvroCodec(store, inner_name)
+        rest = {"type": "record", "name": f"{schema['name']}Rest", "fields": schema["fields"][1:]}
+        self._rest = parse_schema(rest, named_schemas=store.named_types())
+        self._header = SINGLE_OBJECT_MAGIC + store.by_name(schema_name).fingerprint
+        self._inner_header = SINGLE_OBJECT_MAGIC + self.inner.schema.fingerprint
+
+    def rest_bytes(self, rest: Mapping[str, Any]) -> bytes:
+        """The encoding of every field after the first."""
+        buf = io.BytesIO()
+        try:
+            fastavro.schemaless_writer(buf, self._rest, rest)
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            raise CodecError(
+                "not_encodable", f"record does not fit the rest of {self.first_field}'s record: {exc}"
+            ) from exc
+        return buf.getvalue()
+
+    def inner_body(self, payload: bytes, record: Mapping[str, Any]) -> bytes:
+        """The first field's bytes: the payload's own body when it was written with the current schema
+        (single-object encoding), else the decoded record encoded again."""
+        if payload[:_SO_HEADER] == self._inner_header:
+            return payload[_SO_HEADER:]
+        return self.inner.encode(record)[_SO_HEADER:]
+
+    def join(self, inner_body: bytes, rest: bytes) -> bytes:
+        return self._header + inner_body + rest
 
 
 def default_store() -> SchemaStore:

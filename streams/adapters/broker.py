@@ -1,114 +1,81 @@
-"""The embedded broker: a real single-node Apache Kafka (KRaft, combined broker+controller), no Docker.
+"""The embedded Kafka: real Apache Kafka (KRaft) on loopback, one node or a cluster of three, no Docker.
 
-``deploy/kafka/pom.xml`` pins the Kafka release. Maven resolves its jars once into a cache outside
-the repo; the broker runs as a plain JVM (``kafka.Kafka``) on 127.0.0.1 with free ports, in its own
-session so it outlives the command that started it, and is stopped by its pid.
+``deploy/kafka/pom.xml`` pins the Kafka release. Maven resolves its jars once into a cache outside the
+repo (:mod:`streams.adapters.kafka_dist`); each node runs as a plain JVM (``kafka.Kafka``) on 127.0.0.1
+with free ports, in its own session so it outlives the command that started it, and is stopped by its
+pid (:mod:`streams.adapters.kafka_node`). A cluster's nodes are each broker and controller: three nodes
+form a controller quorum of three and keep every topic with replication 3 / min ISR 2, so one node can
+be lost (``bosai broker kill --node ID``) without losing a committed record or stopping the hub.
 
-Layout of one broker instance under ``<cache>/brokers/<name>/``::
-
-    server.properties   generated KRaft config
-    log4j2.properties   logging config (the broker's own log goes to broker.log)
-    broker.log          stdout/stderr of the JVM
-    data/               KRaft metadata and topic logs (removed on ``down`` unless kept)
-    tls/broker.pem      the authenticated listener's key + certificate (signed by ``<cache>/tls/ca.pem``)
-    state.json          pid, ports, bootstrap addresses, CA file, Kafka version
+``<cache>/brokers/<name>/state.json`` records the nodes (id, pid, ports), the bootstrap addresses, the
+CA file and the Kafka version.
 
 Two client listeners: the hub's own (PLAINTEXT, loopback, a super user) and ``CLIENTS``
 (SASL/SCRAM-SHA-512 over TLS) for municipalities, the prefecture and the public feed, with KRaft's
-StandardAuthorizer denying everything no ACL allows (see ``streams/access.py``).
+StandardAuthorizer denying everything no ACL allows (see ``streams/core/access_policy.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import os
-import re
 import shutil
-import signal
 import socket
 import subprocess
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from streams.adapters import tls
 from streams.adapters.kafka_dist import BrokerError, _quiet, kafka_version, require_java, resolve_jars
-from streams.config.settings import (
-    ENV_CA_FILE,
-    ENV_CLIENTS_BOOTSTRAP,
-    cache_dir,
-    external_bootstrap,
-    project_root,
-    tls_dir,
-)
+from streams.adapters.kafka_node import KafkaNode, NodeState, free_port, kill, new_cluster_id, pid_alive, terminate
+from streams.config.settings import ENV_CA_FILE, ENV_CLIENTS_BOOTSTRAP, cache_dir, external_bootstrap, tls_dir
 
 Progress = Callable[[str], None]
-
-
-def _free_port(preferred: int | None = None) -> int:
-    for candidate in ([preferred] if preferred else []) + [0]:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", candidate))
-            except OSError:
-                continue
-            return sock.getsockname()[1]
-    raise BrokerError("no free TCP port on 127.0.0.1")
-
-
-def _new_cluster_id() -> str:
-    """A Kafka cluster id: a random UUID in URL-safe base64 without padding, like kafka-storage random-uuid.
-
-    Like Kafka's Uuid.randomUuid, never one starting with '-': the storage tool would read it as an option.
-    """
-    while True:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        if not cluster_id.startswith("-"):
-            return cluster_id
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        reaped, _ = os.waitpid(pid, os.WNOHANG)  # reap it if it is our own exited child
-        if reaped == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
+__all__ = [
+    "BrokerError",
+    "BrokerState",
+    "EmbeddedBroker",
+    "NodeState",
+    "broker_for_command",
+    "pid_alive",
+    "probe",
+    "resolve_bootstrap",
+    "resolve_clients_listener",
+]
 
 
 @dataclass(frozen=True)
 class BrokerState:
-    """What a running embedded broker is, as recorded in its state.json."""
+    """What a running embedded cluster is, as recorded in its state.json."""
 
     name: str
-    pid: int
-    bootstrap: str
-    port: int
-    controller_port: int
+    bootstrap: str  # every node's PLAINTEXT address, comma-separated
+    clients_bootstrap: str  # every node's SASL_SSL address
+    ca_file: str  # the CA the listener certificate is signed by (give it to clients)
     kafka_version: str
     cluster_id: str
     home: str
     started_at: float
-    clients_port: int = 0
-    clients_bootstrap: str = ""  # the SASL_SSL listener
-    ca_file: str = ""  # the CA its certificate is signed by (give it to clients)
+    nodes: tuple[NodeState, ...]
+
+    @property
+    def pid(self) -> int:
+        return self.nodes[0].pid
+
+    def node(self, node_id: int) -> NodeState:
+        for node in self.nodes:
+            if node.id == node_id:
+                return node
+        raise BrokerError(f"broker '{self.name}' has no node {node_id} (nodes: {[n.id for n in self.nodes]})")
+
+    @classmethod
+    def from_json(cls, doc: dict) -> BrokerState:
+        return cls(**{**doc, "nodes": tuple(NodeState(**n) for n in doc["nodes"])})
 
 
 async def _metadata_ok(bootstrap: str, timeout_s: float) -> int:
@@ -149,225 +116,226 @@ def probe(bootstrap: str, timeout_s: float = 5.0) -> int | None:
 
 
 class EmbeddedBroker:
-    """One named local broker instance (``default`` for operators, others for tests)."""
+    """One named local cluster (``default`` for operators, others for tests and benchmarks)."""
 
     def __init__(self, name: str = "default", root: Path | None = None):
+        import re
+
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
             raise BrokerError(f"broker name {name!r}: use letters, digits, '.', '_' or '-'")
         self.name = name
         self.home = (root or cache_dir() / "brokers") / name
         self.state_file = self.home / "state.json"
-        self.log_file = self.home / "broker.log"
-        self.data_dir = self.home / "data"
-        self.config_file = self.home / "server.properties"
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the nodes keep their data (removed on ``down`` unless kept)."""
+        return self.home
 
     # -- state -----------------------------------------------------------------------------
     def state(self) -> BrokerState | None:
-        """The recorded state if its JVM is still alive (stale state files are removed)."""
+        """The recorded state while any of its nodes is alive (a stale state file is removed)."""
         try:
-            state = BrokerState(**json.loads(self.state_file.read_text()))
-        except (OSError, ValueError, TypeError):
+            state = BrokerState.from_json(json.loads(self.state_file.read_text()))
+        except (OSError, ValueError, TypeError, KeyError):
             return None
-        if pid_alive(state.pid) and self._is_our_jvm(state.pid):
+        if any(self.node_alive(state, n.id) for n in state.nodes):
             return state
         self.state_file.unlink(missing_ok=True)
         return None
 
-    def _is_our_jvm(self, pid: int) -> bool:
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            return False
-        return b"kafka.Kafka" in cmdline and str(self.config_file).encode() in cmdline
+    def node_alive(self, state: BrokerState, node_id: int) -> bool:
+        node = state.node(node_id)
+        return pid_alive(node.pid) and KafkaNode(self.home, node_id).is_our_jvm(node.pid)
+
+    def _save(self, state: BrokerState) -> None:
+        self.state_file.write_text(json.dumps(asdict(state), indent=2) + "\n")
 
     # -- up ------------------------------------------------------------------------------
-    def up(self, *, progress: Progress = _quiet, timeout_s: float = 120.0, heap: str = "1g") -> BrokerState:
-        """Start the broker (if not running) and return once it answers metadata requests."""
+    def up(
+        self, *, progress: Progress = _quiet, timeout_s: float = 120.0, heap: str = "1g", brokers: int = 1
+    ) -> BrokerState:
+        """Start the cluster (if not running) and return once every node answers as a broker."""
         running = self.state()
         if running:
-            progress(f"broker '{self.name}' already running (pid {running.pid}) at {running.bootstrap}")
+            progress(
+                f"broker '{self.name}' already running ({len(running.nodes)} node(s), pid "
+                f"{running.pid}) at {running.bootstrap}"
+            )
             return running
-        jvm = self._jvm(require_java(), resolve_jars(progress), heap)
+        if brokers not in (1, 3):
+            raise BrokerError(
+                f"--brokers {brokers}: the embedded cluster has 1 or 3 nodes (a quorum of 3 tolerates the loss of one)"
+            )
+        java, libs = require_java(), resolve_jars(progress)
         self.home.mkdir(parents=True, exist_ok=True)
-        port, controller_port, clients_port = self._ports()
+        nodes = [KafkaNode(self.home, i) for i in range(1, brokers + 1)]
+        ports = self._ports(nodes)
         ca = tls.ensure_ca(tls_dir())
         keystore = tls.issue_server_certificate(
             ca, self.home / "tls" / "broker.pem", hostnames=("localhost",), ips=("127.0.0.1",)
         )
-        cluster_id = self._cluster_id_of_kept_data() or _new_cluster_id()
-        self._write_config(port, controller_port, clients_port, keystore)
-        self._format_storage(jvm, cluster_id, progress)
-        started = time.monotonic()
-        progress(f"starting Apache Kafka {kafka_version()} (KRaft) on 127.0.0.1:{port} …")
-        with open(self.log_file, "ab") as log:
-            proc = subprocess.Popen(
-                jvm + ["kafka.Kafka", str(self.config_file)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=self.home,
-                start_new_session=True,
+        cluster_id = next((c for n in nodes if (c := n.cluster_id_of_kept_data())), None) or new_cluster_id()
+        voters = ",".join(f"{n.id}@127.0.0.1:{ports[n.id]['controller_port']}" for n in nodes)
+        for node in nodes:
+            node.write_config(
+                ports[node.id],
+                voters=voters,
+                keystore=keystore,
+                replication_factor=min(brokers, 3),
+                min_isr=min(brokers, 2),
             )
+            node.format_storage(node.jvm(java, libs, heap), cluster_id, progress)
+        started = time.monotonic()
+        progress(
+            f"starting Apache Kafka {kafka_version()} (KRaft, {brokers} node(s)) on 127.0.0.1:"
+            + ",".join(str(ports[n.id]["port"]) for n in nodes)
+            + " …"
+        )
+        procs = {node.id: node.launch(node.jvm(java, libs, heap)) for node in nodes}
         state = BrokerState(
             name=self.name,
-            pid=proc.pid,
-            bootstrap=f"127.0.0.1:{port}",
-            port=port,
-            controller_port=controller_port,
+            bootstrap=",".join(f"127.0.0.1:{ports[n.id]['port']}" for n in nodes),
+            clients_bootstrap=",".join(f"127.0.0.1:{ports[n.id]['clients_port']}" for n in nodes),
+            ca_file=str(ca.cert_file),
             kafka_version=kafka_version(),
             cluster_id=cluster_id,
             home=str(self.home),
             started_at=time.time(),
-            clients_port=clients_port,
-            clients_bootstrap=f"127.0.0.1:{clients_port}",
-            ca_file=str(ca.cert_file),
+            nodes=tuple(NodeState(id=n.id, pid=procs[n.id].pid, home=str(n.home), **ports[n.id]) for n in nodes),
         )
-        self.state_file.write_text(json.dumps(asdict(state), indent=2) + "\n")
+        self._save(state)
         try:
-            self._wait_ready(proc, state.bootstrap, timeout_s)
+            self._wait_ready(state, procs, brokers, timeout_s)
         except BaseException:
-            self._terminate(proc.pid)
+            for proc in procs.values():
+                terminate(proc.pid)
             self.state_file.unlink(missing_ok=True)
             raise
-        progress(f"broker ready in {time.monotonic() - started:.1f}s: {state.bootstrap} (pid {proc.pid})")
+        progress(
+            f"broker ready in {time.monotonic() - started:.1f}s: {state.bootstrap} (pid "
+            + ", ".join(str(p.pid) for p in procs.values())
+            + ")"
+        )
         return state
 
-    def _jvm(self, java: str, libs: Path, heap: str) -> list[str]:
-        return [
-            java,
-            "-Xms256m",
-            f"-Xmx{heap}",
-            "-XX:+UseG1GC",
-            "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
-            "-cp",
-            f"{libs}/*",
-        ]
-
-    def _ports(self) -> tuple[int, int, int]:
-        """Client, controller and authenticated-listener ports: the previous run's where still free."""
-        previous = self._previous_ports()
-        port = _free_port(previous.get("port"))
-        controller_port = _free_port(previous.get("controller_port"))
-        if controller_port == port:
-            controller_port = _free_port()
-        clients_port = _free_port(previous.get("clients_port"))
-        while clients_port in (port, controller_port):
-            clients_port = _free_port()
-        return port, controller_port, clients_port
-
-    def _format_storage(self, jvm: list[str], cluster_id: str, progress: Progress) -> None:
-        if (self.data_dir / "meta.properties").exists():
-            return
-        progress(f"formatting KRaft storage in {self.data_dir} (cluster id {cluster_id})")
-        command = [
-            "kafka.tools.StorageTool",
-            "format",
-            "-t",
-            cluster_id,
-            "-c",
-            str(self.config_file),
-            "--ignore-formatted",
-        ]
-        fmt = subprocess.run(jvm + command, capture_output=True, text=True)
-        if fmt.returncode != 0:
-            raise BrokerError(
-                f"kafka-storage format failed ({self.config_file}):\n{(fmt.stdout + fmt.stderr).strip()[-2000:]}"
-            )
-
-    def _wait_ready(self, proc: subprocess.Popen, bootstrap: str, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise BrokerError(
-                    f"the broker JVM exited with code {proc.returncode} while starting; "
-                    f"last lines of {self.log_file}:\n{self.log_tail()}"
-                )
-            if probe(bootstrap, timeout_s=2.0):
-                return
-            time.sleep(0.25)
-        raise BrokerError(
-            f"broker did not answer metadata requests on {bootstrap} within {timeout_s:.0f}s; "
-            f"last lines of {self.log_file}:\n{self.log_tail()}"
-        )
-
-    def _previous_ports(self) -> dict[str, int]:
-        try:
-            text = self.config_file.read_text()
-        except OSError:
-            return {}
-        ports = {}
-        if m := re.search(
-            r"^listeners=PLAINTEXT://127\.0\.0\.1:(\d+),CONTROLLER://127\.0\.0\.1:(\d+)"
-            r"(?:,CLIENTS://127\.0\.0\.1:(\d+))?",
-            text,
-            re.M,
-        ):
-            ports = {"port": int(m.group(1)), "controller_port": int(m.group(2))}
-            if m.group(3):
-                ports["clients_port"] = int(m.group(3))
+    def _ports(self, nodes: list[KafkaNode]) -> dict[int, dict[str, int]]:
+        """Each node's client, controller and authenticated-listener ports: the last run's where still free."""
+        taken: set[int] = set()
+        ports: dict[int, dict[str, int]] = {}
+        for node in nodes:
+            previous = node.previous_ports()
+            ports[node.id] = {}
+            for key in ("port", "controller_port", "clients_port"):
+                ports[node.id][key] = free_port(previous.get(key), taken)
+                taken.add(ports[node.id][key])
         return ports
 
-    def _cluster_id_of_kept_data(self) -> str | None:
-        try:
-            text = (self.data_dir / "meta.properties").read_text()
-        except OSError:
-            return None
-        m = re.search(r"^cluster\.id=(\S+)", text, re.M)
-        return m.group(1) if m else None
-
-    def _write_config(self, port: int, controller_port: int, clients_port: int, keystore: Path) -> None:
-        template = project_root() / "deploy" / "kafka" / "server.properties.template"
-        try:
-            text = template.read_text()
-        except OSError as exc:
-            raise BrokerError(f"{template}: cannot read the broker config template: {exc}") from exc
-        self.config_file.write_text(
-            text.format(
-                port=port,
-                controller_port=controller_port,
-                clients_port=clients_port,
-                tls_keystore=keystore,
-                data_dir=self.data_dir,
-            )
+    def _wait_ready(
+        self, state: BrokerState, procs: dict[int, subprocess.Popen], brokers: int, timeout_s: float
+    ) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for node_id, proc in procs.items():
+                if proc.poll() is not None:
+                    raise BrokerError(
+                        f"the JVM of node {node_id} exited with code {proc.returncode} while "
+                        f"starting; last lines of its log:\n{KafkaNode(self.home, node_id).log_tail()}"
+                    )
+            if (probe(state.bootstrap, timeout_s=2.0) or 0) >= brokers:
+                return
+            time.sleep(0.25)
+        tails = "\n".join(f"node {i}:\n{KafkaNode(self.home, i).log_tail(8)}" for i in procs)
+        raise BrokerError(
+            f"the cluster did not answer with {brokers} broker(s) on {state.bootstrap} within "
+            f"{timeout_s:.0f}s; last lines:\n{tails}"
         )
-        shutil.copyfile(project_root() / "deploy" / "kafka" / "log4j2.properties", self.home / "log4j2.properties")
+
+    # -- drills: one node down and back ----------------------------------------------------------
+    def kill_node(self, node_id: int) -> NodeState:
+        """SIGKILL one node (a crash, for drills); the others go on."""
+        state = self._running()
+        node = state.node(node_id)
+        if self.node_alive(state, node_id):
+            kill(node.pid)
+        return node
+
+    def start_node(self, node_id: int, *, heap: str = "1g", timeout_s: float = 120.0) -> NodeState:
+        """Start a node that was killed or stopped, with its config and data as they are."""
+        state = self._running()
+        node = state.node(node_id)
+        if self.node_alive(state, node_id):
+            return node
+        kafka_node = KafkaNode(self.home, node_id)
+        proc = kafka_node.launch(kafka_node.jvm(require_java(), resolve_jars(), heap))
+        node = replace(node, pid=proc.pid)
+        self._save(replace(state, nodes=tuple(node if n.id == node_id else n for n in state.nodes)))
+        deadline = time.monotonic() + timeout_s
+        while not _port_open(node.address, 1.0):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise BrokerError(f"node {node_id} did not come back; last lines of its log:\n{kafka_node.log_tail()}")
+            time.sleep(0.25)
+        return node
+
+    def quorum_leader(self, state: BrokerState | None = None) -> int | None:
+        """The node leading the KRaft controller quorum, as the live nodes last recorded it."""
+        state = state or self._running()
+        views = [
+            v for n in state.nodes if self.node_alive(state, n.id) and (v := KafkaNode(self.home, n.id).quorum_view())
+        ]
+        return max(views, key=lambda v: v[1])[0] if views else None
+
+    def status(self) -> dict:
+        """What `bosai broker status --json` prints."""
+        state = self._running()
+        leader = self.quorum_leader(state)
+        return {
+            "name": self.name,
+            "bootstrap": state.bootstrap,
+            "clients_bootstrap": state.clients_bootstrap,
+            "ca_file": state.ca_file,
+            "kafka_version": state.kafka_version,
+            "controller_leader": leader,
+            "nodes": [
+                {
+                    "id": n.id,
+                    "pid": n.pid,
+                    "up": self.node_alive(state, n.id),
+                    "ports": {"plaintext": n.port, "controller": n.controller_port, "clients": n.clients_port},
+                }
+                for n in state.nodes
+            ],
+        }
+
+    def _running(self) -> BrokerState:
+        state = self.state()
+        if state is None:
+            raise BrokerError(f"broker '{self.name}' is not running (bosai broker up)")
+        return state
 
     # -- down ----------------------------------------------------------------------------
     def down(self, *, keep_data: bool = False, progress: Progress = _quiet, timeout_s: float = 30.0) -> bool:
-        """Stop the broker by its pid (TERM, then KILL after timeout_s). Returns whether one was running."""
+        """Stop every node by its pid (TERM, then KILL after timeout_s). Returns whether one was running."""
         state = self.state()
         if state:
-            progress(f"stopping broker '{self.name}' (pid {state.pid}) …")
-            self._terminate(state.pid, timeout_s)
+            progress(f"stopping broker '{self.name}' (pid {', '.join(str(n.pid) for n in state.nodes)}) …")
+            for node in state.nodes:
+                if self.node_alive(state, node.id):
+                    terminate(node.pid, timeout_s)
             self.state_file.unlink(missing_ok=True)
-        if not keep_data and self.data_dir.exists():
-            shutil.rmtree(self.data_dir)
-            progress(f"removed {self.data_dir}")
+        if not keep_data:
+            removed = [d for d in self.home.glob("node-*/data") if d.is_dir()]
+            for data in removed:
+                shutil.rmtree(data)
+            if removed:
+                progress(f"removed the data of {len(removed)} node(s) under {self.home}")
         return state is not None
 
-    def _terminate(self, pid: int, timeout_s: float = 30.0) -> None:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if not pid_alive(pid):
-                return
-            time.sleep(0.1)
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        while pid_alive(pid):
-            time.sleep(0.05)
-
     def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return "\n".join(
+            f"node {n.id}: {KafkaNode(self.home, n.id).log_tail(lines)}"
+            for n in (self.state() or BrokerState("", "", "", "", "", "", "", 0, ())).nodes
+        )
 
 
 def resolve_bootstrap(instance: str = "default") -> str:
@@ -396,7 +364,7 @@ def resolve_clients_listener(instance: str = "default") -> tuple[str, Path]:
             )
         return external, Path(ca_file)
     state = EmbeddedBroker(instance).state()
-    if state is None or not state.clients_bootstrap:
+    if state is None:
         raise BrokerError(
             "no authenticated listener: run `bosai broker up` (embedded) or set "
             f"{ENV_CLIENTS_BOOTSTRAP} and {ENV_CA_FILE}"
@@ -415,7 +383,7 @@ class BrokerLease:
 
 @contextmanager
 def broker_for_command(
-    name: str = "default", *, keep: bool = False, heap: str = "1g", progress: Progress = _quiet
+    name: str = "default", *, keep: bool = False, heap: str = "1g", brokers: int = 1, progress: Progress = _quiet
 ) -> Iterator[BrokerLease]:
     """KAFKA_BOOTSTRAP_SERVERS if set, else the running embedded broker ``name``, else one started now —
     and stopped (by its pid) when the command ends, unless ``keep``."""
@@ -425,7 +393,7 @@ def broker_for_command(
         return
     embedded = EmbeddedBroker(name)
     started = embedded.state() is None
-    state = embedded.up(progress=progress, heap=heap)
+    state = embedded.up(progress=progress, heap=heap, brokers=brokers)
     try:
         yield BrokerLease(state.bootstrap, started=started, broker=embedded)
     finally:

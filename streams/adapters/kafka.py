@@ -28,7 +28,9 @@ log = logging.getLogger("bosai.kafka")
 
 __all__ = [
     "TopicPartition",
-    "BatchSender",
+    "RecordWriter",
+    "transactional_producer",
+    "read_partition",
     "producer",
     "consumer",
     "admin",
@@ -166,7 +168,10 @@ async def consumer_lag(bootstrap: str, group_id: str, topic: str) -> int:
 async def read_range(
     bootstrap: str, starts: Mapping[TopicPartition, int], ends: Mapping[TopicPartition, int], *, timeout_s: float = 10.0
 ) -> list:
-    """Every message between start and end offsets of the given partitions."""
+    """Every committed message between start and end offsets of the given partitions.
+
+    Ends are positions, not message offsets: in a topic written by transactions, the commit markers take
+    offsets too and are never delivered, so reading stops when the position reaches the end."""
     wanted = {tp: end for tp, end in ends.items() if end > starts.get(tp, 0)}
     if not wanted:
         return []
@@ -176,40 +181,57 @@ async def read_range(
         for tp in wanted:
             client.seek(tp, starts.get(tp, 0))
         remaining = dict(wanted)
+        deadline = asyncio.get_running_loop().time() + timeout_s
         while remaining:
-            batch = await client.getmany(*remaining, timeout_ms=int(timeout_s * 1000))
-            if not batch:
-                raise TimeoutError(
-                    f"could not read {sum(remaining.values())} expected messages within {timeout_s:.0f} s"
-                )
+            batch = await client.getmany(*remaining, timeout_ms=200)
             for tp, items in batch.items():
                 messages.extend(m for m in items if m.offset < wanted[tp])
-                if items and items[-1].offset + 1 >= wanted[tp]:
-                    remaining.pop(tp, None)
+            for tp in list(remaining):
+                if await client.position(tp) >= wanted[tp]:
+                    remaining.pop(tp)
+            if remaining and asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(
+                    f"could not read {len(remaining)} partition(s) to their end within {timeout_s:.0f} s"
+                )
     return messages
+
+
+async def count_messages(
+    bootstrap: str, starts: Mapping[TopicPartition, int], ends: Mapping[TopicPartition, int]
+) -> int:
+    """How many committed messages lie between the offsets (not ends minus starts: markers take offsets)."""
+    return len(await read_range(bootstrap, starts, ends))
 
 
 # -- batch writes -------------------------------------------------------------------------------------
 
 
-class BatchSender:
-    """Writes many records with one idempotent producer: one batch per topic-partition."""
+def transactional_producer(
+    bootstrap: str, transactional_id: str, *, transaction_timeout_ms: int = 10_000, **options: Any
+) -> AIOKafkaProducer:
+    """A producer whose writes, and the consumer offsets sent with them, commit or abort together.
 
-    def __init__(self, bootstrap: str):
-        self.bootstrap = bootstrap
-        self.producer: AIOKafkaProducer | None = None  # made in start(): aiokafka needs the running loop
+    Starting it registers ``transactional_id`` with the transaction coordinator (InitProducerId): a
+    producer that used the id before is fenced (its later writes fail with ProducerFenced) and its
+    unfinished transaction is aborted. A transaction open longer than ``transaction_timeout_ms`` is
+    aborted by the broker, so a stuck worker holds nothing for long.
+    """
+    return producer(
+        bootstrap,
+        transactional_id=transactional_id,
+        transaction_timeout_ms=transaction_timeout_ms,
+        linger_ms=0,
+        **options,
+    )
+
+
+class RecordWriter:
+    """Writes many records through one producer: one batch per topic-partition, partitions cached."""
+
+    def __init__(self, client: AIOKafkaProducer):
+        self.producer = client
         self._partitioner = DefaultPartitioner()
         self._partitions: dict[str, list[int]] = {}
-
-    async def start(self) -> None:
-        if self.producer is None:
-            self.producer = producer(self.bootstrap)
-            await self.producer.start()
-
-    async def stop(self) -> None:
-        if self.producer is not None:
-            await self.producer.stop()
-            self.producer = None
 
     async def _partitions_of(self, topic: str) -> list[int]:
         if topic not in self._partitions:
@@ -219,10 +241,13 @@ class BatchSender:
             self._partitions[topic] = sorted(parts)
         return self._partitions[topic]
 
-    async def send(self, records: Sequence[OutRecord]) -> int:
+    async def write(self, records: Sequence[OutRecord]) -> int:
         """Send and wait until the broker has every record; return the bytes written."""
         grouped: dict[tuple[str, int], list[OutRecord]] = defaultdict(list)
         for record in records:
+            if record.partition is not None:
+                grouped[(record.topic, record.partition)].append(record)
+                continue
             parts = await self._partitions_of(record.topic)
             grouped[(record.topic, self._partitioner(record.key, parts, parts))].append(record)
         futures = []
@@ -238,3 +263,20 @@ class BatchSender:
         if futures:
             await asyncio.gather(*futures)
         return written
+
+
+async def read_partition(bootstrap: str, topic: str, partition: int, *, timeout_s: float = 60.0) -> list:
+    """Every committed record of one partition, from the oldest retained to the end (restoring state)."""
+    tp = TopicPartition(topic, partition)
+    async with started_consumer(bootstrap) as client:
+        client.assign([tp])
+        await client.seek_to_beginning(tp)
+        end = (await client.end_offsets([tp]))[tp]
+        records: list = []
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while await client.position(tp) < end:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{topic}[{partition}]: could not read to offset {end} within {timeout_s:.0f} s")
+            batch = await client.getmany(tp, timeout_ms=1000, max_records=50_000)
+            records.extend(batch.get(tp, ()))
+        return records

@@ -107,13 +107,19 @@ async def plan_topics(bootstrap: str, specs: Sequence[TopicSpec]) -> Plan:
         return plan(specs, observed, broker_count)
 
 
-async def apply_topics(bootstrap: str, specs: Sequence[TopicSpec]) -> tuple[Plan, Plan]:
-    """Apply the catalog; return (plan before, plan after)."""
+async def apply_topics(bootstrap: str, specs: Sequence[TopicSpec], *, timeout_s: float = 15.0) -> tuple[Plan, Plan]:
+    """Apply the catalog; return (plan before, plan after). Config changes reach the brokers through the
+    KRaft metadata log, so the plan after is taken once they show (or the timeout passes)."""
     async with started_admin(bootstrap) as client:
         observed, broker_count = await observe(client, [s.name for s in specs])
         before = plan(specs, observed, broker_count)
         await apply_plan(client, before)
-    return before, await plan_topics(bootstrap, specs)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        after = await plan_topics(bootstrap, specs)
+        if not after.changes or time.monotonic() > deadline:
+            return before, after
+        await asyncio.sleep(0.2)
 
 
 # -- ACLs and SCRAM credentials ---------------------------------------------------------------------

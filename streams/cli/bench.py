@@ -47,7 +47,7 @@ def _require_peer() -> None:
 @click.option(
     "--readings",
     "readings_count",
-    default=1_000_000,
+    default=300_000,
     show_default=True,
     help="Backlog size for the throughput runs (hub, ceiling, peer).",
 )
@@ -56,6 +56,13 @@ def _require_peer() -> None:
 @click.option("--latency-seconds", default=10.0, show_default=True, help="Duration of each latency run.")
 @click.option("--scaling-readings", default=None, type=int, help="Backlog of each scaling run (default readings/5).")
 @click.option("--skip-peer", is_flag=True, help="Leave out the Quix Streams peer.")
+@click.option(
+    "--brokers",
+    default="1",
+    show_default=True,
+    type=click.Choice(["1", "3"]),
+    help="Nodes of the embedded cluster the bench starts (ignored with KAFKA_BOOTSTRAP_SERVERS).",
+)
 @click.option(
     "--json",
     "json_path",
@@ -71,6 +78,7 @@ def bench(
     latency_seconds: float,
     scaling_readings: int | None,
     skip_peer: bool,
+    brokers: str,
     json_path: Path | None,
 ) -> None:
     """Benchmark the hub against the passthrough ceiling and a Quix Streams peer; print a table."""
@@ -86,7 +94,9 @@ def bench(
     except ValueError:
         raise click.BadParameter(f"{rates!r}: comma-separated readings per second", param_hint="--rates") from None
     pipeline = benchmark_module("pipeline")
-    with broker_for_command("bench", heap="2g", progress=say) as lease:
+    with broker_for_command(
+        "bench", heap="2g" if brokers == "1" else "768m", brokers=int(brokers), progress=say
+    ) as lease:
         work = cache_dir() / "bench"  # synthetic packs and the processes' logs of the last run
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
@@ -101,6 +111,7 @@ def bench(
             latency_seconds=latency_seconds,
             scaling_readings=scaling_readings or max(readings_count // 5, 20_000),
             skip_peer=skip_peer,
+            brokers=int(brokers),
         )
     path = pipeline.save(results, json_path or cache_dir() / "bench-results" / time.strftime("%Y%m%d-%H%M%S.json"))
     for line in pipeline.table(results):

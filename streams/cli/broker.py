@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -19,61 +20,108 @@ def broker() -> None:
 
 @broker.command("up")
 @click.option("--name", default="default", show_default=True, help="Broker instance name.")
-@click.option("--heap", default="1g", show_default=True, help="JVM heap (-Xmx).")
-def broker_up(name: str, heap: str) -> None:
+@click.option("--heap", default="1g", show_default=True, help="JVM heap of each node (-Xmx).")
+@click.option(
+    "--brokers",
+    default=1,
+    show_default=True,
+    type=click.Choice(["1", "3"]),
+    help="Nodes: 3 form a controller quorum of three and replicate every topic 3 times (min ISR 2).",
+)
+def broker_up(name: str, heap: str, brokers: str) -> None:
     """Resolve the pinned Kafka with Maven, format KRaft storage, start, wait until it answers."""
     from streams.adapters.broker import EmbeddedBroker, probe
     from streams.config.settings import external_bootstrap
 
     external = external_bootstrap()
     if external:
-        brokers = probe(external)
-        if brokers is None:
+        count = probe(external)
+        if count is None:
             raise BosaiError(f"KAFKA_BOOTSTRAP_SERVERS={external} does not answer metadata requests")
-        click.echo(f"using KAFKA_BOOTSTRAP_SERVERS={external} ({brokers} broker(s)); nothing started")
+        click.echo(f"using KAFKA_BOOTSTRAP_SERVERS={external} ({count} broker(s)); nothing started")
         return
-    state = EmbeddedBroker(name).up(progress=say, heap=heap)
-    click.echo(f"broker '{name}' up: bootstrap {state.bootstrap}, Kafka {state.kafka_version}, pid {state.pid}")
+    state = EmbeddedBroker(name).up(progress=say, heap=heap, brokers=int(brokers))
+    pids = ", ".join(str(n.pid) for n in state.nodes)
+    click.echo(
+        f"broker '{name}' up: bootstrap {state.bootstrap}, Kafka {state.kafka_version}, "
+        f"{len(state.nodes)} node(s), pid {pids}"
+    )
     click.echo(f"authenticated listener (SASL_SSL, SCRAM-SHA-512): {state.clients_bootstrap}, CA {state.ca_file}")
 
 
 @broker.command("down")
 @click.option("--name", default="default", show_default=True)
-@click.option("--keep-data", is_flag=True, help="Keep the data directory (topics survive the next `up`).")
+@click.option("--keep-data", is_flag=True, help="Keep the data directories (topics survive the next `up`).")
 def broker_down(name: str, keep_data: bool) -> None:
-    """Stop the embedded broker by its pid; remove its data unless --keep-data."""
+    """Stop every node of the embedded broker by its pid; remove their data unless --keep-data."""
     from streams.adapters.broker import EmbeddedBroker
 
     was_running = EmbeddedBroker(name).down(keep_data=keep_data, progress=say)
     click.echo(f"broker '{name}' stopped" if was_running else f"broker '{name}' was not running")
 
 
+def _external_status(external: str, as_json: bool) -> None:
+    from streams.adapters.broker import probe
+
+    count = probe(external)
+    if as_json:
+        click.echo(json.dumps({"bootstrap": external, "external": True, "brokers": count or 0}))
+    else:
+        click.echo(f"external cluster {external}: " + (f"up, {count} broker(s)" if count else "NOT answering"))
+    sys.exit(0 if count else 1)
+
+
 @broker.command("status")
 @click.option("--name", default="default", show_default=True)
-def broker_status(name: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="bootstrap, nodes (id, pid, ports, up), controller_leader.")
+def broker_status(name: str, as_json: bool) -> None:
     """Is the broker up and answering? Exit 0 if so, 1 if not."""
     from streams.adapters.broker import EmbeddedBroker, probe
     from streams.config.settings import external_bootstrap
 
-    external = external_bootstrap()
-    if external:
-        brokers = probe(external)
-        click.echo(f"external cluster {external}: " + (f"up, {brokers} broker(s)" if brokers else "NOT answering"))
-        sys.exit(0 if brokers else 1)
+    if external_bootstrap():
+        _external_status(external_bootstrap(), as_json)
     embedded = EmbeddedBroker(name)
     state = embedded.state()
     if state is None:
-        click.echo(f"broker '{name}': not running")
+        click.echo(json.dumps({"name": name, "up": False}) if as_json else f"broker '{name}': not running")
         sys.exit(1)
-    brokers = probe(state.bootstrap)
-    uptime = time.time() - state.started_at
+    status = embedded.status()
+    answering = probe(state.bootstrap) or 0
+    status.update(up=answering > 0, brokers_answering=answering)
+    if as_json:
+        click.echo(json.dumps(status))
+        sys.exit(0 if answering else 1)
+    nodes = ", ".join(f"node {n['id']} {'up' if n['up'] else 'DOWN'} (pid {n['pid']})" for n in status["nodes"])
     click.echo(
-        f"broker '{name}': {'up' if brokers else 'process alive but NOT answering'}, "
-        f"bootstrap {state.bootstrap}, Kafka {state.kafka_version}, pid {state.pid}, "
-        f"up {uptime:.0f}s, data {embedded.data_dir}"
+        f"broker '{name}': {'up' if answering else 'process alive but NOT answering'}, "
+        f"bootstrap {state.bootstrap}, Kafka {state.kafka_version}, {nodes}, controller leader "
+        f"node {status['controller_leader']}, up {time.time() - state.started_at:.0f}s, data {embedded.home}"
     )
     click.echo(f"authenticated listener (SASL_SSL, SCRAM-SHA-512): {state.clients_bootstrap}, CA {state.ca_file}")
-    sys.exit(0 if brokers else 1)
+    sys.exit(0 if answering else 1)
+
+
+@broker.command("kill")
+@click.option("--name", default="default", show_default=True)
+@click.option("--node", "node_id", required=True, type=int, help="The node to kill (SIGKILL), e.g. for a drill.")
+def broker_kill(name: str, node_id: int) -> None:
+    """Kill one node of the embedded cluster with SIGKILL (a crash); `bosai broker start --node` brings it back."""
+    from streams.adapters.broker import EmbeddedBroker
+
+    node = EmbeddedBroker(name).kill_node(node_id)
+    click.echo(f"node {node_id} of '{name}' killed (pid {node.pid})")
+
+
+@broker.command("start")
+@click.option("--name", default="default", show_default=True)
+@click.option("--node", "node_id", required=True, type=int, help="The node to start again.")
+def broker_start(name: str, node_id: int) -> None:
+    """Start a killed or stopped node again, with its config and data as they are."""
+    from streams.adapters.broker import EmbeddedBroker
+
+    node = EmbeddedBroker(name).start_node(node_id)
+    click.echo(f"node {node_id} of '{name}' started (pid {node.pid}) on 127.0.0.1:{node.port}")
 
 
 @click.group()

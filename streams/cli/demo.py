@@ -53,7 +53,14 @@ def episode_summary(alerts: Sequence[dict], packs: Sequence[RegionPack]) -> list
     help="First worker's Prometheus port on 127.0.0.1 (the next region gets the next free one).",
 )
 @click.option("--keep-broker", is_flag=True, help="Leave the broker running afterwards (stop: bosai broker down).")
-def demo(since: str, until: str, speed: float | None, metrics_port: int, keep_broker: bool) -> None:
+@click.option(
+    "--replicas",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 16),
+    help="Worker processes per region (they share its partitions).",
+)
+def demo(since: str, until: str, speed: float | None, metrics_port: int, keep_broker: bool, replicas: int) -> None:
     """Start the embedded broker, apply the topics, and replay the real heavy rain of 2023-09-04..08
     (Tochigi and Kanagawa, JMA AMeDAS) through the hub; print the alerts and a summary."""
     from streams.adapters.avro import default_store
@@ -88,6 +95,7 @@ def demo(since: str, until: str, speed: float | None, metrics_port: int, keep_br
             keep_topics=True,
             metrics_ports=free_ports(metrics_port, len(packs)),
             live=True,
+            replicas=replicas,
         )
         click.echo("")
         for line in episode_summary(result.alerts, packs):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -18,27 +19,70 @@ from streams.core.errors import BosaiError
 @topic_prefix_option
 @click.option("--metrics-port", default=None, type=int, help="Serve Prometheus metrics on PORT (0 = any).")
 @click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address the metrics endpoint binds.")
-@click.option("--batch-max", default=2000, show_default=True, help="Most readings per processing batch.")
+@click.option("--batch-max", default=10_000, show_default=True, help="Most readings one poll hands to the pipeline.")
 @click.option(
     "--loglevel", default="warn", show_default=True, type=click.Choice(["crit", "error", "warn", "info", "debug"])
 )
+@click.option(
+    "--replicas",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes for the region, sharing its partitions (each restarted if it exits "
+    "crash-only); their metrics on --metrics-port and the following ports.",
+)
+@click.option(
+    "--instance",
+    default=0,
+    show_default=True,
+    type=int,
+    help="This worker's replica number (its static group membership), when a supervisor starts each.",
+)
 def worker(
-    pack_dir: Path, topic_prefix: str | None, metrics_port: int | None, metrics_host: str, batch_max: int, loglevel: str
+    pack_dir: Path,
+    topic_prefix: str | None,
+    metrics_port: int | None,
+    metrics_host: str,
+    batch_max: int,
+    loglevel: str,
+    replicas: int,
+    instance: int,
 ) -> None:
     """Run the hub for one region: consume raw readings, emit enriched readings, alerts, dead letters."""
     from streams.runtime.worker import WorkerSettings, run_worker
 
-    run_worker(
-        WorkerSettings(
-            pack_dir=str(pack_dir),
-            topic_prefix=topic_prefix,
-            metrics_port=metrics_port,
-            metrics_host=metrics_host,
-            batch_max=batch_max,
-            loglevel=loglevel,
-        ),
-        say=say,
+    settings = WorkerSettings(
+        pack_dir=str(pack_dir),
+        topic_prefix=topic_prefix,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
+        batch_max=batch_max,
+        loglevel=loglevel,
+        instance=instance,
     )
+    if replicas == 1:
+        run_worker(settings, say=say)
+        return
+    from dataclasses import replace
+
+    from streams.adapters.broker import resolve_bootstrap
+    from streams.config.settings import cache_dir
+    from streams.runtime.processes import WorkerProcess, supervise
+
+    prefix = catalog(topic_prefix).prefix
+    logs = cache_dir() / "logs"
+    processes = [
+        WorkerProcess(
+            pack_dir,
+            prefix,
+            resolve_bootstrap(),
+            logs / f"{prefix}-{pack_dir.name}-{i}.log",
+            settings=replace(settings, instance=i, metrics_port=None if metrics_port is None else metrics_port + i),
+        )
+        for i in range(replicas)
+    ]
+    say(f"{replicas} replicas of the {pack_dir.name} worker; logs in {logs}")
+    sys.exit(supervise(processes, say=say))
 
 
 def _report(result, timeout_s: float, allow_dead_letters: bool) -> None:  # noqa: ANN001 - a ReplayResult
@@ -101,6 +145,13 @@ def _report(result, timeout_s: float, allow_dead_letters: bool) -> None:  # noqa
     is_flag=True,
     help="Start no workers: feed the hub already running on --topic-prefix and wait for it to drain.",
 )
+@click.option(
+    "--replicas",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 16),
+    help="Worker processes per region (they share its partitions).",
+)
 def replay(
     pack_dirs: tuple[Path, ...],
     csv_path: Path,
@@ -113,6 +164,7 @@ def replay(
     timeout_s: float,
     allow_dead_letters: bool,
     running_workers: bool,
+    replicas: int,
 ) -> None:
     """Replay observations through the hub on Kafka and report every alert it emitted."""
     from streams.adapters.avro import default_store
@@ -144,6 +196,7 @@ def replay(
             progress=say,
             keep_topics=keep_topics or running_workers,
             start_workers=not running_workers,
+            replicas=replicas,
         )
     if alerts_out:
         write_alerts(alerts_out, result.alerts)

@@ -66,6 +66,13 @@ def _hub(prefix: str) -> dict:
                 "operations": ["read", "write", "describe", "create", "describe_configs"],
             },
             {"resource": "group", "pattern": "prefixed", "name": prefix, "operations": list(READ)},
+            # the workers' transactions: one transactional id per input partition, <group>.<topic>.<partition>
+            {
+                "resource": "transactional_id",
+                "pattern": "prefixed",
+                "name": prefix,
+                "operations": ["write", "describe"],
+            },
             {
                 "resource": "cluster",
                 "pattern": "literal",

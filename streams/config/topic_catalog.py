@@ -67,7 +67,32 @@ def _template(raw: Any, i: int, file: Path, seen_ids: set[str], seen_names: set[
         description=str(entry.get("description", "")),
         for_each=for_each,
         configs=tuple(sorted((str(k), str(v)) for k, v in extra.value.items())),
+        partitioned_like=entry.text("partitioned_like", expected="the id of another topic entry", default=None),
     )
+
+
+def _check_partitioned_like(path: Path, templates: tuple[TopicTemplate, ...]) -> None:
+    """A state changelog must have exactly the partitions of the topic its states come from."""
+    by_id = {t.id: t for t in templates}
+    for i, template in enumerate(templates):
+        if template.partitioned_like is None:
+            continue
+        other = by_id.get(template.partitioned_like)
+        where = f"topics[{i}] id={template.id}"
+        if other is None:
+            raise ConfigError(
+                path,
+                f"partitioned_like names {template.partitioned_like!r}",
+                where=where,
+                expected=f"the id of another entry: one of {sorted(by_id)}",
+            )
+        if other.partitions != template.partitions:
+            raise ConfigError(
+                path,
+                f"partitions is {template.partitions}, {other.id} has {other.partitions}",
+                where=where,
+                expected=f"{other.partitions}, the partitions of {other.id}",
+            )
 
 
 def load_catalog(path: Path) -> Catalog:
@@ -96,6 +121,7 @@ def load_catalog(path: Path) -> Catalog:
         _template(raw, i, path, seen_ids, seen_names)
         for i, raw in doc.at("topics").entries("topics", expected="a non-empty list of topic entries")
     )
+    _check_partitioned_like(path, templates)
     return Catalog(
         file=str(path), prefix=prefix, replication_factor=rf, min_insync_replicas=min_isr, templates=templates
     )

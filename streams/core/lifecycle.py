@@ -11,10 +11,11 @@ arrivals) change nothing: replaying the same data at any speed gives the same re
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from streams.core.model import Station
 from streams.core.rules import Level, Rule, RuleSet, Sample, measure, next_rank, sample_of, thresholds_for
@@ -51,14 +52,14 @@ class StationState:
 
     def to_bytes(self) -> bytes:
         """The table value: the JSON document as bytes (one object the garbage collector ignores)."""
-        return json.dumps(self.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
+        return orjson.dumps(self.to_json())
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any] | bytes | None) -> StationState:
         if not doc:
             return cls()
         if isinstance(doc, (bytes, bytearray)):
-            doc = json.loads(doc)
+            doc = orjson.loads(doc)
         return cls(
             last_observed_at=doc.get("last_observed_at"),
             history=tuple(_sample(entry) for entry in doc.get("history", [])),

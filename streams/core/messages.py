@@ -29,3 +29,4 @@ class OutRecord:
     key: bytes
     value: bytes
     timestamp_ms: int | None = None
+    partition: int | None = None  # None: the key's partition (murmur2, as every Kafka client does)

@@ -37,6 +37,7 @@ class TopicTemplate:
     description: str
     for_each: str | None = None
     configs: tuple[tuple[str, str], ...] = ()
+    partitioned_like: str | None = None  # another entry's id: same partition count, same partition per key
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from streams.adapters.avro import ALERT, DEAD_LETTER, ENRICHED, READING, AvroCodec, CodecError, SchemaStore
+from streams.adapters.avro import (
+    ALERT,
+    DEAD_LETTER,
+    ENRICHED,
+    READING,
+    AvroCodec,
+    CodecError,
+    PrefixedRecordEncoder,
+    SchemaStore,
+)
 from streams.core.lifecycle import StationState, Transition, evaluate_reading, station_rules
 from streams.core.messages import InMessage, OutRecord
 from streams.core.readings import MISSING_FIELD, UNDECODABLE, UNKNOWN_SCHEMA, InvalidReading, Reading, validate
@@ -73,12 +82,13 @@ class Pipeline:
         self.pack = pack
         self.topics = topics
         self.readings = AvroCodec(store, READING)
-        self.enriched = AvroCodec(store, ENRICHED)
+        self.enriched = PrefixedRecordEncoder(store, ENRICHED)
         self.alerts = AvroCodec(store, ALERT)
         self.dead = AvroCodec(store, DEAD_LETTER)
         self.clock = clock  # only for dead letters' failed_at; rules never see it
         self.worker = _worker_name()
-        self._location_cache: dict[tuple[float, float], Placement] = {}
+        # position -> (where it is, the encoded "where" part of its enriched readings)
+        self._location_cache: dict[tuple[float, float], tuple[Placement, bytes]] = {}
         self._fanout: dict[str, tuple[str, ...]] = {
             s.station_id: pack.concerned_codes(s) for s in pack.stations.values()
         }
@@ -110,15 +120,30 @@ class Pipeline:
             "worker": self.worker,
         }
 
-    def _locate(self, readings: Sequence[Reading]) -> list[Placement]:
-        """(municipality code, city code, method, distance, zones) per reading; cached by position."""
+    def _locate(self, readings: Sequence[Reading]) -> list[tuple[Placement, bytes]]:
+        """Where each reading is — (municipality code, city code, method, distance, zones) — and the
+        encoded rest of its enriched record; geofenced in one call for the positions not seen before."""
         cache = self._location_cache
         # (not `set - cache.keys()`: that copies every cached key into a set, batch after batch)
         unseen = list({position for position in ((r.lat, r.lon) for r in readings) if position not in cache})
         if unseen:
             if len(cache) + len(unseen) > 200_000:  # moving sensors: keep memory bounded
                 cache.clear()
-            cache.update(zip(unseen, self.pack.place_many(unseen), strict=True))
+            region = self.pack.name
+            for position, (code, city, method, distance, zones) in zip(
+                unseen, self.pack.place_many(unseen), strict=True
+            ):
+                rest = self.enriched.rest_bytes(
+                    {
+                        "region": region,
+                        "municipality_code": code,
+                        "city_code": city,
+                        "geofence_method": method,
+                        "distance_m": distance,
+                        "hazard_zones": [{"zone_id": z.zone_id, "kind": z.kind, "rank": z.rank} for z in zones],
+                    }
+                )
+                cache[position] = ((code, city, method, distance, zones), rest)
         return [cache[(r.lat, r.lon)] for r in readings]
 
     def _alert_record(self, t: Transition, codes: Sequence[str]) -> dict:
@@ -238,28 +263,15 @@ class Pipeline:
         """One batch: the records to write (enriched readings, alert events, dead letters) and new states."""
         result = BatchResult()
         valid, dead_records = self._decode(messages, result)
-        enriched_records = []
         alert_outs: list[AlertOut] = []
-        region = self.pack.name
-        for (_, reading), (code, city, method, distance, zones) in zip(
-            valid, self._locate([r for _, r in valid]), strict=True
-        ):
-            self._count(result, reading, method)
-            enriched_records.append(
-                {
-                    "reading": reading.record,
-                    "region": region,
-                    "municipality_code": code,
-                    "city_code": city,
-                    "geofence_method": method,
-                    "distance_m": distance,
-                    "hazard_zones": [{"zone_id": z.zone_id, "kind": z.kind, "rank": z.rank} for z in zones],
-                }
+        records = result.records
+        enriched, join, body = self.topics.enriched, self.enriched.join, self.enriched.inner_body
+        for (message, reading), (placement, rest) in zip(valid, self._locate([r for _, r in valid]), strict=True):
+            self._count(result, reading, placement[2])
+            records.append(
+                OutRecord(enriched, reading.station_id.encode(), join(body(message.value, reading.record), rest))
             )
             self._apply_rules(reading, result, state_of, alert_outs)
-        records = result.records
-        for (_, reading), payload in zip(valid, self.enriched.encode_many(enriched_records), strict=True):
-            records.append(OutRecord(self.topics.enriched, reading.station_id.encode(), payload))
         for out, payload in zip(alert_outs, self.alerts.encode_many([a.record for a in alert_outs]), strict=True):
             key = out.transition.alert_id.encode()
             records.extend(OutRecord(topic, key, payload) for topic in out.topics)

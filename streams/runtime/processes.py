@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import replace
 from pathlib import Path
 
-from streams.runtime.worker import STALLED_EXIT, WorkerSettings
+from streams.runtime.worker import FENCED_EXIT, RESTART_EXIT, WorkerSettings
 
 
 class WorkerProcess:
@@ -38,9 +38,10 @@ class WorkerProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def restart_if_stalled(self) -> bool:
-        """A worker that exited because it stopped making progress is started again (crash-only)."""
-        if self.proc is not None and self.proc.poll() == STALLED_EXIT:
+    def restart_if_asked(self) -> bool:
+        """A worker that exited crash-only (a transaction it could not commit, or frozen past its session
+        timeout) starts again: it restores its partitions' states from Kafka, not from memory."""
+        if self.proc is not None and self.proc.poll() in (RESTART_EXIT, FENCED_EXIT):
             self.start()
             return True
         return False
@@ -66,3 +67,39 @@ class WorkerProcess:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+def supervise(workers: list[WorkerProcess], *, poll_s: float = 0.5, say=print) -> int:  # noqa: ANN001
+    """Run the workers until SIGTERM/SIGINT; restart one that exits crash-only; stop all by pid at the end.
+
+    Returns the exit status to use: 0 after a stop signal, else the status of a worker that failed for good.
+    """
+    import time
+
+    stopping = {"signal": None}
+
+    def stop(signum: int, _frame: object) -> None:
+        stopping["signal"] = signum
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for worker in workers:
+            worker.start()
+        say("started " + ", ".join(f"replica {w.settings.instance} (pid {w.pid})" for w in workers))
+        while stopping["signal"] is None:
+            for worker in workers:
+                if worker.restart_if_asked():
+                    say(f"replica {worker.settings.instance} exited crash-only; restarted (pid {worker.pid})")
+                elif not worker.alive():
+                    say(
+                        f"replica {worker.settings.instance} (pid {worker.pid}) exited with status "
+                        f"{worker.proc.returncode}; last lines of {worker.log_file}:\n{worker.log_tail()}"
+                    )
+                    return worker.proc.returncode or 1
+            time.sleep(poll_s)
+        return 0
+    finally:
+        for worker in workers:
+            worker.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -112,8 +112,8 @@ async def wait_drained(
     total = sum(targets.values())
     while time.monotonic() < deadline:
         for worker in workers:
-            if worker.restart_if_stalled():
-                progress(f"worker stalled and exited; restarted it (pid {worker.pid})")
+            if worker.restart_if_asked():
+                progress(f"worker exited asking for a restart; restarted it (pid {worker.pid})")
             if not worker.alive():
                 raise BosaiError(
                     f"worker (pid {worker.pid}) exited; last lines of {worker.log_file}:\n{worker.log_tail()}"
@@ -219,18 +219,27 @@ def _plan(
 
 
 def _workers(
-    plan: ReplayPlan, bootstrap: str, log_dir: Path, settings: WorkerSettings | None, metrics_ports: Sequence[int]
+    plan: ReplayPlan,
+    bootstrap: str,
+    log_dir: Path,
+    settings: WorkerSettings | None,
+    metrics_ports: Sequence[int],
+    replicas: int,
 ) -> list[WorkerProcess]:
+    """``replicas`` worker processes per region; the metrics ports go to each region's first replica."""
     base = settings or WorkerSettings(pack_dir="")
     return [
         WorkerProcess(
             p.path,
             plan.catalog.prefix,
             bootstrap,
-            log_dir / f"{plan.catalog.prefix}-{p.name}.log",
-            settings=replace(base, metrics_port=metrics_ports[i] if i < len(metrics_ports) else None),
+            log_dir / f"{plan.catalog.prefix}-{p.name}{f'-{r}' if r else ''}.log",
+            settings=replace(
+                base, instance=r, metrics_port=metrics_ports[i] if r == 0 and i < len(metrics_ports) else None
+            ),
         )
         for i, p in enumerate(plan.packs)
+        for r in range(replicas)
     ]
 
 
@@ -269,6 +278,7 @@ def run_replay(
     progress: Progress,
     keep_topics: bool = False,
     worker_settings: WorkerSettings | None = None,
+    replicas: int = 1,
     metrics_ports: Sequence[int] = (),
     live: bool = False,
     start_workers: bool = True,
@@ -280,7 +290,7 @@ def run_replay(
     before, _ = asyncio.run(apply_topics(bootstrap, expand(plan.catalog, [p.topics_input() for p in packs])))
     progress(f"topics under prefix '{prefix}': {len(before.changes)} created or updated")
     starts = asyncio.run(kafka.end_offsets(bootstrap, plan.output_topics + plan.raw_topics))
-    workers = _workers(plan, bootstrap, log_dir, worker_settings, metrics_ports) if start_workers else []
+    workers = _workers(plan, bootstrap, log_dir, worker_settings, metrics_ports, replicas) if start_workers else []
     with (
         _running(workers, metrics_ports, progress),
         _live(live, plan, bootstrap, starts, store, metrics_ports) as shown,
@@ -341,7 +351,8 @@ def _live(
 def _collect(result: ReplayResult, plan: ReplayPlan, bootstrap: str, store: SchemaStore, starts: dict) -> None:
     ends = asyncio.run(kafka.end_offsets(bootstrap, plan.output_topics))
     alert_ends = {tp: e for tp, e in ends.items() if not tp.topic.endswith(".deadletter")}
-    result.dead_letters = sum(e - starts.get(tp, 0) for tp, e in ends.items() if tp.topic.endswith(".deadletter"))
+    dead_ends = {tp: e for tp, e in ends.items() if tp.topic.endswith(".deadletter")}
+    result.dead_letters = asyncio.run(kafka.count_messages(bootstrap, starts, dead_ends))
     result.alerts = asyncio.run(collect_alerts(bootstrap, store, starts, alert_ends))
 
 

@@ -45,7 +45,7 @@ def test_broker_up_status_down_leaves_no_jvm_and_removes_data(cli_env, tmp_path)
     assert "already running" in again.stderr
     assert down.returncode == 0 and "stopped" in down.stdout
     assert not pid_alive(pid)  # gone, or a zombie waiting for init to reap it
-    assert not (tmp_path / "brokers" / "clitest" / "data").exists()
+    assert not (tmp_path / "brokers" / "clitest" / "node-1" / "data").exists()
     after = _bosai("broker", "status", "--name", "clitest", env=cli_env)
     assert after.returncode == 1 and "not running" in after.stdout
 

@@ -19,10 +19,10 @@ import yaml
 
 from streams.adapters.amedas_csv import read_amedas
 from streams.adapters.avro import READING, AvroCodec, default_store
-from streams.adapters.broker import _free_port
 from streams.adapters.grafana import queries, render
 from streams.adapters.kafka import end_offsets
 from streams.adapters.kafka_admin import apply_topics
+from streams.adapters.kafka_node import free_port as _free_port
 from streams.config.region_pack import load_pack
 from streams.config.topic_catalog import default_catalog_path, load_catalog
 from streams.core.times import parse_jst

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
@@ -71,6 +73,11 @@ async def test_drift_on_the_cluster_is_planned_and_repaired(kafka_bootstrap, uni
         await admin.close()
 
     drift = await plan_topics(kafka_bootstrap, specs)
+    for _ in range(50):  # the altered config reaches the broker through the KRaft metadata log
+        if drift.changes:
+            break
+        await asyncio.sleep(0.2)
+        drift = await plan_topics(kafka_bootstrap, specs)
     _, after = await apply_topics(kafka_bootstrap, specs)
 
     assert [(a.kind, a.topic) for a in drift.changes] == [("alter_configs", raw)]

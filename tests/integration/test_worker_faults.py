@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from dataclasses import replace
 
 import pytest
@@ -116,7 +117,7 @@ def test_each_kind_of_bad_input_is_dead_lettered_and_the_good_readings_around_it
     assert [(a["station_id"], a["level"], a["msg_type"]) for a in alerts] == [("41277", "very_heavy", "ALERT")]
 
 
-def test_a_worker_killed_mid_replay_and_restarted_loses_nothing_and_changes_no_alert(
+def test_a_worker_killed_mid_replay_and_restarted_produces_every_output_exactly_once(
     kafka_bootstrap, tochigi, project_root, unique, tmp_path
 ):
     prefix = f"crash{unique}"
@@ -179,6 +180,15 @@ def test_a_worker_killed_mid_replay_and_restarted_loses_nothing_and_changes_no_a
     got = {(a["alert_id"], a["sequence"]) for a in emitted}
     assert got == expected, f"missing {sorted(expected - got)[:5]}, unexpected {sorted(got - expected)[:5]}"
     assert len(expected) > 50
+    # exactly once, as a read_committed consumer sees it: no alert message and no enriched reading twice
+    delivered = asyncio.run(
+        read_range(
+            kafka_bootstrap, {}, asyncio.run(end_offsets(kafka_bootstrap, [*topics.alert_topics(), topics.enriched]))
+        )
+    )
+    copies = Counter((m.topic, m.key, m.value) for m in delivered)
+    assert [k for k, n in copies.items() if n > 1] == []
+    assert sum(1 for m in delivered if m.topic == topics.enriched) == total
 
 
 async def _wait_for_progress(bootstrap, group, raw_ends, worker) -> int:

@@ -80,10 +80,13 @@ def test_docker_compose_file_is_valid_and_has_the_full_stack(project_root):
     assert result.returncode == 0, result.stderr
     assert set(result.stdout.split()) == {
         "tls-init",
-        "kafka",
+        "kafka-1",
+        "kafka-2",
+        "kafka-3",
         "topics",
         "access",
         "hub-tochigi",
+        "hub-tochigi-2",
         "hub-kanagawa",
         "feed",
         "sink",

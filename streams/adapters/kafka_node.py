@@ -1,0 +1,237 @@
+"""One node of the embedded Kafka: its KRaft config, storage, JVM process and view of the controller quorum.
+
+Layout under the cluster's home (``<cache>/brokers/<name>/``)::
+
+    node-<id>/server.properties   generated from deploy/kafka/server.properties.template
+    node-<id>/log4j2.properties   logging config (the node's own log goes to broker.log)
+    node-<id>/broker.log          stdout/stderr of the JVM
+    node-<id>/data/               KRaft metadata and topic logs
+    tls/broker.pem                the authenticated listener's key + certificate (every node uses it)
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from streams.adapters.kafka_dist import BrokerError
+from streams.config.settings import project_root
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """One node as recorded in the cluster's state.json."""
+
+    id: int
+    pid: int
+    port: int  # PLAINTEXT: the hub's own listener
+    controller_port: int  # CONTROLLER: the KRaft quorum
+    clients_port: int  # CLIENTS: SASL_SSL for everyone else
+    home: str
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+def free_port(preferred: int | None = None, taken: set[int] = frozenset()) -> int:
+    """A free TCP port on 127.0.0.1: the preferred one when it is free."""
+    for candidate in ([preferred] if preferred else []) + [0] * 20:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            port = sock.getsockname()[1]
+            if port not in taken:
+                return port
+    raise BrokerError("no free TCP port on 127.0.0.1")
+
+
+def new_cluster_id() -> str:
+    """A Kafka cluster id: a random UUID in URL-safe base64 without padding, like kafka-storage random-uuid.
+
+    Like Kafka's Uuid.randomUuid, never one starting with '-': the storage tool would read it as an option.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)  # reap it if it is our own exited child
+        if reaped == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def terminate(pid: int, timeout_s: float = 30.0) -> None:
+    """SIGTERM, then SIGKILL after timeout_s; returns once the process is gone."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return
+        time.sleep(0.1)
+    kill(pid)
+
+
+def kill(pid: int) -> None:
+    """SIGKILL (a crash, for drills); returns once the process is gone."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    while pid_alive(pid):
+        time.sleep(0.05)
+
+
+class KafkaNode:
+    """One node's files and process."""
+
+    def __init__(self, cluster_home: Path, node_id: int):
+        self.id = node_id
+        self.home = cluster_home / f"node-{node_id}"
+        self.config_file = self.home / "server.properties"
+        self.data_dir = self.home / "data"
+        self.log_file = self.home / "broker.log"
+
+    def previous_ports(self) -> dict[str, int]:
+        """The ports of the last run (reused when free, so clients' configs stay valid)."""
+        try:
+            text = self.config_file.read_text()
+        except OSError:
+            return {}
+        m = re.search(
+            r"^listeners=PLAINTEXT://127\.0\.0\.1:(\d+),CONTROLLER://127\.0\.0\.1:(\d+),"
+            r"CLIENTS://127\.0\.0\.1:(\d+)",
+            text,
+            re.M,
+        )
+        return {"port": int(m[1]), "controller_port": int(m[2]), "clients_port": int(m[3])} if m else {}
+
+    def cluster_id_of_kept_data(self) -> str | None:
+        try:
+            text = (self.data_dir / "meta.properties").read_text()
+        except OSError:
+            return None
+        m = re.search(r"^cluster\.id=(\S+)", text, re.M)
+        return m.group(1) if m else None
+
+    def write_config(
+        self, ports: dict[str, int], *, voters: str, keystore: Path, replication_factor: int, min_isr: int
+    ) -> None:
+        template = project_root() / "deploy" / "kafka" / "server.properties.template"
+        try:
+            text = template.read_text()
+        except OSError as exc:
+            raise BrokerError(f"{template}: cannot read the broker config template: {exc}") from exc
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.config_file.write_text(
+            text.format(
+                node_id=self.id,
+                voters=voters,
+                tls_keystore=keystore,
+                data_dir=self.data_dir,
+                replication_factor=replication_factor,
+                min_isr=min_isr,
+                **ports,
+            )
+        )
+        shutil.copyfile(project_root() / "deploy" / "kafka" / "log4j2.properties", self.home / "log4j2.properties")
+
+    def jvm(self, java: str, libs: Path, heap: str) -> list[str]:
+        return [
+            java,
+            "-Xms256m",
+            f"-Xmx{heap}",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
+            "-cp",
+            f"{libs}/*",
+        ]
+
+    def format_storage(self, jvm: list[str], cluster_id: str, progress: Progress) -> None:
+        if (self.data_dir / "meta.properties").exists():
+            return
+        progress(f"formatting KRaft storage of node {self.id} in {self.data_dir} (cluster id {cluster_id})")
+        command = [
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(self.config_file),
+            "--ignore-formatted",
+        ]
+        fmt = subprocess.run(jvm + command, capture_output=True, text=True)
+        if fmt.returncode != 0:
+            raise BrokerError(
+                f"kafka-storage format failed ({self.config_file}):\n{(fmt.stdout + fmt.stderr).strip()[-2000:]}"
+            )
+
+    def launch(self, jvm: list[str]) -> subprocess.Popen:
+        """Start the node's JVM in its own session (it outlives the command that started it)."""
+        with open(self.log_file, "ab") as log:
+            return subprocess.Popen(
+                jvm + ["kafka.Kafka", str(self.config_file)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.home,
+                start_new_session=True,
+            )
+
+    def is_our_jvm(self, pid: int) -> bool:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        return b"kafka.Kafka" in cmdline and str(self.config_file).encode() in cmdline
+
+    def quorum_view(self) -> tuple[int, int] | None:
+        """(leader id, leader epoch) of the controller quorum as this node last recorded it (KRaft's
+        quorum-state file), or None when it has recorded no leader."""
+        try:
+            doc = json.loads((self.data_dir / "__cluster_metadata-0" / "quorum-state").read_text())
+        except (OSError, ValueError):
+            return None
+        leader, epoch = doc.get("leaderId", -1), doc.get("leaderEpoch", -1)
+        return (int(leader), int(epoch)) if isinstance(leader, int) and leader >= 0 else None
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
