@@ -232,6 +232,9 @@ class RecordWriter:
         self.producer = client
         self._partitioner = DefaultPartitioner()
         self._partitions: dict[str, list[int]] = {}
+        # (topic, key) -> partition: murmur2 in pure Python is a measurable share of a batch, and the
+        # same stations and alert ids come back batch after batch
+        self._partition_of: dict[tuple[str, bytes], int] = {}
 
     async def _partitions_of(self, topic: str) -> list[int]:
         if topic not in self._partitions:
@@ -241,15 +244,26 @@ class RecordWriter:
             self._partitions[topic] = sorted(parts)
         return self._partitions[topic]
 
+    async def _partition(self, topic: str, key: bytes) -> int:
+        found = self._partition_of.get((topic, key))
+        if found is None:
+            parts = await self._partitions_of(topic)
+            if len(self._partition_of) > 500_000:
+                self._partition_of.clear()
+            found = self._partition_of[(topic, key)] = self._partitioner(key, parts, parts)
+        return found
+
     async def write(self, records: Sequence[OutRecord]) -> int:
         """Send and wait until the broker has every record; return the bytes written."""
         grouped: dict[tuple[str, int], list[OutRecord]] = defaultdict(list)
+        partition_of = self._partition_of
         for record in records:
-            if record.partition is not None:
-                grouped[(record.topic, record.partition)].append(record)
-                continue
-            parts = await self._partitions_of(record.topic)
-            grouped[(record.topic, self._partitioner(record.key, parts, parts))].append(record)
+            partition = record.partition
+            if partition is None:
+                partition = partition_of.get((record.topic, record.key))
+                if partition is None:
+                    partition = await self._partition(record.topic, record.key)
+            grouped[(record.topic, partition)].append(record)
         futures = []
         written = 0
         for (topic, partition), items in grouped.items():

@@ -190,6 +190,7 @@ class StationClock:
         self.latest: float | None = None
         self.refresh_s = refresh_s
         self._refreshed = 0.0
+        self._gauges: dict[str, tuple] = {}  # station id -> its two gauge children (labels() is not free)
 
     def update(self, readings_by_station: dict[str, int]) -> None:
         for station_id, observed_ms in readings_by_station.items():
@@ -206,12 +207,19 @@ class StationClock:
             return
         self._refreshed = now
         silent = 0
+        gauges = self._gauges
         for station_id, seconds in self.last.items():
             since = seconds if seconds is not None else self.first
             silence = self.latest - since
-            STATION_SILENCE.labels(self.region, station_id).set(silence)
+            children = gauges.get(station_id)
+            if children is None:
+                children = gauges[station_id] = (
+                    STATION_SILENCE.labels(self.region, station_id),
+                    STATION_LAST_READING.labels(self.region, station_id),
+                )
+            children[0].set(silence)
             if seconds is not None:
-                STATION_LAST_READING.labels(self.region, station_id).set(seconds)
+                children[1].set(seconds)
             silent += silence > SILENCE_LIMIT_S
         SILENT_STATIONS.labels(self.region).set(silent)
 

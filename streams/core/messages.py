@@ -1,15 +1,15 @@
-"""Messages in and records out, as plain values: what the pipeline reads and writes.
+"""Messages in and records out, as plain values (named tuples: one per reading, cheap): what the
+pipeline reads and writes.
 
 The adapters move them to and from Kafka; nothing here knows a client.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class InMessage:
+class InMessage(NamedTuple):
     """A consumed message: where it came from, and its key and value bytes as they arrived."""
 
     topic: str
@@ -20,8 +20,7 @@ class InMessage:
     timestamp_ms: int | None = None
 
 
-@dataclass(frozen=True)
-class OutRecord:
+class OutRecord(NamedTuple):
     """A record to write. Its Kafka timestamp is the write time (None), never the event time: topic
     retention runs on record timestamps, and replayed 2023 events must not expire on arrival."""
 

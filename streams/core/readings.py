@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from streams.core.model import QUANTITY_UNITS, Station, in_japan
 
@@ -45,8 +44,7 @@ class InvalidReading(Exception):
         self.detail = detail
 
 
-@dataclass(frozen=True)
-class Reading:
+class Reading(NamedTuple):
     """A validated reading. Times are epoch milliseconds; values by quantity (None = missing)."""
 
     station_id: str
@@ -59,10 +57,7 @@ class Reading:
     source: str
     produced_at: int | None
     record: Mapping[str, Any]  # the decoded record, forwarded unchanged on the enriched topic
-
-    @property
-    def is_missing(self) -> bool:
-        return self.quality == "MISSING" or all(v is None for v in self.values.values())
+    is_missing: bool = False  # no value at all (a JMA gap): neither raises nor clears alerts
 
 
 def validate(record: Mapping[str, Any], stations: Mapping[str, Station]) -> Reading:
@@ -113,15 +108,18 @@ def validate(record: Mapping[str, Any], stations: Mapping[str, Station]) -> Read
                     f"station {station_id}: {quantity} = {value} {unit} is outside the plausible range {low}..{high}",
                 )
         values[quantity] = value
+    quality = record.get("quality", "OK")
+    missing = quality == "MISSING" or all(v is None for v in values.values())
     return Reading(
-        station_id=station_id,
-        sensor_kind=record.get("sensor_kind", "UNKNOWN"),
-        observed_at=observed_at,
-        lat=lat,
-        lon=lon,
-        values=values,
-        quality=record.get("quality", "OK"),
-        source=record.get("source", ""),
-        produced_at=record.get("produced_at"),
-        record=record,
+        station_id,
+        record.get("sensor_kind", "UNKNOWN"),
+        observed_at,
+        lat,
+        lon,
+        values,
+        quality,
+        record.get("source", ""),
+        record.get("produced_at"),
+        record,
+        missing,
     )

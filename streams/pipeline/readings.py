@@ -220,20 +220,22 @@ class Pipeline:
         return valid, dead_records
 
     @staticmethod
-    def _count(result: BatchResult, reading: Reading, method: str) -> None:
-        result.readings_valid += 1
-        if reading.is_missing:
-            result.readings_missing += 1
-        if method == "nearest":
-            result.geofence_nearest += 1
-        elif method == "none":
-            result.geofence_none += 1
-        if result.event_time_max is None or reading.observed_at > result.event_time_max:
-            result.event_time_max = reading.observed_at
-        if reading.produced_at:
-            result.produced_at.append(reading.produced_at)
-        if reading.observed_at > result.station_times.get(reading.station_id, 0):
-            result.station_times[reading.station_id] = reading.observed_at
+    def _count(result: BatchResult, valid: Sequence[tuple[InMessage, Reading]], methods: Sequence[str]) -> None:
+        """The batch's figures for the metrics, in one pass each (not per reading)."""
+        readings = [reading for _, reading in valid]
+        result.readings_valid += len(readings)
+        result.readings_missing += sum(1 for r in readings if r.is_missing)
+        result.geofence_nearest += methods.count("nearest")
+        result.geofence_none += methods.count("none")
+        if readings:
+            latest = max(r.observed_at for r in readings)
+            if result.event_time_max is None or latest > result.event_time_max:
+                result.event_time_max = latest
+        result.produced_at.extend(r.produced_at for r in readings if r.produced_at)
+        times = result.station_times
+        for r in readings:
+            if r.observed_at > times.get(r.station_id, 0):
+                times[r.station_id] = r.observed_at
 
     def _apply_rules(
         self, reading: Reading, result: BatchResult, state_of: Callable[[str], StationState], alert_outs: list[AlertOut]
@@ -266,8 +268,9 @@ class Pipeline:
         alert_outs: list[AlertOut] = []
         records = result.records
         enriched, join, body = self.topics.enriched, self.enriched.join, self.enriched.inner_body
-        for (message, reading), (placement, rest) in zip(valid, self._locate([r for _, r in valid]), strict=True):
-            self._count(result, reading, placement[2])
+        located = self._locate([r for _, r in valid])
+        self._count(result, valid, [placement[2] for placement, _ in located])
+        for (message, reading), (_, rest) in zip(valid, located, strict=True):
             records.append(
                 OutRecord(enriched, reading.station_id.encode(), join(body(message.value, reading.record), rest))
             )

@@ -136,10 +136,19 @@ class PartitionOwner:
         self.stream.on_batch(result, started, time.time(), written)
 
     async def wait(self) -> None:
-        """Until this partition's last transaction has committed (raises PartitionFailed if it did not)."""
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            await pending
+        """Until this partition's last transaction has committed (raises PartitionFailed if it did not).
+
+        Both the batch loop (before the next batch) and a revocation (before the producer stops) wait
+        for the same transaction, so the task stays recorded until it is done, and each waits shielded:
+        a waiter being cancelled never cancels the commit itself."""
+        pending = self._pending
+        if pending is None:
+            return
+        try:
+            await asyncio.shield(pending)
+        finally:
+            if self._pending is pending and pending.done():
+                self._pending = None
 
     async def close(self) -> None:
         """Stop owning the partition: let the open transaction finish, then stop the producer."""
