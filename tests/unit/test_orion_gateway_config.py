@@ -126,8 +126,8 @@ def test_the_orion_table_maps_entities_to_stations_with_defaults_by_kind(pack_wi
 
 def test_a_bad_orion_table_row_names_the_file_the_row_and_what_was_expected(pack_with_table):
     (pack_with_table / "orion_entities.csv").write_text(
-        "orion,entity_id,station_id,attribute,quantity\nnasushiobara,bad id,41091,,\nother,x,41091,,\nnasushiobara,y,99999,,\n"
-        "nasushiobara,z,41091,,water_level\n"
+        "orion,entity_id,station_id,attribute,quantity\nnasushiobara,bad id,41091,,\nother,x,41091,,\n"
+        "nasushiobara,y,99999,,\nnasushiobara,z,41091,,water_level\n"
     )
     with pytest.raises(ConfigError) as error:
         load_orion_table(load_pack(pack_with_table), {"nasushiobara"})
