@@ -388,3 +388,34 @@ class OrionStandIn:
             pass
         self.notifications.append((sub["id"], status))
         sub["status"] = "active" if status is not None and 200 <= status < 300 else "failed"
+
+
+# -- a test pack: Tochigi with a municipal river gauge and rain gauge of 那須塩原市 fed by its Orion -----------
+
+RIVER_GAUGE = "R-09-213-01"  # test-defined (no real gauge list is at hand): 那珂川 at 黒磯, 那須塩原市
+RIVER_ENTITY = "urn:ngsi-ld:WaterObserved:nasushiobara-naka-kuroiso"
+RAIN_ENTITY = "urn:ngsi-ld:WeatherObserved:nasushiobara-rain-01"
+
+
+def make_nasushiobara_pack(tochigi_dir: Path, dest: Path, orion_id: str = "nasushiobara") -> Path:
+    """regions/tochigi plus a river gauge with published stages and an Orion table for orion_id."""
+    import shutil
+
+    import yaml
+
+    shutil.copytree(tochigi_dir, dest)
+    manifest = yaml.safe_load((dest / "region.yaml").read_text(encoding="utf-8"))
+    manifest["files"]["station_settings"] = "stations.yaml"
+    manifest["files"]["orion_entities"] = "orion_entities.csv"
+    (dest / "region.yaml").write_text(yaml.safe_dump(manifest, allow_unicode=True), encoding="utf-8")
+    with open(dest / "stations.csv", "a", encoding="utf-8") as handle:
+        handle.write(f"{RIVER_GAUGE},river_level_gauge,那珂川黒磯テスト,Naka Kuroiso test,36.975,140.06,300\n")
+    stages = {"standby_m": 1.0, "caution_m": 2.0, "evacuation_m": 2.6, "danger_m": 3.1}
+    (dest / "stations.yaml").write_text(yaml.safe_dump({RIVER_GAUGE: {"river_stages": stages}}), encoding="utf-8")
+    (dest / "orion_entities.csv").write_text(
+        "orion,entity_id,station_id,attribute,quantity\n"
+        f"{orion_id},{RIVER_ENTITY},{RIVER_GAUGE},,\n"
+        f"{orion_id},{RAIN_ENTITY},41091,,\n",
+        encoding="utf-8",
+    )
+    return dest

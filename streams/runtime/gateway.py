@@ -98,9 +98,16 @@ class Doors:
         return Subject(found_kind, found_id)
 
 
+class PayloadTooLarge(web.HTTPClientError):
+    """413 with our own JSON body (aiohttp's HTTPRequestEntityTooLarge insists on its own text)."""
+
+    status_code = 413
+
+
 def _json_error(cls: type[web.HTTPException], detail: str, **fields: object) -> web.HTTPException:
     headers = fields.pop("headers", None)
-    body = json.dumps({"error": cls.__name__.removeprefix("HTTP"), "detail": detail, **fields}, ensure_ascii=False)
+    name = cls.__name__.removeprefix("HTTP")
+    body = json.dumps({"error": name, "detail": detail, **fields}, ensure_ascii=False)
     return cls(text=body, content_type="application/json", headers=headers)
 
 
@@ -135,13 +142,13 @@ class Gateway:
     def _limit(self, subject: Subject, count: int, rate: float, burst: float) -> None:
         if count > self.limits.max_readings:
             raise _json_error(
-                web.HTTPRequestEntityTooLarge, f"{count} readings in one request; at most {self.limits.max_readings}"
+                PayloadTooLarge, f"{count} readings in one request; at most {self.limits.max_readings}"
             )
         bucket = self.buckets.setdefault(subject.label, core.TokenBucket(rate, burst))
         wait = bucket.take(count, time.monotonic())
         if wait == math.inf:
             raise _json_error(
-                web.HTTPRequestEntityTooLarge, f"{count} readings exceed the burst of {burst:g} for {subject.label}"
+                PayloadTooLarge, f"{count} readings exceed the burst of {burst:g} for {subject.label}"
             )
         if wait > 0:
             raise _json_error(
@@ -216,7 +223,7 @@ class Gateway:
                 web.HTTPUnsupportedMediaType, f"Content-Type {request.content_type!r}; expected application/json"
             )
         if request.content_length is not None and request.content_length > self.limits.max_body_bytes:
-            raise _json_error(web.HTTPRequestEntityTooLarge, f"body over {self.limits.max_body_bytes} bytes")
+            raise _json_error(PayloadTooLarge, f"body over {self.limits.max_body_bytes} bytes")
         return await request.read()  # aiohttp answers 413 past client_max_size
 
     # -- the doors -----------------------------------------------------------------------------------------
