@@ -4,7 +4,8 @@ describes them, and Orion's refusals with Orion's error bodies.
 Implemented (per tenant ``Fiware-Service`` and ``Fiware-ServicePath``):
 
 - ``POST /v2/op/update`` with ``actionType`` ``append`` (create, or add/replace attributes) -> 204;
-- ``GET /v2/entities`` (``type``, ``options=keyValues``, ``limit``/``offset``), ``GET|DELETE /v2/entities/{id}``;
+- ``GET /v2/entities`` (``type``, ``options=keyValues``, ``limit``/``offset``), ``GET|DELETE /v2/entities/{id}``,
+  ``DELETE /v2/entities/{id}/attrs/{attr}``;
 - ``GET|POST /v2/subscriptions``, ``GET|PATCH|DELETE /v2/subscriptions/{id}``;
 - notifications: on every change of an entity a subscription covers, ``POST`` to its ``http``/
   ``httpCustom`` URL with ``{"subscriptionId", "data": [entity]}`` in ``normalized`` or ``keyValues``,
@@ -153,6 +154,7 @@ class OrionStandIn:
         app.router.add_get("/v2/entities", self.list_entities)
         app.router.add_get("/v2/entities/{id}", self.get_entity)
         app.router.add_delete("/v2/entities/{id}", self.delete_entity)
+        app.router.add_delete("/v2/entities/{id}/attrs/{attr}", self.delete_attribute)
         app.router.add_get("/v2/subscriptions", self.list_subscriptions)
         app.router.add_post("/v2/subscriptions", self.create_subscription)
         app.router.add_get("/v2/subscriptions/{id}", self.get_subscription)
@@ -279,6 +281,13 @@ class OrionStandIn:
     async def delete_entity(self, request: web.Request) -> web.Response:
         _, key = self._find(request)
         del self.entities[self._tenant(request)][key]
+        return web.Response(status=204)
+
+    async def delete_attribute(self, request: web.Request) -> web.Response:
+        entity, _ = self._find(request)
+        if request.match_info["attr"] not in entity or request.match_info["attr"] in ("id", "type"):
+            raise Refused(404, "NotFound", "The entity does not have such an attribute")
+        del entity[request.match_info["attr"]]
         return web.Response(status=204)
 
     # -- subscriptions -----------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 - ``POST /v2/op/update`` with ``actionType: append`` (create or update entities, in batches);
 - ``GET /v2/entities/{id}`` (a redrive checks it never overwrites something newer);
+- ``DELETE /v2/entities/{id}/attrs/{attr}`` (an observation lacking a model attribute its previous one
+  had, e.g. ``waterLevel`` below the gauge's zero, must not keep the old value beside the new time);
 - ``GET|POST /v2/subscriptions``, ``PATCH|DELETE /v2/subscriptions/{id}`` (the idempotent subscription);
 - ``DELETE /v2/entities/{id}`` (tests that run against a real Orion clean up after themselves).
 
@@ -110,6 +112,23 @@ class OrionClient:
                 return None
             raise
         return json.loads(body)
+
+    async def delete_attribute(
+        self, entity_id: str, entity_type: str, attribute: str, *, service_path: str | None = None
+    ) -> bool:
+        """``DELETE /v2/entities/{id}/attrs/{attr}``: True when removed, False when there was none (404)."""
+        try:
+            await self._request(
+                "DELETE",
+                f"/v2/entities/{quote(entity_id, safe='')}/attrs/{quote(attribute, safe='')}",
+                service_path or self.target.service_path,
+                params={"type": entity_type},
+            )
+        except OrionError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
 
     async def delete_entity(self, entity_id: str, entity_type: str, *, service_path: str | None = None) -> None:
         await self._request(

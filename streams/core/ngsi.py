@@ -307,6 +307,17 @@ def observation_entity(enriched: Mapping, station: Station, place: Place) -> dic
     return entity
 
 
+# Model attributes an observation may lack (a gauge below its zero, a rain gauge reporting only
+# increments): when a reading lacks one, the entity's previous value is removed, never left beside
+# a newer dateObserved.
+REMOVABLE = {WATER_OBSERVED: ("waterLevel",), WEATHER_OBSERVED: ("precipitation",)}
+
+
+def absent_attributes(entity: Mapping) -> tuple[str, ...]:
+    """The removable attributes this entity does not carry (to delete from the Orion's copy)."""
+    return tuple(a for a in REMOVABLE.get(entity["type"], ()) if a not in entity)
+
+
 # -- who sees what -----------------------------------------------------------------------------------
 
 READINGS_NONE, READINGS_OWN, READINGS_ALL = "none", "own_stations", "all"

@@ -141,15 +141,11 @@ class Gateway:
     # -- limits ------------------------------------------------------------------------------------------
     def _limit(self, subject: Subject, count: int, rate: float, burst: float) -> None:
         if count > self.limits.max_readings:
-            raise _json_error(
-                PayloadTooLarge, f"{count} readings in one request; at most {self.limits.max_readings}"
-            )
+            raise _json_error(PayloadTooLarge, f"{count} readings in one request; at most {self.limits.max_readings}")
         bucket = self.buckets.setdefault(subject.label, core.TokenBucket(rate, burst))
         wait = bucket.take(count, time.monotonic())
         if wait == math.inf:
-            raise _json_error(
-                PayloadTooLarge, f"{count} readings exceed the burst of {burst:g} for {subject.label}"
-            )
+            raise _json_error(PayloadTooLarge, f"{count} readings exceed the burst of {burst:g} for {subject.label}")
         if wait > 0:
             raise _json_error(
                 web.HTTPTooManyRequests,

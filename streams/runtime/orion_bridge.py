@@ -165,6 +165,7 @@ class OrionLoop:
         self.dead_letters = AvroCodec(store, DEAD_LETTER)
         self.rng = random.Random(seed)
         self.sent_versions: dict[str, tuple] = {}  # what this process has delivered: never go back
+        self.attributes_held: dict[tuple[str, str], bool] = {}  # (entity, removable attribute) -> in the Orion
         self.delivered = 0
         self.dead_lettered = 0
         self.superseded = 0
@@ -192,6 +193,7 @@ class OrionLoop:
                 metrics.ORION_RETRIES.labels(self.target.id).inc()
                 await asyncio.sleep(retry.delay(attempt - 1, self.rng))
             try:
+                await self._remove_absent(client, entities)
                 await client.append(entities)
             except OrionError as exc:
                 metrics.ORION_REQUESTS.labels(self.target.id, exc.result).inc()
@@ -203,12 +205,22 @@ class OrionLoop:
             return None
         return last
 
+    async def _remove_absent(self, client: OrionClient, entities: list[dict]) -> None:
+        """Delete, before the update, model attributes the new state lacks and the Orion may still hold."""
+        for entity in entities:
+            for attribute in ngsi.absent_attributes(entity):
+                if self.attributes_held.get((entity["id"], attribute), True):
+                    await client.delete_attribute(entity["id"], entity["type"], attribute)
+                    self.attributes_held[(entity["id"], attribute)] = False
+
     async def deliver(self, client: OrionClient, chunk: list[Pending]) -> None:
         error = await self.send(client, [p.entity for p in chunk])
         if error is None:
             now = time.time()
             for pending in chunk:
                 self.sent_versions[pending.entity["id"]] = pending.version
+                for attribute in ngsi.REMOVABLE.get(pending.entity["type"], ()):
+                    self.attributes_held[(pending.entity["id"], attribute)] = attribute in pending.entity
                 self.delivered += 1
                 metrics.ORION_ENTITIES.labels(self.target.id, pending.entity["type"], "sent").inc()
                 stamps = [m.timestamp for m in pending.messages if m.timestamp]
@@ -236,7 +248,9 @@ class OrionLoop:
         if known is None:
             pending[entity_id] = found
         elif found.version >= known.version:
-            known.entity = {**known.entity, **found.entity}  # attributes of the earlier message stay
+            # an alert keeps what earlier messages of its episode said (validFrom); an observation is
+            # wholly the latest reading
+            known.entity = {**known.entity, **found.entity} if found.entity["type"] == ngsi.ALERT else found.entity
             known.version = found.version
             known.messages += found.messages
         else:

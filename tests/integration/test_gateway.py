@@ -7,7 +7,6 @@ import json
 import socket
 import uuid
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -78,8 +77,15 @@ async def env(kafka_bootstrap, project_root, tmp_path_factory):
     access = root / "access.yaml"
     access.write_text(render(generate([pack], catalog)), encoding="utf-8")
     bridge_file = root / "bridge.yaml"
-    orion = {"id": "nasushiobara", "url": "http://127.0.0.1:9", "service": "nasushiobara", "sensor_service_path": "/sensors"}
-    bridge_file.write_text(yaml.safe_dump({"version": 1, "orions": [{**orion, "region": "tochigi", "municipalities": ["09213"]}]}))
+    orion = {
+        "id": "nasushiobara",
+        "url": "http://127.0.0.1:9",
+        "service": "nasushiobara",
+        "sensor_service_path": "/sensors",
+    }
+    bridge_file.write_text(
+        yaml.safe_dump({"version": 1, "orions": [{**orion, "region": "tochigi", "municipalities": ["09213"]}]})
+    )
     bridge = load_bridge_config(bridge_file, [pack], load_access(access), environ={})
     tokens = TokenStore(root / "tokens.json")
     gateway = Gateway(
@@ -121,7 +127,11 @@ def river(level, hour=0, **changes):
 
 
 async def post(url, body, token=None, *, path="/v1/readings", headers=None, raw=None):
-    sent = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
+    sent = {
+        "Content-Type": "application/json",
+        **({"Authorization": f"Bearer {token}"} if token else {}),
+        **(headers or {}),
+    }
     async with aiohttp.ClientSession() as session:
         async with session.post(url + path, data=raw if raw is not None else json.dumps(body), headers=sent) as answer:
             text = await answer.text()
@@ -133,7 +143,9 @@ async def test_a_batch_of_good_readings_is_answered_202_once_kafka_holds_every_o
     (status, body, _), written = await env.written(env.topics.raw, lambda: post(env.url, batch, env.owner_token))
     assert (status, body) == (202, {"accepted": 3})
     assert [r["measurements"][0]["value"] for r in written] == [1.1, 1.2, 1.3]
-    assert {(r["station_id"], r["sensor_kind"], r["source"]) for r in written} == {(RIVER_GAUGE, "RIVER_LEVEL_GAUGE", "gateway:ns-kensetsu")}
+    assert {(r["station_id"], r["sensor_kind"], r["source"]) for r in written} == {
+        (RIVER_GAUGE, "RIVER_LEVEL_GAUGE", "gateway:ns-kensetsu")
+    }
 
 
 async def test_invalid_readings_are_answered_400_with_reasons_dead_lettered_and_the_valid_ones_of_the_batch_kept(env):
@@ -143,21 +155,38 @@ async def test_invalid_readings_are_answered_400_with_reasons_dead_lettered_and_
         river(1.0, 5, measurements=[]),
         river(1.0, 6, observed_at="2026-07-01T16:00:00"),
         river(1.0, 7, measurements=[{"quantity": "water_level", "value": 1.0, "unit": "cm"}]),
-        {"station_id": "41091", "observed_at": 1, "measurements": [{"quantity": "precipitation_1h", "value": 1, "unit": "mm"}]},
+        {
+            "station_id": "41091",
+            "observed_at": 1,
+            "measurements": [{"quantity": "precipitation_1h", "value": 1, "unit": "mm"}],
+        },
     ]
-    (result, dead) = await env.written(env.topics.deadletter, lambda: env.written(env.topics.raw, lambda: post(env.url, batch, env.owner_token)))
+    (result, dead) = await env.written(
+        env.topics.deadletter, lambda: env.written(env.topics.raw, lambda: post(env.url, batch, env.owner_token))
+    )
     (status, body, _), accepted = result
     assert status == 400 and body["accepted"] == 1 and [r["measurements"][0]["value"] for r in accepted] == [1.5]
     reasons = [(r["index"], r["reason"]) for r in body["rejected"]]
-    assert reasons == [(1, "impossible_value"), (2, "missing_field"), (3, "impossible_value"), (4, "impossible_value"), (5, "impossible_value")]
+    assert reasons == [
+        (1, "impossible_value"),
+        (2, "missing_field"),
+        (3, "impossible_value"),
+        (4, "impossible_value"),
+        (5, "impossible_value"),
+    ]
     assert all(r["detail"] for r in body["rejected"])
     assert [d["reason"] for d in dead] == [reason for _, reason in reasons]
     assert all(d["stage"] == "gateway.readings" and d["source_topic"] == "http:owner:ns-kensetsu" for d in dead)
-    assert json.loads(dead[0]["original_value"])["measurements"][0]["value"] == -30.0 and dead[0]["original_key"] == RIVER_GAUGE.encode()
+    assert (
+        json.loads(dead[0]["original_value"])["measurements"][0]["value"] == -30.0
+        and dead[0]["original_key"] == RIVER_GAUGE.encode()
+    )
 
 
 async def test_a_body_that_is_not_json_is_refused_and_kept_whole_in_the_dead_letters(env):
-    (status, body, _), dead = await env.written(env.topics.deadletter, lambda: post(env.url, None, env.owner_token, raw=b"{not json"))
+    (status, body, _), dead = await env.written(
+        env.topics.deadletter, lambda: post(env.url, None, env.owner_token, raw=b"{not json")
+    )
     assert status == 400 and body["rejected"][0]["reason"] == "undecodable"
     assert [(d["reason"], d["original_value"]) for d in dead] == [("undecodable", b"{not json")]
 
@@ -166,7 +195,9 @@ async def test_missing_wrong_and_revoked_tokens_are_401_and_other_owners_station
     (status, _, headers), _ = await env.written(env.topics.raw, lambda: post(env.url, river(1.0)))
     assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer")
     assert (await post(env.url, river(1.0), "bst.nope." + "x" * 43))[0] == 401
-    (status, body, _), written = await env.written(env.topics.raw, lambda: post(env.url, [river(1.0, 8)], env.neighbour_token))
+    (status, body, _), written = await env.written(
+        env.topics.raw, lambda: post(env.url, [river(1.0, 8)], env.neighbour_token)
+    )
     assert status == 403 and body["stations"] == [RIVER_GAUGE] and written == []
     assert (await post(env.url, river(1.0, 8), env.orion_token))[0] == 403
     assert (await post(env.url, {"data": []}, env.owner_token, path="/v1/orion/nasushiobara/notifications"))[0] == 403
@@ -183,7 +214,11 @@ async def test_size_count_rate_and_content_type_are_bounded(env):
     status, body, _ = await post(env.url, [river(1.0, i % 10) for i in range(51)], env.owner_token)
     assert status == 413 and "at most 50" in body["detail"]
     assert (await post(env.url, None, env.owner_token, raw=b"[]", headers={"Content-Type": "text/plain"}))[0] == 415
-    rain = {"station_id": "41277", "observed_at": "2026-07-01T10:00:00+09:00", "measurements": [{"quantity": "precipitation_1h", "value": 1.0, "unit": "mm"}]}
+    rain = {
+        "station_id": "41277",
+        "observed_at": "2026-07-01T10:00:00+09:00",
+        "measurements": [{"quantity": "precipitation_1h", "value": 1.0, "unit": "mm"}],
+    }
     assert (await post(env.url, [rain, rain, rain], env.neighbour_token))[0] == 202
     status, _, headers = await post(env.url, [rain], env.neighbour_token)
     assert status == 429 and int(headers["Retry-After"]) >= 1
@@ -191,7 +226,12 @@ async def test_size_count_rate_and_content_type_are_bounded(env):
 
 def notification(level, fmt="normalized", entity_id=RIVER_ENTITY):
     if fmt == "keyValues":
-        entity = {"id": entity_id, "type": "WaterObserved", "waterLevel": level, "dateObserved": "2026-07-02T01:00:00.000Z"}
+        entity = {
+            "id": entity_id,
+            "type": "WaterObserved",
+            "waterLevel": level,
+            "dateObserved": "2026-07-02T01:00:00.000Z",
+        }
     else:
         entity = {
             "id": entity_id,
@@ -210,19 +250,47 @@ async def test_the_orion_door_takes_notifications_of_the_sensors_path_only_with_
     (status, _, _), written = await env.written(
         env.topics.raw, lambda: post(env.url, notification(2.2), env.orion_token, path=NOTIFY, headers=ORION_HEADERS)
     )
-    assert status == 202 and [(r["station_id"], r["source"], r["measurements"][0]["value"]) for r in written] == [(RIVER_GAUGE, "orion:nasushiobara", 2.2)]
+    assert status == 202 and [(r["station_id"], r["source"], r["measurements"][0]["value"]) for r in written] == [
+        (RIVER_GAUGE, "orion:nasushiobara", 2.2)
+    ]
     hub_path = {**ORION_HEADERS, "Fiware-ServicePath": "/bosai"}
     status, body, _ = await post(env.url, notification(2.2), env.orion_token, path=NOTIFY, headers=hub_path)
     assert status == 400 and "never '/bosai'" in body["detail"]
-    assert (await post(env.url, notification(2.2), env.orion_token, path=NOTIFY, headers={**ORION_HEADERS, "Fiware-Service": "other"}))[0] == 400
-    assert (await post(env.url, notification(2.2), env.orion_token, path="/v1/orion/someone-else/notifications", headers=ORION_HEADERS))[0] == 403
+    assert (
+        await post(
+            env.url,
+            notification(2.2),
+            env.orion_token,
+            path=NOTIFY,
+            headers={**ORION_HEADERS, "Fiware-Service": "other"},
+        )
+    )[0] == 400
+    assert (
+        await post(
+            env.url,
+            notification(2.2),
+            env.orion_token,
+            path="/v1/orion/someone-else/notifications",
+            headers=ORION_HEADERS,
+        )
+    )[0] == 403
     assert (await post(env.url, notification(2.2), None, path=NOTIFY, headers=ORION_HEADERS))[0] == 401
 
 
 async def test_notified_entities_that_are_unknown_of_the_wrong_type_or_impossible_are_dead_lettered_with_reasons(env):
-    body = {"subscriptionId": "5f0c", "data": [notification(2.3, "keyValues")["data"][0], notification(2.3, "keyValues", "urn:x:unknown")["data"][0], notification(900, "keyValues")["data"][0]]}
+    body = {
+        "subscriptionId": "5f0c",
+        "data": [
+            notification(2.3, "keyValues")["data"][0],
+            notification(2.3, "keyValues", "urn:x:unknown")["data"][0],
+            notification(900, "keyValues")["data"][0],
+        ],
+    }
     headers = {**ORION_HEADERS, "Ngsiv2-AttrsFormat": "keyValues"}
-    (result, dead) = await env.written(env.topics.deadletter, lambda: env.written(env.topics.raw, lambda: post(env.url, body, env.orion_token, path=NOTIFY, headers=headers)))
+    (result, dead) = await env.written(
+        env.topics.deadletter,
+        lambda: env.written(env.topics.raw, lambda: post(env.url, body, env.orion_token, path=NOTIFY, headers=headers)),
+    )
     (status, answer, _), accepted = result
     assert status == 400 and answer["accepted"] == 1 and len(accepted) == 1
     assert [d["reason"] for d in dead] == ["unknown_station", "impossible_value"]
