@@ -176,3 +176,16 @@ def test_tokens_are_shown_once_stored_hashed_in_a_0600_file_rotated_by_issuing_a
         "sha256",
         "issued_at",
     }
+
+
+def test_the_example_files_in_deploy_are_valid(project_root, tochigi, policy):
+    config = load_bridge_config(
+        project_root / "deploy" / "orion-bridge.example.yaml",
+        [tochigi],
+        policy,
+        environ={"BOSAI_ORION_TOKEN_NASUSHIOBARA": "x"},
+    )
+    assert [t.id for t in config.orions] == ["nasushiobara", "tochigi-pref"]
+    assert config.orion("tochigi-pref").readings == "all" and config.orion("nasushiobara").service_path == "/bosai"
+    owners = load_owners(project_root / "deploy" / "gateway-owners.example.yaml", [tochigi])
+    assert owners["utsunomiya-kikikanri"].rate_per_s == 20
