@@ -140,6 +140,7 @@ class OrionStandIn:
         self.require_header = require_header
         self.validate_models = validate_models
         self.fail_with: int | None = None  # answer every request with this status (an Orion in trouble)
+        self.refuse_ids: set[str] = set()  # refuse updates naming these entities with 400 (fault injection)
         self.requests = 0
         self._validators = _validators()
         self._runner: web.AppRunner | None = None
@@ -237,6 +238,8 @@ class OrionStandIn:
             if not isinstance(raw, dict):
                 raise _bad("entity is not an object")
             _check_id_field(raw.get("id"), "entity id")
+            if raw["id"] in self.refuse_ids:
+                raise _bad(f"the stand-in was told to refuse {raw['id']}")
             _check_id_field(raw.get("type", "Thing"), "entity type")
             attrs = {
                 k: _attribute(k, {"value": v} if options == "keyValues" else v)

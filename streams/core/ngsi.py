@@ -45,6 +45,9 @@ JMA_CREDIT = "出典：気象庁"
 
 # CAP severity -> the Alert model's severity.
 SEVERITY = {"Extreme": "critical", "Severe": "high", "Moderate": "medium", "Minor": "low", "Unknown": "informational"}
+# JMA's exercises and tests (Control/Status 訓練 / 試験) reach only a prefecture's Orion, marked so no
+# dashboard mistakes them for the real thing.
+EXERCISE_MARK = {"Exercise": "【訓練】", "Test": "【試験】"}
 CAP_MSG_TYPE = {"ALERT": "Alert", "UPDATE": "Update", "CANCEL": "Cancel"}
 # UN/CEFACT common codes, as the Smart Data Models write units (metadata unitCode).
 UNIT_CODE = {"mm": "MMT", "m": "MTR"}
@@ -220,7 +223,7 @@ def alert_entity(alert: Mapping, *, source_entity_id: str | None = None) -> dict
         "severity": _attr("informational" if cancelled else SEVERITY.get(alert["severity"], "informational"), "Text"),
         "dateIssued": _attr(iso_utc(alert["observed_at"]), "DateTime"),
         "name": _attr(alert["event"], "Text"),
-        "description": _attr(alert["headline"], "Text"),
+        "description": _attr(EXERCISE_MARK.get(alert.get("status", "Actual"), "") + alert["headline"], "Text"),
         "dataProvider": _attr(DATA_PROVIDER, "Text"),
         "data": _attr(_alert_data(alert, kind), "StructuredValue"),
     }

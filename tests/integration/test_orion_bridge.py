@@ -346,3 +346,82 @@ async def dead_entity_then_newer(standin: OrionStandIn, alert_id: str) -> None:
     target = OrionTarget("x", standin.url, "nasushiobara", "/bosai", None, "tochigi", (), (), "none")
     async with aiohttp.ClientSession() as session:
         await OrionClient(session, target).append([alert_entity(alert_record(alert_id, 1, "UPDATE", 12))])
+
+
+async def test_orion_refuses_forbidden_characters_and_bad_ids_and_accepts_what_the_hub_makes_of_them(setting):
+    from streams.adapters.orion import OrionError
+    from streams.config.orion_bridge import OrionTarget
+    from streams.core.ngsi import alert_entity
+
+    orion = await start_orion()
+    target = with_auth(OrionTarget("t", orion.url, orion.service, "/bosai", None, "tochigi", (), (), "none"), orion)
+    evil = alert_record("tochigi-rain_1h-41091-20260703T1000JST", 0, "ALERT", 10) | {
+        "headline": "a<b> \"c\" 'd' e=f; (g)"
+    }
+    raw = alert_entity(evil)
+    raw["description"]["value"] = evil["headline"]  # what Orion would get without sanitising
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = OrionClient(session, target)
+            with pytest.raises(OrionError) as refused:
+                await client.append([raw])
+            assert (refused.value.status, refused.value.error) == (400, "BadRequest")
+            assert "Invalid characters in attribute value" in refused.value.description
+            for bad_id in ("has space", "a/b", "a#b", "a(b)", "x" * 257):
+                with pytest.raises(OrionError) as refused:
+                    await client.append([{**raw, "id": bad_id, "description": {"type": "Text", "value": "ok"}}])
+                assert refused.value.status == 400 and refused.value.error == "BadRequest", bad_id
+            await client.append([alert_entity(evil)])  # sanitised: accepted
+            [held] = await orion.entities(target, "Alert")
+            assert held["description"] == "a＜b＞ ＂c＂ ＇d＇ e＝f； （g）"
+            assert schema_problems([held]) == {}
+    finally:
+        if orion.real:
+            await orion.cleanup(target, ["/bosai"], ["Alert"])
+        if orion.standin is not None:
+            assert orion.standin.schema_failures == []
+            await orion.standin.stop()
+
+
+async def test_an_entity_orion_refuses_for_good_is_found_in_its_batch_and_dead_lettered_alone(kafka_bootstrap, setting):
+    root, pack, catalog, policy = setting
+    catalog = replace(catalog, prefix=f"orionc{uuid.uuid4().hex[:8]}")
+    await apply_topics(kafka_bootstrap, expand(catalog, [pack.topics_input()]))
+    topics = HubTopics.for_region(catalog, pack)
+    standin = OrionStandIn()
+    await standin.start()
+    orion = type("O", (), {"url": standin.url, "service": "nasushiobara", "auth": None})()
+    config = bridge_config(root, pack, policy, orion, "http://127.0.0.1:9")
+    episodes = [f"tochigi-rain_1h-41091-2026071{i}T1000JST" for i in range(5)]
+    standin.refuse_ids = {f"urn:ngsi-ld:Alert:bosai:{episodes[2]}"}
+    codec = AvroCodec(STORE, ALERT)
+    async with kafka.started_producer(kafka_bootstrap) as producer:
+        for alert_id in episodes:
+            await producer.send_and_wait(
+                topics.alerts, codec.encode(alert_record(alert_id, 0, "ALERT", 10)), key=alert_id.encode()
+            )
+    [route] = routes_for(config, [pack], catalog)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_bridge([route], kafka_bootstrap, STORE, stop))
+    try:
+
+        async def settled():
+            ends = await kafka.end_offsets(kafka_bootstrap, [route.deadletter_topic])
+            delivered = len({e["id"] for e in standin.received}) == 4
+            return ends if delivered and sum(ends.values()) >= 1 else None
+
+        ends = await until(settled, 60, "four delivered and one dead letter")
+    finally:
+        stop.set()
+        [loop] = await asyncio.wait_for(task, 30)
+        await standin.stop()
+    [letter] = [
+        AvroCodec(STORE, DEAD_LETTER).decode(m.value) for m in await kafka.read_range(kafka_bootstrap, {}, ends)
+    ]
+    assert (loop.delivered, loop.dead_lettered) == (4, 1)
+    assert (
+        letter["reason"] == "orion_delivery_failed"
+        and "1 attempt(s)" in letter["error_detail"]
+        and "400" in letter["error_detail"]
+    )
+    assert codec.decode(letter["original_value"])["alert_id"] == episodes[2]

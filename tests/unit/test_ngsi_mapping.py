@@ -197,6 +197,7 @@ def test_an_orion_sees_only_what_its_municipalities_may_see(policy):
     assert not ngsi.orion_may_see_alert(nasushiobara, river_alert(sharing_level="INTERNAL"))
     assert not ngsi.orion_may_see_alert(nasushiobara, river_alert(status="Exercise"))
     assert ngsi.orion_may_see_alert(prefecture, river_alert(sharing_level="INTERNAL", status="Exercise"))
+    assert ngsi.alert_entity(river_alert(status="Exercise"))["description"]["value"].startswith("【訓練】")
     codes = frozenset({"09213"})
     assert ngsi.orion_may_see_reading("own_stations", codes, reading(RIVER, [], "09213"))
     assert not ngsi.orion_may_see_reading("own_stations", codes, reading(RIVER, [], "09201"))
