@@ -267,7 +267,9 @@ class Gateway:
         path = request.headers.get("Fiware-ServicePath", "/")
         if service != target.service:
             raise _json_error(web.HTTPBadRequest, f"Fiware-Service {service!r}; this door is {target.service}'s")
-        sensors = target.sensor_service_path or ""
+        sensors = target.sensor_service_path
+        if sensors is None:
+            raise _json_error(web.HTTPForbidden, f"orion {target.id} has no sensor_service_path: it sends no readings")
         if path == target.service_path or not (path == sensors or path.startswith(sensors + "/")):
             raise _json_error(
                 web.HTTPBadRequest,
