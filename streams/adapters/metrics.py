@@ -116,6 +116,42 @@ WEBHOOK_LAG = Gauge(
     "bosai_webhook_consumer_lag_messages", "Alert events not yet handled per subscriber.", ["subscriber"]
 )
 
+# Orion bridge (bosai bridge orion): labels are the configured Orion ids (bounded by the bridge file).
+ORION_ENTITIES = Counter(
+    "bosai_orion_entities_total",
+    "Entities for an Orion: sent, dead_lettered, superseded (it has something newer), not_visible (not its to see).",
+    ["orion", "entity_type", "outcome"],
+)
+ORION_REQUESTS = Counter(
+    "bosai_orion_requests_total",
+    "NGSI-v2 batch updates by result (ok, http_4xx, http_5xx, timeout, connection).",
+    ["orion", "result"],
+)
+ORION_RETRIES = Counter("bosai_orion_retries_total", "Batch update attempts after the first one.", ["orion"])
+ORION_LATENCY = Histogram(
+    "bosai_orion_delivery_latency_seconds",
+    "Event written to its topic to accepted by the Orion (204).",
+    ["orion"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+ORION_LAG = Gauge(
+    "bosai_orion_consumer_lag_messages", "Alert events and readings not yet handled per Orion.", ["orion"]
+)
+
+# Gateway (bosai gateway): door is readings or orion; subject an owner or Orion id of the config files.
+GATEWAY_REQUESTS = Counter("bosai_gateway_requests_total", "HTTP requests by door and status code.", ["door", "status"])
+GATEWAY_READINGS = Counter(
+    "bosai_gateway_readings_total",
+    "Readings received by door and subject: accepted (on Kafka) or invalid (dead-lettered).",
+    ["door", "subject", "outcome"],
+)
+GATEWAY_ACCEPT_SECONDS = Histogram(
+    "bosai_gateway_accept_seconds",
+    "Request received to answered 2xx (the readings acknowledged by Kafka, acks=all).",
+    ["door"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
 SILENCE_LIMIT_S = 3600.0
 
 

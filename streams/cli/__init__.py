@@ -14,9 +14,11 @@ import click
 from streams import __version__
 from streams.cli.access import access
 from streams.cli.bench import bench
+from streams.cli.bridge import bridge
 from streams.cli.broker import broker, tls
 from streams.cli.common import say
 from streams.cli.demo import demo
+from streams.cli.gateway import gateway
 from streams.cli.hub import replay, tail, worker
 from streams.cli.ops import dashboards, feed, sink
 from streams.cli.region import locate, region
@@ -31,6 +33,8 @@ def cli() -> None:
 
 
 for command in (broker, topics, tls, access, region, locate, worker, replay, tail, dashboards, feed, sink, bench, demo):
+    cli.add_command(command)
+for command in (bridge, gateway):  # other platforms in and out: FIWARE Orion, municipal sensors over HTTP
     cli.add_command(command)
 
 

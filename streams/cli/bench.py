@@ -133,3 +133,35 @@ def bench_geofence(pack_dir: Path | None, points: int, seed: int) -> None:
     """Pack load time and point look-ups per second, single and batch."""
     for line in benchmark_module("geofence").run_geofence_bench(pack_dir, points=points, seed=seed, progress=say):
         click.echo(line)
+
+
+@bench.command("gateway")
+@click.option("--readings", "readings_count", default=10_000, show_default=True, help="Readings in the burst.")
+@click.option("--batch", default=100, show_default=True, help="Readings per POST /v1/readings.")
+@click.option("--concurrency", default=8, show_default=True, help="Clients sending at once.")
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the results here too."
+)
+def bench_gateway(readings_count: int, batch: int, concurrency: int, json_path: Path | None) -> None:
+    """A burst of readings in batches through `bosai gateway`: readings/s, time to 202, nothing lost."""
+    import json
+
+    from streams.adapters.broker import broker_for_command
+    from streams.config.settings import cache_dir
+
+    module = benchmark_module("gateway")
+    work = cache_dir() / "bench-gateway"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    with broker_for_command("bench", heap="1g", progress=say) as lease:
+        results = module.run(
+            lease.bootstrap, readings=readings_count, batch=batch, concurrency=concurrency, work=work, progress=say
+        )
+    path = json_path or cache_dir() / "bench-results" / time.strftime("gateway-%Y%m%d-%H%M%S.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    for line in module.table(results):
+        click.echo(line)
+    click.echo(f"results: {path}")
+    if results["lost"] or results["dead_letters"] or set(results["answers"]) != {"202"}:
+        raise BosaiError("readings were lost or refused in the burst (see above)")

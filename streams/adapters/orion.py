@@ -1,0 +1,174 @@
+"""A FIWARE Orion Context Broker (NGSI-v2) client: exactly the requests the hub uses.
+
+- ``POST /v2/op/update`` with ``actionType: append`` (create or update entities, in batches);
+- ``GET /v2/entities/{id}`` (a redrive checks it never overwrites something newer);
+- ``DELETE /v2/entities/{id}/attrs/{attr}`` (an observation lacking a model attribute its previous one
+  had, e.g. ``waterLevel`` below the gauge's zero, must not keep the old value beside the new time);
+- ``GET|POST /v2/subscriptions``, ``PATCH|DELETE /v2/subscriptions/{id}`` (the idempotent subscription);
+- ``DELETE /v2/entities/{id}`` (tests that run against a real Orion clean up after themselves).
+
+Every request carries ``Fiware-Service``, ``Fiware-ServicePath`` and the configured auth header.
+Errors come back as :class:`OrionError` with Orion's ``error``/``description`` and whether a retry
+can help (5xx, 408, 429, timeouts and connection errors can; a 400 cannot).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from streams.config.orion_bridge import OrionTarget
+from streams.core.webhooks import PERMANENT_STATUSES
+
+
+class OrionError(Exception):
+    def __init__(self, status: int | None, error: str, description: str = ""):
+        self.status, self.error, self.description = status, error, description
+        where = f"HTTP {status} " if status is not None else ""
+        super().__init__(f"{where}{error}{': ' + description if description else ''}")
+
+    @property
+    def permanent(self) -> bool:
+        """A refusal a retry cannot change (bad request, not allowed, not found, too large …)."""
+        return self.status in PERMANENT_STATUSES
+
+    @property
+    def result(self) -> str:
+        """For metrics: ok is not an error; http_4xx, http_5xx, timeout, connection."""
+        if self.status is None:
+            return self.error
+        return "http_4xx" if self.status < 500 else "http_5xx"
+
+
+@dataclass(frozen=True)
+class Subscription:
+    id: str
+    body: dict
+
+
+class OrionClient:
+    """One Orion, one tenant (Fiware-Service) and one service path per call."""
+
+    def __init__(self, session: aiohttp.ClientSession, target: OrionTarget, *, timeout_s: float | None = None):
+        self.session, self.target = session, target
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s or target.retry.timeout_s)
+
+    def headers(self, service_path: str, *, body: bool = False) -> dict[str, str]:
+        out = {"Fiware-Service": self.target.service, "Fiware-ServicePath": service_path, "Accept": "application/json"}
+        if body:
+            out["Content-Type"] = "application/json"
+        if self.target.auth is not None:
+            out[self.target.auth.header] = self.target.auth.value
+        return out
+
+    async def _request(
+        self, method: str, path: str, service_path: str, *, payload: Any = None, params: Mapping | None = None
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        data = None if payload is None else json.dumps(payload, ensure_ascii=False).encode()
+        try:
+            async with self.session.request(
+                method,
+                f"{self.target.url}{path}",
+                data=data,
+                params=params,
+                headers=self.headers(service_path, body=data is not None),
+                timeout=self.timeout,
+            ) as response:
+                body = await response.read()
+                if response.status >= 300:
+                    raise _error(response.status, body)
+                return response.status, response.headers, body
+        except TimeoutError:
+            raise OrionError(None, "timeout", f"no answer within {self.timeout.total:g}s") from None
+        except aiohttp.ClientError as exc:
+            raise OrionError(None, "connection", f"{type(exc).__name__}: {exc}") from None
+
+    # -- entities ------------------------------------------------------------------------------------
+    async def append(self, entities: Sequence[Mapping], *, service_path: str | None = None) -> None:
+        """Create or update the entities (normalized) in one batch: Orion answers 204."""
+        await self._request(
+            "POST",
+            "/v2/op/update",
+            service_path or self.target.service_path,
+            payload={"actionType": "append", "entities": list(entities)},
+        )
+
+    async def entity(self, entity_id: str, entity_type: str, *, service_path: str | None = None) -> dict | None:
+        """The entity as keyValues, or None when Orion has none by that id."""
+        try:
+            _, _, body = await self._request(
+                "GET",
+                f"/v2/entities/{quote(entity_id, safe='')}",
+                service_path or self.target.service_path,
+                params={"type": entity_type, "options": "keyValues"},
+            )
+        except OrionError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return json.loads(body)
+
+    async def delete_attribute(
+        self, entity_id: str, entity_type: str, attribute: str, *, service_path: str | None = None
+    ) -> bool:
+        """``DELETE /v2/entities/{id}/attrs/{attr}``: True when removed, False when there was none (404)."""
+        try:
+            await self._request(
+                "DELETE",
+                f"/v2/entities/{quote(entity_id, safe='')}/attrs/{quote(attribute, safe='')}",
+                service_path or self.target.service_path,
+                params={"type": entity_type},
+            )
+        except OrionError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    async def delete_entity(self, entity_id: str, entity_type: str, *, service_path: str | None = None) -> None:
+        await self._request(
+            "DELETE",
+            f"/v2/entities/{quote(entity_id, safe='')}",
+            service_path or self.target.service_path,
+            params={"type": entity_type},
+        )
+
+    # -- subscriptions --------------------------------------------------------------------------------
+    async def subscriptions(self, service_path: str) -> list[Subscription]:
+        """Every subscription of the tenant and path (paged, 100 at a time)."""
+        found: list[Subscription] = []
+        while True:
+            _, headers, body = await self._request(
+                "GET",
+                "/v2/subscriptions",
+                service_path,
+                params={"limit": "100", "offset": str(len(found)), "options": "count"},
+            )
+            page = json.loads(body)
+            found += [Subscription(s["id"], s) for s in page]
+            total = int(headers.get("Fiware-Total-Count", len(found)))
+            if not page or len(found) >= total:
+                return found
+
+    async def create_subscription(self, body: Mapping, service_path: str) -> str:
+        _, headers, _ = await self._request("POST", "/v2/subscriptions", service_path, payload=body)
+        return headers.get("Location", "").rsplit("/", 1)[-1]
+
+    async def update_subscription(self, subscription_id: str, body: Mapping, service_path: str) -> None:
+        await self._request("PATCH", f"/v2/subscriptions/{quote(subscription_id, safe='')}", service_path, payload=body)
+
+    async def delete_subscription(self, subscription_id: str, service_path: str) -> None:
+        await self._request("DELETE", f"/v2/subscriptions/{quote(subscription_id, safe='')}", service_path)
+
+
+def _error(status: int, body: bytes) -> OrionError:
+    try:
+        document = json.loads(body)
+        return OrionError(status, str(document.get("error", "")), str(document.get("description", "")))
+    except (ValueError, AttributeError):
+        return OrionError(status, body[:200].decode("utf-8", "replace").strip() or "(no body)")

@@ -1,0 +1,147 @@
+"""`bosai gateway`: readings in over HTTP (municipal sensors, Orion notifications); its owners' tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import click
+
+from streams.cli.common import catalog, load_packs, region_option, say
+from streams.core.errors import BosaiError
+
+owners_option = click.option(
+    "--owners",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Sensor owners file (see deploy/gateway-owners.example.yaml).",
+)
+tokens_option = click.option(
+    "--tokens",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Token store (0600 JSON; default $BOSAI_GATEWAY_TOKENS or <cache>/gateway/tokens.json).",
+)
+
+
+@click.group(invoke_without_command=True)
+@owners_option
+@click.option(
+    "--bridge-config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The Orion bridge file: opens /v1/orion/<id>/notifications for its Orions.",
+)
+@tokens_option
+@region_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8089, show_default=True, type=int)
+@click.option("--max-body-bytes", default=1 << 20, show_default=True, type=int, help="Largest request body.")
+@click.option("--max-readings", default=1000, show_default=True, type=int, help="Most readings in one request.")
+@click.option("--topic-prefix", default=None, help="Topic prefix (default: the catalog's).")
+@click.option("--metrics-port", default=None, type=int, help="Serve /metrics on this port (0 = any free port).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True)
+@click.pass_context
+def gateway(
+    ctx: click.Context,
+    owners: Path | None,
+    bridge_config: Path | None,
+    tokens: Path | None,
+    regions: tuple[Path, ...],
+    host: str,
+    port: int,
+    max_body_bytes: int,
+    max_readings: int,
+    topic_prefix: str | None,
+    metrics_port: int | None,
+    metrics_host: str,
+) -> None:
+    """Serve POST /v1/readings (sensor owners) and the Orion notification door until Ctrl-C."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from streams.adapters import kafka, metrics
+    from streams.adapters.avro import default_store
+    from streams.adapters.broker import resolve_bootstrap
+    from streams.cli.bridge import load_bridge
+    from streams.config.gateway import TokenStore, default_tokens_path, load_owners
+    from streams.config.orion_table import load_orion_table
+    from streams.core.topics import HubTopics
+    from streams.runtime.gateway import Doors, Gateway, Limits, serve_gateway
+
+    if owners is None and bridge_config is None:
+        raise click.UsageError("give --owners FILE, --bridge-config FILE, or both")
+    packs = load_packs(regions)
+    bridge = load_bridge(bridge_config, regions)[1] if bridge_config else None
+    ids = {t.id for t in bridge.orions} if bridge else set()
+    tables = {k: v for pack in packs for k, v in load_orion_table(pack, ids).items()} if bridge else {}
+    topics_catalog = catalog(topic_prefix)
+    service = Gateway(
+        packs=packs,
+        owners=load_owners(owners, packs) if owners else {},
+        bridge=bridge,
+        tables=tables,
+        topics={p.name: HubTopics.for_region(topics_catalog, p) for p in packs},
+        sender=kafka.BatchSender(resolve_bootstrap()),
+        store=default_store(),
+        doors=Doors(TokenStore(tokens or default_tokens_path())),
+        limits=Limits(max_body_bytes=max_body_bytes, max_readings=max_readings),
+    )
+    if metrics_port is not None:
+        say(f"metrics on http://{metrics_host}:{metrics.serve(metrics_port, metrics_host)}/metrics")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        await serve_gateway(service, host=host, port=port, stop=stop, progress=say)
+
+    asyncio.run(main())
+    say("gateway stopped")
+
+
+@gateway.group("token")
+def token() -> None:
+    """Bearer tokens of sensor owners: issued (shown once, stored hashed) and revoked."""
+
+
+@token.command("issue")
+@click.argument("owner")
+@owners_option
+@tokens_option
+@region_option
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False), help="Write the token here (mode 0600).")
+def token_issue(
+    owner: str, owners: Path | None, tokens: Path | None, regions: tuple[Path, ...], output: Path | None
+) -> None:
+    """Create or rotate OWNER's token and print it once (the old one stops working at once)."""
+    from streams.config.gateway import TokenStore, default_tokens_path, load_owners
+
+    if owners is None:
+        raise click.UsageError("--owners FILE is required (the owner must be in it)")
+    known = load_owners(owners, load_packs(regions))
+    if owner not in known:
+        raise BosaiError(f"{owners}: no owner {owner!r} (known: {', '.join(sorted(known))})")
+    store = TokenStore(tokens or default_tokens_path())
+    secret = store.issue(f"owner:{owner}")
+    if output:
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(secret + "\n")
+        say(f"token for {owner} written to {output} (mode 0600)")
+    else:
+        click.echo(secret)
+    stations = ", ".join(sorted(known[owner].stations))
+    say(f"issued a gateway token for {owner} ({stations}); stored hashed in {store.path}")
+
+
+@token.command("revoke")
+@click.argument("owner")
+@tokens_option
+def token_revoke(owner: str, tokens: Path | None) -> None:
+    """Remove OWNER's token: the gateway refuses it from its next request."""
+    from streams.config.gateway import TokenStore, default_tokens_path
+
+    store = TokenStore(tokens or default_tokens_path())
+    removed = store.revoke(f"owner:{owner}")
+    click.echo(
+        f"revoked the gateway token of {owner}" if removed else f"{owner} had no gateway token; nothing to revoke"
+    )

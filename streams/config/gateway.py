@@ -1,0 +1,168 @@
+"""The gateway's files: its sensor owners (``--owners``) and its token store (``--tokens``).
+
+Owners file (``deploy/gateway-owners.example.yaml``): each owner — a municipality's department, a
+contractor running gauges — may send readings of its own stations only, at a bounded rate::
+
+    version: 1
+    defaults: {rate_per_s: 50, burst: 500}
+    owners:
+      - id: nasushiobara-kensetsu
+        name: 那須塩原市 建設課
+        region: tochigi
+        stations: ["R-09-213-01", "R-09-213-02"]
+
+Token store: one token per subject (``owner:<id>`` or ``orion:<id>``), kept as the SHA-256 of its
+secret in a 0600 JSON file outside the repo; ``issue`` returns the token once (issuing again rotates
+it), ``revoke`` removes it. The gateway re-reads the file when it changes, so both apply at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from streams.config.checks import Entry
+from streams.config.settings import cache_dir
+from streams.config.yamlfile import read_yaml
+from streams.core.errors import ConfigError
+from streams.core.gateway import TOKEN_PREFIX, secret_hash
+from streams.core.region import RegionPack
+
+OWNER_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+ENV_TOKENS = "BOSAI_GATEWAY_TOKENS"
+
+
+@dataclass(frozen=True)
+class Owner:
+    id: str
+    name: str
+    region: str
+    stations: frozenset[str]
+    rate_per_s: float
+    burst: float
+
+
+def _owner(raw: object, i: int, path: Path, defaults: Entry, packs: Sequence[RegionPack]) -> Owner:
+    entry = Entry(raw, path, f"owners[{i}]", expected="a mapping with id, region, stations")
+    owner_id = entry.text("id", pattern=OWNER_ID, expected="lower-case letters, digits, '_' or '-'")
+    entry = entry.at(f"owner {owner_id}")
+    by_name = {p.name: p for p in packs}
+    region = entry.choice("region", sorted(by_name))
+    stations = entry.strings("stations", expected="a list of the owner's station ids")
+    if not stations:
+        raise entry.error("no stations", "the station ids this owner may send readings of")
+    unknown = [s for s in stations if s not in by_name[region].stations]
+    if unknown:
+        raise entry.error(
+            f"stations {unknown} are not in the {region} pack", "station ids of regions/<region>/stations.csv"
+        )
+    rate = entry.number("rate_per_s", minimum=0.001, default=defaults.get("rate_per_s", 50.0))
+    burst = entry.number("burst", minimum=1, default=defaults.get("burst", max(rate * 10, 100.0)))
+    return Owner(owner_id, str(entry.get("name", owner_id)), region, frozenset(stations), float(rate), float(burst))
+
+
+def load_owners(path: Path, packs: Sequence[RegionPack]) -> dict[str, Owner]:
+    """Read and validate the owners file; a station belongs to at most one owner."""
+    document = Entry(
+        read_yaml(path, "gateway owners file"), path, expected="a mapping with version: 1 and owners: [...]"
+    )
+    if document.get("version") != 1:
+        raise document.error(f"version is {document.get('version')!r}", "version: 1 and owners: [...]")
+    defaults = document.child("defaults")
+    owners: dict[str, Owner] = {}
+    claimed: dict[str, str] = {}
+    for i, raw in document.entries("owners", expected="a non-empty list of sensor owners"):
+        owner = _owner(raw, i, path, defaults, packs)
+        if owner.id in owners:
+            raise ConfigError(path, "declared twice", where=f"owner {owner.id}", expected="unique ids")
+        for station in sorted(owner.stations):
+            if station in claimed:
+                raise ConfigError(
+                    path,
+                    f"station {station} is also {claimed[station]}'s",
+                    where=f"owner {owner.id}",
+                    expected="one owner per station",
+                )
+            claimed[station] = owner.id
+        owners[owner.id] = owner
+    return owners
+
+
+def default_tokens_path() -> Path:
+    """``BOSAI_GATEWAY_TOKENS``, else the cache folder (outside the repo)."""
+    return (
+        Path(os.environ[ENV_TOKENS]).expanduser()
+        if os.environ.get(ENV_TOKENS)
+        else cache_dir() / "gateway" / "tokens.json"
+    )
+
+
+class TokenStore:
+    """Hashed bearer tokens in a 0600 JSON file: ``{"tokens": {token id: {subject, sha256, issued_at}}}``."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def load(self) -> dict[str, dict[str, str]]:
+        if not self.path.exists():
+            return {}
+        try:
+            document = json.loads(self.path.read_text(encoding="utf-8"))
+            tokens = document["tokens"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(
+                self.path, f"not a token store: {exc}", expected='{"tokens": {...}} written by bosai'
+            ) from exc
+        if not isinstance(tokens, dict):
+            raise ConfigError(self.path, "tokens is not a mapping", expected='{"tokens": {...}}')
+        return tokens
+
+    def mtime_ns(self) -> int:
+        try:
+            return self.path.stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    def _save(self, tokens: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump({"tokens": tokens}, out, indent=2, sort_keys=True)
+        os.replace(temporary, self.path)
+        os.chmod(self.path, 0o600)
+
+    def issue(self, subject: str) -> str:
+        """A new token for the subject (any previous one stops working); returned once, stored hashed."""
+        tokens = {k: v for k, v in self.load().items() if v.get("subject") != subject}
+        token_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+        tokens[token_id] = {
+            "subject": subject,
+            "sha256": secret_hash(secret),
+            "issued_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        self._save(tokens)
+        return f"{TOKEN_PREFIX}.{token_id}.{secret}"
+
+    def revoke(self, subject: str) -> bool:
+        tokens = self.load()
+        kept = {k: v for k, v in tokens.items() if v.get("subject") != subject}
+        if len(kept) == len(tokens):
+            return False
+        self._save(kept)
+        return True
+
+    def has(self, subject: str) -> bool:
+        return any(v.get("subject") == subject for v in self.load().values())
+
+    def holds(self, subject: str, token: str) -> bool:
+        """Whether token is the subject's current one (used by the idempotent Orion subscription)."""
+        from streams.core.gateway import token_matches
+
+        return token_matches(token, self.load()) == subject
