@@ -32,7 +32,10 @@ def heavy_rain(project_root: Path, pack: RegionPack, topics: HubTopics, since: s
     payloads = AvroCodec(store, READING).encode_many(readings)
     states: dict[str, StationState] = {}
     result = Pipeline(pack, topics, store).process(
-        [InMessage(topics.raw, 0, i, r["station_id"].encode(), p) for i, (r, p) in enumerate(zip(readings, payloads))],
+        [
+            InMessage(topics.raw, 0, i, r["station_id"].encode(), p)
+            for i, (r, p) in enumerate(zip(readings, payloads, strict=True))
+        ],
         lambda station_id: states.get(station_id, StationState()),
     )
     enriched_codec = AvroCodec(store, ENRICHED)
