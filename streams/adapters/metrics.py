@@ -116,6 +116,20 @@ WEBHOOK_LAG = Gauge(
     "bosai_webhook_consumer_lag_messages", "Alert events not yet handled per subscriber.", ["subscriber"]
 )
 
+# The residents' map (bosai web): labels are fixed code lists.
+WEB_CLIENTS = Gauge("bosai_web_live_clients", "Pages connected to the live stream now.")
+WEB_EVENTS = Counter("bosai_web_events_total", "Live-stream events sent, by kind (alerts, stations).", ["kind"])
+WEB_DROPPED = Counter(
+    "bosai_web_dropped_clients_total",
+    "Live clients ended by the server: slow (queue full), write_timeout, refused (too many), shutdown.",
+    ["reason"],
+)
+WEB_IGNORED = Counter(
+    "bosai_web_ignored_records_total",
+    "Records the map did not show: undecodable, or not public (sharing level, status, station).",
+    ["topic_kind", "reason"],
+)
+
 SILENCE_LIMIT_S = 3600.0
 
 

@@ -21,6 +21,7 @@ from streams.cli.hub import replay, tail, worker
 from streams.cli.ops import dashboards, feed, sink
 from streams.cli.region import locate, region
 from streams.cli.topics import topics
+from streams.cli.web import web
 from streams.core.errors import BosaiError
 
 
@@ -32,6 +33,7 @@ def cli() -> None:
 
 for command in (broker, topics, tls, access, region, locate, worker, replay, tail, dashboards, feed, sink, bench, demo):
     cli.add_command(command)
+cli.add_command(web)
 
 
 def main() -> None:
