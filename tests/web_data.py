@@ -104,7 +104,7 @@ def cancel_of(record: dict, observed_at: int) -> dict:
 
 def internal_alert(**changes) -> dict:
     """An alert only the prefecture may see (a rapid river rise, sharing level internal)."""
-    return alert(
+    fields = dict(
         alert_id="tochigi-river_rise-41331-20230904T1300JST",
         rule="river_rise",
         level="rapid_rise",
@@ -116,14 +116,14 @@ def internal_alert(**changes) -> dict:
         station_id="41331",
         municipality_codes=["09209"],
         area={"description": "真岡市", "point": None, "hazard_zone_ids": []},
-        **changes,
     )
+    return alert(**{**fields, **changes})
 
 
 def jma_landslide_alert(**changes) -> dict:
     """A 土砂災害警戒情報 as an Alert record with source jma (the shape the official-sources issue relays)."""
     observed_at = parse_jst("2023-09-04T13:20", option="t")
-    return alert(
+    fields = dict(
         alert_id="tochigi-jma-landslide-0920100-20230904T1320JST",
         rule="jma_landslide",
         level="issued",
@@ -153,5 +153,5 @@ def jma_landslide_alert(**changes) -> dict:
             "area_codes": ["0920500", "0920600"],
             "credit": "出典：気象庁",
         },
-        **changes,
     )
+    return alert(**{**fields, **changes})

@@ -114,6 +114,7 @@ class WebState:
         self.sender_names = {p.name: f"{p.prefecture_name} 防災データ連携基盤" for p in packs}
         self.zone_polygons = {p.name: cap.zone_polygons_of(p) for p in packs}
         self.updated_at: float | None = None  # wall clock of the last change (for /healthz)
+        self.ready = False  # the topics have been read up to their end once
 
     def apply(self, *, alerts: Sequence[dict] = (), readings: Sequence[dict] = ()) -> None:
         ignored = self.map.ignored
@@ -261,6 +262,7 @@ class WebHandlers:
         public_map = self.state.map
         return web.json_response(
             {
+                "ready": self.state.ready,
                 "alerts": len(public_map.current_records()),
                 "stations": len(public_map.station_values),
                 "live_clients": len(self.state.stream.clients),
@@ -404,6 +406,9 @@ async def serve_web(
     port = runner.addresses[0][1] if runner.addresses else settings.port
     try:
         await _until_ready_or_stopped([alerts_ready, readings_ready], followers, stop)
+        if stop.is_set():
+            return
+        state.ready = True
         progress(
             f"web: http://{settings.host}:{port}/ — {len(state.map.current_records())} public alerts and "
             f"{len(state.map.station_values)} public stations loaded from {len(topic_sets)} region(s); Ctrl-C stops"
