@@ -7,6 +7,7 @@ readings, alert events on every topic they go to), and more records can be writt
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import shutil
 import socket
@@ -37,6 +38,12 @@ def tochigi_with_an_internal_gauge(project_root: Path, target: Path) -> Path:
     return target
 
 
+def run_async(make_coroutine):
+    """Run a coroutine to its end on a thread of its own (Playwright's sync API holds this thread's loop)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make_coroutine())).result()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -53,7 +60,7 @@ class WebHub:
         self.topics = HubTopics.for_region(self.catalog, self.pack)
         self.alerts_codec = AvroCodec(default_store(), ALERT)
         self.enriched_codec = AvroCodec(default_store(), ENRICHED)
-        asyncio.run(apply_topics(bootstrap, expand(self.catalog, [self.pack.topics_input()])))
+        run_async(lambda: apply_topics(bootstrap, expand(self.catalog, [self.pack.topics_input()])))
         self.process = WebProcess(
             WebSettings(
                 pack_dirs=[str(pack_dir)],
@@ -79,7 +86,7 @@ class WebHub:
             finally:
                 await sender.stop()
 
-        asyncio.run(send())
+        run_async(send)
 
     def alert_records(self, record: dict, *, topics: Sequence[str] | None = None) -> list[OutRecord]:
         """An alert event on the topics the hub's fan-out would use (or the ones given)."""

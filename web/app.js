@@ -181,7 +181,7 @@
       var on = status && document.getElementById("layer-alerts").checked;
       setClass(layer, "leaflet-interactive muni" + (on ? " tone-" + status.tone : ""));
       var node = layer.getElement();
-      if (node) { node.setAttribute("data-tone", on ? status.tone : ""); }
+      if (node) { node.setAttribute("data-tone", on ? status.tone : ""); node.setAttribute("data-code", code); }
       layer.unbindTooltip();
       if (on) {
         var label = el("span", {}, [layer.feature.properties.name, el("br"), pick(status.label) + (status.count > 1 ? " +" + (status.count - 1) : "")]);
@@ -243,7 +243,7 @@
       var marker = stationMarkers[key];
       var title = pick(s.name) + ": " + stationText(s);
       if (!marker) {
-        marker = L.marker([s.lat, s.lon], { icon: stationIcon(s), title: title, alt: title, keyboard: true, riseOnHover: true });
+        marker = L.marker([s.lat, s.lon], { icon: stationIcon(s), title: title, alt: title, keyboard: true, riseOnHover: true, pane: "stations" });
         marker.bindPopup(function () { return el("div", {}, [el("strong", { text: pick(s.name) }), el("p", { text: stationText(stationMarkers[key].station) }), el("p", { text: formatTime(stationMarkers[key].station.observed_at) })]); });
         stationMarkers[key] = marker;
         group.addLayer(marker);
@@ -262,6 +262,7 @@
     var tiles = state.config.tiles;
     if (tiles && tiles.url) { L.tileLayer(tiles.url, { attribution: tiles.attribution || "", maxZoom: 18 }).addTo(map); }
     map.attributionControl.addAttribution("国土数値情報（行政区域データ）を加工して作成");
+    fitAll();  // a view first: Leaflet draws layers only on a map that has one
     layers.municipalities = L.geoJSON(boundaries, {
       style: function () { return { className: "muni" }; },
       onEachFeature: function (feature, layer) {
@@ -269,14 +270,11 @@
         layer.bindPopup(function () { return popupFor(feature); });
       }
     }).addTo(map);
-    Object.keys(muniLayers).forEach(function (code) {
-      var node = muniLayers[code].getElement();
-      if (node) { node.setAttribute("data-code", code); }
-    });
+    renderMunicipalities();
     layers.landslideAlert = L.geoJSON(null, { style: function () { return { className: "landslide-alert", interactive: false }; } }).addTo(map);
+    map.createPane("stations").style.zIndex = 660;  // gauges' values above the municipalities' labels (650)
     layers.rain = L.layerGroup().addTo(map);
     layers.river = L.layerGroup().addTo(map);
-    fitAll();
     bindLayerToggles();
   }
 
