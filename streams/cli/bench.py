@@ -131,7 +131,9 @@ def bench_geofence(pack_dir: Path | None, points: int, seed: int) -> None:
     show_default=True,
     help="Live clients per step (comma-separated); a step of 20 probes alone runs first as the baseline.",
 )
-@click.option("--rate", default=10.0, show_default=True, help="Public alert events per second while a step runs.")
+@click.option(
+    "--rate", default=10.0, show_default=True, help="Public alerts raised per second (each cancelled 2 s later)."
+)
 @click.option("--seconds", default=15.0, show_default=True, help="How long alerts flow in each step.")
 @click.option(
     "--json",

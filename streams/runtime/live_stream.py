@@ -4,9 +4,12 @@ Every change is one event with an id ``<epoch>-<n>`` (``epoch`` is this process'
 earlier process never match). A client that reconnects with ``Last-Event-ID`` gets the events it missed
 when they are still held (the last ``history`` events), otherwise a full ``snapshot`` first. Each client
 has a queue of at most ``queue_limit`` events: a client that cannot keep up is dropped (its browser
-reconnects and resumes), never buffered without end; a write that does not finish within
-``write_timeout_s`` drops it too. A ``heartbeat`` event (no id) goes out when nothing else did for
+reconnects and resumes), never buffered without end; a write that has not finished after
+``write_timeout_s`` drops it too. A ``heartbeat`` event (no id) goes to every client every
 ``heartbeat_s`` seconds, so the page can tell it is live and a dead connection is noticed.
+
+Per event and client the cost is one queue hand-over and one write: no timer or task per message (the
+heartbeats and the write watchdog are one task for all clients).
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ def sse_event(event: str, data: bytes, event_id: str | None = None) -> bytes:
 class _Client:
     queue: asyncio.Queue = field(default_factory=asyncio.Queue)
     dropped: str | None = None
+    task: asyncio.Task | None = None  # the request handler serving it
+    writing_since: float | None = None  # monotonic time a write began, while it has not finished
 
 
 class LiveStream:
@@ -63,16 +68,42 @@ class LiveStream:
         self.data_time = data_time
         self.clients: set[_Client] = set()
         self.dropped = 0
+        self._beats: asyncio.Task | None = None
 
     @property
     def last_id(self) -> str:
         return f"{self.epoch}-{self.seq}"
+
+    def start(self) -> None:
+        """Heartbeats and the write watchdog (call on the running loop)."""
+        if self._beats is None:
+            self._beats = asyncio.create_task(self._heartbeats())
+
+    async def stop(self) -> None:
+        self.close_all()
+        if self._beats is not None:
+            self._beats.cancel()
+            await asyncio.gather(self._beats, return_exceptions=True)
+            self._beats = None
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            self._broadcast(self._heartbeat())
+            stuck = time.monotonic() - self.write_timeout_s
+            for client in list(self.clients):
+                if client.writing_since is not None and client.writing_since < stuck:
+                    self._drop(client, "write_timeout")
 
     def publish(self, event: str, data: bytes) -> None:
         """Send an event to every client now (no awaiting: clients that are full are dropped)."""
         self.seq += 1
         chunk = sse_event(event, data, self.last_id)
         self.backlog.append((self.seq, chunk))
+        self._broadcast(chunk)
+        metrics.WEB_EVENTS.labels(event).inc()
+
+    def _broadcast(self, chunk: bytes) -> None:
         for client in list(self.clients):
             if client.dropped is not None:
                 continue
@@ -80,7 +111,6 @@ class LiveStream:
                 self._drop(client, "slow")
             else:
                 client.queue.put_nowait(chunk)
-        metrics.WEB_EVENTS.labels(event).inc()
 
     def _drop(self, client: _Client, reason: str) -> None:
         if client.dropped is None:
@@ -90,6 +120,8 @@ class LiveStream:
             while not client.queue.empty():
                 client.queue.get_nowait()
             client.queue.put_nowait(_DROP)
+            if client.writing_since is not None and client.task is not None:
+                client.task.cancel()  # stuck in a write to a client that does not read
 
     def close_all(self) -> None:
         for client in list(self.clients):
@@ -124,7 +156,7 @@ class LiveStream:
         last_event_id = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
         missed = self.missed_since(last_event_id)
         first = missed if missed is not None else [sse_event("snapshot", snapshot(), self.last_id)]
-        client = _Client()  # registered in the same step as the snapshot: no event falls between
+        client = _Client(task=asyncio.current_task())  # registered in the same step as the snapshot
         self.clients.add(client)
         metrics.WEB_CLIENTS.set(len(self.clients))
         response = web.StreamResponse(
@@ -136,23 +168,23 @@ class LiveStream:
         )
         try:
             await response.prepare(request)
-            await self._write(response, b"retry: 3000\n\n" + b"".join(first))
-            while True:
-                try:
-                    chunk = await asyncio.wait_for(client.queue.get(), self.heartbeat_s)
-                except TimeoutError:
-                    chunk = self._heartbeat()
-                if chunk == _DROP:
-                    break
-                await self._write(response, chunk)
-        except TimeoutError:
-            self._drop(client, "write_timeout")
-        except (ConnectionResetError, ConnectionError):
+            await self._write(client, response, b"retry: 3000\n\n" + b"".join(first))
+            while (chunk := await client.queue.get()) != _DROP:
+                await self._write(client, response, chunk)
+        except asyncio.CancelledError:
+            if client.dropped is None:
+                raise  # the server is stopping
+            if request.transport is not None:
+                request.transport.abort()  # a client that stopped reading: close it, do not wait on it
+        except ConnectionError:
             pass  # the client went away
         finally:
             self.clients.discard(client)
             metrics.WEB_CLIENTS.set(len(self.clients))
         return response
 
-    async def _write(self, response: web.StreamResponse, chunk: bytes) -> None:
-        await asyncio.wait_for(response.write(chunk), self.write_timeout_s)
+    @staticmethod
+    async def _write(client: _Client, response: web.StreamResponse, chunk: bytes) -> None:
+        client.writing_since = time.monotonic()
+        await response.write(chunk)
+        client.writing_since = None

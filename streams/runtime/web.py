@@ -292,9 +292,13 @@ def build_app(handlers: WebHandlers) -> web.Application:
     for path, handler in routes:
         app.router.add_get(path, handler)
 
-    async def end_streams(_app: web.Application) -> None:
-        handlers.state.stream.close_all()
+    async def start_stream(_app: web.Application) -> None:
+        handlers.state.stream.start()
 
+    async def end_streams(_app: web.Application) -> None:
+        await handlers.state.stream.stop()
+
+    app.on_startup.append(start_stream)
     app.on_shutdown.append(end_streams)
     return app
 

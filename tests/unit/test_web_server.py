@@ -204,3 +204,27 @@ async def test_live_clients_beyond_the_limit_are_refused(served):
             retry_after = second.headers.get("Retry-After")
 
     assert refused == 503 and retry_after == "30"
+
+
+async def test_a_client_that_stops_reading_is_dropped_and_its_connection_closed(served):
+    stream = served.state.stream
+    stream.queue_limit = 2
+    reader, writer = await asyncio.open_connection(served.server.host, served.server.port)
+    writer.write(b"GET /api/v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+    await writer.drain()
+    while not stream.clients:
+        await asyncio.sleep(0.01)
+    big = json.dumps({"stations": ["x" * 1_000_000]}).encode()
+
+    for _ in range(60):  # the client reads nothing: the socket fills, the write waits, the queue fills
+        stream.publish("stations", big)
+        await asyncio.sleep(0.01)
+        if stream.dropped:
+            break
+    for _ in range(100):
+        if not stream.clients:
+            break
+        await asyncio.sleep(0.01)
+
+    assert stream.dropped == 1 and not stream.clients
+    writer.close()
