@@ -106,6 +106,7 @@ async def _produce_alerts(bootstrap: str, topic: str, step: int, rate: float, se
             await send(n, cancel=False)
             if n >= lag:
                 await send(n - lag, cancel=True)
+        await asyncio.sleep(2.0)  # the last raises live 2 s too (a raise and its cancel in one batch cancel out)
         for n in range(max(0, total - lag), total):
             await send(n, cancel=True)
     return total

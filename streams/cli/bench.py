@@ -127,7 +127,7 @@ def bench_geofence(pack_dir: Path | None, points: int, seed: int) -> None:
 @bench.command("web")
 @click.option(
     "--clients",
-    default="1000,2500,5000,8000",
+    default="1000,2500,5000,8000,12000,16000",
     show_default=True,
     help="Live clients per step (comma-separated); a step of 20 probes alone runs first as the baseline.",
 )
