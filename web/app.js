@@ -92,6 +92,8 @@
       list.appendChild(el("li", {}, [el("span", { "class": "swatch tone-" + tone.key, "aria-hidden": "true" }), pick(tone.label)]));
     });
     list.appendChild(el("li", {}, [el("span", { "class": "swatch landslide-swatch", "aria-hidden": "true" }), t("landslideLegend")]));
+    list.appendChild(el("li", {}, [el("span", { "class": "swatch swatch-flood", "aria-hidden": "true" }), t("layerFlood")]));
+    list.appendChild(el("li", {}, [el("span", { "class": "swatch swatch-landslide", "aria-hidden": "true" }), t("layerLandslide")]));
   }
 
   function renderRegions() {

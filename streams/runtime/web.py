@@ -423,6 +423,10 @@ async def serve_web(
             task.cancel()
         await asyncio.gather(*followers, return_exceptions=True)
         await runner.cleanup()
+        progress(
+            f"web: stopped — {len(state.map.current_records())} current public alerts, "
+            f"{len(state.map.station_values)} stations with values, {stream.seq} live-stream events sent"
+        )
 
 
 async def _until_ready_or_stopped(events: list[asyncio.Event], tasks: list[asyncio.Task], stop: asyncio.Event) -> None:
