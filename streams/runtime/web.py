@@ -23,11 +23,8 @@ Every request passes through one middleware (``guard``): the place for request l
 from __future__ import annotations
 
 import asyncio
-import gzip
-import hashlib
 import json
 import logging
-import mimetypes
 import signal
 import sys
 import time
@@ -35,7 +32,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -52,53 +48,13 @@ from streams.core.public_map import PublicMap, RegionView
 from streams.core.region import RegionPack
 from streams.core.topics import HubTopics
 from streams.runtime.live_stream import LiveStream
+from streams.runtime.web_http import Body, dumps, load_assets, security_headers
+
+__all__ = ["Body", "WebHandlers", "WebSettings", "WebState", "build_app", "load_assets", "security_headers"]
 
 log = logging.getLogger("bosai.web")
 
 API = "/api/v1"
-
-
-def dumps(document: Any) -> bytes:
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-@dataclass(frozen=True)
-class Body:
-    """A response body held in memory, with its validator and a gzip copy for large ones."""
-
-    data: bytes
-    content_type: str
-    etag: str
-    cache_control: str = "no-cache"
-    gzipped: bytes | None = None
-
-    @classmethod
-    def of(cls, data: bytes, content_type: str, *, cache_control: str = "no-cache", etag: str | None = None) -> Body:
-        tag = etag or '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
-        packed = gzip.compress(data, 6, mtime=0) if len(data) > 4096 else None
-        return cls(data, content_type, tag, cache_control, packed)
-
-    def respond(self, request: web.Request) -> web.Response:
-        headers = {"ETag": self.etag, "Cache-Control": self.cache_control, "Vary": "Accept-Encoding"}
-        if self.etag in request.headers.get("If-None-Match", ""):
-            return web.Response(status=304, headers=headers)
-        if self.gzipped is not None and "gzip" in request.headers.get("Accept-Encoding", ""):
-            headers["Content-Encoding"] = "gzip"
-            return web.Response(body=self.gzipped, headers=headers, content_type=self.content_type)
-        return web.Response(body=self.data, headers=headers, content_type=self.content_type)
-
-
-def load_assets(folder: Path) -> dict[str, Body]:
-    """Every file of the page (web/), read once into memory: name -> body."""
-    if not (folder / "index.html").is_file():
-        raise BosaiError(f"{folder}: no index.html (the residents' map's page ships in the checkout's web/ folder)")
-    assets = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        name = path.relative_to(folder).as_posix()
-        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        cache = "no-cache" if name == "index.html" else "public, max-age=3600"
-        assets[name] = Body.of(path.read_bytes(), content_type, cache_control=cache)
-    return assets
 
 
 class WebState:
@@ -157,21 +113,6 @@ def page_config(packs: Sequence[RegionPack], tile_url: str | None, tile_attribut
         "tiles": {"url": tile_url, "attribution": tile_attribution} if tile_url else None,
         "heartbeat_s": heartbeat_s,
         "feed": "/feeds/public.atom",
-    }
-
-
-def security_headers(tile_url: str | None) -> dict[str, str]:
-    tiles = ""
-    if tile_url:  # the tile server's origin; Leaflet's {s} subdomains become a wildcard
-        parts = urlsplit(tile_url)
-        tiles = f" {parts.scheme}://{parts.netloc.replace('{s}', '*')}"
-    return {
-        "Content-Security-Policy": (
-            f"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:{tiles}; "
-            "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'"
-        ),
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
     }
 
 
@@ -370,10 +311,6 @@ async def serve_web(
     packs = [load_pack(d) for d in settings.pack_dirs]
     catalog = load_default_catalog(settings.topic_prefix)
     topic_sets = [HubTopics.for_region(catalog, p) for p in packs]
-    public_keys = {
-        t.enriched: {sid.encode() for sid, s in p.stations.items() if s.is_public}
-        for p, t in zip(packs, topic_sets, strict=True)
-    }
     assets = load_assets(Path(settings.web_dir) if settings.web_dir else project_root() / "web")
     stream = LiveStream(
         queue_limit=settings.queue_limit, heartbeat_s=settings.heartbeat_s, max_clients=settings.max_clients
@@ -382,34 +319,14 @@ async def serve_web(
     stream.data_time = lambda: max(state.map.data_time.values(), default=None)
     config = page_config(packs, settings.tile_url, settings.tile_attribution, settings.heartbeat_s)
     app = build_app(WebHandlers(state, assets, config, security_headers(settings.tile_url)))
-    alerts_ready, readings_ready = asyncio.Event(), asyncio.Event()
-    followers = [
-        asyncio.create_task(
-            follow(
-                bootstrap,
-                [t.public for t in topic_sets],
-                decoder(AvroCodec(store, ALERT), "alerts"),
-                lambda records: state.apply(alerts=records),
-                alerts_ready,
-            )
-        ),
-        asyncio.create_task(
-            follow(
-                bootstrap,
-                [t.enriched for t in topic_sets],
-                decoder(AvroCodec(store, ENRICHED), "readings", public_keys),
-                lambda records: state.apply(readings=records),
-                readings_ready,
-            )
-        ),
-    ]
+    followers, ready = _followers(bootstrap, store, packs, topic_sets, state)
     runner = web.AppRunner(app, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
     port = runner.addresses[0][1] if runner.addresses else settings.port
     try:
-        await _until_ready_or_stopped([alerts_ready, readings_ready], followers, stop)
+        await _until_ready_or_stopped(ready, followers, stop)
         if stop.is_set():
             return
         state.ready = True
@@ -427,6 +344,39 @@ async def serve_web(
             f"web: stopped — {len(state.map.current_records())} current public alerts, "
             f"{len(state.map.station_values)} stations with values, {stream.seq} live-stream events sent"
         )
+
+
+def _followers(
+    bootstrap: str, store: SchemaStore, packs: Sequence[RegionPack], topic_sets: Sequence[HubTopics], state: WebState
+) -> tuple[list[asyncio.Task], list[asyncio.Event]]:
+    """Two consumers, so a flood of readings never delays an alert: the public alerts, and the readings
+    (of public stations only, told apart by their key)."""
+    public_keys = {
+        t.enriched: {sid.encode() for sid, s in p.stations.items() if s.is_public}
+        for p, t in zip(packs, topic_sets, strict=True)
+    }
+    ready = [asyncio.Event(), asyncio.Event()]
+    tasks = [
+        asyncio.create_task(
+            follow(
+                bootstrap,
+                [t.public for t in topic_sets],
+                decoder(AvroCodec(store, ALERT), "alerts"),
+                lambda records: state.apply(alerts=records),
+                ready[0],
+            )
+        ),
+        asyncio.create_task(
+            follow(
+                bootstrap,
+                [t.enriched for t in topic_sets],
+                decoder(AvroCodec(store, ENRICHED), "readings", public_keys),
+                lambda records: state.apply(readings=records),
+                ready[1],
+            )
+        ),
+    ]
+    return tasks, ready
 
 
 async def _until_ready_or_stopped(events: list[asyncio.Event], tasks: list[asyncio.Task], stop: asyncio.Event) -> None:
