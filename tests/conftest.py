@@ -22,6 +22,9 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "/tests/integration/" in str(item.path).replace(os.sep, "/"):
             item.add_marker(pytest.mark.integration)
+        if "/tests/browser/" in str(item.path).replace(os.sep, "/"):  # they need the broker too
+            item.add_marker(pytest.mark.integration)
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(scope="session")

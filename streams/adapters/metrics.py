@@ -152,6 +152,20 @@ GATEWAY_ACCEPT_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
+# The residents' map (bosai web): labels are fixed code lists.
+WEB_CLIENTS = Gauge("bosai_web_live_clients", "Pages connected to the live stream now.")
+WEB_EVENTS = Counter("bosai_web_events_total", "Live-stream events sent, by kind (alerts, stations).", ["kind"])
+WEB_DROPPED = Counter(
+    "bosai_web_dropped_clients_total",
+    "Live clients ended by the server: slow (queue full), write_timeout, refused (too many), shutdown.",
+    ["reason"],
+)
+WEB_IGNORED = Counter(
+    "bosai_web_ignored_records_total",
+    "Records the map did not show: undecodable, or not public (sharing level, status, station).",
+    ["topic_kind", "reason"],
+)
+
 SILENCE_LIMIT_S = 3600.0
 
 

@@ -23,6 +23,7 @@ from streams.cli.hub import replay, tail, worker
 from streams.cli.ops import dashboards, feed, sink
 from streams.cli.region import locate, region
 from streams.cli.topics import topics
+from streams.cli.web import web
 from streams.core.errors import BosaiError
 
 
@@ -36,6 +37,7 @@ for command in (broker, topics, tls, access, region, locate, worker, replay, tai
     cli.add_command(command)
 for command in (bridge, gateway):  # other platforms in and out: FIWARE Orion, municipal sensors over HTTP
     cli.add_command(command)
+cli.add_command(web)
 
 
 def main() -> None:

@@ -165,3 +165,40 @@ def bench_gateway(readings_count: int, batch: int, concurrency: int, json_path: 
     click.echo(f"results: {path}")
     if results["lost"] or results["dead_letters"] or set(results["answers"]) != {"202"}:
         raise BosaiError("readings were lost or refused in the burst (see above)")
+
+
+@bench.command("web")
+@click.option(
+    "--clients",
+    default="1000,2500,5000,8000,12000,16000",
+    show_default=True,
+    help="Live clients per step (comma-separated); a step of 20 probes alone runs first as the baseline.",
+)
+@click.option(
+    "--rate", default=10.0, show_default=True, help="Public alerts raised per second (each cancelled 2 s later)."
+)
+@click.option("--seconds", default=15.0, show_default=True, help="How long alerts flow in each step.")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the results here (default <cache>/bench-results/web-<time>.json).",
+)
+def bench_web(clients: str, rate: float, seconds: float, json_path: Path | None) -> None:
+    """Live clients one `bosai web` process holds with alerts flowing, and alert-to-page latency."""
+    from streams.adapters.broker import broker_for_command
+    from streams.config.settings import cache_dir
+
+    try:
+        steps = [int(n) for n in clients.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"{clients!r}: comma-separated numbers", param_hint="--clients") from None
+    web_bench = benchmark_module("web")
+    with broker_for_command("bench", progress=say) as lease:
+        work = cache_dir() / "bench-web"
+        work.mkdir(parents=True, exist_ok=True)
+        results = web_bench.run(lease.bootstrap, steps=steps, rate=rate, seconds=seconds, work=work, progress=say)
+    path = web_bench.save(results, json_path or cache_dir() / "bench-results" / time.strftime("web-%Y%m%d-%H%M%S.json"))
+    for line in web_bench.table(results):
+        click.echo(line)
+    click.echo(f"results: {path}")

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 
-from streams.cli.common import Speed, catalog, free_ports, load_packs, pad, say
+from streams.cli.common import Speed, catalog, free_ports, load_packs, pad, region_dirs, say
 from streams.core.errors import BosaiError
 from streams.core.region import RegionPack
 from streams.core.topics import format_plan
+
+if TYPE_CHECKING:  # imported when called: the CLI starts fast
+    from streams.runtime.replay import ReplayResult
 
 AMEDAS_CSV = ("data", "amedas", "tochigi-kanagawa-2023-07-13_2023-12-06.csv.gz")
 CREDITS = "Data: 出典：気象庁ホームページ (JMA AMeDAS); 「国土数値情報（行政区域データ）（国土交通省）を加工して作成」"
@@ -54,22 +59,35 @@ def episode_summary(alerts: Sequence[dict], packs: Sequence[RegionPack]) -> list
 )
 @click.option("--keep-broker", is_flag=True, help="Leave the broker running afterwards (stop: bosai broker down).")
 @click.option(
+    "--web-port",
+    default=8080,
+    show_default=True,
+    help="The residents' map (bosai web) on 127.0.0.1 at this port or the next free one.",
+)
+@click.option("--no-web", is_flag=True, help="Do not start the residents' map.")
+@click.option(
     "--replicas",
     default=1,
     show_default=True,
     type=click.IntRange(1, 16),
     help="Worker processes per region (they share its partitions).",
 )
-def demo(since: str, until: str, speed: float | None, metrics_port: int, keep_broker: bool, replicas: int) -> None:
+def demo(
+    since: str,
+    until: str,
+    speed: float | None,
+    metrics_port: int,
+    keep_broker: bool,
+    web_port: int,
+    no_web: bool,
+    replicas: int,
+) -> None:
     """Start the embedded broker, apply the topics, and replay the real heavy rain of 2023-09-04..08
-    (Tochigi and Kanagawa, JMA AMeDAS) through the hub; print the alerts and a summary."""
-    from streams.adapters.avro import default_store
+    (Tochigi and Kanagawa, JMA AMeDAS) through the hub; print the alerts and a summary. The residents'
+    map (bosai web) follows the replay live in a browser while it runs."""
     from streams.adapters.broker import broker_for_command
     from streams.adapters.kafka_admin import apply_topics
-    from streams.config.settings import cache_dir, project_root
-    from streams.core.times import parse_jst
     from streams.core.topics import expand
-    from streams.runtime.replay import run_replay
 
     packs = load_packs(())
     with broker_for_command(keep=keep_broker, progress=say) as lease:
@@ -79,24 +97,8 @@ def demo(since: str, until: str, speed: float | None, metrics_port: int, keep_br
         # On a broker this command started, the hub runs on the real topics (bosai.*); on one that was
         # already running, in a fresh namespace, so earlier state cannot hide this run's alerts.
         prefix = catalog().prefix if lease.started else time.strftime("demo-%Y%m%d%H%M%S")
-        result = run_replay(
-            packs,
-            catalog(),
-            default_store(),
-            project_root().joinpath(*AMEDAS_CSV),
-            bootstrap=lease.bootstrap,
-            prefix=prefix,
-            since_ms=parse_jst(since, option="--from"),
-            until_ms=parse_jst(until, option="--to"),
-            speed=speed,
-            timeout_s=600,
-            log_dir=cache_dir() / "logs",
-            progress=say,
-            keep_topics=True,
-            metrics_ports=free_ports(metrics_port, len(packs)),
-            live=True,
-            replicas=replicas,
-        )
+        with _residents_map(None if no_web else web_port, lease.bootstrap, prefix, packs):
+            result = _replay(lease.bootstrap, prefix, packs, since, until, speed, metrics_port, replicas)
         click.echo("")
         for line in episode_summary(result.alerts, packs):
             click.echo(line)
@@ -108,3 +110,64 @@ def demo(since: str, until: str, speed: float | None, metrics_port: int, keep_br
         click.echo(CREDITS)
         if not result.drained:
             raise BosaiError("the pipeline did not drain")
+
+
+@contextmanager
+def _residents_map(port: int | None, bootstrap: str, prefix: str, packs: Sequence[RegionPack]) -> Iterator[None]:
+    """`bosai web` on the demo's topics while the block runs (its URL printed), stopped by its pid after."""
+    if port is None:
+        yield
+        return
+    from streams.adapters.kafka_admin import apply_topics
+    from streams.config.settings import cache_dir
+    from streams.core.topics import expand
+    from streams.runtime.processes import WebProcess
+    from streams.runtime.web import WebSettings
+
+    asyncio.run(apply_topics(bootstrap, expand(catalog(prefix), [p.topics_input() for p in packs])))
+    settings = WebSettings(
+        pack_dirs=[str(d) for d in region_dirs(())], topic_prefix=prefix, port=free_ports(port, 1)[0]
+    )
+    web = WebProcess(settings, bootstrap, cache_dir() / "logs" / f"web-{prefix}.log")
+    web.start()
+    first = "tochigi" if any(p.name == "tochigi" for p in packs) else packs[0].name
+    click.echo(f"residents' map (住民向け地図): {web.url}?region={first} (pid {web.pid}; stops with the demo)")
+    try:
+        yield
+    finally:
+        web.stop()
+
+
+def _replay(
+    bootstrap: str,
+    prefix: str,
+    packs: Sequence[RegionPack],
+    since: str,
+    until: str,
+    speed: float | None,
+    metrics_port: int,
+    replicas: int = 1,
+) -> ReplayResult:
+    from streams.adapters.avro import default_store
+    from streams.config.settings import cache_dir, project_root
+    from streams.core.times import parse_jst
+    from streams.runtime.replay import run_replay
+
+    return run_replay(
+        packs,
+        catalog(),
+        default_store(),
+        project_root().joinpath(*AMEDAS_CSV),
+        bootstrap=bootstrap,
+        prefix=prefix,
+        since_ms=parse_jst(since, option="--from"),
+        until_ms=parse_jst(until, option="--to"),
+        speed=speed,
+        timeout_s=600,
+        log_dir=cache_dir() / "logs",
+        progress=say,
+        keep_topics=True,
+        metrics_ports=free_ports(metrics_port, len(packs)),
+        live=True,
+        replicas=replicas,
+    )

@@ -24,6 +24,7 @@ from streams.config.settings import project_root
 from streams.config.station_file import STATION_COLUMNS
 from streams.core.errors import ConfigError
 from streams.core.geo import RegionIndex
+from streams.core.model import DEFAULT_STATION_SHARING
 from streams.core.region import RegionPack
 
 
@@ -33,12 +34,21 @@ def _open_text(path: Path) -> TextIO:
     return open(path, encoding="utf-8-sig", newline="")
 
 
+# A column only AMeDAS observation CSVs have: their stations are JMA's, whose observations are public.
+AMEDAS_VALUE_COLUMN = "precip_1h_mm"
+
+
 def read_station_list(path: Path) -> list[dict[str, str]]:
-    """Stations from a station CSV or an AMeDAS-format observation CSV (repeated rows per station)."""
+    """Stations from a station CSV or an AMeDAS-format observation CSV (repeated rows per station).
+
+    ``sharing`` is taken from the file's column when it has one; otherwise AMeDAS observations are
+    public (JMA publishes them) and any other sensor is internal until someone decides otherwise.
+    """
     try:
         with _open_text(path) as handle:
             reader = csv.DictReader(handle)
             columns = set(reader.fieldnames or [])
+            default_sharing = "public" if AMEDAS_VALUE_COLUMN in columns else DEFAULT_STATION_SHARING
             missing = {"station_id", "lat", "lon", "name_ja"} - columns
             if missing:
                 raise ConfigError(
@@ -60,6 +70,7 @@ def read_station_list(path: Path) -> list[dict[str, str]]:
                     "lat": row["lat"].strip(),
                     "lon": row["lon"].strip(),
                     "alt_m": (row.get("alt_m") or "").strip(),
+                    "sharing": (row.get("sharing") or "").strip() or default_sharing,
                 }
                 known = stations.setdefault(station_id, entry)
                 if (known["lat"], known["lon"]) != (entry["lat"], entry["lon"]):

@@ -20,10 +20,19 @@ from streams.config.checks import Problems
 from streams.config.geojson import number_or_none
 from streams.config.rule_file import validate_overrides
 from streams.core.errors import ConfigError
-from streams.core.model import JAPAN_LAT, JAPAN_LON, RiverStages, SensorKind, Station, in_japan
+from streams.core.model import (
+    DEFAULT_STATION_SHARING,
+    JAPAN_LAT,
+    JAPAN_LON,
+    STATION_SHARING,
+    RiverStages,
+    SensorKind,
+    Station,
+    in_japan,
+)
 from streams.core.rules import RIVER_STAGE_KEYS, RuleSet
 
-STATION_COLUMNS = ("station_id", "kind", "name_ja", "name_en", "lat", "lon", "alt_m")
+STATION_COLUMNS = ("station_id", "kind", "name_ja", "name_en", "lat", "lon", "alt_m", "sharing")
 REQUIRED_COLUMNS = {"station_id", "lat", "lon", "name_ja"}
 STATION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 SETTINGS_KEYS = ("river_stages", "downstream_municipalities", "hazard_zones", "rules")
@@ -37,6 +46,14 @@ def _station(row: dict[str, str], path: Path, where: str) -> Station:
         raise ConfigError(
             path, f"kind is {kind_text!r}", where=where, expected=" | ".join(k.value for k in SensorKind)
         ) from None
+    sharing = (row.get("sharing") or "").strip() or DEFAULT_STATION_SHARING
+    if sharing not in STATION_SHARING:
+        raise ConfigError(
+            path,
+            f"sharing is {sharing!r}",
+            where=where,
+            expected=" | ".join(STATION_SHARING) + f" (empty or no column: {DEFAULT_STATION_SHARING})",
+        )
     lat, lon = number_or_none(row.get("lat")), number_or_none(row.get("lon"))
     if lat is None or lon is None or not in_japan(lat, lon):
         raise ConfigError(
@@ -53,6 +70,7 @@ def _station(row: dict[str, str], path: Path, where: str) -> Station:
         lat=lat,
         lon=lon,
         alt_m=number_or_none(row.get("alt_m")),
+        sharing=sharing,
     )
 
 

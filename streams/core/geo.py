@@ -96,6 +96,7 @@ class RegionIndex:
         if len(municipalities) != len(boundaries):
             raise ValueError("one boundary per municipality")
         self.municipalities = tuple(municipalities)
+        self.boundaries = tuple(boundaries)  # lon/lat degrees, as loaded (for maps)
         self.nearest_max_distance_m = float(nearest_max_distance_m)
         self.zones = tuple(zones)
         minx, miny, maxx, maxy = (float(v) for v in shapely.total_bounds(list(boundaries)))

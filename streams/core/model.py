@@ -27,6 +27,13 @@ def in_japan(lat: float, lon: float) -> bool:
     return JAPAN_LAT[0] <= lat <= JAPAN_LAT[1] and JAPAN_LON[0] <= lon <= JAPAN_LON[1]
 
 
+# Who may see a station's readings (データ共有の必要度, as for alerts): public (anyone, e.g. on the
+# residents' map), municipal (the prefecture and municipalities), internal (the prefecture only).
+# A station file that does not say is internal: nothing is published by accident.
+STATION_SHARING = ("public", "municipal", "internal")
+DEFAULT_STATION_SHARING = "internal"
+
+
 class SensorKind(StrEnum):
     """What a station measures (the Avro SensorKind symbols, lower-cased in pack files)."""
 
@@ -88,6 +95,11 @@ class Station:
     downstream_municipalities: tuple[str, ...] = ()
     hazard_zone_ids: tuple[str, ...] = ()
     rule_overrides: dict = field(default_factory=dict, hash=False, compare=False)
+    sharing: str = DEFAULT_STATION_SHARING  # STATION_SHARING: who may see its readings
+
+    @property
+    def is_public(self) -> bool:
+        return self.sharing == "public"
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,10 @@ class RegionPack:
             codes.update(self.affected_codes(code))
         return tuple(sorted(codes))
 
+    def boundaries(self) -> list[tuple[Municipality, Any]]:
+        """Every municipality with its boundary (a lon/lat shapely geometry), as loaded."""
+        return list(zip(self.index.municipalities, self.index.boundaries, strict=True))
+
     def zone_rings(self, zone_ids: Sequence[str], max_points: int = 200) -> list[list[tuple[float, float]]]:
         """Each zone's outer ring(s) as lon/lat, simplified to at most about max_points (for CAP polygons)."""
         import shapely

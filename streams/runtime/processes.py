@@ -1,13 +1,19 @@
-"""Worker processes started by replay, demo, benchmarks and tests: each stopped by its own pid."""
+"""Worker and web processes started by replay, demo, benchmarks and tests: each stopped by its own pid."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
+import time
+import urllib.error
+import urllib.request
 from dataclasses import replace
 from pathlib import Path
 
+from streams.core.errors import BosaiError
+from streams.runtime.web import WebSettings
 from streams.runtime.worker import FENCED_EXIT, RESTART_EXIT, WorkerSettings
 
 
@@ -103,3 +109,52 @@ def supervise(workers: list[WorkerProcess], *, poll_s: float = 0.5, say=print) -
             worker.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+class WebProcess:
+    """One `bosai web` process (``python -m streams.runtime.web``): started, awaited, stopped by its pid."""
+
+    def __init__(self, settings: WebSettings, bootstrap: str, log_file: Path):
+        self.settings = settings
+        self.env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, PYTHONUNBUFFERED="1")
+        self.log_file = log_file
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.port}/"
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def start(self, *, timeout_s: float = 60.0) -> None:
+        """Start it and return once it has read the topics and answers (``/healthz`` says ready)."""
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_file, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.settings.command(), env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BosaiError(f"bosai web exited ({self.proc.returncode}); see {self.log_file}")
+            try:
+                with urllib.request.urlopen(f"{self.url}healthz", timeout=2) as response:
+                    if json.load(response).get("ready"):
+                        return
+            except (urllib.error.URLError, OSError, ValueError):
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise BosaiError(f"bosai web did not become ready within {timeout_s:.0f} s; see {self.log_file}")
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()

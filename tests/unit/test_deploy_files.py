@@ -89,6 +89,7 @@ def test_docker_compose_file_is_valid_and_has_the_full_stack(project_root):
         "hub-tochigi-2",
         "hub-kanagawa",
         "feed",
+        "web",
         "sink",
         "prometheus",
         "grafana",

@@ -85,6 +85,7 @@ def test_region_init_builds_a_pack_that_loads_and_resolves_its_stations(project_
     assert pack.affected_codes("14131") == ("14131", "14130")
     assert pack.stations["90002"].municipality_code == "14205"
     assert pack.rules.rule("rain_1h").level("very_heavy").threshold == 50
+    assert {s.sharing for s in pack.stations.values()} == {"public"}  # AMeDAS observations are public
     assert "41277" in (out / "region.yaml").read_text()  # the manifest says what was left out
 
 
@@ -306,6 +307,44 @@ def test_river_gauge_settings_load_when_valid(pack_copy):
     assert gauge.river_stages.danger_m == 3.0 and gauge.river_stages.overflow_m == 3.6
     assert gauge.downstream_municipalities == ("09205", "09209")
     assert gauge.rule_overrides == {"river_stage": {"hysteresis": 0.05}}
+
+
+def test_shipped_amedas_packs_share_their_stations_publicly(project_root):
+    for name in ("tochigi", "kanagawa"):
+        pack = load_pack(project_root / "regions" / name)
+
+        assert {s.sharing for s in pack.stations.values()} == {"public"}, name
+
+
+def test_a_station_without_a_sharing_level_is_internal(pack_copy):
+    stations = pack_copy / "stations.csv"
+    stations.write_text(stations.read_text() + "M1,rain_gauge,市の雨量計,City gauge,36.55,139.88,100\n")
+
+    pack = load_pack(pack_copy)
+
+    assert pack.stations["M1"].sharing == "internal" and not pack.stations["M1"].is_public
+    assert pack.stations["41277"].is_public
+
+
+def test_a_station_file_without_the_sharing_column_makes_every_station_internal(pack_copy):
+    stations = pack_copy / "stations.csv"
+    rows = [line.rsplit(",", 1)[0] for line in stations.read_text().splitlines()]
+    stations.write_text("\n".join(rows) + "\n")
+
+    pack = load_pack(pack_copy)
+
+    assert {s.sharing for s in pack.stations.values()} == {"internal"}
+
+
+def test_an_unknown_sharing_level_is_reported_with_its_row(pack_copy):
+    stations = pack_copy / "stations.csv"
+    lines = stations.read_text().splitlines()
+    stations.write_text(stations.read_text() + "M2,rain_gauge,誤り,Typo,36.55,139.88,100,publik\n")
+
+    message = _problems(pack_copy)
+
+    assert f"stations.csv [row {len(lines) + 1} station_id='M2']: sharing is 'publik'" in message
+    assert "expected public | municipal | internal (empty or no column: internal)" in message
 
 
 def test_missing_file_names_the_file(pack_copy):
