@@ -19,6 +19,7 @@ import yaml
 
 from streams.config.checks import Problems
 from streams.config.geojson import features, number_or_none
+from streams.config.jma_areas import reference_table_path, rows_for_prefecture, write_area_table
 from streams.config.region_pack import _NAME, DEFAULT_NEAREST_M, MANIFEST, PackError, _load_municipalities, load_pack
 from streams.config.settings import project_root
 from streams.config.station_file import STATION_COLUMNS
@@ -60,6 +61,7 @@ def read_station_list(path: Path) -> list[dict[str, str]]:
                     "lat": row["lat"].strip(),
                     "lon": row["lon"].strip(),
                     "alt_m": (row.get("alt_m") or "").strip(),
+                    "jma_station_code": (row.get("jma_station_code") or "").strip(),
                 }
                 known = stations.setdefault(station_id, entry)
                 if (known["lat"], known["lon"]) != (entry["lat"], entry["lon"]):
@@ -137,6 +139,23 @@ def _write_stations(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
+def _write_jma_tables(out: Path, prefecture_code: str, known: set[str]) -> tuple[dict[str, str], list[str]]:
+    """The reference tables' rows of this prefecture whose municipalities the pack has (files entries, notes)."""
+    files: dict[str, str] = {}
+    left_out: list[str] = []
+    for key, name, forecast in (
+        ("jma_areas", "jma_areas.csv", False),
+        ("jma_forecast_areas", "jma_forecast_areas.csv", True),
+    ):
+        rows = rows_for_prefecture(reference_table_path(project_root(), forecast), prefecture_code, forecast=forecast)
+        kept = [r for r in rows if set(r["municipality_codes"].split()) <= known]
+        left_out += [next(iter(r.values())) for r in rows if r not in kept]
+        if kept:
+            write_area_table(out / name, kept, forecast=forecast)
+            files[key] = name
+    return files, left_out
+
+
 def init_pack(
     name: str,
     n03: Path,
@@ -150,8 +169,10 @@ def init_pack(
     """Build a valid pack from an N03 GeoJSON and a station list, with the default JMA rule set.
 
     Without a station list the pack has no stations: it serves official information (JMA's reports)
-    only. Stations outside the prefecture (beyond the nearest-municipality reach) are left out and
-    listed in the manifest's header, so one AMeDAS file covering several prefectures serves each of them.
+    only. JMA's area codes that are not "JIS code + 00" (split cities, renumbered municipalities) are
+    copied from the hub's reference tables (``jma/areas.csv``) for this prefecture. Stations outside the
+    prefecture (beyond the nearest-municipality reach) are left out and listed in the manifest's header,
+    so one AMeDAS file covering several prefectures serves each of them.
     """
     if not _NAME.match(name):
         raise ConfigError("--name", f"{name!r} is not a pack name", expected="lower-case letters, digits and '-'")
@@ -177,13 +198,20 @@ def init_pack(
     inside, outside = _stations_inside(index, station_rows)
     _write_stations(out / "stations.csv", inside)
     shutil.copyfile(project_root() / "regions" / "_template" / "rules.yaml", out / "rules.yaml")
+    known = {m.code for m in municipalities} | set(cities)
+    jma_files, jma_left_out = _write_jma_tables(out, prefecture_code, known)
     manifest = {
         "format": 1,
         "name": name,
         "prefecture_code": prefecture_code,
         "prefecture_name": prefecture_name,
         "designated_cities": cities,
-        "files": {"municipalities": "municipalities.geojson", "stations": "stations.csv", "rules": "rules.yaml"},
+        "files": {
+            "municipalities": "municipalities.geojson",
+            "stations": "stations.csv",
+            "rules": "rules.yaml",
+            **jma_files,
+        },
         "hazard_zones": _copy_zones(out, zones),
         "geofence": {"nearest_max_distance_m": nearest_max_distance_m},
     }
@@ -192,6 +220,8 @@ def init_pack(
         f"# Region pack built by `bosai region init` from {source}.\n"
         f"# {skipped} N03 feature(s) without a code were left out; {len(outside)} station(s) outside "
         f"this prefecture were left out{': ' + ', '.join(outside) if outside else ''}.\n"
+        f"# JMA area codes from jma/areas.csv (sources there): {', '.join(jma_files.values()) or 'none needed'}"
+        f"{'; rows left out (municipalities not in this N03): ' + ', '.join(jma_left_out) if jma_left_out else ''}.\n"
     )
     (out / MANIFEST).write_text(
         header + yaml.safe_dump(manifest, allow_unicode=True, sort_keys=False), encoding="utf-8"
