@@ -200,11 +200,17 @@ class BatchSender:
         self.producer: AIOKafkaProducer | None = None  # made in start(): aiokafka needs the running loop
         self._partitioner = DefaultPartitioner()
         self._partitions: dict[str, list[int]] = {}
+        self._starting: asyncio.Lock | None = None
 
     async def start(self) -> None:
-        if self.producer is None:
-            self.producer = producer(self.bootstrap)
-            await self.producer.start()
+        """Start the producer once, however many tasks (a worker's agents) ask for it at the same time."""
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if self.producer is None:
+                started = producer(self.bootstrap)
+                await started.start()
+                self.producer = started
 
     async def stop(self) -> None:
         if self.producer is not None:

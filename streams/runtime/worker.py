@@ -1,4 +1,4 @@
-"""The Faust app of one region: topics, the station-state table, and one agent — wiring only.
+"""The Faust app of one region: topics, the state tables, and two agents (readings, official reports) — wiring only.
 
 The agent takes batches of raw readings (``take_events``), hands them to :class:`Pipeline`, writes
 every output record in per-partition batches through one idempotent producer and waits for the
@@ -33,13 +33,16 @@ from streams.config.topic_catalog import load_default_catalog
 from streams.core.errors import BosaiError
 from streams.core.lifecycle import StationState
 from streams.core.messages import InMessage
+from streams.core.official import OfficialState
 from streams.core.region import RegionPack
 from streams.core.topics import Catalog, HubTopics
 from streams.pipeline import Pipeline
+from streams.pipeline.official import OfficialPipeline
 
 log = logging.getLogger("bosai.hub")
 
 STATE_TABLE = "station-state"
+OFFICIAL_TABLE = "official-state"  # one event's state per official-report key
 RESTART_EXIT = 75  # EX_TEMPFAIL: the worker stopped itself and asks its supervisor for a restart
 STALLED_EXIT = RESTART_EXIT  # kept: the name replay and tests use
 
@@ -200,6 +203,65 @@ def create_app(
                 # the supervisor restart the worker, which reads the batch again (crash-only).
                 log.error(
                     "batch of %d readings not completed (%r): exiting (status %d) without acknowledging it",
+                    len(events),
+                    exc,
+                    RESTART_EXIT,
+                )
+                logging.shutdown()
+                os._exit(RESTART_EXIT)
+
+    # Official reports (JMA's XML): the same batch shape as the readings agent, its own table keyed by
+    # the report key (<InfoKind>|<EventID>), co-partitioned with the official-reports topic.
+    official_partitions = catalog.template("official.raw").partitions
+    official_raw = app.topic(
+        topics.official, key_serializer="raw", value_serializer="raw", partitions=official_partitions
+    )
+    official_states = app.Table(
+        OFFICIAL_TABLE,
+        default=None,
+        partitions=official_partitions,
+        use_partitioner=True,
+        schema=faust.Schema(key_serializer="raw", value_serializer="raw"),
+    )
+    official = OfficialPipeline(pack, topics, store)
+
+    def official_state_of(key: str) -> OfficialState:
+        return OfficialState.from_json(official_states.get(key.encode()))
+
+    @app.agent(official_raw, name="official")
+    async def official_reports(stream) -> None:  # noqa: ANN001 - Faust stream
+        await sender.start()
+        async for events in stream.take_events(batch_max, within=batch_within_s):
+            try:
+                started = time.time()
+                progress["last_batch"] = time.monotonic()
+                messages = [
+                    InMessage(
+                        e.message.topic,
+                        e.message.partition,
+                        e.message.offset,
+                        e.message.key,
+                        e.message.value,
+                        int(e.message.timestamp * 1000),
+                    )
+                    for e in events
+                ]
+                result = official.process(messages, official_state_of)
+                written = await sender.send(result.records)
+                for key, state in result.states.items():
+                    official_states[key.encode()] = state.to_bytes()
+                await changelog_written()
+                metrics.observe_official_batch(
+                    pack.name,
+                    result,
+                    started_s=started,
+                    finished_s=time.time(),
+                    bytes_written=written,
+                    records=result.records,
+                )
+            except BaseException as exc:  # noqa: BLE001 - as the readings agent: never acknowledge half a batch
+                log.error(
+                    "batch of %d official reports not completed (%r): exiting (status %d) without acknowledging it",
                     len(events),
                     exc,
                     RESTART_EXIT,
