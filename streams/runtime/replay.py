@@ -45,6 +45,7 @@ class ReplayResult:
     drain_s: float = 0.0
     total_s: float = 0.0
     drained: bool = True
+    records: list[dict] = field(default_factory=list)  # the alert events as decoded (once per alert id, sequence)
     reports: int = 0  # official reports produced
     reports_other_prefecture: int = 0  # official report files of no region's prefecture (not produced)
 
@@ -179,8 +180,11 @@ def alert_line(record: dict, topics: Sequence[str]) -> dict:
     }
 
 
-async def collect_alerts(bootstrap: str, store: SchemaStore, starts: dict, ends: dict) -> list[dict]:
-    """Every alert event between the offsets, once per (alert id, sequence), with the topics it reached."""
+async def collect_alerts(
+    bootstrap: str, store: SchemaStore, starts: dict, ends: dict, records: list[dict] | None = None
+) -> list[dict]:
+    """Every alert event between the offsets, once per (alert id, sequence), with the topics it reached
+    (and, into ``records`` when given, the decoded events themselves)."""
     codec = AvroCodec(store, ALERT)
     seen: dict[tuple[str, int], dict] = {}
     delivered: dict[tuple[str, int], set[str]] = defaultdict(set)
@@ -195,6 +199,8 @@ async def collect_alerts(bootstrap: str, store: SchemaStore, starts: dict, ends:
             raise BosaiError(f"alert {key[0]}/{key[1]} was emitted twice with different content")
         seen[key] = record
         delivered[key].add(message.topic)
+    if records is not None:
+        records.extend(seen.values())
     lines = [alert_line(seen[k], delivered[k]) for k in seen]
     lines.sort(key=lambda a: (a["observed_at"], a["station_id"], a["rule"], a["sequence"]))
     return lines
@@ -431,7 +437,7 @@ def _collect(result: ReplayResult, plan: ReplayPlan, bootstrap: str, store: Sche
     ends = asyncio.run(kafka.end_offsets(bootstrap, plan.output_topics))
     alert_ends = {tp: e for tp, e in ends.items() if not tp.topic.endswith(".deadletter")}
     result.dead_letters = sum(e - starts.get(tp, 0) for tp, e in ends.items() if tp.topic.endswith(".deadletter"))
-    result.alerts = asyncio.run(collect_alerts(bootstrap, store, starts, alert_ends))
+    result.alerts = asyncio.run(collect_alerts(bootstrap, store, starts, alert_ends, result.records))
 
 
 def write_alerts(path: Path, alerts: Sequence[dict]) -> None:
