@@ -40,6 +40,7 @@ __all__ = [
     "committed_offsets",
     "consumer_lag",
     "read_range",
+    "read_since",
 ]
 
 
@@ -187,6 +188,21 @@ async def read_range(
                 if items and items[-1].offset + 1 >= wanted[tp]:
                     remaining.pop(tp, None)
     return messages
+
+
+async def read_since(bootstrap: str, topics: Iterable[str], since_ms: int, *, timeout_s: float = 30.0) -> list:
+    """Every message of the topics written at or after ``since_ms`` (record timestamps), up to the current ends.
+
+    What a poller reads back from the topics it writes, to know on start what it already produced.
+    """
+    async with started_consumer(bootstrap) as client:
+        partitions = [TopicPartition(t, p) for t in topics for p in await partitions_of(client, t)]
+        if not partitions:
+            return []
+        found = await client.offsets_for_times({tp: since_ms for tp in partitions})
+        ends = await client.end_offsets(partitions)
+    starts = {tp: (found[tp].offset if found.get(tp) is not None else ends[tp]) for tp in partitions}
+    return await read_range(bootstrap, starts, ends, timeout_s=timeout_s)
 
 
 # -- batch writes -------------------------------------------------------------------------------------
