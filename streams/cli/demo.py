@@ -14,7 +14,12 @@ from streams.core.region import RegionPack
 from streams.core.topics import format_plan
 
 AMEDAS_CSV = ("data", "amedas", "tochigi-kanagawa-2023-07-13_2023-12-06.csv.gz")
-CREDITS = "Data: 出典：気象庁ホームページ (JMA AMeDAS); 「国土数値情報（行政区域データ）（国土交通省）を加工して作成」"
+# JMA's 土砂災害警戒情報 for 神奈川県 of 2024-11-02 (発表 18:50 → 箱根町 joins 20:50 → 解除 23:27)
+KANAGAWA_LANDSLIDE = tuple(("data", "jma", f"17_04_0{i}_250630_VXWW50.xml") for i in (1, 2, 3))
+CREDITS = (
+    "Data: 出典：気象庁ホームページ (JMA AMeDAS); 出典：気象庁 (気象庁防災情報XML, relayed as JMA's); "
+    "「国土数値情報（行政区域データ）（国土交通省）を加工して作成」"
+)
 
 
 def episode_summary(alerts: Sequence[dict], packs: Sequence[RegionPack]) -> list[str]:
@@ -53,9 +58,16 @@ def episode_summary(alerts: Sequence[dict], packs: Sequence[RegionPack]) -> list
     help="First worker's Prometheus port on 127.0.0.1 (the next region gets the next free one).",
 )
 @click.option("--keep-broker", is_flag=True, help="Leave the broker running afterwards (stop: bosai broker down).")
-def demo(since: str, until: str, speed: float | None, metrics_port: int, keep_broker: bool) -> None:
+@click.option(
+    "--official/--no-official",
+    default=True,
+    show_default=True,
+    help="After the rain, relay JMA's 土砂災害警戒情報 of 神奈川県, 2024-11-02.",
+)
+def demo(since: str, until: str, speed: float | None, metrics_port: int, keep_broker: bool, official: bool) -> None:
     """Start the embedded broker, apply the topics, and replay the real heavy rain of 2023-09-04..08
-    (Tochigi and Kanagawa, JMA AMeDAS) through the hub; print the alerts and a summary."""
+    (Tochigi and Kanagawa, JMA AMeDAS) through the hub; print the alerts and a summary. Then relay
+    JMA's 土砂災害警戒情報 of 神奈川県 of 2024-11-02 (three official reports) the same way."""
     from streams.adapters.avro import default_store
     from streams.adapters.broker import broker_for_command
     from streams.adapters.kafka_admin import apply_topics
@@ -97,6 +109,45 @@ def demo(since: str, until: str, speed: float | None, metrics_port: int, keep_br
             f"events on {prefix}.* topics; dead letters {result.dead_letters}; "
             f"drained {'yes' if result.drained else 'NO'}"
         )
-        click.echo(CREDITS)
         if not result.drained:
             raise BosaiError("the pipeline did not drain")
+        if official:
+            _official_sequence(packs, lease.bootstrap, prefix, speed)
+        click.echo(CREDITS)
+
+
+def _official_sequence(packs: Sequence[RegionPack], bootstrap: str, prefix: str, speed: float | None) -> None:
+    """JMA's 土砂災害警戒情報 of 神奈川県, 2024-11-02, through the same hub (a second replay on the same topics)."""
+    from streams.adapters.avro import default_store
+    from streams.config.settings import cache_dir, project_root
+    from streams.runtime.replay import iter_lines, run_replay
+
+    kanagawa = [p for p in packs if p.name == "kanagawa"]
+    if not kanagawa:
+        return
+    click.echo("\nOfficial information: JMA's 土砂災害警戒情報, 神奈川県, 2024-11-02 (relayed as JMA's: 出典：気象庁)")
+    result = run_replay(
+        kanagawa,
+        catalog(),
+        default_store(),
+        None,
+        bootstrap=bootstrap,
+        prefix=prefix,
+        since_ms=None,
+        until_ms=None,
+        speed=speed,
+        timeout_s=300,
+        log_dir=cache_dir() / "logs",
+        progress=say,
+        keep_topics=True,
+        jma_paths=[project_root().joinpath(*parts) for parts in KANAGAWA_LANDSLIDE],
+    )
+    for line in iter_lines(result.alerts):
+        click.echo(line)
+    towns = sorted({c for a in result.alerts for c in a["municipalities"]})
+    click.echo(
+        f"{result.reports} official report(s) relayed: {len(result.alerts)} alert events for "
+        f"{', '.join(kanagawa[0].name_of(c) for c in towns)}; dead letters {result.dead_letters}"
+    )
+    if not result.drained:
+        raise BosaiError("the pipeline did not drain")

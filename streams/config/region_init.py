@@ -156,6 +156,25 @@ def _write_jma_tables(out: Path, prefecture_code: str, known: set[str]) -> tuple
     return files, left_out
 
 
+PACK_FILES = {"municipalities": "municipalities.geojson", "stations": "stations.csv", "rules": "rules.yaml"}
+
+
+def _n03_features(n03: Path, problems: Problems) -> tuple[list[dict], int]:
+    """The N03 features with a code, and how many had none (N03 has some for disputed areas, 所属未定地)."""
+    n03_features = features(n03, problems)
+    if problems.items:
+        raise PackError(n03, problems.items)
+    kept = [f for f in n03_features if (f.get("properties") or {}).get("N03_007")]
+    return kept, len(n03_features) - len(kept)
+
+
+def _write_manifest(out: Path, manifest: dict, title: str, notes: list[str]) -> None:
+    header = "".join(f"# {line}\n" for line in (title, *notes))
+    (out / MANIFEST).write_text(
+        header + yaml.safe_dump(manifest, allow_unicode=True, sort_keys=False), encoding="utf-8"
+    )
+
+
 def init_pack(
     name: str,
     n03: Path,
@@ -177,11 +196,7 @@ def init_pack(
     if not _NAME.match(name):
         raise ConfigError("--name", f"{name!r} is not a pack name", expected="lower-case letters, digits and '-'")
     problems = Problems()
-    n03_features = features(n03, problems)
-    if problems.items:
-        raise PackError(n03, problems.items)
-    kept = [f for f in n03_features if (f.get("properties") or {}).get("N03_007")]
-    skipped = len(n03_features) - len(kept)  # N03 has code-less features for disputed areas (所属未定地)
+    kept, skipped = _n03_features(n03, problems)
     prefecture_code, prefecture_name = _prefecture_of(n03, kept)
     station_rows = read_station_list(stations_csv) if stations_csv is not None else []
     _empty_folder(out, force)
@@ -198,32 +213,23 @@ def init_pack(
     inside, outside = _stations_inside(index, station_rows)
     _write_stations(out / "stations.csv", inside)
     shutil.copyfile(project_root() / "regions" / "_template" / "rules.yaml", out / "rules.yaml")
-    known = {m.code for m in municipalities} | set(cities)
-    jma_files, jma_left_out = _write_jma_tables(out, prefecture_code, known)
+    jma_files, jma_left_out = _write_jma_tables(out, prefecture_code, {m.code for m in municipalities} | set(cities))
     manifest = {
         "format": 1,
         "name": name,
         "prefecture_code": prefecture_code,
         "prefecture_name": prefecture_name,
         "designated_cities": cities,
-        "files": {
-            "municipalities": "municipalities.geojson",
-            "stations": "stations.csv",
-            "rules": "rules.yaml",
-            **jma_files,
-        },
+        "files": {**PACK_FILES, **jma_files},
         "hazard_zones": _copy_zones(out, zones),
         "geofence": {"nearest_max_distance_m": nearest_max_distance_m},
     }
     source = f"{n03.name} and {stations_csv.name}" if stations_csv is not None else f"{n03.name} (no stations)"
-    header = (
-        f"# Region pack built by `bosai region init` from {source}.\n"
-        f"# {skipped} N03 feature(s) without a code were left out; {len(outside)} station(s) outside "
-        f"this prefecture were left out{': ' + ', '.join(outside) if outside else ''}.\n"
-        f"# JMA area codes from jma/areas.csv (sources there): {', '.join(jma_files.values()) or 'none needed'}"
-        f"{'; rows left out (municipalities not in this N03): ' + ', '.join(jma_left_out) if jma_left_out else ''}.\n"
-    )
-    (out / MANIFEST).write_text(
-        header + yaml.safe_dump(manifest, allow_unicode=True, sort_keys=False), encoding="utf-8"
-    )
+    notes = [
+        f"{skipped} N03 feature(s) without a code were left out; {len(outside)} station(s) outside "
+        f"this prefecture were left out{': ' + ', '.join(outside) if outside else ''}.",
+        f"JMA area codes from jma/areas.csv (sources there): {', '.join(jma_files.values()) or 'none needed'}"
+        + (f"; rows left out (municipalities not in this N03): {', '.join(jma_left_out)}." if jma_left_out else "."),
+    ]
+    _write_manifest(out, manifest, f"Region pack built by `bosai region init` from {source}.", notes)
     return load_pack(out)

@@ -271,20 +271,23 @@ def create_app(
 
     @app.timer(5.0)
     async def _sample_lag() -> None:
-        """Consumer lag of the raw topic: end offsets minus this group's committed offsets."""
+        """Consumer lag of the raw and official topics: end offsets minus this group's committed offsets."""
         try:
             lag = await consumer_lag(bootstrap, app.conf.id, topics.raw)
+            official_lag = await consumer_lag(bootstrap, app.conf.id, topics.official)
         except Exception as exc:  # a sampling hiccup must never stop the hub
             log.warning("consumer lag not sampled: %s", exc)
             return
         metrics.CONSUMER_LAG.labels(pack.name, topics.raw).set(lag)
+        metrics.CONSUMER_LAG.labels(pack.name, topics.official).set(official_lag)
+        lag += official_lag
         idle = time.monotonic() - progress["last_batch"]
         if lag > 0 and idle > stall_s:
             # Crash-only: after a kill -9 faust-streaming occasionally resumes a restarted worker with
             # its partitions never delivered to the agent. Nothing is lost (offsets are not committed
             # past acknowledged outputs), so exit and let the supervisor start a fresh worker.
             log.error(
-                "no batch for %.0f s with %d readings waiting: exiting (status %d) to be restarted",
+                "no batch for %.0f s with %d messages waiting: exiting (status %d) to be restarted",
                 idle,
                 lag,
                 STALLED_EXIT,
