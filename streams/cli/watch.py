@@ -19,6 +19,7 @@ _common = [
     click.option("--timeout", "timeout_s", default=10.0, show_default=True, help="Seconds per HTTP request."),
     click.option("--attempts", default=4, show_default=True, help="Tries per request (backoff in between)."),
     click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on PORT (0 = any)."),
+    click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address the metrics endpoint binds."),
     click.option("--max-polls", type=int, default=None, help="Stop after this many polls (scripts, tests)."),
     click.option(
         "--loglevel", default="info", show_default=True, type=click.Choice(["error", "warning", "info", "debug"])
@@ -32,13 +33,13 @@ def _options(command):  # noqa: ANN001, ANN202 - a click decorator
     return command
 
 
-def _run(watch_coroutine_of, metrics_port: int | None, loglevel: str) -> None:  # noqa: ANN001 - a factory
+def _run(watch_coroutine_of, metrics_port: int | None, metrics_host: str, loglevel: str) -> None:  # noqa: ANN001
     """Run a poller until SIGTERM/SIGINT (or its own end), with its metrics endpoint."""
     from streams.adapters import metrics
 
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if metrics_port is not None:
-        say(f"metrics on http://127.0.0.1:{metrics.serve(metrics_port)}/metrics")
+        say(f"metrics on http://{metrics_host}:{metrics.serve(metrics_port, metrics_host)}/metrics")
 
     async def main() -> int:
         stop = asyncio.Event()
@@ -68,6 +69,7 @@ def jma_watch(
     timeout_s: float,
     attempts: int,
     metrics_port: int | None,
+    metrics_host: str,
     max_polls: int | None,
     loglevel: str,
     feed_url: str | None,
@@ -90,7 +92,7 @@ def jma_watch(
     )
     packs = load_packs(regions)
     watcher = JmaWatcher(packs, catalog(topic_prefix), default_store(), resolve_bootstrap(), settings)
-    _run(lambda stop: watch(watcher, progress=say, stop=stop), metrics_port, loglevel)
+    _run(lambda stop: watch(watcher, progress=say, stop=stop), metrics_port, metrics_host, loglevel)
 
 
 @click.group()
@@ -112,6 +114,7 @@ def amedas_watch(
     timeout_s: float,
     attempts: int,
     metrics_port: int | None,
+    metrics_host: str,
     max_polls: int | None,
     loglevel: str,
     base_url: str | None,
@@ -147,4 +150,4 @@ def amedas_watch(
     watcher = AmedasWatcher(packs, catalog(topic_prefix), default_store(), resolve_bootstrap(), settings)
     if not watcher.topic_of:
         raise BosaiError("no AMeDAS rain gauge (5-digit station id, kind rain_gauge) in the region packs")
-    _run(lambda stop: watch(watcher, progress=say, stop=stop), metrics_port, loglevel)
+    _run(lambda stop: watch(watcher, progress=say, stop=stop), metrics_port, metrics_host, loglevel)
