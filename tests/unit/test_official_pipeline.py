@@ -273,3 +273,35 @@ def test_a_relayed_cancel_references_the_relay_s_own_earlier_message(kanagawa):
 
     sender, identifier, sent = references.split(",")
     assert sender == "jma-relay.bosai-hub.kanagawa.jp" and identifier.endswith(".0") and sent.endswith("+09:00")
+
+
+def test_tail_shows_relayed_alerts_and_official_reports_as_lines(kanagawa):
+    from streams.runtime.tail import as_line
+
+    xml = as_exercise(sample(KANAGAWA[0]))
+    (record, *_) = [a.record for a in Hub(kanagawa).process([message(xml)]).alerts]
+    report = AvroCodec(STORE, OFFICIAL_REPORT).decode(message(xml).value)
+
+    alert_line = as_line("Alert", record)
+    report_line = as_line("OfficialReport", dict(report, entry_title="土砂災害警戒情報"))
+
+    assert "[Exercise]" in alert_line and "出典：気象庁" in alert_line and record["alert_id"] in alert_line
+    assert "土砂災害警戒情報" in report_line and f"{len(xml):,} bytes" in report_line
+
+
+def test_an_official_batch_is_counted_by_rule_outcome_and_skipped_areas(kanagawa):
+    from streams.adapters import metrics
+
+    result = Hub(kanagawa).process([message(sample(KANAGAWA[0])), message(sample(ROKKAKU), 1)])
+    applied = metrics.OFFICIAL_REPORTS.labels("kanagawa", "jma_landslide", "applied")
+    other = metrics.OFFICIAL_REPORTS.labels("kanagawa", "jma_flood", "other_prefecture")
+    skipped = metrics.OFFICIAL_AREAS_SKIPPED.labels("kanagawa")
+    before = (applied._value.get(), other._value.get(), skipped._value.get())
+
+    metrics.observe_official_batch("kanagawa", result, started_s=0.0, finished_s=0.1, bytes_written=0, records=[])
+
+    assert (applied._value.get(), other._value.get(), skipped._value.get()) == (
+        before[0] + 1,
+        before[1] + 1,
+        before[2] + 5,
+    )
