@@ -43,10 +43,10 @@ class CurrentAlerts:
         passed (by the region's newest event time, or ``now_ms`` when given) has ended and is left out."""
         out = []
         for record in self.latest.values():
-            newest = max(self.newest_event_ms.get(record["region"], 0), now_ms or 0)
+            newest = self.newest_event_ms.get(record["region"], 0)  # cancels stay for a while in event time
             if record["msg_type"] == "CANCEL" and record["observed_at"] < newest - self.cancel_retention_ms:
                 continue
-            if record.get("expires") is not None and record["expires"] <= newest:
+            if record.get("expires") is not None and record["expires"] <= max(newest, now_ms or 0):
                 continue
             out.append(record)
         return sorted(out, key=lambda r: (r["observed_at"], r["alert_id"]), reverse=True)

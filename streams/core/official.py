@@ -202,7 +202,7 @@ def targets_of(report: JmaReport, areas: JmaAreas) -> tuple[list[Target], int]:
         own = _resolve_all([(c.code, c.name) for c in flood.cities], areas.municipal, skipped)
         own_prefecture = any(areas.forecast(a).kind == OWN for a in flood.prefecture_areas)
         if not own and not own_prefecture:
-            return [], len(skipped) or 1
+            return [], len(skipped)
         codes = tuple(sorted({c for cs in own.values() for c in cs}))
         rank = 0 if tens == FLOOD_CLEARED else FLOOD_LEVELS[tens].rank
         return [Target(flood.area_code, flood.area_name, codes, flood.kind_name, rank)], len(skipped)

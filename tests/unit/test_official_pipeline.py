@@ -305,3 +305,19 @@ def test_an_official_batch_is_counted_by_rule_outcome_and_skipped_areas(kanagawa
         before[1] + 1,
         before[2] + 5,
     )
+
+
+def test_the_wall_clock_ends_expiring_alerts_only_and_cancels_stay_by_event_time(kanagawa):
+    from streams.core.atom import CurrentAlerts
+
+    records = [a.record for a in Hub(kanagawa).process([message(sample(p), i) for i, p in enumerate(KANAGAWA)]).alerts]
+    (rain,) = [a.record for a in Hub(kanagawa).process([message(kanagawa_record_rain())]).alerts]
+    alerts = CurrentAlerts()
+    for record in [*records, rain]:
+        alerts.apply(record)
+    years_later = records[-1]["observed_at"] + 10 * 365 * 86_400_000
+
+    current = alerts.current(now_ms=years_later)
+
+    assert {r["msg_type"] for r in current} == {"CANCEL"} and len(current) == 4  # the all-clears, still listed
+    assert rain not in current
