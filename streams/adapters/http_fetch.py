@@ -19,7 +19,7 @@ import aiohttp
 
 from streams.adapters import metrics
 
-USER_AGENT = "bosai-hub-poller/1 (+https://github.com/; disaster-data hub of a prefecture)"
+USER_AGENT = "bosai-hub-poller/1 (a prefecture's disaster-data hub)"
 OK, NOT_MODIFIED, NOT_FOUND = "ok", "not_modified", "not_found"
 TIMEOUT, CONNECTION_ERROR, HTTP_ERROR, TRUNCATED, TOO_LARGE = (
     "timeout",

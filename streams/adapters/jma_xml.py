@@ -7,7 +7,7 @@ Everything JMA's feeds serve is untrusted bytes until proven otherwise:
   entity expansion ("billion laughs"), no external entity (XXE) and no fetch can happen;
 * **bounded depth** (``MAX_DEPTH``) checked on the parsed tree;
 * **JMA's XML Schema** (``jma/schema/jmx.xsd``, shipped in the repo with its provenance), applied with
-  ``xmlschema`` built with ``defuse="always"`` and no access to any resource outside that folder.
+  ``xmlschema`` built with ``defuse="always"`` and ``allow="sandbox"`` (no resource outside that folder).
 
 Every failure is a :class:`JmaXmlError` with a stable reason code (``too_large``, ``not_xml``,
 ``too_deep``, ``schema_invalid``) that becomes the dead letter's reason.
@@ -50,7 +50,7 @@ def jma_schema_path() -> Path:
 def _schema() -> xmlschema.XMLSchema:
     """JMA's schema, loaded once (about 0.4 s): local files only, defused."""
     path = jma_schema_path()
-    return xmlschema.XMLSchema(str(path), defuse="always", allow="local", base_url=str(path.parent))
+    return xmlschema.XMLSchema(str(path), defuse="always", allow="sandbox", base_url=str(path.parent))
 
 
 def _parser() -> etree.XMLParser:
