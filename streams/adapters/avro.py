@@ -42,6 +42,7 @@ READING = "jp.bosai.hub.SensorReading"
 ALERT = "jp.bosai.hub.Alert"
 DEAD_LETTER = "jp.bosai.hub.DeadLetter"
 ENRICHED = "jp.bosai.hub.EnrichedReading"
+OFFICIAL_REPORT = "jp.bosai.hub.OfficialReport"
 
 
 class CodecError(Exception):

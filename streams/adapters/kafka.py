@@ -28,6 +28,7 @@ log = logging.getLogger("bosai.kafka")
 
 __all__ = [
     "TopicPartition",
+    "BatchSender",
     "RecordWriter",
     "transactional_producer",
     "read_partition",
@@ -42,6 +43,7 @@ __all__ = [
     "committed_offsets",
     "consumer_lag",
     "read_range",
+    "read_since",
 ]
 
 
@@ -203,6 +205,21 @@ async def count_messages(
     return len(await read_range(bootstrap, starts, ends))
 
 
+async def read_since(bootstrap: str, topics: Iterable[str], since_ms: int, *, timeout_s: float = 30.0) -> list:
+    """Every message of the topics written at or after ``since_ms`` (record timestamps), up to the current ends.
+
+    What a poller reads back from the topics it writes, to know on start what it already produced.
+    """
+    async with started_consumer(bootstrap) as client:
+        partitions = [TopicPartition(t, p) for t in topics for p in await partitions_of(client, t)]
+        if not partitions:
+            return []
+        found = await client.offsets_for_times({tp: since_ms for tp in partitions})
+        ends = await client.end_offsets(partitions)
+    starts = {tp: (found[tp].offset if found.get(tp) is not None else ends[tp]) for tp in partitions}
+    return await read_range(bootstrap, starts, ends, timeout_s=timeout_s)
+
+
 # -- batch writes -------------------------------------------------------------------------------------
 
 
@@ -294,3 +311,35 @@ async def read_partition(bootstrap: str, topic: str, partition: int, *, timeout_
             batch = await client.getmany(tp, timeout_ms=1000, max_records=50_000)
             records.extend(batch.get(tp, ()))
         return records
+
+
+class BatchSender:
+    """An idempotent producer (at-least-once, acks=all) with a RecordWriter: what the entry points use
+    that write readings on behalf of others (the HTTP gateway), where a transaction has no input offset
+    to commit with."""
+
+    def __init__(self, bootstrap: str):
+        self.bootstrap = bootstrap
+        self.producer: AIOKafkaProducer | None = None  # made in start(): aiokafka needs the running loop
+        self._writer: RecordWriter | None = None
+        self._starting: asyncio.Lock | None = None
+
+    async def start(self) -> None:
+        """Start the producer once, however many tasks ask for it at the same time."""
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if self.producer is None:
+                started = producer(self.bootstrap)
+                await started.start()
+                self.producer, self._writer = started, RecordWriter(started)
+
+    async def stop(self) -> None:
+        if self.producer is not None:
+            await self.producer.stop()
+            self.producer = self._writer = None
+
+    async def send(self, records: Sequence[OutRecord]) -> int:
+        """Send and wait until the broker has every record (acks=all); return the bytes written."""
+        await self.start()
+        return await self._writer.write(records)

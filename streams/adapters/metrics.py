@@ -30,6 +30,8 @@ class BatchFigures(Protocol):
     event_time_max: int | None
     produced_at: Sequence[int]
     alerts: Sequence
+    reports: Mapping[str, int]
+    areas_skipped: int
 
 
 READINGS = Counter("bosai_readings_total", "Readings through each stage.", ["region", "stage"])
@@ -95,6 +97,44 @@ STATION_INFO = Gauge(
     ["region", "station", "name", "kind", "municipality", "lat", "lon"],
 )
 WORKER = Info("bosai_worker", "The worker process.")
+
+# Official reports (JMA's 気象庁防災情報XML) through a region's worker; rule is jma_landslide, jma_flood,
+# jma_record_rain; outcome applied, duplicate, older, superseded, withdrawn, nothing_to_withdraw,
+# other_prefecture (dead letters are counted in bosai_dead_letters_total).
+OFFICIAL_REPORTS = Counter(
+    "bosai_official_reports_total", "Official reports processed, by rule and outcome.", ["region", "rule", "outcome"]
+)
+OFFICIAL_AREAS_SKIPPED = Counter(
+    "bosai_official_areas_skipped_total", "Areas of other prefectures named in official reports (skipped).", ["region"]
+)
+
+# The pollers (bosai jma watch, bosai amedas watch): poller is jma or amedas.
+POLL_REQUESTS = Counter(
+    "bosai_poll_requests_total",
+    "HTTP requests of the pollers by result (ok, not_modified, not_found, http_error, timeout, "
+    "connection_error, truncated, too_large).",
+    ["poller", "result"],
+)
+POLL_LAST_SUCCESS = Gauge(
+    "bosai_poll_last_success_timestamp_seconds", "Wall-clock time of the poller's last successful poll.", ["poller"]
+)
+POLL_LAYOUT_ERRORS = Counter(
+    "bosai_poll_layout_errors_total",
+    "Responses whose layout the poller does not know (JMA changed a file's layout): never silently ignored.",
+    ["poller"],
+)
+JMA_FEED_ENTRIES = Counter(
+    "bosai_jma_feed_entries_total",
+    "Entries of JMA's Atom feed by what became of them (produced, already_produced, other_title, "
+    "other_prefecture, fetch_failed).",
+    ["outcome"],
+)
+AMEDAS_FILES = Counter(
+    "bosai_amedas_files_total",
+    "AMeDAS 10-minute map files by outcome (produced, empty, missing, layout_error, fetch_failed).",
+    ["outcome"],
+)
+POLLER_RECORDS = Counter("bosai_poller_records_total", "Records the pollers wrote, per region.", ["poller", "region"])
 
 # Webhook sink (bosai sink run): labels are the configured subscriber ids (bounded by the config file).
 WEBHOOK_DELIVERIES = Counter(
@@ -189,16 +229,40 @@ def observe_batch(
     READINGS.labels(region, "valid").inc(result.readings_valid)
     READINGS.labels(region, "missing_value").inc(result.readings_missing)
     READINGS.labels(region, "stale").inc(result.readings_stale)
-    for reason, count in result.dead_letters.items():
-        DEAD_LETTERS.labels(region, reason).inc(count)
     if result.geofence_nearest:
         GEOFENCE_FALLBACKS.labels(region, "nearest").inc(result.geofence_nearest)
     if result.geofence_none:
         GEOFENCE_FALLBACKS.labels(region, "none").inc(result.geofence_none)
+    _observe_outputs(region, result, records)
+    BATCH_SECONDS.labels(region).observe(finished_s - started_s)
+    for produced_ms in result.produced_at:
+        LATENCY.labels(region).observe(max(0.0, finished_s - produced_ms / 1000))
+    if result.event_time_max is not None:
+        EVENT_TIME.labels(region).set(result.event_time_max / 1000)
+        EVENT_TIME_LAG.labels(region).set(time.time() - result.event_time_max / 1000)
+
+
+def observe_official_batch(
+    region: str, result: BatchFigures, *, started_s: float, finished_s: float, bytes_written: int, records: Sequence
+) -> None:
+    """A batch of official reports: outcomes per rule, skipped areas, dead letters, alert events, deliveries."""
+    for key, count in result.reports.items():
+        rule, _, outcome = key.partition("/")
+        OFFICIAL_REPORTS.labels(region, rule, outcome).inc(count)
+    if result.areas_skipped:
+        OFFICIAL_AREAS_SKIPPED.labels(region).inc(result.areas_skipped)
+    _observe_outputs(region, result, records)
+    BATCH_SECONDS.labels(region).observe(finished_s - started_s)
+
+
+def _observe_outputs(region: str, result: BatchFigures, records: Sequence) -> None:
+    """Dead letters, alert events and what was delivered where (both pipelines)."""
+    for reason, count in result.dead_letters.items():
+        DEAD_LETTERS.labels(region, reason).inc(count)
     for out in result.alerts:
-        t = out.transition
-        for code in out.record["municipality_codes"]:
-            ALERT_EVENTS.labels(region, t.rule.id, t.level.name, t.msg_type, code).inc()
+        record = out.record
+        for code in record["municipality_codes"]:
+            ALERT_EVENTS.labels(region, record["rule"], record["level"], record["msg_type"], code).inc()
     per_topic: dict[str, list[int]] = {}
     for record in records:
         tally = per_topic.setdefault(record.topic, [0, 0])
@@ -208,12 +272,6 @@ def observe_batch(
         kind, municipality = _topic_kind(topic)
         DELIVERED_MESSAGES.labels(region, kind, municipality).inc(count)
         DELIVERED_BYTES.labels(region, kind, municipality).inc(size)
-    BATCH_SECONDS.labels(region).observe(finished_s - started_s)
-    for produced_ms in result.produced_at:
-        LATENCY.labels(region).observe(max(0.0, finished_s - produced_ms / 1000))
-    if result.event_time_max is not None:
-        EVENT_TIME.labels(region).set(result.event_time_max / 1000)
-        EVENT_TIME_LAG.labels(region).set(time.time() - result.event_time_max / 1000)
 
 
 def _topic_kind(topic: str) -> tuple[str, str]:
@@ -276,12 +334,16 @@ class StationClock:
 
 def initialise(pack: RegionPack) -> None:
     """Create every bounded label set at 0, so dashboards and rules see series before the first event."""
+    from streams.core.official import RULES
     from streams.core.readings import REASONS
 
     for stage in ("received", "valid", "missing_value", "stale"):
         READINGS.labels(pack.name, stage)
     for reason in REASONS:
         DEAD_LETTERS.labels(pack.name, reason)
+    for rule in RULES.values():
+        OFFICIAL_REPORTS.labels(pack.name, rule, "applied")
+    OFFICIAL_AREAS_SKIPPED.labels(pack.name)
     for method in ("nearest", "none"):
         GEOFENCE_FALLBACKS.labels(pack.name, method)
     SILENT_STATIONS.labels(pack.name).set(0)

@@ -23,6 +23,7 @@ from streams.cli.hub import replay, tail, worker
 from streams.cli.ops import dashboards, feed, sink
 from streams.cli.region import locate, region
 from streams.cli.topics import topics
+from streams.cli.watch import amedas, jma
 from streams.cli.web import web
 from streams.core.errors import BosaiError
 
@@ -33,7 +34,24 @@ def cli() -> None:
     """Real-time disaster-data hub for a prefecture and its municipalities."""
 
 
-for command in (broker, topics, tls, access, region, locate, worker, replay, tail, dashboards, feed, sink, bench, demo):
+for command in (
+    broker,
+    topics,
+    tls,
+    access,
+    region,
+    locate,
+    worker,
+    replay,
+    tail,
+    jma,
+    amedas,
+    dashboards,
+    feed,
+    sink,
+    bench,
+    demo,
+):
     cli.add_command(command)
 for command in (bridge, gateway):  # other platforms in and out: FIWARE Orion, municipal sensors over HTTP
     cli.add_command(command)

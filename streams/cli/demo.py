@@ -19,7 +19,12 @@ if TYPE_CHECKING:  # imported when called: the CLI starts fast
     from streams.runtime.replay import ReplayResult
 
 AMEDAS_CSV = ("data", "amedas", "tochigi-kanagawa-2023-07-13_2023-12-06.csv.gz")
-CREDITS = "Data: 出典：気象庁ホームページ (JMA AMeDAS); 「国土数値情報（行政区域データ）（国土交通省）を加工して作成」"
+# JMA's 土砂災害警戒情報 for 神奈川県 of 2024-11-02 (発表 18:50 → 箱根町 joins 20:50 → 解除 23:27)
+KANAGAWA_LANDSLIDE = tuple(("data", "jma", f"17_04_0{i}_250630_VXWW50.xml") for i in (1, 2, 3))
+CREDITS = (
+    "Data: 出典：気象庁ホームページ (JMA AMeDAS); 出典：気象庁 (気象庁防災情報XML, relayed as JMA's); "
+    "「国土数値情報（行政区域データ）（国土交通省）を加工して作成」"
+)
 
 
 def episode_summary(alerts: Sequence[dict], packs: Sequence[RegionPack]) -> list[str]:
@@ -66,6 +71,12 @@ def episode_summary(alerts: Sequence[dict], packs: Sequence[RegionPack]) -> list
 )
 @click.option("--no-web", is_flag=True, help="Do not start the residents' map.")
 @click.option(
+    "--official/--no-official",
+    default=True,
+    show_default=True,
+    help="After the rain, relay JMA's 土砂災害警戒情報 of 神奈川県, 2024-11-02.",
+)
+@click.option(
     "--replicas",
     default=1,
     show_default=True,
@@ -80,6 +91,7 @@ def demo(
     keep_broker: bool,
     web_port: int,
     no_web: bool,
+    official: bool,
     replicas: int,
 ) -> None:
     """Start the embedded broker, apply the topics, and replay the real heavy rain of 2023-09-04..08
@@ -99,17 +111,19 @@ def demo(
         prefix = catalog().prefix if lease.started else time.strftime("demo-%Y%m%d%H%M%S")
         with _residents_map(None if no_web else web_port, lease.bootstrap, prefix, packs):
             result = _replay(lease.bootstrap, prefix, packs, since, until, speed, metrics_port, replicas)
-        click.echo("")
-        for line in episode_summary(result.alerts, packs):
-            click.echo(line)
-        click.echo(
-            f"\n{result.readings:,} readings replayed in {result.total_s:.1f}s; {len(result.alerts)} alert "
-            f"events on {prefix}.* topics; dead letters {result.dead_letters}; "
-            f"drained {'yes' if result.drained else 'NO'}"
-        )
-        click.echo(CREDITS)
-        if not result.drained:
-            raise BosaiError("the pipeline did not drain")
+            click.echo("")
+            for line in episode_summary(result.alerts, packs):
+                click.echo(line)
+            click.echo(
+                f"\n{result.readings:,} readings replayed in {result.total_s:.1f}s; {len(result.alerts)} alert "
+                f"events on {prefix}.* topics; dead letters {result.dead_letters}; "
+                f"drained {'yes' if result.drained else 'NO'}"
+            )
+            if not result.drained:
+                raise BosaiError("the pipeline did not drain")
+            if official:
+                _official_sequence(packs, lease.bootstrap, prefix, speed)
+            click.echo(CREDITS)
 
 
 @contextmanager
@@ -171,3 +185,40 @@ def _replay(
         live=True,
         replicas=replicas,
     )
+
+
+def _official_sequence(packs: Sequence[RegionPack], bootstrap: str, prefix: str, speed: float | None) -> None:
+    """JMA's 土砂災害警戒情報 of 神奈川県, 2024-11-02, through the same hub (a second replay on the same topics)."""
+    from streams.adapters.avro import default_store
+    from streams.config.settings import cache_dir, project_root
+    from streams.runtime.replay import iter_lines, run_replay
+
+    kanagawa = [p for p in packs if p.name == "kanagawa"]
+    if not kanagawa:
+        return
+    click.echo("\nOfficial information: JMA's 土砂災害警戒情報, 神奈川県, 2024-11-02 (relayed as JMA's: 出典：気象庁)")
+    result = run_replay(
+        kanagawa,
+        catalog(),
+        default_store(),
+        None,
+        bootstrap=bootstrap,
+        prefix=prefix,
+        since_ms=None,
+        until_ms=None,
+        speed=speed,
+        timeout_s=300,
+        log_dir=cache_dir() / "logs",
+        progress=say,
+        keep_topics=True,
+        jma_paths=[project_root().joinpath(*parts) for parts in KANAGAWA_LANDSLIDE],
+    )
+    for line in iter_lines(result.alerts):
+        click.echo(line)
+    towns = sorted({c for a in result.alerts for c in a["municipalities"]})
+    click.echo(
+        f"{result.reports} official report(s) relayed: {len(result.alerts)} alert events for "
+        f"{', '.join(kanagawa[0].name_of(c) for c in towns)}; dead letters {result.dead_letters}"
+    )
+    if not result.drained:
+        raise BosaiError("the pipeline did not drain")

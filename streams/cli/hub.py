@@ -91,8 +91,9 @@ def _report(result, timeout_s: float, allow_dead_letters: bool) -> None:  # noqa
     for line in iter_lines(result.alerts):
         click.echo(line)
     counts = Counter((a["rule"], a["level"]) for a in result.alerts if a["msg_type"] == "ALERT")
+    reports = f" and {result.reports:,} official report(s)" if result.reports else ""
     click.echo(
-        f"replayed {result.readings:,} readings in {result.total_s:.1f}s (produce {result.produce_s:.1f}s, "
+        f"replayed {result.readings:,} readings{reports} in {result.total_s:.1f}s (produce {result.produce_s:.1f}s, "
         f"drain {result.drain_s:.1f}s); {len(result.alerts)} alert events; dead letters {result.dead_letters}"
     )
     for (rule, level), n in sorted(counts.items()):
@@ -101,7 +102,7 @@ def _report(result, timeout_s: float, allow_dead_letters: bool) -> None:  # noqa
         raise BosaiError(f"the pipeline did not drain within {timeout_s:.0f}s")
     if result.dead_letters and not allow_dead_letters:
         raise BosaiError(
-            f"{result.dead_letters} reading(s) were dead-lettered (use --keep-topics and "
+            f"{result.dead_letters} message(s) were dead-lettered (use --keep-topics and "
             f"`bosai tail` on the deadletter topic to see why)"
         )
 
@@ -118,9 +119,16 @@ def _report(result, timeout_s: float, allow_dead_letters: bool) -> None:  # noqa
 @click.option(
     "--csv",
     "csv_path",
-    required=True,
+    default=None,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="AMeDAS-format CSV or CSV.gz.",
+)
+@click.option(
+    "--jma",
+    "jma_paths",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="JMA report XML (気象庁防災情報XML) or a folder of them (repeatable): replayed in ReportDateTime order.",
 )
 @click.option("--from", "since", default=None, help="First event time, JST (e.g. 2023-09-04).")
 @click.option("--to", "until", default=None, help="End of the range (exclusive), JST.")
@@ -154,7 +162,8 @@ def _report(result, timeout_s: float, allow_dead_letters: bool) -> None:  # noqa
 )
 def replay(
     pack_dirs: tuple[Path, ...],
-    csv_path: Path,
+    csv_path: Path | None,
+    jma_paths: tuple[Path, ...],
     since: str | None,
     until: str | None,
     speed: float | None,
@@ -166,7 +175,7 @@ def replay(
     running_workers: bool,
     replicas: int,
 ) -> None:
-    """Replay observations through the hub on Kafka and report every alert it emitted."""
+    """Replay observations (--csv) and official reports (--jma) through the hub on Kafka; report every alert."""
     from streams.adapters.avro import default_store
     from streams.adapters.broker import broker_for_command
     from streams.config.region_pack import load_pack
@@ -174,6 +183,8 @@ def replay(
     from streams.core.times import parse_jst
     from streams.runtime.replay import run_replay, write_alerts
 
+    if csv_path is None and not jma_paths:
+        raise click.UsageError("give --csv (readings), --jma (official reports), or both")
     since_ms = parse_jst(since, option="--from") if since else None
     until_ms = parse_jst(until, option="--to") if until else None
     packs = [load_pack(d) for d in pack_dirs]
@@ -197,6 +208,7 @@ def replay(
             keep_topics=keep_topics or running_workers,
             start_workers=not running_workers,
             replicas=replicas,
+            jma_paths=jma_paths,
         )
     if alerts_out:
         write_alerts(alerts_out, result.alerts)

@@ -88,7 +88,9 @@ def region_check(pack_dir: Path) -> None:
         f"{pack_dir}: valid — {pack.name} ({pack.prefecture_name}, {pack.prefecture_code}): "
         f"{len(pack.municipalities)} municipalities, {len(pack.designated_cities)} designated cities, "
         f"{len(pack.stations)} stations ({nearest} by nearest fallback), {len(pack.zones)} hazard zones, "
-        f"rules {', '.join(pack.rules.ids)}; loaded in {time.perf_counter() - started:.2f}s"
+        f"rules {', '.join(pack.rules.ids)}; JMA area table rows {len(pack.jma_area_rows)} "
+        f"(+{len(pack.jma_forecast_area_rows)} forecast areas), gauges with a JMA code "
+        f"{len(pack.stations_by_jma_code)}; loaded in {time.perf_counter() - started:.2f}s"
     )
 
 

@@ -93,11 +93,12 @@ def _region_readers(pack: RegionPack, catalog: Catalog) -> list[dict]:
         _reader(
             f"pref-{pack.name}",
             "prefecture",
-            f"{pack.prefecture_name}: every alert event of the prefecture and the readings.",
+            f"{pack.prefecture_name}: every alert event of the prefecture, the readings, the official reports.",
             [
                 ("prefixed", topic("alerts")),
                 ("literal", topic("readings.raw")),
                 ("literal", topic("readings.enriched")),
+                ("literal", topic("official.raw")),
             ],
             region=pack.name,
         )

@@ -19,6 +19,7 @@ import yaml
 
 from streams.config.checks import Problems
 from streams.config.geojson import features, number_or_none
+from streams.config.jma_areas import reference_table_path, rows_for_prefecture, write_area_table
 from streams.config.region_pack import _NAME, DEFAULT_NEAREST_M, MANIFEST, PackError, _load_municipalities, load_pack
 from streams.config.settings import project_root
 from streams.config.station_file import STATION_COLUMNS
@@ -71,6 +72,7 @@ def read_station_list(path: Path) -> list[dict[str, str]]:
                     "lon": row["lon"].strip(),
                     "alt_m": (row.get("alt_m") or "").strip(),
                     "sharing": (row.get("sharing") or "").strip() or default_sharing,
+                    "jma_station_code": (row.get("jma_station_code") or "").strip(),
                 }
                 known = stations.setdefault(station_id, entry)
                 if (known["lat"], known["lon"]) != (entry["lat"], entry["lon"]):
@@ -148,6 +150,42 @@ def _write_stations(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
+def _write_jma_tables(out: Path, prefecture_code: str, known: set[str]) -> tuple[dict[str, str], list[str]]:
+    """The reference tables' rows of this prefecture whose municipalities the pack has (files entries, notes)."""
+    files: dict[str, str] = {}
+    left_out: list[str] = []
+    for key, name, forecast in (
+        ("jma_areas", "jma_areas.csv", False),
+        ("jma_forecast_areas", "jma_forecast_areas.csv", True),
+    ):
+        rows = rows_for_prefecture(reference_table_path(project_root(), forecast), prefecture_code, forecast=forecast)
+        kept = [r for r in rows if set(r["municipality_codes"].split()) <= known]
+        left_out += [next(iter(r.values())) for r in rows if r not in kept]
+        if kept:
+            write_area_table(out / name, kept, forecast=forecast)
+            files[key] = name
+    return files, left_out
+
+
+PACK_FILES = {"municipalities": "municipalities.geojson", "stations": "stations.csv", "rules": "rules.yaml"}
+
+
+def _n03_features(n03: Path, problems: Problems) -> tuple[list[dict], int]:
+    """The N03 features with a code, and how many had none (N03 has some for disputed areas, 所属未定地)."""
+    n03_features = features(n03, problems)
+    if problems.items:
+        raise PackError(n03, problems.items)
+    kept = [f for f in n03_features if (f.get("properties") or {}).get("N03_007")]
+    return kept, len(n03_features) - len(kept)
+
+
+def _write_manifest(out: Path, manifest: dict, title: str, notes: list[str]) -> None:
+    header = "".join(f"# {line}\n" for line in (title, *notes))
+    (out / MANIFEST).write_text(
+        header + yaml.safe_dump(manifest, allow_unicode=True, sort_keys=False), encoding="utf-8"
+    )
+
+
 def init_pack(
     name: str,
     n03: Path,
@@ -161,17 +199,15 @@ def init_pack(
     """Build a valid pack from an N03 GeoJSON and a station list, with the default JMA rule set.
 
     Without a station list the pack has no stations: it serves official information (JMA's reports)
-    only. Stations outside the prefecture (beyond the nearest-municipality reach) are left out and
-    listed in the manifest's header, so one AMeDAS file covering several prefectures serves each of them.
+    only. JMA's area codes that are not "JIS code + 00" (split cities, renumbered municipalities) are
+    copied from the hub's reference tables (``jma/areas.csv``) for this prefecture. Stations outside the
+    prefecture (beyond the nearest-municipality reach) are left out and listed in the manifest's header,
+    so one AMeDAS file covering several prefectures serves each of them.
     """
     if not _NAME.match(name):
         raise ConfigError("--name", f"{name!r} is not a pack name", expected="lower-case letters, digits and '-'")
     problems = Problems()
-    n03_features = features(n03, problems)
-    if problems.items:
-        raise PackError(n03, problems.items)
-    kept = [f for f in n03_features if (f.get("properties") or {}).get("N03_007")]
-    skipped = len(n03_features) - len(kept)  # N03 has code-less features for disputed areas (所属未定地)
+    kept, skipped = _n03_features(n03, problems)
     prefecture_code, prefecture_name = _prefecture_of(n03, kept)
     station_rows = read_station_list(stations_csv) if stations_csv is not None else []
     _empty_folder(out, force)
@@ -188,23 +224,23 @@ def init_pack(
     inside, outside = _stations_inside(index, station_rows)
     _write_stations(out / "stations.csv", inside)
     shutil.copyfile(project_root() / "regions" / "_template" / "rules.yaml", out / "rules.yaml")
+    jma_files, jma_left_out = _write_jma_tables(out, prefecture_code, {m.code for m in municipalities} | set(cities))
     manifest = {
         "format": 1,
         "name": name,
         "prefecture_code": prefecture_code,
         "prefecture_name": prefecture_name,
         "designated_cities": cities,
-        "files": {"municipalities": "municipalities.geojson", "stations": "stations.csv", "rules": "rules.yaml"},
+        "files": {**PACK_FILES, **jma_files},
         "hazard_zones": _copy_zones(out, zones),
         "geofence": {"nearest_max_distance_m": nearest_max_distance_m},
     }
     source = f"{n03.name} and {stations_csv.name}" if stations_csv is not None else f"{n03.name} (no stations)"
-    header = (
-        f"# Region pack built by `bosai region init` from {source}.\n"
-        f"# {skipped} N03 feature(s) without a code were left out; {len(outside)} station(s) outside "
-        f"this prefecture were left out{': ' + ', '.join(outside) if outside else ''}.\n"
-    )
-    (out / MANIFEST).write_text(
-        header + yaml.safe_dump(manifest, allow_unicode=True, sort_keys=False), encoding="utf-8"
-    )
+    notes = [
+        f"{skipped} N03 feature(s) without a code were left out; {len(outside)} station(s) outside "
+        f"this prefecture were left out{': ' + ', '.join(outside) if outside else ''}.",
+        f"JMA area codes from jma/areas.csv (sources there): {', '.join(jma_files.values()) or 'none needed'}"
+        + (f"; rows left out (municipalities not in this N03): {', '.join(jma_left_out)}." if jma_left_out else "."),
+    ]
+    _write_manifest(out, manifest, f"Region pack built by `bosai region init` from {source}.", notes)
     return load_pack(out)

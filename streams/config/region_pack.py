@@ -26,6 +26,7 @@ from shapely.geometry.base import BaseGeometry
 
 from streams.config.checks import Problems
 from streams.config.geojson import features, number_or_none, polygon
+from streams.config.jma_areas import load_area_table
 from streams.config.rule_file import load_rules
 from streams.config.settings import project_root
 from streams.config.station_file import apply_station_settings, load_stations
@@ -426,6 +427,7 @@ def load_pack(pack_dir: Path | str) -> RegionPack:
             {z.ref.zone_id for z in zones},
             problems,
         )
+    area_rows, forecast_rows = _jma_tables(pack_dir, manifest, municipalities, problems)
     if problems:
         raise PackError(pack_dir, problems.items)
     return RegionPack(
@@ -439,7 +441,28 @@ def load_pack(pack_dir: Path | str) -> RegionPack:
         zones=tuple(zones),
         rules=rules,
         index=index,
+        jma_area_rows=tuple(area_rows),
+        jma_forecast_area_rows=tuple(forecast_rows),
     )
+
+
+def _jma_tables(pack_dir: Path, manifest: Manifest, municipalities: list[Municipality], problems: Problems) -> tuple:
+    """The optional JMA area tables named in region.yaml (files.jma_areas, files.jma_forecast_areas)."""
+    known = {m.code for m in municipalities} | set(manifest.designated_cities)
+    tables = []
+    for key, forecast in (("jma_areas", False), ("jma_forecast_areas", True)):
+        name = manifest.files.get(key)
+        if name is None:
+            tables.append([])
+            continue
+        if not isinstance(name, str):
+            problems.add(
+                manifest.path, f"files.{key} is {name!r}", where=f"files.{key}", expected="a CSV inside the pack"
+            )
+            tables.append([])
+            continue
+        tables.append(load_area_table(pack_dir / name, manifest.prefecture_code, known, problems, forecast=forecast))
+    return tables[0], tables[1]
 
 
 def default_pack_dirs() -> list[Path]:

@@ -32,9 +32,10 @@ from streams.core.model import (
 )
 from streams.core.rules import RIVER_STAGE_KEYS, RuleSet
 
-STATION_COLUMNS = ("station_id", "kind", "name_ja", "name_en", "lat", "lon", "alt_m", "sharing")
+STATION_COLUMNS = ("station_id", "kind", "name_ja", "name_en", "lat", "lon", "alt_m", "sharing", "jma_station_code")
 REQUIRED_COLUMNS = {"station_id", "lat", "lon", "name_ja"}
 STATION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+JMA_STATION_CODE = re.compile(r"^\d{17}$")  # 水位観測所 code of JMA's flood forecasts
 SETTINGS_KEYS = ("river_stages", "downstream_municipalities", "hazard_zones", "rules")
 
 
@@ -62,6 +63,14 @@ def _station(row: dict[str, str], path: Path, where: str) -> Station:
             where=where,
             expected=f"lat in {JAPAN_LAT}, lon in {JAPAN_LON} (WGS84 degrees)",
         )
+    jma_code = (row.get("jma_station_code") or "").strip() or None
+    if jma_code is not None and (not JMA_STATION_CODE.match(jma_code) or kind is not SensorKind.RIVER_LEVEL_GAUGE):
+        raise ConfigError(
+            path,
+            f"jma_station_code is {jma_code!r} on a {kind.value}",
+            where=f"{where} jma_station_code",
+            expected="the 17-digit 水位観測所 code of JMA's flood forecasts, on a river_level_gauge (or empty)",
+        )
     return Station(
         station_id=row["station_id"].strip(),
         kind=kind,
@@ -71,6 +80,7 @@ def _station(row: dict[str, str], path: Path, where: str) -> Station:
         lon=lon,
         alt_m=number_or_none(row.get("alt_m")),
         sharing=sharing,
+        jma_station_code=jma_code,
     )
 
 
@@ -90,6 +100,7 @@ def load_stations(path: Path, problems: Problems) -> list[Station]:
         return []
     stations: list[Station] = []
     seen: dict[str, int] = {}
+    jma_codes: dict[str, int] = {}
     for row_number, row in enumerate(reader, start=2):
         station_id = (row.get("station_id") or "").strip()
         where = f"row {row_number} station_id={station_id!r}"
@@ -105,9 +116,22 @@ def load_stations(path: Path, problems: Problems) -> list[Station]:
         else:
             seen[station_id] = row_number
             try:
-                stations.append(_station(row, path, where))
+                station = _station(row, path, where)
             except ConfigError as exc:
                 problems.items.append(exc)
+                continue
+            code = station.jma_station_code
+            if code is not None and code in jma_codes:
+                problems.add(
+                    path,
+                    f"duplicate jma_station_code {code} (first on row {jma_codes[code]})",
+                    where=f"{where} jma_station_code",
+                    expected="one station per JMA 水位観測所",
+                )
+                continue
+            if code is not None:
+                jma_codes[code] = row_number
+            stations.append(station)
     return stations
 
 

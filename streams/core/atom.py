@@ -2,7 +2,9 @@
 
 Like JMA's XML feed (気象庁防災情報XML) and L-Alert's intake: an Atom feed lists the current messages,
 each entry linking to its CAP document. ``CurrentAlerts`` keeps the latest message of every alert
-episode; a Cancel stays listed for ``cancel_retention_ms`` of event time so readers see the all-clear.
+episode; a Cancel stays listed for ``cancel_retention_ms`` of event time so readers see the all-clear,
+and an alert with ``expires`` (a relayed 記録的短時間大雨情報) is treated as ended from then on. Entries of
+relayed JMA reports name JMA as their author, with its credit.
 Who sees what follows the sharing level and the access file's principals (``visible``).
 """
 
@@ -13,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from streams.core.access_policy import Principal, visible
-from streams.core.cap import cap_identifier, cap_time
+from streams.core.cap import JMA_CREDIT, cap_identifier, cap_time, is_relayed
 from streams.core.times import HOUR_MS
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -36,14 +38,16 @@ class CurrentAlerts:
         region = record["region"]
         self.newest_event_ms[region] = max(self.newest_event_ms.get(region, 0), record["observed_at"])
 
-    def current(self) -> list[dict]:
-        """Open episodes' latest messages, and recent cancels; newest first."""
+    def current(self, now_ms: int | None = None) -> list[dict]:
+        """Open episodes' latest messages, and recent cancels; newest first. An alert whose ``expires`` has
+        passed (by the region's newest event time, or ``now_ms`` when given) has ended and is left out."""
         out = []
         for record in self.latest.values():
-            if record["msg_type"] == "CANCEL":
-                horizon = self.newest_event_ms.get(record["region"], 0) - self.cancel_retention_ms
-                if record["observed_at"] < horizon:
-                    continue
+            newest = self.newest_event_ms.get(record["region"], 0)  # cancels stay for a while in event time
+            if record["msg_type"] == "CANCEL" and record["observed_at"] < newest - self.cancel_retention_ms:
+                continue
+            if record.get("expires") is not None and record["expires"] <= max(newest, now_ms or 0):
+                continue
             out.append(record)
         return sorted(out, key=lambda r: (r["observed_at"], r["alert_id"]), reverse=True)
 
@@ -55,9 +59,10 @@ def feed_entries(
     region: str | None = None,
     municipality_code: str | None = None,
     public_only: bool = False,
+    now_ms: int | None = None,
 ) -> list[dict]:
     out = []
-    for record in alerts.current():
+    for record in alerts.current(now_ms):
         if not visible(principal, record):
             continue
         if region is not None and record["region"] != region:
@@ -96,6 +101,9 @@ def render_atom(entries: Iterable[dict], *, feed_id: str, title: str, self_url: 
         sub(entry, "title", record["headline"])
         sub(entry, "id", f"urn:bosai-hub:cap:{identifier}")
         sub(entry, "updated", cap_time(record["observed_at"]))
+        if is_relayed(record):
+            relayed_by = sub(entry, "author")
+            sub(relayed_by, "name", f"気象庁 {record['official']['publishing_office']}（{JMA_CREDIT}）")
         sub(entry, "link", rel="alternate", type="application/cap+xml", href=cap_url.format(identifier=identifier))
         sub(entry, "category", term=record["msg_type"].title())
         sub(

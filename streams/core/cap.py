@@ -8,6 +8,12 @@ public → Public, municipal → Restricted (the concerned municipalities and th
 internal → Private (addressed to the prefecture). Times are event times in JST (``+09:00``: the XSD
 rejects ``Z``), so the same alert always renders the same bytes.
 
+Relayed official reports (``source`` jma) render as JMA's, never as the hub's own: the sender is the
+relay's (``jma-relay.bosai-hub.<region>.jp``), ``sent`` is the report's ReportDateTime (+09:00),
+``status`` is the report's (Exercise / Test for 訓練 / 試験), ``expires`` is set where the alert ends by
+itself, and the text is JMA's headline and wording, credited 「出典：気象庁」, with EventID, Serial and
+InfoType as parameters. The hub adds no instruction of its own to JMA's words.
+
 Pure: no Kafka. ``zone_polygons`` (zone id → lon/lat ring) is passed in by callers that hold a pack.
 """
 
@@ -43,9 +49,23 @@ def cap_identifier(alert_id: str, sequence: int) -> str:
     return f"{alert_id}.{sequence}"
 
 
-def sender_for(region: str) -> str:
-    """The hub's CAP sender id for a region (no spaces or commas, as CAP requires)."""
-    return f"bosai-hub.{region}.jp"
+JMA_CREDIT = "出典：気象庁"
+# CAP geocode names of JMA's area codes, by rule
+JMA_GEOCODES = {
+    "jma_landslide": "JMA 市町村等",
+    "jma_flood": "JMA 指定河川洪水予報（予報区域）",
+    "jma_record_rain": "JMA 府県予報区・細分区域等",
+}
+
+
+def sender_for(region: str, source: str = "hub") -> str:
+    """The CAP sender id (no spaces or commas, as CAP requires): the hub's own alerts, or its relay of JMA's."""
+    return f"jma-relay.bosai-hub.{region}.jp" if source == "jma" else f"bosai-hub.{region}.jp"
+
+
+def is_relayed(alert: Mapping) -> bool:
+    """A relayed official report (JMA's words), not one of the hub's own threshold alerts."""
+    return alert.get("source") == "jma" and alert.get("official") is not None
 
 
 def cap_time(epoch_ms: int) -> str:
@@ -59,7 +79,7 @@ def references_triple(alert: Mapping) -> str | None:
     alert_id, _, sequence = alert["references"].rpartition("/")
     return ",".join(
         (
-            sender_for(alert["region"]),
+            sender_for(alert["region"], alert.get("source", "hub")),
             cap_identifier(alert_id, int(sequence)),
             cap_time(alert["references_observed_at"]),
         )
@@ -80,11 +100,20 @@ def _fmt(value: float | None) -> str:
 def _head(root: ET.Element, alert: Mapping, status: str, prefecture_principal: str | None) -> None:
     """identifier … incidents: who sent what, when, to whom."""
     _sub(root, "identifier", cap_identifier(alert["alert_id"], alert["sequence"]))
-    _sub(root, "sender", sender_for(alert["region"]))
+    _sub(root, "sender", sender_for(alert["region"], alert.get("source", "hub")))
     _sub(root, "sent", cap_time(alert["observed_at"]))
-    _sub(root, "status", status)
+    _sub(root, "status", alert.get("status") or status)
     _sub(root, "msgType", _MSG_TYPE[alert["msg_type"]])
-    _sub(root, "source", f"bosai hub rule {alert['rule']}, station {alert['station_id']}")
+    if is_relayed(alert):
+        official = alert["official"]
+        _sub(
+            root,
+            "source",
+            f"気象庁防災情報XML {official['info_kind']} EventID={official['event_id']} Serial={official['serial']} "
+            f"InfoType={official['info_type']} ({official['publishing_office']}; relayed by bosai hub; {JMA_CREDIT})",
+        )
+    else:
+        _sub(root, "source", f"bosai hub rule {alert['rule']}, station {alert['station_id']}")
     sharing = alert["sharing_level"]
     _sub(root, "scope", _SCOPE[sharing])
     if sharing == "MUNICIPAL":
@@ -120,8 +149,65 @@ def _parameters(info: ET.Element, alert: Mapping) -> None:
         _sub(parameter, "value", value)
 
 
+def _official_parameters(info: ET.Element, alert: Mapping) -> None:
+    official = alert["official"]
+    parameters = [
+        ("EventID", official["event_id"]),
+        ("Serial", official["serial"]),
+        ("InfoType", official["info_type"]),
+        ("InfoKind", official["info_kind"]),
+        ("JMA area", f"{official.get('area_name', '')} {' '.join(official.get('area_codes') or [])}".strip()),
+        ("JMA level", alert["level"]),
+        ("condition", official.get("condition") or ""),
+        ("credit", official.get("credit") or JMA_CREDIT),
+    ]
+    if alert.get("warning_level") is not None:
+        parameters.insert(0, ("警戒レベル相当", str(alert["warning_level"])))
+    for name, value in parameters:
+        if value:
+            parameter = _sub(info, "parameter")
+            _sub(parameter, "valueName", name)
+            _sub(parameter, "value", value)
+
+
+def _relayed_info(root: ET.Element, alert: Mapping) -> ET.Element:
+    """JMA's report as JMA's: its headline and wording, credited; no instruction of the hub's own."""
+    official = alert["official"]
+    info = _sub(root, "info")
+    _sub(info, "language", "ja-JP")
+    _sub(info, "category", "Met")
+    _sub(info, "event", alert["event"])
+    if alert["msg_type"] == "CANCEL":
+        _sub(info, "responseType", "AllClear")
+    else:
+        _sub(info, "responseType", _RESPONSE.get(alert.get("warning_level"), "Monitor"))
+    _sub(info, "urgency", alert["urgency"])
+    _sub(info, "severity", alert["severity"])
+    _sub(info, "certainty", alert["certainty"])
+    code = _sub(info, "eventCode")
+    _sub(code, "valueName", "JMA:InfoKind/Kind")
+    _sub(code, "value", f"{official['info_kind']}/{official.get('kind_code') or ''}".rstrip("/"))
+    _sub(info, "effective", cap_time(alert["observed_at"]))
+    if alert.get("expires") is not None:
+        _sub(info, "expires", cap_time(alert["expires"]))
+    _sub(info, "senderName", f"気象庁 {official['publishing_office']}（{JMA_CREDIT}; relayed by bosai hub）")
+    _sub(info, "headline", alert["headline"])
+    words = [official.get("headline") or "", official.get("text") or ""]
+    _sub(
+        info,
+        "description",
+        "\n".join(w for w in words if w)
+        + f"\n\n[{official['head_title']} {official.get('area_name', '')} {official.get('condition', '')}; "
+        f"EventID {official['event_id']}, Serial {official['serial']}, InfoType {official['info_type']}] {JMA_CREDIT}",
+    )
+    _official_parameters(info, alert)
+    return info
+
+
 def _info(root: ET.Element, alert: Mapping, sender_name: str) -> ET.Element:
     """What happened, how bad, what to do."""
+    if is_relayed(alert):
+        return _relayed_info(root, alert)
     info = _sub(root, "info")
     _sub(info, "language", "ja-JP")
     _sub(info, "category", "Met")
@@ -170,6 +256,11 @@ def _area(info: ET.Element, alert: Mapping, zone_polygons: ZonePolygons | None) 
         geocode = _sub(area_element, "geocode")
         _sub(geocode, "valueName", GEOCODE_NAME)
         _sub(geocode, "value", municipality_code)
+    if is_relayed(alert):
+        for area_code in alert["official"].get("area_codes") or []:
+            geocode = _sub(area_element, "geocode")
+            _sub(geocode, "valueName", JMA_GEOCODES.get(alert["rule"], "JMA area"))
+            _sub(geocode, "value", area_code)
 
 
 def render(

@@ -10,6 +10,7 @@ from enum import StrEnum
 
 # Every quantity a reading may carry, and its unit (the Avro Measurement's quantity/unit pair).
 QUANTITY_UNITS = {
+    "precipitation_10min": "mm",  # 10-minute rainfall (前10分間降水量, AMeDAS 10-minute data)
     "precipitation_1h": "mm",  # 1-hour rainfall (前1時間降水量)
     "precipitation_3h": "mm",
     "precipitation_24h": "mm",  # 24-hour rainfall (前24時間降水量)
@@ -100,6 +101,8 @@ class Station:
     @property
     def is_public(self) -> bool:
         return self.sharing == "public"
+
+    jma_station_code: str | None = None  # 17-digit 水位観測所 code of JMA's flood forecasts (river gauges)
 
 
 @dataclass(frozen=True)

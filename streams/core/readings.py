@@ -25,6 +25,7 @@ REASONS = (UNDECODABLE, UNKNOWN_SCHEMA, MISSING_FIELD, IMPOSSIBLE_VALUE, OUTSIDE
 # Plausible ranges: beyond these a value is a sensor or transmission fault, not weather.
 # (Japan's 1-hour record is 153 mm, the world's about 305 mm; 24 h: 922.5 mm in Japan.)
 RANGES = {
+    "precipitation_10min": (0.0, 150.0),
     "precipitation_1h": (0.0, 400.0),
     "precipitation_3h": (0.0, 800.0),
     "precipitation_24h": (0.0, 2000.0),

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from streams.core.geo import METHOD_NAMES, RegionIndex, ZoneShape
+from streams.core.jma_areas import AreaRow, JmaAreas
 from streams.core.model import Location, Municipality, Station, ZoneRef
 from streams.core.rules import RuleSet
 from streams.core.topics import RegionTopics
@@ -33,6 +35,24 @@ class RegionPack:
     zones: tuple[ZoneShape, ...]
     rules: RuleSet
     index: RegionIndex
+    jma_area_rows: tuple[AreaRow, ...] = ()  # jma_areas.csv: split cities, renumbered municipalities
+    jma_forecast_area_rows: tuple[AreaRow, ...] = ()  # jma_forecast_areas.csv: part-prefecture forecast areas
+
+    # -- official information (JMA) ----------------------------------------------------------------
+    @cached_property
+    def jma_areas(self) -> JmaAreas:
+        """JMA's area codes as this pack's municipalities (see streams.core.jma_areas)."""
+        return JmaAreas.build(
+            self.prefecture_code,
+            [(m.code, m.city_code) for m in self.municipalities],
+            self.jma_area_rows,
+            self.jma_forecast_area_rows,
+        )
+
+    @cached_property
+    def stations_by_jma_code(self) -> dict[str, Station]:
+        """River gauges by their JMA 水位観測所 code (the jma_station_code column)."""
+        return {s.jma_station_code: s for s in self.stations.values() if s.jma_station_code}
 
     # -- municipalities --------------------------------------------------------------------------
     def municipality(self, code: str) -> Municipality:

@@ -268,6 +268,7 @@ class HubTopics:
     public: str
     deadletter: str
     municipal: Mapping[str, str]  # JIS code -> that municipality's (or ward's) alerts topic
+    official: str = ""  # official reports as received (JMA's XML)
 
     @classmethod
     def for_region(cls, catalog: Catalog, pack) -> HubTopics:  # noqa: ANN001 - a RegionPack
@@ -283,6 +284,7 @@ class HubTopics:
             public=name("alerts.public"),
             deadletter=name("deadletter"),
             municipal={m.code: name("alerts.municipality", m.code) for m in pack.municipalities},
+            official=name("official.raw"),
         )
 
     def alert_topics(self) -> list[str]:

@@ -16,6 +16,7 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from streams.adapters.avro import (
     ALERT,
@@ -48,7 +49,7 @@ _CODEC_REASON = {
 class AlertOut:
     """An alert event as emitted: the transition, its Avro record, and where it went."""
 
-    transition: Transition
+    transition: Any  # a lifecycle Transition, or an official.OfficialTransition for a relayed JMA report
     record: dict
     topics: tuple[str, ...]
 
@@ -56,7 +57,8 @@ class AlertOut:
 @dataclass
 class BatchResult:
     records: list[OutRecord] = field(default_factory=list)
-    states: dict[str, StationState] = field(default_factory=dict)
+    # new states by key: StationState (readings) or OfficialState (official reports); each has to_bytes()
+    states: dict[str, Any] = field(default_factory=dict)
     dead_letters: dict[str, int] = field(default_factory=dict)  # reason -> count
     alerts: list[AlertOut] = field(default_factory=list)
     readings_valid: int = 0
@@ -67,6 +69,8 @@ class BatchResult:
     event_time_max: int | None = None
     produced_at: list[int] = field(default_factory=list)
     station_times: dict[str, int] = field(default_factory=dict)  # latest observed_at per station
+    reports: dict[str, int] = field(default_factory=dict)  # official reports: "<rule>/<outcome>" -> count
+    areas_skipped: int = 0  # official reports: areas of other prefectures
 
 
 def _worker_name() -> str:

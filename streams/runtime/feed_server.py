@@ -59,6 +59,11 @@ class CredentialChecker:
         return True
 
 
+def _now_ms() -> int:
+    """Wall clock for the feed only: an alert past its ``expires`` (a relayed 記録的短時間大雨情報) has ended."""
+    return int(time.time() * 1000)
+
+
 class FeedHandlers:
     """The feed's HTTP handlers: each authenticates, checks what the principal may see, and renders."""
 
@@ -105,7 +110,7 @@ class FeedHandlers:
         principal = await self.principal_of(request)
         return self.atom(
             request,
-            feed_entries(self.alerts, principal, public_only=True),
+            feed_entries(self.alerts, principal, public_only=True, now_ms=_now_ms()),
             "urn:bosai-hub:feed:public",
             "bosai hub: public alerts",
         )
@@ -117,7 +122,7 @@ class FeedHandlers:
             raise web.HTTPForbidden(text=f"{principal.name} may not read the {region} prefecture feed\n")
         return self.atom(
             request,
-            feed_entries(self.alerts, principal, region=region),
+            feed_entries(self.alerts, principal, region=region, now_ms=_now_ms()),
             f"urn:bosai-hub:feed:prefecture:{region}",
             f"bosai hub: {region} (all alerts)",
         )
@@ -133,7 +138,7 @@ class FeedHandlers:
             raise web.HTTPForbidden(text=f"{principal.name} may not read the feed of {code}\n")
         return self.atom(
             request,
-            feed_entries(self.alerts, principal, municipality_code=code),
+            feed_entries(self.alerts, principal, municipality_code=code, now_ms=_now_ms()),
             f"urn:bosai-hub:feed:municipality:{code}",
             f"bosai hub: {code}",
         )
@@ -151,7 +156,7 @@ class FeedHandlers:
         return web.Response(body=body, content_type="application/cap+xml", charset="utf-8")
 
     async def healthz(self, _request: web.Request) -> web.Response:
-        return web.json_response({"alerts": len(self.alerts.latest), "current": len(self.alerts.current())})
+        return web.json_response({"alerts": len(self.alerts.latest), "current": len(self.alerts.current(_now_ms()))})
 
 
 def build_app(

@@ -1,8 +1,11 @@
-"""Replay real observations through the hub: produce, run the workers, wait until drained, collect alerts.
+"""Replay real observations and official reports through the hub: produce, run the workers, wait until
+drained, collect alerts.
 
 A replay runs in its own topic namespace (``--topic-prefix``, default ``replay-<time>``) with fresh
 workers, so it never mixes 2023's alerts into a live hub's streams and two replays of the same data
 give the same alerts. Readings keep their original event times; ``speed`` only paces production.
+Official reports (JMA's XML files, ``--jma``) go to each concerned region's official-reports topic in
+ReportDateTime order, interleaved by time with the readings (:mod:`streams.runtime.replay_input`).
 """
 
 from __future__ import annotations
@@ -18,13 +21,14 @@ from pathlib import Path
 
 from streams.adapters import kafka
 from streams.adapters.amedas_csv import read_amedas
-from streams.adapters.avro import ALERT, READING, AvroCodec, SchemaStore
+from streams.adapters.avro import ALERT, OFFICIAL_REPORT, READING, AvroCodec, SchemaStore
 from streams.adapters.kafka_admin import apply_topics, delete_namespace
 from streams.core.errors import BosaiError
 from streams.core.region import RegionPack
 from streams.core.times import jst_iso
 from streams.core.topics import Catalog, HubTopics, expand
 from streams.runtime.processes import WorkerProcess
+from streams.runtime.replay_input import OfficialInput, TimedMessage, official_messages, produce_timeline
 from streams.runtime.worker import WorkerSettings, app_id_for
 
 Progress = Callable[[str], None]
@@ -41,6 +45,9 @@ class ReplayResult:
     drain_s: float = 0.0
     total_s: float = 0.0
     drained: bool = True
+    records: list[dict] = field(default_factory=list)  # the alert events as decoded (once per alert id, sequence)
+    reports: int = 0  # official reports produced
+    reports_other_prefecture: int = 0  # official report files of no region's prefecture (not produced)
 
     def by_level(self) -> Counter:
         return Counter((a["rule"], a["level"], a["msg_type"]) for a in self.alerts)
@@ -124,14 +131,20 @@ async def wait_drained(
             return True
         if time.monotonic() - last_report > 2:
             last_report = time.monotonic()
-            progress(f"{group_id}: processed {done:,}/{total:,} readings")
+            progress(f"{group_id}: processed {done:,}/{total:,} messages")
         await asyncio.sleep(0.25)
     return False
 
 
 def alert_line(record: dict, topics: Sequence[str]) -> dict:
-    """One line of --alerts-out: the alert event as the hub emitted it, with where it was delivered."""
+    """One line of --alerts-out: the alert event as the hub emitted it, with where it was delivered.
+
+    ``source`` tells the hub's own alerts (hub) from relayed official reports (jma); for these,
+    ``observed_at`` is the report's ReportDateTime and ``official`` names the report.
+    """
+    official = record.get("official")
     return {
+        "source": record.get("source", "hub"),
         "alert_id": record["alert_id"],
         "sequence": record["sequence"],
         "msg_type": record["msg_type"],
@@ -151,12 +164,27 @@ def alert_line(record: dict, topics: Sequence[str]) -> dict:
         "threshold": record["threshold"],
         "municipalities": record["municipality_codes"],
         "headline": record["headline"],
+        "status": record.get("status", "Actual"),
+        "expires": jst_iso(record["expires"]) if record.get("expires") is not None else None,
+        "official": {
+            "info_kind": official["info_kind"],
+            "event_id": official["event_id"],
+            "serial": official["serial"],
+            "info_type": official["info_type"],
+            "condition": official.get("condition", ""),
+            "credit": official["credit"],
+        }
+        if official
+        else None,
         "topics": sorted(topics),
     }
 
 
-async def collect_alerts(bootstrap: str, store: SchemaStore, starts: dict, ends: dict) -> list[dict]:
-    """Every alert event between the offsets, once per (alert id, sequence), with the topics it reached."""
+async def collect_alerts(
+    bootstrap: str, store: SchemaStore, starts: dict, ends: dict, records: list[dict] | None = None
+) -> list[dict]:
+    """Every alert event between the offsets, once per (alert id, sequence), with the topics it reached
+    (and, into ``records`` when given, the decoded events themselves)."""
     codec = AvroCodec(store, ALERT)
     seen: dict[tuple[str, int], dict] = {}
     delivered: dict[tuple[str, int], set[str]] = defaultdict(set)
@@ -171,6 +199,8 @@ async def collect_alerts(bootstrap: str, store: SchemaStore, starts: dict, ends:
             raise BosaiError(f"alert {key[0]}/{key[1]} was emitted twice with different content")
         seen[key] = record
         delivered[key].add(message.topic)
+    if records is not None:
+        records.extend(seen.values())
     lines = [alert_line(seen[k], delivered[k]) for k in seen]
     lines.sort(key=lambda a: (a["observed_at"], a["station_id"], a["rule"], a["sequence"]))
     return lines
@@ -185,6 +215,7 @@ class ReplayPlan:
     topic_sets: list[HubTopics]
     readings: list[dict]
     routes: dict[str, str]  # station id -> raw topic
+    official: OfficialInput | None = None
 
     @property
     def output_topics(self) -> list[str]:
@@ -194,18 +225,23 @@ class ReplayPlan:
     def raw_topics(self) -> list[str]:
         return [t.raw for t in self.topic_sets]
 
+    @property
+    def input_topics(self) -> list[str]:
+        """What the workers consume: each region's raw readings and official reports."""
+        return [t for ts in self.topic_sets for t in (ts.raw, ts.official)]
 
-def _plan(
+
+def _readings(
     packs: Sequence[RegionPack],
-    catalog: Catalog,
-    csv_path: Path,
+    routes: dict[str, str],
+    csv_path: Path | None,
     since_ms: int | None,
     until_ms: int | None,
     progress: Progress,
-) -> tuple[ReplayPlan, int]:
+) -> tuple[list[dict], int]:
+    if csv_path is None:
+        return [], 0
     records = read_amedas(csv_path, since_ms=since_ms, until_ms=until_ms)
-    topic_sets = [HubTopics.for_region(catalog, p) for p in packs]
-    routes = {sid: t.raw for p, t in zip(packs, topic_sets, strict=True) for sid in p.stations}
     wanted = [r for r in records if r["station_id"] in routes]
     if not wanted:
         raise BosaiError(f"{csv_path}: no readings of the regions' stations in the chosen time range")
@@ -215,7 +251,38 @@ def _plan(
         f"{jst_iso(wanted[0]['observed_at'])} to {jst_iso(wanted[-1]['observed_at'])}"
         + (f" ({skipped:,} rows of stations outside the regions skipped)" if skipped else "")
     )
-    return ReplayPlan(packs, catalog, topic_sets, wanted, routes), skipped
+    return wanted, skipped
+
+
+def _plan(
+    packs: Sequence[RegionPack],
+    catalog: Catalog,
+    csv_path: Path | None,
+    since_ms: int | None,
+    until_ms: int | None,
+    progress: Progress,
+    jma_paths: Sequence[Path] = (),
+    store: SchemaStore | None = None,
+) -> tuple[ReplayPlan, int]:
+    topic_sets = [HubTopics.for_region(catalog, p) for p in packs]
+    routes = {sid: t.raw for p, t in zip(packs, topic_sets, strict=True) for sid in p.stations}
+    wanted, skipped = _readings(packs, routes, csv_path, since_ms, until_ms, progress)
+    official = None
+    if jma_paths:
+        by_prefecture: dict[str, list[str]] = {}
+        for pack, topics in zip(packs, topic_sets, strict=True):
+            by_prefecture.setdefault(pack.prefecture_code, []).append(topics.official)
+        official = official_messages(
+            jma_paths, by_prefecture, AvroCodec(store, OFFICIAL_REPORT), fetched_at=int(time.time() * 1000)
+        )
+        progress(
+            f"{official.reports} official report(s) for the regions"
+            + (f", {official.other_prefecture} of other prefectures skipped" if official.other_prefecture else "")
+            + (f", {len(official.unreadable)} unreadable (to be dead-lettered)" if official.unreadable else "")
+        )
+        if not official.messages and not wanted:
+            raise BosaiError("no official report concerns the regions' prefectures, and no readings were given")
+    return ReplayPlan(packs, catalog, topic_sets, wanted, routes, official), skipped
 
 
 def _workers(
@@ -246,27 +313,36 @@ def _workers(
 async def _drain(
     plan: ReplayPlan, bootstrap: str, *, timeout_s: float, progress: Progress, workers: Sequence[WorkerProcess]
 ) -> bool:
-    """Wait until every region's workers have committed the end of its raw topic."""
-    raw_ends = await kafka.end_offsets(bootstrap, plan.raw_topics)
-    drained = True
-    for pack, topics in zip(plan.packs, plan.topic_sets, strict=True):
-        targets = {tp: end for tp, end in raw_ends.items() if tp.topic == topics.raw}
-        drained = drained and await wait_drained(
-            bootstrap,
-            app_id_for(plan.catalog.prefix, pack.name),
-            targets,
-            timeout_s=timeout_s,
-            progress=progress,
-            workers=workers,
-        )
-    return drained
+    """Wait until every region's workers have committed the end of its raw and official topics.
+
+    Processing official reports may write readings (a flood forecast's observed levels) to the raw
+    topic, so the ends are read again after each pass until they stop moving.
+    """
+    ends = await kafka.end_offsets(bootstrap, plan.input_topics)
+    while True:
+        for pack, topics in zip(plan.packs, plan.topic_sets, strict=True):
+            targets = {tp: end for tp, end in ends.items() if tp.topic in (topics.raw, topics.official)}
+            drained = await wait_drained(
+                bootstrap,
+                app_id_for(plan.catalog.prefix, pack.name),
+                targets,
+                timeout_s=timeout_s,
+                progress=progress,
+                workers=workers,
+            )
+            if not drained:
+                return False
+        again = await kafka.end_offsets(bootstrap, plan.input_topics)
+        if again == ends:
+            return True
+        ends = again
 
 
 def run_replay(
     packs: Sequence[RegionPack],
     catalog: Catalog,
     store: SchemaStore,
-    csv_path: Path,
+    csv_path: Path | None,
     *,
     bootstrap: str,
     prefix: str,
@@ -282,14 +358,20 @@ def run_replay(
     metrics_ports: Sequence[int] = (),
     live: bool = False,
     start_workers: bool = True,
+    jma_paths: Sequence[Path] = (),
 ) -> ReplayResult:
-    """Produce the CSV's readings into each region's raw topic, run one worker per region, collect alerts."""
+    """Produce the CSV's readings into each region's raw topic and the official reports (``jma_paths``)
+    into its official-reports topic, run one worker per region, collect alerts."""
     started = time.monotonic()
-    plan, skipped = _plan(packs, replace(catalog, prefix=prefix), csv_path, since_ms, until_ms, progress)
+    plan, skipped = _plan(
+        packs, replace(catalog, prefix=prefix), csv_path, since_ms, until_ms, progress, jma_paths, store
+    )
     result = ReplayResult(prefix=prefix, readings=len(plan.readings), skipped=skipped)
+    if plan.official is not None:
+        result.reports, result.reports_other_prefecture = plan.official.reports, plan.official.other_prefecture
     before, _ = asyncio.run(apply_topics(bootstrap, expand(plan.catalog, [p.topics_input() for p in packs])))
     progress(f"topics under prefix '{prefix}': {len(before.changes)} created or updated")
-    starts = asyncio.run(kafka.end_offsets(bootstrap, plan.output_topics + plan.raw_topics))
+    starts = asyncio.run(kafka.end_offsets(bootstrap, plan.output_topics + plan.input_topics))
     workers = _workers(plan, bootstrap, log_dir, worker_settings, metrics_ports, replicas) if start_workers else []
     with (
         _running(workers, metrics_ports, progress),
@@ -297,9 +379,7 @@ def run_replay(
     ):
         progress = (lambda _message: None) if shown else progress  # the live view shows progress itself
         produce_started = time.monotonic()
-        asyncio.run(
-            produce(bootstrap, plan.readings, plan.routes, AvroCodec(store, READING), speed=speed, progress=progress)
-        )
+        asyncio.run(_produce(plan, bootstrap, store, speed=speed, progress=progress))
         result.produce_s = time.monotonic() - produce_started
         result.drained = asyncio.run(_drain(plan, bootstrap, timeout_s=timeout_s, progress=progress, workers=workers))
         result.drain_s = time.monotonic() - produce_started - result.produce_s
@@ -308,6 +388,21 @@ def run_replay(
         asyncio.run(delete_namespace(bootstrap, prefix, [p.name for p in packs]))
     result.total_s = time.monotonic() - started
     return result
+
+
+async def _produce(
+    plan: ReplayPlan, bootstrap: str, store: SchemaStore, *, speed: float | None, progress: Progress
+) -> None:
+    """The readings alone as before; with official reports, one timeline of both."""
+    codec = AvroCodec(store, READING)
+    if plan.official is None:
+        await produce(bootstrap, plan.readings, plan.routes, codec, speed=speed, progress=progress)
+        return
+    readings = [
+        TimedMessage(r["observed_at"], 0, plan.routes[r["station_id"]], r["station_id"].encode(), payload)
+        for r, payload in zip(plan.readings, codec.encode_many(plan.readings), strict=True)
+    ]
+    await produce_timeline(bootstrap, readings + plan.official.messages, speed=speed, progress=progress)
 
 
 @contextmanager
@@ -353,7 +448,7 @@ def _collect(result: ReplayResult, plan: ReplayPlan, bootstrap: str, store: Sche
     alert_ends = {tp: e for tp, e in ends.items() if not tp.topic.endswith(".deadletter")}
     dead_ends = {tp: e for tp, e in ends.items() if tp.topic.endswith(".deadletter")}
     result.dead_letters = asyncio.run(kafka.count_messages(bootstrap, starts, dead_ends))
-    result.alerts = asyncio.run(collect_alerts(bootstrap, store, starts, alert_ends))
+    result.alerts = asyncio.run(collect_alerts(bootstrap, store, starts, alert_ends, result.records))
 
 
 def write_alerts(path: Path, alerts: Sequence[dict]) -> None:

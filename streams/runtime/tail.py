@@ -58,8 +58,10 @@ def as_json(topic: str, partition: int, offset: int, kind: str, record: dict) ->
 def as_line(kind: str, record: dict) -> str:
     """One readable line per message."""
     if kind == "Alert":
+        status = "" if record.get("status", "Actual") == "Actual" else f"[{record['status']}] "
         return (
-            f"{_time(record['observed_at'])} {record['msg_type']:<6} {record['rule']:<10} {record['level']:<10} "
+            f"{_time(record['observed_at'])} {status}{record['msg_type']:<6} {record['rule']:<10} "
+            f"{record['level']:<10} "
             f"{record['severity']:<8} {record['sharing_level'].lower():<9} {record['headline']}  "
             f"[{record['alert_id']}/{record['sequence']} → {','.join(record['municipality_codes'])}]"
         )
@@ -73,6 +75,11 @@ def as_line(kind: str, record: dict) -> str:
         return (
             f"{_time(reading['observed_at'])} {reading['station_id']} {record['municipality_code']} "
             f"({record['geofence_method']}) zones={zones} {values}"
+        )
+    if kind == "OfficialReport":
+        return (
+            f"{_time(record['fetched_at'])} {record['entry_title'] or '-'} {record['entry_id']} "
+            f"({len(record['xml']):,} bytes of XML, {record['source']})"
         )
     if kind == "DeadLetter":
         return (

@@ -29,9 +29,11 @@ from streams.config.settings import cache_dir
 from streams.config.topic_catalog import load_default_catalog
 from streams.core.errors import BosaiError
 from streams.core.lifecycle import StationState
+from streams.core.official import OfficialState
 from streams.core.region import RegionPack
 from streams.core.topics import Catalog, HubTopics, topic_name
 from streams.pipeline import Pipeline
+from streams.pipeline.official import OfficialPipeline
 from streams.runtime.hub import FENCED_EXIT, RESTART_EXIT, HubService
 from streams.runtime.partition import Stream
 
@@ -105,26 +107,47 @@ def readings_stream(pack: RegionPack, catalog: Catalog, store: SchemaStore) -> S
     )
 
 
+def official_stream(pack: RegionPack, catalog: Catalog, store: SchemaStore) -> Stream:
+    """JMA's official reports of a region, processed by the official pipeline, states on state.official."""
+    topics = HubTopics.for_region(catalog, pack)
+    changelog = topic_name(catalog, "state.official", pack.name, prefecture_code=pack.prefecture_code)
+
+    def on_batch(result: object, started_s: float, finished_s: float, written: int) -> None:
+        metrics.observe_official_batch(
+            pack.name, result, started_s=started_s, finished_s=finished_s, bytes_written=written, records=result.records
+        )
+
+    return Stream(
+        name="official",
+        topic=topics.official,
+        changelog=changelog,
+        processor=OfficialPipeline(pack, topics, store),
+        decode_state=OfficialState.from_json,
+        on_batch=on_batch,
+    )
+
+
 def create_app(pack: RegionPack, catalog: Catalog, *, bootstrap: str, prefix: str) -> faust.App:
     """The Faust app hosting one region's worker: no agents; a timer samples the consumer lag."""
     app_id = app_id_for(prefix, pack.name)
     datadir = cache_dir() / "faust" / app_id
     datadir.mkdir(parents=True, exist_ok=True)
     app = HostApp(app_id, broker=f"kafka://{bootstrap}", web_enabled=False, datadir=str(datadir))
-    raw = HubTopics.for_region(catalog, pack).raw
+    topics = HubTopics.for_region(catalog, pack)
     metrics.worker_info(pack.name, app_id)
     metrics.station_info(pack)
     metrics.initialise(pack)
 
     @app.timer(5.0)
     async def _sample_lag() -> None:
-        """Consumer lag of the raw topic: end offsets (last stable) minus this group's committed offsets."""
-        try:
-            lag = await consumer_lag(bootstrap, app_id, raw)
-        except Exception as exc:  # a sampling hiccup must never stop the hub
-            log.warning("consumer lag not sampled: %s", exc)
-            return
-        metrics.CONSUMER_LAG.labels(pack.name, raw).set(lag)
+        """Consumer lag of the input topics: end offsets (last stable) minus this group's committed offsets."""
+        for topic in (topics.raw, topics.official):
+            try:
+                lag = await consumer_lag(bootstrap, app_id, topic)
+            except Exception as exc:  # a sampling hiccup must never stop the hub
+                log.warning("consumer lag of %s not sampled: %s", topic, exc)
+                continue
+            metrics.CONSUMER_LAG.labels(pack.name, topic).set(lag)
 
     return app
 
@@ -156,7 +179,7 @@ def run_worker(settings: WorkerSettings, say=print) -> None:  # noqa: ANN001 - a
     app = create_app(pack, catalog, bootstrap=bootstrap, prefix=catalog.prefix)
     group_id = app.conf.id
     service = HubService(
-        [readings_stream(pack, catalog, store)],
+        [readings_stream(pack, catalog, store), official_stream(pack, catalog, store)],
         bootstrap=bootstrap,
         group_id=group_id,
         instance_id=f"{group_id}-{settings.instance}",

@@ -147,7 +147,7 @@ def test_alerts_written_with_the_first_alert_schema_still_decode_with_the_new_fi
     first_parsed = fastavro.parse_schema(
         first, named_schemas={"jp.bosai.hub.GeoPoint": store.by_name("jp.bosai.hub.GeoPoint").parsed}
     )
-    known = [s for s in store.versions(ALERT) if "history" in s.source]
+    known = [s for s in store.versions(ALERT) if s.source.endswith("Alert.v1.avsc")]
     assert len(known) == 1
     record = {
         "alert_id": "a",
@@ -181,6 +181,63 @@ def test_alerts_written_with_the_first_alert_schema_still_decode_with_the_new_fi
         "hub",
         "Actual",
         None,
+    )
+
+
+def test_alerts_written_with_the_second_alert_schema_still_decode_with_the_official_fields_defaulted(
+    store, project_root
+):
+    import io
+
+    import fastavro
+
+    second = json.loads((project_root / "avro" / "history" / "Alert.v2.avsc").read_text())
+    named = {"jp.bosai.hub.GeoPoint": store.by_name("jp.bosai.hub.GeoPoint").parsed}
+    parsed = fastavro.parse_schema(second, named_schemas=named)
+    (version,) = [s for s in store.versions(ALERT) if s.source.endswith("Alert.v2.avsc")]
+    official = {
+        "info_kind": "土砂災害警戒情報",
+        "control_title": "土砂災害警戒情報",
+        "head_title": "神奈川県土砂災害警戒情報",
+        "publishing_office": "横浜地方気象台",
+        "report_datetime": 1730541000000,
+        "event_id": "神奈川県土砂災害警戒情報",
+        "serial": "1",
+        "info_type": "発表",
+    }
+    record = {
+        "alert_id": "a",
+        "sequence": 0,
+        "msg_type": "ALERT",
+        "transition": "RAISED",
+        "region": "kanagawa",
+        "prefecture_code": "14",
+        "rule": "jma_landslide",
+        "level": "警戒レベル4相当",
+        "level_rank": 1,
+        "event": "土砂災害警戒情報",
+        "headline": "h",
+        "severity": "Severe",
+        "urgency": "Immediate",
+        "certainty": "Likely",
+        "sharing_level": "PUBLIC",
+        "station_id": "1420600",
+        "observed_at": 1730541000000,
+        "area": {"description": "小田原市"},
+        "municipality_codes": ["14206"],
+        "source": "jma",
+        "official": official,
+    }
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, parsed, record)
+
+    decoded = AvroCodec(store, ALERT).decode(SINGLE_OBJECT_MAGIC + version.fingerprint + body.getvalue())
+
+    assert decoded["official"]["event_id"] == "神奈川県土砂災害警戒情報"
+    assert (decoded["official"]["kind_name"], decoded["official"]["condition"], decoded["official"]["text"]) == (
+        "",
+        "",
+        "",
     )
 
 

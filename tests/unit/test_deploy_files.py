@@ -69,6 +69,8 @@ def test_docker_compose_file_is_valid_and_has_the_full_stack(project_root):
             "replay",
             "--profile",
             "sink",
+            "--profile",
+            "live",
             "config",
             "--services",
         ],
@@ -94,4 +96,6 @@ def test_docker_compose_file_is_valid_and_has_the_full_stack(project_root):
         "prometheus",
         "grafana",
         "replay",
+        "jma-watch",
+        "amedas-watch",
     }

@@ -1,0 +1,153 @@
+"""`bosai jma watch` and `bosai amedas watch`: the live pollers of JMA's public feeds."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+import click
+
+from streams.cli.common import catalog, load_packs, region_option, say, topic_prefix_option
+from streams.core.errors import BosaiError
+
+_common = [
+    region_option,
+    topic_prefix_option,
+    click.option("--interval", "interval_s", default=60.0, show_default=True, help="Seconds between polls."),
+    click.option("--timeout", "timeout_s", default=10.0, show_default=True, help="Seconds per HTTP request."),
+    click.option("--attempts", default=4, show_default=True, help="Tries per request (backoff in between)."),
+    click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on PORT (0 = any)."),
+    click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address the metrics endpoint binds."),
+    click.option("--max-polls", type=int, default=None, help="Stop after this many polls (scripts, tests)."),
+    click.option(
+        "--loglevel", default="info", show_default=True, type=click.Choice(["error", "warning", "info", "debug"])
+    ),
+]
+
+
+def _options(command):  # noqa: ANN001, ANN202 - a click decorator
+    for option in reversed(_common):
+        command = option(command)
+    return command
+
+
+def _run(watch_coroutine_of, metrics_port: int | None, metrics_host: str, loglevel: str) -> None:  # noqa: ANN001
+    """Run a poller until SIGTERM/SIGINT (or its own end), with its metrics endpoint."""
+    from streams.adapters import metrics
+
+    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if metrics_port is not None:
+        say(f"metrics on http://{metrics_host}:{metrics.serve(metrics_port, metrics_host)}/metrics")
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        return await watch_coroutine_of(stop)
+
+    polls = asyncio.run(main())
+    say(f"stopped after {polls} poll(s)")
+
+
+@click.group()
+def jma() -> None:
+    """Official reports from JMA's XML feed (気象庁防災情報XML)."""
+
+
+@jma.command("watch")
+@_options
+@click.option("--feed", "feed_url", default=None, help="JMA's Atom PULL feed (default: the extra.xml feed).")
+@click.option("--long-feed", "long_feed_url", default=None, help="The long feed read after a gap (default: *_l.xml).")
+@click.option("--lookback-hours", default=192.0, show_default=True, help="How far back the cursor is read from Kafka.")
+def jma_watch(
+    regions: tuple[Path, ...],
+    topic_prefix: str | None,
+    interval_s: float,
+    timeout_s: float,
+    attempts: int,
+    metrics_port: int | None,
+    metrics_host: str,
+    max_polls: int | None,
+    loglevel: str,
+    feed_url: str | None,
+    long_feed_url: str | None,
+    lookback_hours: float,
+) -> None:
+    """Poll JMA's feed; write each new report concerning the packs' prefectures to their official topics."""
+    from streams.adapters.avro import default_store
+    from streams.adapters.broker import resolve_bootstrap
+    from streams.adapters.http_fetch import RetryPolicy
+    from streams.runtime.jma_watch import SHORT_FEED, JmaWatcher, WatchSettings, watch
+
+    settings = WatchSettings(
+        feed_url=feed_url or SHORT_FEED,
+        long_feed_url=long_feed_url or "",
+        interval_s=interval_s,
+        lookback_s=lookback_hours * 3600,
+        retry=RetryPolicy(attempts=attempts, timeout_s=timeout_s),
+        max_polls=max_polls,
+    )
+    packs = load_packs(regions)
+    watcher = JmaWatcher(packs, catalog(topic_prefix), default_store(), resolve_bootstrap(), settings)
+    _run(lambda stop: watch(watcher, progress=say, stop=stop), metrics_port, metrics_host, loglevel)
+
+
+@click.group()
+def amedas() -> None:
+    """AMeDAS observations as JMA publishes them every 10 minutes."""
+
+
+@amedas.command("watch")
+@_options
+@click.option("--base-url", default=None, help="Where latest_time.txt and map/ are (default: JMA's).")
+@click.option("--since", default=None, help="Backfill from this time (JST, e.g. 2024-11-02T18:00), then exit.")
+@click.option("--until", default=None, help="Backfill up to this time (JST, inclusive); needs --since.")
+@click.option("--max-catch-up", default=36, show_default=True, help="Most map files caught up after a gap.")
+@click.option("--lookback-hours", default=48.0, show_default=True, help="How far back the cursor is read from Kafka.")
+def amedas_watch(
+    regions: tuple[Path, ...],
+    topic_prefix: str | None,
+    interval_s: float,
+    timeout_s: float,
+    attempts: int,
+    metrics_port: int | None,
+    metrics_host: str,
+    max_polls: int | None,
+    loglevel: str,
+    base_url: str | None,
+    since: str | None,
+    until: str | None,
+    max_catch_up: int,
+    lookback_hours: float,
+) -> None:
+    """Poll AMeDAS 10-minute data; write each pack station's precipitation as readings (or backfill a range)."""
+    from streams.adapters.avro import default_store
+    from streams.adapters.broker import resolve_bootstrap
+    from streams.adapters.http_fetch import RetryPolicy
+    from streams.core.times import parse_jst
+    from streams.runtime.amedas_watch import BASE_URL, AmedasSettings, AmedasWatcher, watch
+
+    if until and not since:
+        raise click.UsageError("--until needs --since")
+    if max_catch_up < 1:
+        raise click.BadParameter("must be >= 1", param_hint="--max-catch-up")
+    settings = AmedasSettings(
+        base_url=(base_url or BASE_URL).rstrip("/"),
+        interval_s=interval_s,
+        max_catch_up=max_catch_up,
+        lookback_s=lookback_hours * 3600,
+        since_ms=parse_jst(since, option="--since") if since else None,
+        until_ms=parse_jst(until, option="--until") if until else None,
+        retry=RetryPolicy(attempts=attempts, timeout_s=timeout_s),
+        max_polls=max_polls,
+    )
+    if settings.since_ms is not None and settings.until_ms is not None and settings.until_ms < settings.since_ms:
+        raise BosaiError(f"--until {until} is before --since {since}")
+    packs = load_packs(regions)
+    watcher = AmedasWatcher(packs, catalog(topic_prefix), default_store(), resolve_bootstrap(), settings)
+    if not watcher.topic_of:
+        raise BosaiError("no AMeDAS rain gauge (5-digit station id, kind rain_gauge) in the region packs")
+    _run(lambda stop: watch(watcher, progress=say, stop=stop), metrics_port, metrics_host, loglevel)
