@@ -48,11 +48,9 @@ def _percentiles(values_ms: list[float]) -> dict[str, float]:
 
 
 async def _produce(bootstrap: str, topic: str, records, codec, progress: Progress, total: int) -> float:
-    from aiokafka import AIOKafkaProducer
+    from streams.adapters import kafka
 
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20, max_batch_size=1 << 20
-    )
+    producer = kafka.producer(bootstrap, linger_ms=20)
     await producer.start()
     started = time.monotonic()
     try:
@@ -79,13 +77,11 @@ async def _produce(bootstrap: str, topic: str, records, codec, progress: Progres
 
 async def _throughput(bootstrap: str, group: str, topic: str, procs: list[subprocess.Popen], timeout_s: float) -> dict:
     """Readings/s from the first committed offset to the last, polling the group every 100 ms."""
-    from aiokafka.admin import AIOKafkaAdminClient
+    from streams.adapters import kafka
 
-    from streams.adapters.kafka import end_offsets
-
-    ends = await end_offsets(bootstrap, [topic])
+    ends = await kafka.end_offsets(bootstrap, [topic])
     total = sum(ends.values())
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = kafka.admin(bootstrap)
     await admin.start()
     first = None
     try:

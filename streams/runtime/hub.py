@@ -103,13 +103,19 @@ class HubService(Service, ConsumerRebalanceListener):
     @Service.task
     async def _watch_freeze(self) -> None:
         """A worker frozen past its session timeout (SIGSTOP, a paused VM) has lost its partitions to
-        another worker, and its producers are fenced: it exits rather than act on what it remembers."""
+        another worker, and its producers are fenced: it exits rather than act on what it remembers.
+
+        Only a worker that owned partitions when the freeze began: a stall before its first assignment
+        (a slow start on a starved machine) has nothing to lose, and exiting then would only delay it."""
         limit = self.session_timeout_ms / 1000
         last = time.monotonic()
         while not self.should_stop:
+            owned = bool(self.owners)
             await asyncio.sleep(0.5)
             now = time.monotonic()
-            if now - last > limit:
+            if now - last > limit and not owned:
+                log.warning("%s: event loop stalled %.1f s before owning partitions", self.instance_id, now - last)
+            elif now - last > limit:
                 log.error(
                     "%s was frozen for %.1f s, past its %.0f s session timeout: its partitions have moved "
                     "on; exiting (status %d)",
