@@ -34,6 +34,10 @@ HOUR_MS = 3_600_000
 # times and clears the rain_1h alert, and moves the windowed rules too.
 CYCLE_MM = (0.0, 25.0, 35.0, 55.0, 85.0, 0.0, 0.0, 0.0)
 
+# drill name -> each stall measured (seconds from the fault to the next alert delivered); the session's
+# terminal summary prints them, so CI's output carries the figures
+STALLS: dict[str, list[float]] = {}
+
 
 def readings(pack: RegionPack, count: int) -> list[dict]:
     """count readings, round-robin over the pack's stations, each station one hour later than its last."""
