@@ -18,6 +18,7 @@ time is left out and every counted reading had its outputs committed.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import json
 import os
 import platform
@@ -411,11 +412,9 @@ def machine_facts() -> dict:
     from streams import __version__
     from streams.adapters.kafka_dist import kafka_version
 
-    try:
-        import quixstreams
-
-        quix = quixstreams.__version__
-    except ImportError:
+    try:  # its version without importing it (its import pulls in authlib, which warns on import)
+        quix = importlib.metadata.version("quixstreams")
+    except importlib.metadata.PackageNotFoundError:
         quix = None
     return {
         "cores": os.cpu_count(),

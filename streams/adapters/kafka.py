@@ -41,7 +41,6 @@ __all__ = [
     "partitions_of",
     "end_offsets",
     "committed_offsets",
-    "consumer_lag",
     "uncommitted",
     "read_range",
     "read_since",
@@ -159,12 +158,6 @@ async def committed_offsets(bootstrap: str, group_id: str) -> dict[TopicPartitio
         except (GroupCoordinatorNotAvailableError, CoordinatorLoadInProgressError, NotCoordinatorError):
             return {}
         return {tp: meta.offset for tp, meta in committed.items()}
-
-
-async def consumer_lag(bootstrap: str, group_id: str, topic: str) -> int:
-    """Messages of the topic the group has not committed yet."""
-    ends = await end_offsets(bootstrap, [topic])
-    return sum((await uncommitted(bootstrap, group_id, ends)).values())
 
 
 async def uncommitted(

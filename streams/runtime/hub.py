@@ -128,6 +128,23 @@ class HubService(Service, ConsumerRebalanceListener):
                 os._exit(FENCED_EXIT)
             last = now
 
+    async def lag(self) -> dict[str, int]:
+        """Per input topic, the messages of this worker's partitions not yet fetched: the last stable
+        offset minus the position, both known from the fetch responses (no request of its own, and a
+        commit marker at a partition's end is skipped by the position, not counted as lag)."""
+        lag = dict.fromkeys(self.streams, 0)
+        consumer = self.consumer
+        for tp in list(self.owners) if consumer is not None else ():
+            stable = consumer.last_stable_offset(tp)
+            if stable is None:
+                continue
+            try:
+                position = await consumer.position(tp)
+            except Exception:  # revoked meanwhile: its new owner reports it
+                continue
+            lag[tp.topic] += max(0, stable - position)
+        return lag
+
     def _crash(self, exc: PartitionFailed) -> None:
         fenced = isinstance(exc.__cause__, ProducerFenced)
         code = FENCED_EXIT if fenced else RESTART_EXIT
