@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from pathlib import Path
 
@@ -125,9 +124,9 @@ def token_issue(
     store = TokenStore(tokens or default_tokens_path())
     secret = store.issue(f"owner:{owner}")
     if output:
-        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(secret + "\n")
+        from streams.config.secret_files import write_secret
+
+        write_secret(output, secret + "\n")
         say(f"token for {owner} written to {output} (mode 0600)")
     else:
         click.echo(secret)

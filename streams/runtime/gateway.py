@@ -37,6 +37,7 @@ from streams.adapters.avro import DEAD_LETTER, READING, AvroCodec, SchemaStore
 from streams.config.gateway import Owner, TokenStore
 from streams.config.orion_bridge import BridgeConfig, OrionTarget
 from streams.core import gateway as core
+from streams.core.errors import ConfigError
 from streams.core.login_limits import UNKNOWN, LoginPolicy, Network
 from streams.core.messages import OutRecord
 from streams.core.ngsi_in import NotificationError, entity_record, parse_notification
@@ -87,9 +88,9 @@ class Doors:
     ):
         self.tokens, self.refresh_s = tokens, refresh_s
         self.guard = LoginGuard(policy=policy, trusted_proxies=trusted_proxies, metrics_door="gateway")
-        self._stored: dict = {}
-        self._mtime = -1
-        self._checked = 0.0
+        self._mtime = tokens.mtime_ns()
+        self._stored: Mapping = tokens.load()  # a store others may read or write is refused at start
+        self._checked = time.monotonic()
 
     def _current(self) -> Mapping:
         now = time.monotonic()
@@ -97,7 +98,11 @@ class Doors:
             self._checked = now
             mtime = self.tokens.mtime_ns()
             if mtime != self._mtime:
-                self._stored, self._mtime = self.tokens.load(), mtime
+                self._mtime = mtime
+                try:
+                    self._stored = self.tokens.load()
+                except ConfigError as exc:  # keep the last good tokens; say so until the file is fixed
+                    log.error("gateway: %s; still using the tokens read before", exc)
         return self._stored
 
     async def authenticate(self, request: web.Request, kind: str) -> Subject:
