@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -49,7 +49,7 @@ class OrionError(Exception):
 @dataclass(frozen=True)
 class Subscription:
     id: str
-    body: dict
+    body: dict = field(repr=False)  # holds the gateway token Orion sends with each notification
 
 
 class OrionClient:
