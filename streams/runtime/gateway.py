@@ -90,7 +90,7 @@ class Doors:
         self.guard = LoginGuard(policy=policy, trusted_proxies=trusted_proxies, metrics_door="gateway")
         self._mtime = tokens.mtime_ns()
         self._stored: Mapping = tokens.load()  # a store others may read or write is refused at start
-        self._checked = time.monotonic()
+        self._checked = -math.inf  # the first request looks for a change again
 
     def _current(self) -> Mapping:
         now = time.monotonic()
