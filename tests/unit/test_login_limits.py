@@ -235,3 +235,15 @@ def test_one_typo_from_an_office_does_not_make_its_other_principals_suspect_but_
     assert not limiter.check("192.0.2.10", "muni-09201", 1.0).privileged
     _fail(limiter, "192.0.2.10", "muni-09202", 1.0, times=2)
     assert not limiter.check("192.0.2.10", "pref-tochigi", 1.0).privileged, "an address with several failures"
+
+
+@pytest.mark.parametrize("command", [["feed"], ["gateway", "--owners", "owners.yaml"]])
+def test_a_trusted_proxy_option_that_is_not_a_network_is_refused_before_anything_starts(command):
+    from click.testing import CliRunner
+
+    from streams.cli import cli
+
+    result = CliRunner().invoke(cli, [*command, "--trusted-proxy", "10.0.0.0/33"])
+
+    assert result.exit_code == 2
+    assert "'10.0.0.0/33' is not an IP network" in result.output
