@@ -223,7 +223,7 @@ class FeedHandlers:
     def _too_many(limited: LoginLimited) -> web.HTTPTooManyRequests:
         return web.HTTPTooManyRequests(
             headers={"Retry-After": str(limited.retry_after)},
-            text=f"too many failed logins; try again in {limited.retry_after} s\n",
+            text=f"too many login attempts; try again in {limited.retry_after} s\n",
         )
 
     @staticmethod

@@ -120,7 +120,7 @@ class Doors:
         except LoginLimited as limited:
             raise _json_error(
                 web.HTTPTooManyRequests,
-                f"too many failed logins; try again in {limited.retry_after} s",
+                f"too many login attempts; try again in {limited.retry_after} s",
                 headers={"Retry-After": str(limited.retry_after)},
             ) from None
         subject = core.token_matches(token, stored)
