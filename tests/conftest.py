@@ -62,6 +62,17 @@ _SESSION_BROKER: dict = {}
 
 
 @pytest.fixture(scope="session")
+def kafka_broker_logs(kafka_bootstrap) -> list[Path] | None:
+    """The session broker's own log files (None for an external cluster: its logs are not ours to read)."""
+    from streams.adapters.kafka_node import KafkaNode
+
+    state = _SESSION_BROKER.get("state")
+    if state is None:
+        return None
+    return [KafkaNode(Path(state.home), node.id).log_file for node in state.nodes]
+
+
+@pytest.fixture(scope="session")
 def kafka_clients_listener(kafka_bootstrap) -> tuple[str, Path]:
     """The session broker's authenticated listener (SASL_SSL, SCRAM-SHA-512) and the CA file to trust it."""
     from streams.config.settings import ENV_CA_FILE, ENV_CLIENTS_BOOTSTRAP

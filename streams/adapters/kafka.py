@@ -19,7 +19,12 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.conn import create_conn
-from aiokafka.errors import CoordinatorLoadInProgressError, GroupCoordinatorNotAvailableError, NotCoordinatorError
+from aiokafka.errors import (
+    CoordinatorLoadInProgressError,
+    GroupCoordinatorNotAvailableError,
+    NotCoordinatorError,
+    SaslAuthenticationFailed,
+)
 from aiokafka.partitioner import DefaultPartitioner
 
 from streams.core.messages import OutRecord
@@ -110,8 +115,17 @@ async def started_admin(bootstrap: str, **options: Any) -> AsyncIterator[AIOKafk
         await client.close()
 
 
+class LoginUnavailable(Exception):
+    """The broker could not be asked whether a credential is right (unreachable, TLS, timeout)."""
+
+
 async def scram_login(host: str, port: int, ssl_context: ssl.SSLContext, username: str, password: str) -> bool:
-    """Whether the broker's SASL_SSL listener accepts this SCRAM-SHA-512 credential (one handshake)."""
+    """Whether the broker's SASL_SSL listener accepts this SCRAM-SHA-512 credential (one handshake).
+
+    False when the broker refused it; :class:`LoginUnavailable` when the broker could not be asked, so a
+    door answers 503 and counts nothing against the client. Neither carries the password: the exception
+    names only the kind of error (a library message might quote what it was given).
+    """
     try:
         conn = await create_conn(
             host,
@@ -123,8 +137,10 @@ async def scram_login(host: str, port: int, ssl_context: ssl.SSLContext, usernam
             sasl_plain_password=password,
             request_timeout_ms=10_000,
         )
-    except Exception:  # noqa: BLE001 - authentication failed or broker unreachable: either way, no access
+    except SaslAuthenticationFailed:
         return False
+    except Exception as exc:  # noqa: BLE001 - anything else: the broker did not answer the question
+        raise LoginUnavailable(f"SCRAM handshake with {host}:{port} failed: {type(exc).__name__}") from None
     conn.close()
     return True
 

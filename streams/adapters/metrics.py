@@ -183,6 +183,30 @@ GATEWAY_ACCEPT_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
+# Logins at the HTTP doors: door is feed (bosai feed), gateway (POST /v1/readings) or orion (Orion
+# notifications). Never a principal, token or address as a label value: unbounded, and secrets have no
+# place in labels.
+LOGIN_FAILURES = Counter(
+    "bosai_login_failures_total",
+    "Refused logins by door and outcome: wrong (checked), cached (wrong, answered from the failure cache), "
+    "unknown (no such user or token), malformed, limited (429 before any check).",
+    ["door", "outcome"],
+)
+LOGIN_LIMITED = Counter(
+    "bosai_login_limited_total",
+    "Logins answered 429, by reason: pair (address and principal), address, handshakes (the broker budget).",
+    ["door", "reason"],
+)
+LOGIN_SUCCESSES = Counter(
+    "bosai_login_successes_total", "Accepted logins by door and source (checked, cached).", ["door", "source"]
+)
+LOGIN_HANDSHAKES = Counter(
+    "bosai_login_handshakes_total",
+    "SCRAM handshakes sent to the broker to check a login, by result (accepted, refused, error).",
+    ["door", "result"],
+)
+LOGIN_TRACKED = Gauge("bosai_login_tracked_keys", "Entries the door's login limits hold now (bounded).", ["door"])
+
 # The residents' map (bosai web): labels are fixed code lists.
 WEB_CLIENTS = Gauge("bosai_web_live_clients", "Pages connected to the live stream now.")
 WEB_EVENTS = Counter("bosai_web_events_total", "Live-stream events sent, by kind (alerts, stations).", ["kind"])

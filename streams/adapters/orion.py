@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 
 from streams.config.orion_bridge import OrionTarget
+from streams.core.redact import redact
 from streams.core.webhooks import PERMANENT_STATUSES
 
 
@@ -48,7 +49,7 @@ class OrionError(Exception):
 @dataclass(frozen=True)
 class Subscription:
     id: str
-    body: dict
+    body: dict = field(repr=False)  # holds the gateway token Orion sends with each notification
 
 
 class OrionClient:
@@ -81,12 +82,16 @@ class OrionClient:
             ) as response:
                 body = await response.read()
                 if response.status >= 300:
-                    raise _error(response.status, body)
+                    raise _error(response.status, body, self._secrets())
                 return response.status, response.headers, body
         except TimeoutError:
             raise OrionError(None, "timeout", f"no answer within {self.timeout.total:g}s") from None
         except aiohttp.ClientError as exc:
-            raise OrionError(None, "connection", f"{type(exc).__name__}: {exc}") from None
+            raise OrionError(None, "connection", redact(f"{type(exc).__name__}: {exc}", self._secrets())) from None
+
+    def _secrets(self) -> list[str]:
+        """What an error must never quote: the Orion credential (and, by pattern, any bearer token)."""
+        return [self.target.auth.value] if self.target.auth is not None else []
 
     # -- entities ------------------------------------------------------------------------------------
     async def append(self, entities: Sequence[Mapping], *, service_path: str | None = None) -> None:
@@ -166,9 +171,11 @@ class OrionClient:
         await self._request("DELETE", f"/v2/subscriptions/{quote(subscription_id, safe='')}", service_path)
 
 
-def _error(status: int, body: bytes) -> OrionError:
+def _error(status: int, body: bytes, secrets: list[str]) -> OrionError:
+    """Orion's error, with anything secret it might echo (a proxy quoting a header) redacted."""
     try:
         document = json.loads(body)
-        return OrionError(status, str(document.get("error", "")), str(document.get("description", "")))
+        error, description = str(document.get("error", "")), str(document.get("description", ""))
     except (ValueError, AttributeError):
-        return OrionError(status, body[:200].decode("utf-8", "replace").strip() or "(no body)")
+        error, description = body[:200].decode("utf-8", "replace").strip() or "(no body)", ""
+    return OrionError(status, redact(error, secrets), redact(description, secrets))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from streams.config.secret_files import check_private, write_secret
 
 _CA_DAYS = 3650
 _SERVER_DAYS = 825
@@ -32,10 +33,7 @@ class CertificateAuthority:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
+    write_secret(path, data)
 
 
 def _new_key() -> rsa.RSAPrivateKey:
@@ -52,6 +50,7 @@ def ensure_ca(tls_dir: Path, common_name: str = "bosai hub local CA") -> Certifi
     """The local CA in tls_dir, created on first call."""
     ca = CertificateAuthority(tls_dir / "ca.pem", tls_dir / "ca.key")
     if ca.cert_file.is_file() and ca.key_file.is_file():
+        check_private(ca.key_file, "the CA's private key")
         return ca
     key = _new_key()
     name = x509.Name(
@@ -96,6 +95,7 @@ def issue_server_certificate(
     ca: CertificateAuthority, out_file: Path, *, hostnames: tuple[str, ...], ips: tuple[str, ...]
 ) -> Path:
     """Write a server key + certificate chain (PEM) for the given names, signed by the CA."""
+    check_private(ca.key_file, "the CA's private key")
     ca_key = serialization.load_pem_private_key(ca.key_file.read_bytes(), password=None)
     ca_cert = x509.load_pem_x509_certificate(ca.cert_file.read_bytes())
     key = _new_key()
