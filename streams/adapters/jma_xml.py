@@ -115,10 +115,15 @@ def parse_report(data: bytes | None) -> Any:
     """A report's root element, parsed safely and valid against JMA's schema; JmaXmlError otherwise."""
     root = parse_safely(data)
     errors = []
-    for error in _schema().iter_errors(root):
-        errors.append(str(error.reason or error).splitlines()[0])
-        if len(errors) >= 3:
-            break
+    try:
+        for error in _schema().iter_errors(root):
+            errors.append(str(error.reason or error).splitlines()[0])
+            if len(errors) >= 3:
+                break
+    except Exception as exc:  # noqa: BLE001 - the validator on untrusted text: e.g. OverflowError on year 10**40
+        raise JmaXmlError(
+            SCHEMA_INVALID, f"the schema validator could not read it: {type(exc).__name__}: {exc}"
+        ) from None
     if errors:
         raise JmaXmlError(SCHEMA_INVALID, "; ".join(errors))
     return root

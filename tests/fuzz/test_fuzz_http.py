@@ -22,6 +22,7 @@ import yaml
 from aiohttp import web
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 
 from streams.adapters.avro import DEAD_LETTER, AvroCodec, default_store
 from streams.config.access_file import generate, load_access, render
@@ -271,3 +272,18 @@ def test_any_last_event_id_gives_the_missed_events_or_a_fresh_snapshot(header):
     missed = check("web.last_event_id", lambda: stream.missed_since(header), (), shown=header)
 
     assert missed is None or isinstance(missed, list)
+
+
+def test_a_body_nested_too_deep_is_a_dead_letter_with_its_reason_and_counted(door):
+    """(It was a 500: json.loads raised RecursionError; nothing was dead-lettered or counted.)"""
+    labels = {"region": "tochigi", "reason": "undecodable"}
+    before = REGISTRY.get_sample_value("bosai_dead_letters_total", labels) or 0.0
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {door.owner_token}"}
+    CASES["http.limits"] += 1
+
+    status, answer = door.post("/v1/readings", b"[" * 60_000, headers)
+
+    assert status == 400 and json.loads(answer)["rejected"][0]["reason"] == "undecodable"
+    letter = AvroCodec(STORE, DEAD_LETTER).decode(door.sender.records[-1].value)
+    assert letter["reason"] == "undecodable" and "depth" in letter["error_detail"]
+    assert REGISTRY.get_sample_value("bosai_dead_letters_total", labels) == before + 1

@@ -85,6 +85,7 @@ FIELD_TEXT = st.one_of(
     ),
     st.sampled_from(["²", "１２", "٣", "1" * 5000, "-1", "0", " 7 ", "1e400", "nan", "inf", "1.5"]),
     st.sampled_from(["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "2024-11-02T18:50:00Z"]),
+    st.sampled_from(["10000-01-01T00:00:00Z", "-0001-01-01T00:00:00Z", "2" + "4" * 40 + "-01-01T00:00:00Z"]),
     dates,
     awkward_text,
 )
@@ -139,6 +140,9 @@ LEAF_FIELDS = sorted({f for f in READ_FIELDS if f not in ("Item", "Area", "Kind"
 )
 @example(sample="16_01_01_220728_VXKOii.xml", field="Serial", text="²", which=0)  # found: ValueError in serial_number
 @example(sample="17_04_01_250630_VXWW50.xml", field="Serial", text="1" * 5000, which=0)
+@example(  # found by atheris: OverflowError out of the schema validator (xs:dateTime allows any year)
+    sample="17_02_01_190529_VXWW50.xml", field="ReportDateTime", text="2" + "4" * 40 + "-08-23T22:15:00+09:00", which=0
+)
 def test_a_real_report_with_one_field_set_to_anything_is_a_report_or_refused_with_a_reason(sample, field, text, which):
     """One field the hub reads set to any text: most of these still pass JMA's schema and reach the hub's code."""
     root = etree.fromstring((SAMPLES / sample).read_bytes())
