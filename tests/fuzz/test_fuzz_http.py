@@ -1,6 +1,7 @@
-"""HTTP request bodies at the gateway's doors (POST /v1/readings, the Orion notification door) and the residents'
-map's Last-Event-ID: whatever a client sends — any bytes, any content type, compressed, chunked, too large — the
-answer is a 2xx/4xx with a reason, never a 500, and every refused reading is dead-lettered with its reason.
+"""HTTP request bodies at the gateway's doors (POST /v1/readings, the Orion notification door), the residents' map's
+Last-Event-ID, and what an Orion answers the bridge: whatever a client sends — any bytes, any content type,
+compressed, chunked, too large — the answer is a 2xx/4xx with a reason, never a 500, and every refused reading
+is dead-lettered with its reason.
 
 The gateway runs for real (aiohttp on loopback, the real region pack, token store and owners file); only its
 Kafka producer is replaced by one that keeps the records it is given (the door's parsing is under test here;
@@ -12,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import gzip
 import http.client
+import http.server
 import json
 import threading
 import zlib
 from dataclasses import dataclass
 
+import aiohttp
 import pytest
 import yaml
 from aiohttp import web
@@ -25,9 +28,10 @@ from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
 from streams.adapters.avro import DEAD_LETTER, AvroCodec, default_store
+from streams.adapters.orion import OrionClient, OrionError
 from streams.config.access_file import generate, load_access, render
 from streams.config.gateway import TokenStore, load_owners
-from streams.config.orion_bridge import load_bridge_config
+from streams.config.orion_bridge import OrionTarget, load_bridge_config
 from streams.config.orion_table import load_orion_table
 from streams.config.region_pack import load_pack
 from streams.config.topic_catalog import default_catalog_path, load_catalog
@@ -287,3 +291,79 @@ def test_a_body_nested_too_deep_is_a_dead_letter_with_its_reason_and_counted(doo
     letter = AvroCodec(STORE, DEAD_LETTER).decode(door.sender.records[-1].value)
     assert letter["reason"] == "undecodable" and "depth" in letter["error_detail"]
     assert REGISTRY.get_sample_value("bosai_dead_letters_total", labels) == before + 1
+
+
+# -- what an Orion answers the bridge (a municipality's platform is outside the hub too) ----------------------------
+class _Orion(http.server.BaseHTTPRequestHandler):
+    answer: tuple[int, bytes, dict] = (200, b"{}", {})
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        status, body, headers = type(self).answer
+        self.send_response(status)
+        for name, value in {"Content-Type": "application/json", **headers}.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture(scope="module")
+def orion_answers():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Orion)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield OrionTarget(
+        id="o",
+        url=f"http://127.0.0.1:{server.server_address[1]}",
+        service="s",
+        service_path="/hub",
+        sensor_service_path="/sensors",
+        region="tochigi",
+        municipality_codes=(),
+        principals=(),
+        readings="none",
+    )
+    server.shutdown()
+    server.server_close()
+
+
+async def _ask_orion(target: OrionTarget, call: str):
+    async with aiohttp.ClientSession() as session:
+        client = OrionClient(session, target, timeout_s=10)
+        if call == "entity":
+            return await client.entity("urn:x", "Alert")
+        return await client.subscriptions("/sensors")
+
+
+orion_bodies = st.one_of(
+    json_values.map(lambda v: json.dumps(v).encode()),
+    st.lists(st.fixed_dictionaries({"id": awkward_text}) | json_values, max_size=3).map(
+        lambda v: json.dumps(v).encode()
+    ),
+    st.binary(max_size=64),
+    st.just(b"[" * 5000),
+)
+
+
+@settings(max_examples=examples(100))
+@given(
+    status=st.sampled_from([200, 200, 200, 400, 404, 500, 503]),
+    body=orion_bodies,
+    count=st.sampled_from(["", "1", "x", "²", "99999999999"]),
+    call=st.sampled_from(["entity", "subscriptions"]),
+)
+@example(status=200, body=b"[" * 5000, count="", call="entity")  # found: RecursionError out of json.loads
+@example(status=200, body=b'[{"no_id": 1}]', count="1", call="subscriptions")  # found: KeyError 'id'
+@example(status=200, body=b"[]", count="²", call="subscriptions")  # found: ValueError from int('²')
+@example(status=200, body=json.dumps([{"id": "a"}] * 100).encode(), count="99999999999", call="subscriptions")
+# ^ found: the same full page with a count never reached: the client asked for the next page forever
+def test_any_orion_answer_is_a_value_or_an_orion_error(orion_answers, status, body, count, call):
+    _Orion.answer = (status, body, {"Fiware-Total-Count": count} if count else {})
+    check(
+        "orion.answers",
+        lambda: asyncio.run(_ask_orion(orion_answers, call)),
+        OrionError,
+        shown=(status, body, count, call),
+    )
