@@ -45,6 +45,17 @@ class InvalidReading(Exception):
         self.detail = detail
 
 
+def finite_number(value: Any) -> float | None:
+    """A JSON number as a finite float; None for anything else (a bool, text, NaN, ±inf, an int past a double)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # json reads integers of up to 4300 digits
+        return None
+    return number if math.isfinite(number) else None
+
+
 class Reading(NamedTuple):
     """A validated reading. Times are epoch milliseconds; values by quantity (None = missing)."""
 

@@ -41,7 +41,7 @@ from streams.core.errors import ConfigError
 from streams.core.login_limits import UNKNOWN, LoginPolicy, Network
 from streams.core.messages import OutRecord
 from streams.core.ngsi_in import NotificationError, entity_record, parse_notification
-from streams.core.readings import UNDECODABLE, InvalidReading, validate
+from streams.core.readings import InvalidReading, validate
 from streams.core.region import RegionPack
 from streams.core.topics import HubTopics
 from streams.runtime.login_guard import LoginGuard, LoginLimited
@@ -267,11 +267,7 @@ class Gateway:
             raise _json_error(web.HTTPForbidden, f"owner {subject.id} is not in the owners file")
         body = await self._body(request)
         try:
-            readings = core.readings_of(json.loads(body))
-        except (ValueError, UnicodeDecodeError) as exc:
-            return await self._write(
-                owner.region, "readings", subject, [(body, InvalidReading(UNDECODABLE, f"not JSON: {exc}"))]
-            )
+            readings = core.readings_in(body)
         except InvalidReading as exc:
             return await self._write(owner.region, "readings", subject, [(body, exc)])
         foreign = sorted(
@@ -324,7 +320,7 @@ class Gateway:
         try:
             entities = parse_notification(body)
         except NotificationError as exc:
-            return await self._write(target.region, "orion", subject, [(body, InvalidReading(UNDECODABLE, str(exc)))])
+            return await self._write(target.region, "orion", subject, [(body, exc)])
         self._limit(subject, len(entities), self.limits.orion_rate_per_s, self.limits.orion_burst)
         stations, now, fmt = (
             self.packs[target.region].stations,
