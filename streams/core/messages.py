@@ -10,14 +10,17 @@ from typing import NamedTuple
 
 
 class InMessage(NamedTuple):
-    """A consumed message: where it came from, and its key and value bytes as they arrived."""
+    """A consumed message: where it came from, and its key and value bytes as they arrived.
+
+    The fields are named as in aiokafka's ``ConsumerRecord`` (which has these and more), so the worker
+    hands a fetched batch to a pipeline as it is, without a copy per message."""
 
     topic: str
     partition: int
     offset: int
     key: bytes | None
     value: bytes | None
-    timestamp_ms: int | None = None
+    timestamp: int | None = None  # the Kafka timestamp, ms
 
 
 class OutRecord(NamedTuple):

@@ -179,17 +179,24 @@ def _hourly_values_before(history: Sequence[Sample], observed_at: int, start: in
     """The sum of the 1-hour values observed at whole hours before ``observed_at`` (- 1 h, - 2 h, …)
     and after ``start``.
 
-    Looked up hour by hour (a binary search each, newest first), not by walking the samples: a
-    station reporting every 10 minutes keeps 144 samples for a 24-hour window, of which 23 count.
+    Looked up hour by hour, newest first, not by walking the samples: a station reporting every 10
+    minutes keeps 144 samples for a 24-hour window, of which 23 count. A station's cadence is regular,
+    so the previous hour's distance in samples is tried first (one comparison); a binary search finds
+    the hour when it is not there.
     """
     total = 0.0
     end = len(history)
     target = observed_at - HOUR_MS
+    stride = 0  # samples between the last two hours found; 0 = unknown
     while target > start and end:
-        i = bisect_left(history, target, 0, end, key=_observed_at)
-        if i < end and history[i][0] == target:
-            total += history[i][P1H] or 0.0
-        end = i  # the earlier hours lie before this one
+        i = end - stride
+        if not (stride and i >= 0 and history[i][0] == target and (i == 0 or history[i - 1][0] < target)):
+            i = bisect_left(history, target, 0, end, key=_observed_at)
+            if i == end or history[i][0] != target:
+                stride, end, target = 0, i, target - HOUR_MS  # no sample at that hour
+                continue
+        total += history[i][P1H] or 0.0
+        stride, end = end - i, i  # the earlier hours lie before this one
         target -= HOUR_MS
     return total
 

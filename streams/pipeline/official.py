@@ -183,7 +183,7 @@ class OfficialPipeline:
             "source_topic": message.topic,
             "source_partition": message.partition,
             "source_offset": message.offset,
-            "source_timestamp": message.timestamp_ms,
+            "source_timestamp": message.timestamp,
             "original_key": message.key,
             "original_value": message.value,
             "failed_at": int(self.clock() * 1000),

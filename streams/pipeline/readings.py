@@ -120,7 +120,7 @@ class Pipeline:
             "source_topic": message.topic,
             "source_partition": message.partition,
             "source_offset": message.offset,
-            "source_timestamp": message.timestamp_ms,
+            "source_timestamp": message.timestamp,
             "original_key": message.key,
             "original_value": message.value,
             "failed_at": int(self.clock() * 1000),

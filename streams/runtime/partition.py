@@ -113,8 +113,7 @@ class PartitionOwner:
         if not self.active:
             return  # revoked meanwhile: the new owner reads these messages again
         started = time.time()
-        batch = [InMessage(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp) for m in messages]
-        result = self.stream.processor.process(batch, self.state_of)
+        result = self.stream.processor.process(messages, self.state_of)  # ConsumerRecords serve as InMessages
         self.states.update(result.states)
         changelog = [
             OutRecord(self.stream.changelog, key.encode(), state.to_bytes(), partition=self.partition)
