@@ -5,8 +5,9 @@ The consumer belongs to the region's group (``<prefix>-<region>-hub``) with a st
 rebalance, and a dead one's partitions move to the others after the session timeout (6 s). On each
 assignment the worker takes ownership of every new partition (``PartitionOwner.start``: fence, restore
 states) while the partition is paused, seeks to its committed offset, and only then resumes it. Each
-batch is processed on the spot and committed by its partition's transaction in the background, so the
-next partition's batch is computed while the previous one is on the wire.
+fetched batch is queued with its partition's owner, whose driver task processes everything queued as one
+batch and commits it in one transaction, then the next: a partition whose transaction is on the wire
+never holds up the others, and batches grow with the load (fewer, larger transactions).
 
 Crash-only: when a transaction fails (a broker lost mid-commit, a fenced zombie), the worker's memory
 may be ahead of what Kafka holds, so it exits at once — ``RESTART_EXIT`` for its supervisor to restart
@@ -93,7 +94,7 @@ class HubService(Service, ConsumerRebalanceListener):
                 for tp, messages in batches.items():
                     owner = self.owners.get(tp)
                     if owner is not None and messages:
-                        await owner.process(messages)
+                        await owner.submit(messages)
                         self.batches += 1
         except PartitionFailed as exc:
             self._crash(exc)
@@ -142,7 +143,8 @@ class HubService(Service, ConsumerRebalanceListener):
                 position = await consumer.position(tp)
             except Exception:  # revoked meanwhile: its new owner reports it
                 continue
-            lag[tp.topic] += max(0, stable - position)
+            owner = self.owners.get(tp)
+            lag[tp.topic] += max(0, stable - position) + (owner.queued if owner is not None else 0)
         return lag
 
     def _crash(self, exc: PartitionFailed) -> None:
@@ -173,7 +175,13 @@ class HubService(Service, ConsumerRebalanceListener):
             return
         self.consumer.pause(*new)
         owners = [
-            PartitionOwner(self.streams[tp.topic], tp.partition, bootstrap=self.bootstrap, group_id=self.group_id)
+            PartitionOwner(
+                self.streams[tp.topic],
+                tp.partition,
+                bootstrap=self.bootstrap,
+                group_id=self.group_id,
+                on_failure=self._crash,
+            )
             for tp in new
         ]
         await asyncio.gather(*(owner.start() for owner in owners))

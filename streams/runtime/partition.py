@@ -56,6 +56,10 @@ class Stream:
     on_restore: Callable[[Mapping[str, Any]], None] = lambda _states: None
 
 
+MAX_QUEUED = 50_000  # messages a partition may have fetched and not processed before the loop waits for it
+MAX_BATCH = 20_000  # messages in one transaction at most (well inside its 10 s timeout)
+
+
 class PartitionFailed(Exception):
     """A transaction of this partition failed: the worker's memory may be ahead of Kafka; it must restart."""
 
@@ -63,7 +67,15 @@ class PartitionFailed(Exception):
 class PartitionOwner:
     """This worker's ownership of one input partition (see the module docstring)."""
 
-    def __init__(self, stream: Stream, partition: int, *, bootstrap: str, group_id: str):
+    def __init__(
+        self,
+        stream: Stream,
+        partition: int,
+        *,
+        bootstrap: str,
+        group_id: str,
+        on_failure: Callable[[PartitionFailed], None] = lambda _exc: None,
+    ):
         self.stream = stream
         self.partition = partition
         self.bootstrap = bootstrap
@@ -73,9 +85,12 @@ class PartitionOwner:
         self.states: dict[str, Any] = {}
         self.active = False
         self.failure: BaseException | None = None
+        self._closing = False
         self._producer: AIOKafkaProducer | None = None
         self._writer: kafka.RecordWriter | None = None
-        self._pending: asyncio.Task | None = None
+        self.on_failure = on_failure  # called when a transaction fails while the partition is owned
+        self._queued: list = []  # fetched, not yet processed
+        self._driver: asyncio.Task | None = None
 
     async def start(self) -> None:
         """Fence the previous owner, then restore the states committed with the partition's offset."""
@@ -107,20 +122,50 @@ class PartitionOwner:
         state = self.states.get(key)
         return state if state is not None else self.stream.decode_state(None)
 
-    async def process(self, messages: Sequence) -> None:
-        """Process a batch now; its transaction commits in the background (one at a time per partition)."""
-        await self.wait()  # the previous batch's transaction must be committed before this one begins
+    @property
+    def queued(self) -> int:
+        return len(self._queued)
+
+    async def submit(self, messages: Sequence) -> None:
+        """Queue a fetched batch for this partition's driver, which processes everything queued as one
+        batch as soon as the partition's previous transaction has committed. A partition waiting for its
+        commit thus never holds up the others' batches (the loop goes on fetching); past ``MAX_QUEUED``
+        messages the loop waits for this partition. aiokafka's records serve as ``InMessage``s."""
         if not self.active:
-            return  # revoked meanwhile: the new owner reads these messages again
-        started = time.time()
-        result = self.stream.processor.process(messages, self.state_of)  # ConsumerRecords serve as InMessages
-        self.states.update(result.states)
-        changelog = [
-            OutRecord(self.stream.changelog, key.encode(), state.to_bytes(), partition=self.partition)
-            for key, state in result.states.items()
-        ]
-        next_offset = messages[-1].offset + 1
-        self._pending = asyncio.create_task(self._commit(result, changelog, next_offset, started))
+            return  # revoked or failed: the next owner reads these messages again
+        self._queued.extend(messages)
+        if self._driver is None or self._driver.done():
+            self._driver = asyncio.create_task(self._drive())
+        if len(self._queued) > MAX_QUEUED:
+            await self.wait()
+
+    async def _drive(self) -> None:
+        """Process and commit what is queued (up to MAX_BATCH per transaction), one transaction at a time,
+        until the queue is empty. Any failure exits the worker (``on_failure``): its memory may be ahead of
+        what Kafka holds."""
+        try:
+            while self._queued and self.active:
+                messages, self._queued = self._queued[:MAX_BATCH], self._queued[MAX_BATCH:]
+                started = time.time()
+                result = self.stream.processor.process(messages, self.state_of)
+                self.states.update(result.states)
+                changelog = [
+                    OutRecord(self.stream.changelog, key.encode(), state.to_bytes(), partition=self.partition)
+                    for key, state in result.states.items()
+                ]
+                await self._commit(result, changelog, messages[-1].offset + 1, started)
+        except asyncio.CancelledError:
+            self.active = False  # the worker is stopping: the next owner aborts the open transaction
+            raise
+        except BaseException as exc:
+            failed = exc
+            if not isinstance(exc, PartitionFailed):
+                failed = PartitionFailed(f"{self.transactional_id}: batch not processed: {exc!r}")
+                failed.__cause__ = exc
+            self.active, self.failure = False, failed
+            if not self._closing:
+                self.on_failure(failed)  # crash-only: the worker exits, whoever waits or not
+            raise failed from failed.__cause__
 
     async def _commit(self, result: Any, changelog: list[OutRecord], next_offset: int, started: float) -> None:
         try:
@@ -128,29 +173,24 @@ class PartitionOwner:
             written = await self._writer.write([*result.records, *changelog])
             await self._producer.send_offsets_to_transaction({self.tp: next_offset}, self.group_id)
             await self._producer.commit_transaction()
+        except asyncio.CancelledError:
+            raise
         except BaseException as exc:
-            self.active = False
-            self.failure = exc
             raise PartitionFailed(f"{self.transactional_id}: transaction not committed: {exc!r}") from exc
         self.stream.on_batch(result, started, time.time(), written)
 
     async def wait(self) -> None:
-        """Until this partition's last transaction has committed (raises PartitionFailed if it did not).
+        """Until this partition's driver is idle (raises PartitionFailed if a transaction failed).
 
-        Both the batch loop (before the next batch) and a revocation (before the producer stops) wait
-        for the same transaction, so the task stays recorded until it is done, and each waits shielded:
-        a waiter being cancelled never cancels the commit itself."""
-        pending = self._pending
-        if pending is None:
-            return
-        try:
-            await asyncio.shield(pending)
-        finally:
-            if self._pending is pending and pending.done():
-                self._pending = None
+        Both the loop (past MAX_QUEUED) and a revocation (before the producer stops) wait for the same
+        driver, and each waits shielded: a waiter being cancelled never cancels a commit."""
+        driver = self._driver
+        if driver is not None:
+            await asyncio.shield(driver)
 
     async def close(self) -> None:
         """Stop owning the partition: let the open transaction finish, then stop the producer."""
+        self._closing = True
         self.active = False
         try:
             await self.wait()
