@@ -4,6 +4,10 @@ One place decides how the hub talks to a cluster: producers are idempotent with 
 consumers never auto-commit and read only committed records (``read_committed``: a transaction's
 records are seen once it commits, and never when it aborts), admin clients share the same address.
 The rest of the hub asks this module for a client instead of building one.
+
+How a client authenticates comes from one place, :func:`streams.config.kafka_security.client_security`
+(``BOSAI_KAFKA_CONFIG``, the ``BOSAI_KAFKA_*`` variables, or a hardened embedded broker's registered hub
+credential; else PLAINTEXT): every producer, consumer and admin client gets the same settings.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from aiokafka.conn import create_conn
 from aiokafka.errors import CoordinatorLoadInProgressError, GroupCoordinatorNotAvailableError, NotCoordinatorError
 from aiokafka.partitioner import DefaultPartitioner
 
+from streams.config.kafka_security import ClientSecurity, client_security
 from streams.core.messages import OutRecord
 
 log = logging.getLogger("bosai.kafka")
@@ -50,6 +55,29 @@ __all__ = [
 # -- clients ----------------------------------------------------------------------------------------
 
 
+def ssl_context_for(security: ClientSecurity) -> ssl.SSLContext:
+    """TLS that trusts only the configured CA (hostname checked), with the client certificate if one is set."""
+    context = ssl.create_default_context(cafile=security.ca_file)
+    if security.cert_file:
+        context.load_cert_chain(security.cert_file)
+    return context
+
+
+def security_options(bootstrap: str) -> dict[str, Any]:
+    """The aiokafka settings for how the hub authenticates to ``bootstrap`` (empty for PLAINTEXT)."""
+    security = client_security(bootstrap)
+    if security.protocol == "PLAINTEXT":
+        return {}
+    options: dict[str, Any] = {"security_protocol": security.protocol, "ssl_context": ssl_context_for(security)}
+    if security.protocol == "SASL_SSL":
+        options.update(
+            sasl_mechanism=security.mechanism,
+            sasl_plain_username=security.username,
+            sasl_plain_password=security.password,
+        )
+    return options
+
+
 def producer(bootstrap: str, *, linger_ms: int = 5, **options: Any) -> AIOKafkaProducer:
     """An idempotent producer that waits for every in-sync replica (``acks=all``)."""
     settings = {
@@ -58,6 +86,7 @@ def producer(bootstrap: str, *, linger_ms: int = 5, **options: Any) -> AIOKafkaP
         "linger_ms": linger_ms,
         "max_batch_size": 1 << 20,
         "request_timeout_ms": 30_000,
+        **security_options(bootstrap),
         **options,
     }
     return AIOKafkaProducer(bootstrap_servers=bootstrap, **settings)
@@ -69,13 +98,14 @@ def consumer(bootstrap: str, *topics: str, group_id: str | None = None, **option
         "enable_auto_commit": False,
         "isolation_level": "read_committed",
         "auto_offset_reset": "earliest",
+        **security_options(bootstrap),
         **options,
     }
     return AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=group_id, **settings)
 
 
 def admin(bootstrap: str, **options: Any) -> AIOKafkaAdminClient:
-    return AIOKafkaAdminClient(bootstrap_servers=bootstrap, **options)
+    return AIOKafkaAdminClient(bootstrap_servers=bootstrap, **{**security_options(bootstrap), **options})
 
 
 @asynccontextmanager
