@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test unit integration lint format clean
+.PHONY: demo test unit integration lint format clean lock audit
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,13 @@ lint: $(STAMP)          ## ruff: lint rules and formatting (CI runs this before 
 format: $(STAMP)        ## ruff: fix what can be fixed and reformat
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+lock: $(STAMP)          ## regenerate requirements/deploy.lock (pinned, hashed) from pyproject.toml's dependencies
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-find-links --no-emit-index-url --build-deps-for wheel --output-file requirements/deploy.lock pyproject.toml
+
+audit: $(STAMP)         ## known vulnerabilities of requirements/deploy.lock (pip-audit), against the dated allowlist
+	$(BIN)/bosai audit
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -18,6 +18,7 @@ time is left out and every counted reading had its outputs committed.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import json
 import os
 import platform
@@ -48,11 +49,9 @@ def _percentiles(values_ms: list[float]) -> dict[str, float]:
 
 
 async def _produce(bootstrap: str, topic: str, records, codec, progress: Progress, total: int) -> float:
-    from aiokafka import AIOKafkaProducer
+    from streams.adapters import kafka
 
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20, max_batch_size=1 << 20
-    )
+    producer = kafka.producer(bootstrap, linger_ms=20)
     await producer.start()
     started = time.monotonic()
     try:
@@ -79,13 +78,11 @@ async def _produce(bootstrap: str, topic: str, records, codec, progress: Progres
 
 async def _throughput(bootstrap: str, group: str, topic: str, procs: list[subprocess.Popen], timeout_s: float) -> dict:
     """Readings/s from the first committed offset to the last, polling the group every 100 ms."""
-    from aiokafka.admin import AIOKafkaAdminClient
+    from streams.adapters import kafka
 
-    from streams.adapters.kafka import end_offsets
-
-    ends = await end_offsets(bootstrap, [topic])
+    ends = await kafka.end_offsets(bootstrap, [topic])
     total = sum(ends.values())
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = kafka.admin(bootstrap)
     await admin.start()
     first = None
     try:
@@ -415,11 +412,9 @@ def machine_facts() -> dict:
     from streams import __version__
     from streams.adapters.kafka_dist import kafka_version
 
-    try:
-        import quixstreams
-
-        quix = quixstreams.__version__
-    except ImportError:
+    try:  # its version without importing it (its import pulls in authlib, which warns on import)
+        quix = importlib.metadata.version("quixstreams")
+    except importlib.metadata.PackageNotFoundError:
         quix = None
     return {
         "cores": os.cpu_count(),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import uuid
 from pathlib import Path
 
@@ -16,6 +17,16 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """The drills' stall times, measured on the three-node cluster: figures, not a pass/fail."""
+    harness = sys.modules.get("tests.integration.drill_harness")  # only when the drills ran
+    if harness is not None and harness.STALLS:
+        terminalreporter.section("drills: stall from the fault to the next alert delivered")
+        for name, stalls in harness.STALLS.items():
+            rounded = ", ".join(f"{s:.1f}" for s in stalls)
+            terminalreporter.write_line(f"{name}: max {max(stalls):.1f} s over {len(stalls)} ({rounded})")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -66,6 +77,17 @@ def hardened_kafka(tmp_path_factory):
         yield state
     finally:
         broker.down()
+
+
+@pytest.fixture(scope="session")
+def kafka_broker_logs(kafka_bootstrap) -> list[Path] | None:
+    """The session broker's own log files (None for an external cluster: its logs are not ours to read)."""
+    from streams.adapters.kafka_node import KafkaNode
+
+    state = _SESSION_BROKER.get("state")
+    if state is None:
+        return None
+    return [KafkaNode(Path(state.home), node.id).log_file for node in state.nodes]
 
 
 @pytest.fixture(scope="session")

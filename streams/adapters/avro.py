@@ -224,9 +224,14 @@ class SchemaRegistryClient:
             if schema_id in self._schemas:
                 return self._schemas[schema_id]
         answer = self._request("GET", f"/schemas/ids/{schema_id}")
+        schema = answer.get("schema") if isinstance(answer, dict) else None
+        if not isinstance(schema, str):
+            raise CodecError(
+                "registry", f"GET {self.url}/schemas/ids/{schema_id}: no schema text in {str(answer)[:200]}"
+            )
         with self._lock:
-            self._schemas[schema_id] = answer["schema"]
-        return answer["schema"]
+            self._schemas[schema_id] = schema
+        return schema
 
 
 class AvroCodec:
@@ -297,20 +302,27 @@ class AvroCodec:
             (schema_id,) = struct.unpack(">I", payload[1:_CF_HEADER])
             writer = self._registry_writers.get(schema_id)
             if writer is None:
-                writer_json = json.loads(self.registry.schema_by_id(schema_id))
-                try:
-                    writer = parse_schema(_strip_logical_types(writer_json), named_schemas={})
-                except Exception as exc:
-                    raise CodecError("unknown_schema", f"registry schema id {schema_id} is not usable: {exc}") from exc
-                if writer.get("name") != self.schema.name:
-                    raise CodecError(
-                        "unknown_schema", f"message is a {writer.get('name')}, expected a {self.schema.name}"
-                    )
+                writer = self._registry_writer(schema_id)
                 self._registry_writers[schema_id] = writer
             return writer, _CF_HEADER
         if not payload:
             raise CodecError("truncated", "empty message")
         raise CodecError("bad_magic", f"not Avro single-object encoded (starts with {payload[:4].hex() or 'nothing'})")
+
+    def _registry_writer(self, schema_id: int) -> Any:
+        """The writer schema a registry has under ``schema_id``: a record of this codec's name, else CodecError."""
+        try:
+            writer = parse_schema(
+                _strip_logical_types(json.loads(self.registry.schema_by_id(schema_id))), named_schemas={}
+            )
+        except CodecError:
+            raise
+        except Exception as exc:  # not JSON, not an Avro schema: fastavro raises many types
+            raise CodecError("unknown_schema", f"registry schema id {schema_id} is not usable: {exc}") from exc
+        name = writer.get("name") if isinstance(writer, dict) else writer
+        if name != self.schema.name:
+            raise CodecError("unknown_schema", f"message is a {name}, expected a {self.schema.name}")
+        return writer
 
     def decode(self, payload: bytes) -> dict[str, Any]:
         if payload is None:

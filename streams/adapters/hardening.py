@@ -27,6 +27,7 @@ from streams.adapters import tls
 from streams.adapters.kafka import scram_login, ssl_context_for
 from streams.adapters.kafka_admin import apply_access, issue_credential_with
 from streams.config.kafka_security import ClientSecurity, addresses, parse_client_document, registry_dir
+from streams.config.secret_files import write_secret
 from streams.core.errors import BosaiError
 
 HUB = "hub"
@@ -62,7 +63,7 @@ def register(path: Path, security: ClientSecurity, bootstrap: str, state_file: P
     """Write a client config that clients of ``bootstrap`` will use while the broker runs (0600)."""
     document = security.document(bootstrap, principal=security.principal, broker_state=str(state_file))
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tls.write_private(path, (json.dumps(document, indent=2) + "\n").encode())
+    write_secret(path, (json.dumps(document, indent=2) + "\n").encode())
     return path
 
 
@@ -76,7 +77,7 @@ def write_client_config(path: Path, security: ClientSecurity, *, previous_docume
         except (OSError, ValueError):
             kept = {}
     document = security.document(principal=security.principal, **kept)
-    tls.write_private(path, (json.dumps(document, indent=2) + "\n").encode())
+    write_secret(path, (json.dumps(document, indent=2) + "\n").encode())
     return path
 
 

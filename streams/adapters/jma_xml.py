@@ -4,8 +4,10 @@ Everything JMA's feeds serve is untrusted bytes until proven otherwise:
 
 * **bounded size** before any parsing (``MAX_REPORT_BYTES``; a report is tens of kilobytes);
 * **lxml** with entity resolution, DTD loading and network access off and ``huge_tree`` off, so no
-  entity expansion ("billion laughs"), no external entity (XXE) and no fetch can happen;
-* **bounded depth** (``MAX_DEPTH``) checked on the parsed tree;
+  entity expansion ("billion laughs"), no external entity (XXE) and no fetch can happen; a document with
+  a document type declaration at all (JMA's have none) or an entity reference is refused;
+* **bounded depth, element count and children per element** (``MAX_DEPTH``, ``MAX_ELEMENTS``,
+  ``MAX_CHILDREN``) checked on the parsed tree, before the schema sees it;
 * **JMA's XML Schema** (``jma/schema/jmx.xsd``, shipped in the repo with its provenance), applied with
   ``xmlschema`` built with ``defuse="always"`` and ``allow="sandbox"`` (no resource outside that folder).
 
@@ -29,6 +31,9 @@ from streams.config.settings import project_root
 MAX_REPORT_BYTES = 2 * 1024 * 1024
 MAX_FEED_BYTES = 8 * 1024 * 1024
 MAX_DEPTH = 40
+MAX_ELEMENTS = 50_000  # in a report: JMA's have hundreds
+MAX_CHILDREN = 5_000  # of one element of a report (its longest list, a Warning's areas, has tens to hundreds)
+MAX_FEED_ELEMENTS = 400_000  # the long feed lists a few days of entries (not schema-validated: no width bound)
 TOO_LARGE, NOT_XML, TOO_DEEP, SCHEMA_INVALID = "too_large", "not_xml", "too_deep", "schema_invalid"
 ATOM = {"a": "http://www.w3.org/2005/Atom"}
 
@@ -59,18 +64,33 @@ def _parser() -> etree.XMLParser:
     )
 
 
-def _depth(root: Any) -> int:
-    deepest, stack = 0, [(root, 1)]
+def _check_shape(root: Any, max_elements: int, max_children: int) -> None:
+    """Depth, element count and children per element within bounds; JmaXmlError otherwise.
+
+    The bounds keep schema validation linear: xmlschema spends time proportional to an element's
+    children on each of its unexpected children (2 MB of them took over ten seconds).
+    """
+    count, stack = 0, [(root, 1)]
     while stack:
         element, depth = stack.pop()
-        deepest = max(deepest, depth)
         if depth > MAX_DEPTH:
-            return depth
-        stack.extend((child, depth + 1) for child in element)
-    return deepest
+            raise JmaXmlError(TOO_DEEP, f"nesting deeper than {MAX_DEPTH} elements")
+        children = [(child, depth + 1) for child in element]
+        count += len(children)
+        if len(children) > max_children:
+            raise JmaXmlError(TOO_LARGE, f"an element with {len(children):,} children (at most {max_children:,})")
+        if count > max_elements:
+            raise JmaXmlError(TOO_LARGE, f"more than {max_elements:,} elements")
+        stack.extend(children)
 
 
-def parse_safely(data: bytes | None, *, max_bytes: int = MAX_REPORT_BYTES) -> Any:
+def parse_safely(
+    data: bytes | None,
+    *,
+    max_bytes: int = MAX_REPORT_BYTES,
+    max_elements: int = MAX_ELEMENTS,
+    max_children: int = MAX_CHILDREN,
+) -> Any:
     """The root element of an XML document, or JmaXmlError (too large, not XML, too deep)."""
     if data is None or not data.strip():
         raise JmaXmlError(NOT_XML, "empty document")
@@ -82,11 +102,12 @@ def parse_safely(data: bytes | None, *, max_bytes: int = MAX_REPORT_BYTES) -> An
         raise JmaXmlError(NOT_XML, f"not well-formed XML: {exc}") from None
     if root is None:
         raise JmaXmlError(NOT_XML, "no root element")
+    if root.getroottree().docinfo.doctype:
+        # JMA's documents have none; an internal subset could still expand entities into attribute values
+        raise JmaXmlError(NOT_XML, "a document type declaration (<!DOCTYPE …>) is not accepted")
     if any(isinstance(node, etree._Entity) for node in root.iter()):
         raise JmaXmlError(NOT_XML, "entity references are not accepted")
-    depth = _depth(root)
-    if depth > MAX_DEPTH:
-        raise JmaXmlError(TOO_DEEP, f"nesting deeper than {MAX_DEPTH} elements")
+    _check_shape(root, max_elements, max_children)
     return root
 
 
@@ -94,10 +115,15 @@ def parse_report(data: bytes | None) -> Any:
     """A report's root element, parsed safely and valid against JMA's schema; JmaXmlError otherwise."""
     root = parse_safely(data)
     errors = []
-    for error in _schema().iter_errors(root):
-        errors.append(str(error.reason or error).splitlines()[0])
-        if len(errors) >= 3:
-            break
+    try:
+        for error in _schema().iter_errors(root):
+            errors.append(str(error.reason or error).splitlines()[0])
+            if len(errors) >= 3:
+                break
+    except Exception as exc:  # noqa: BLE001 - the validator on untrusted text: e.g. OverflowError on year 10**40
+        raise JmaXmlError(
+            SCHEMA_INVALID, f"the schema validator could not read it: {type(exc).__name__}: {exc}"
+        ) from None
     if errors:
         raise JmaXmlError(SCHEMA_INVALID, "; ".join(errors))
     return root
@@ -123,7 +149,7 @@ def _entry_time(text: str | None) -> int | None:
 
 def parse_feed(data: bytes | None) -> tuple[int | None, list[FeedEntry]]:
     """JMA's Atom feed (extra.xml, extra_l.xml): the feed's updated time and its entries, oldest first."""
-    root = parse_safely(data, max_bytes=MAX_FEED_BYTES)
+    root = parse_safely(data, max_bytes=MAX_FEED_BYTES, max_elements=MAX_FEED_ELEMENTS, max_children=MAX_FEED_ELEMENTS)
     if root.tag != "{http://www.w3.org/2005/Atom}feed":
         raise JmaXmlError(NOT_XML, f"not an Atom feed (root element {root.tag})")
     entries = []

@@ -23,7 +23,12 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.conn import create_conn
-from aiokafka.errors import CoordinatorLoadInProgressError, GroupCoordinatorNotAvailableError, NotCoordinatorError
+from aiokafka.errors import (
+    CoordinatorLoadInProgressError,
+    GroupCoordinatorNotAvailableError,
+    NotCoordinatorError,
+    SaslAuthenticationFailed,
+)
 from aiokafka.partitioner import DefaultPartitioner
 
 from streams.config.kafka_security import ClientSecurity, client_security
@@ -46,8 +51,8 @@ __all__ = [
     "partitions_of",
     "end_offsets",
     "committed_offsets",
-    "consumer_lag",
     "GroupLag",
+    "uncommitted",
     "read_range",
     "read_since",
 ]
@@ -141,8 +146,17 @@ async def started_admin(bootstrap: str, **options: Any) -> AsyncIterator[AIOKafk
         await client.close()
 
 
+class LoginUnavailable(Exception):
+    """The broker could not be asked whether a credential is right (unreachable, TLS, timeout)."""
+
+
 async def scram_login(host: str, port: int, ssl_context: ssl.SSLContext, username: str, password: str) -> bool:
-    """Whether the broker's SASL_SSL listener accepts this SCRAM-SHA-512 credential (one handshake)."""
+    """Whether the broker's SASL_SSL listener accepts this SCRAM-SHA-512 credential (one handshake).
+
+    False when the broker refused it; :class:`LoginUnavailable` when the broker could not be asked, so a
+    door answers 503 and counts nothing against the client. Neither carries the password: the exception
+    names only the kind of error (a library message might quote what it was given).
+    """
     try:
         conn = await create_conn(
             host,
@@ -154,8 +168,10 @@ async def scram_login(host: str, port: int, ssl_context: ssl.SSLContext, usernam
             sasl_plain_password=password,
             request_timeout_ms=10_000,
         )
-    except Exception:  # noqa: BLE001 - authentication failed or broker unreachable: either way, no access
+    except SaslAuthenticationFailed:
         return False
+    except Exception as exc:  # noqa: BLE001 - anything else: the broker did not answer the question
+        raise LoginUnavailable(f"SCRAM handshake with {host}:{port} failed: {type(exc).__name__}") from None
     conn.close()
     return True
 
@@ -189,12 +205,6 @@ async def committed_offsets(bootstrap: str, group_id: str) -> dict[TopicPartitio
         except (GroupCoordinatorNotAvailableError, CoordinatorLoadInProgressError, NotCoordinatorError):
             return {}
         return {tp: meta.offset for tp, meta in committed.items()}
-
-
-async def consumer_lag(bootstrap: str, group_id: str, topic: str) -> int:
-    """Messages of the topic the group has not committed yet (once; to sample it often, use GroupLag)."""
-    async with GroupLag(bootstrap) as probe:
-        return await probe.lag(group_id, [topic])
 
 
 class GroupLag:
@@ -266,6 +276,31 @@ class GroupLag:
             batch = await client.getmany(tp, timeout_ms=500)
             count += sum(1 for m in batch.get(tp, ()) if m.offset < end)
         return count
+
+
+async def uncommitted(
+    bootstrap: str, group_id: str, ends: Mapping[TopicPartition, int], *, count_below: int = 1000
+) -> dict[TopicPartition, int]:
+    """Per partition, the messages before ``ends`` the group has not committed.
+
+    Not simply end minus committed: in a topic written by transactions (the workers write a flood
+    forecast's observed levels to the raw topic), each commit marker takes an offset after the last
+    message and is never delivered, so a group that has processed everything stays one offset short
+    forever. Gaps of at most ``count_below`` offsets are counted by reading them; larger ones are
+    offsets (a few markers more or less do not matter then).
+    """
+    committed = await committed_offsets(bootstrap, group_id)
+    gaps = {tp: end - committed.get(tp, 0) for tp, end in ends.items() if end > committed.get(tp, 0)}
+    small = [tp for tp, gap in gaps.items() if gap <= count_below]
+    if small:
+        messages = await read_range(
+            bootstrap, {tp: committed.get(tp, 0) for tp in small}, {tp: ends[tp] for tp in small}
+        )
+        counted = defaultdict(int)
+        for message in messages:
+            counted[TopicPartition(message.topic, message.partition)] += 1
+        gaps.update({tp: counted[tp] for tp in small})
+    return {tp: gap for tp, gap in gaps.items() if gap > 0}
 
 
 async def read_range(

@@ -56,6 +56,62 @@ def kafka_version(pom: Path | None = None) -> str:
     return node.text.strip()
 
 
+def jar_pins_path() -> Path:
+    return project_root() / "deploy" / "kafka" / "jars.sha256"
+
+
+def read_jar_pins(path: Path | None = None) -> dict[str, str]:
+    """jar file name -> sha256 (hex), from ``sha256sum`` lines (``<hex>  <name>``); ``#`` starts a comment."""
+    path = path or jar_pins_path()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise BrokerError(f"{path}: cannot read the jar pins: {exc.strerror}") from exc
+    pins: dict[str, str] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = re.fullmatch(r"([0-9a-f]{64}) [ *]([^/\\]+\.jar)", line.strip())
+        if match is None or match.group(2) in pins:
+            raise BrokerError(f"{path} line {number}: {line!r} (expected '<sha256 hex>  <name>.jar', once per jar)")
+        pins[match.group(2)] = match.group(1)
+    if not pins:
+        raise BrokerError(f"{path}: no jar pinned")
+    return pins
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_jars(libs: Path, pins_path: Path | None = None) -> int:
+    """Every jar in ``libs`` is pinned and has its pinned sha256, and every pinned jar is there; else BrokerError
+    naming each jar with the expected and the actual hash. Returns the number of jars checked."""
+    pins_path = pins_path or jar_pins_path()
+    pins = read_jar_pins(pins_path)
+    jars = {p.name: p for p in libs.glob("*.jar")}
+    problems = [
+        f"{name}: not pinned in {pins_path.name} (sha256 {_sha256(jars[name])})"
+        for name in sorted(set(jars) - set(pins))
+    ]
+    problems += [f"{name}: pinned but missing" for name in sorted(set(pins) - set(jars))]
+    for name in sorted(set(pins) & set(jars)):
+        actual = _sha256(jars[name])
+        if actual != pins[name]:
+            problems.append(f"{name}: sha256 {actual}, expected {pins[name]}")
+    if problems:
+        raise BrokerError(
+            f"the Kafka jars in {libs} are not the pinned ones ({pins_path}):\n  "
+            + "\n  ".join(problems)
+            + "\n(delete the folder to resolve them again; if Maven brings the same, the pins or the POM changed)"
+        )
+    return len(jars)
+
+
 def require_java() -> str:
     java = shutil.which("java")
     if not java:
@@ -95,6 +151,7 @@ def resolve_jars(progress: Progress = _quiet) -> Path:
     stamp = libs / ".resolved"
     pom_digest = hashlib.sha256(pom.read_bytes()).hexdigest()
     if stamp.is_file() and stamp.read_text().strip() == pom_digest:
+        verify_jars(libs)  # (0.1 s) a jar changed in the cache since it was resolved is refused too
         return libs
     mvn = require_maven()
     progress(f"resolving Apache Kafka {version} jars with Maven into {libs} (first run downloads ~45 MB) …")
@@ -121,6 +178,11 @@ def resolve_jars(progress: Progress = _quiet) -> Path:
     jars = list(libs.glob("*.jar"))
     if not any(j.name.startswith("kafka_") for j in jars):
         raise BrokerError(f"Maven ran but {libs} holds no kafka_*.jar: check {pom}")
+    try:
+        verify_jars(libs)
+    except BrokerError:
+        shutil.rmtree(libs, ignore_errors=True)  # never leave unverified jars where the broker starts from
+        raise
     stamp.write_text(pom_digest + "\n")
     progress(f"resolved {len(jars)} jars in {time.monotonic() - started:.1f}s")
     return libs

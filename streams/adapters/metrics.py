@@ -12,7 +12,9 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
-from prometheus_client import Counter, Gauge, Histogram, Info, start_http_server
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, Info, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from streams.core.lifecycle import StationState
 from streams.core.region import RegionPack
@@ -70,21 +72,10 @@ BATCH_SECONDS = Histogram(
 )
 EVENT_TIME = Gauge("bosai_event_time_seconds", "Latest event time (observed_at) processed, Unix seconds.", ["region"])
 EVENT_TIME_LAG = Gauge("bosai_event_time_lag_seconds", "Wall clock minus the latest event time processed.", ["region"])
-STATION_LAST_READING = Gauge(
-    "bosai_station_last_reading_timestamp_seconds",
-    "Event time of each station's latest reading, Unix seconds.",
-    ["region", "station"],
-)
-STATION_SILENCE = Gauge(
-    "bosai_station_silence_seconds",
-    "Event time since each station's latest reading, against the region's latest event time.",
-    ["region", "station"],
-)
-SILENT_STATIONS = Gauge(
-    "bosai_silent_stations", "Stations without a reading for over an hour of event time.", ["region"]
-)
 CONSUMER_LAG = Gauge(
-    "bosai_consumer_lag_messages", "Raw readings not yet processed (end offset - committed).", ["region", "topic"]
+    "bosai_consumer_lag_messages",
+    "Input messages of this worker's partitions not yet processed (last stable offset - position); sum over workers.",
+    ["region", "topic"],
 )
 OPEN_ALERTS = Gauge(
     "bosai_open_alerts",
@@ -192,6 +183,30 @@ GATEWAY_ACCEPT_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
+# Logins at the HTTP doors: door is feed (bosai feed), gateway (POST /v1/readings) or orion (Orion
+# notifications). Never a principal, token or address as a label value: unbounded, and secrets have no
+# place in labels.
+LOGIN_FAILURES = Counter(
+    "bosai_login_failures_total",
+    "Refused logins by door and outcome: wrong (checked), cached (wrong, answered from the failure cache), "
+    "unknown (no such user or token), malformed, limited (429 before any check).",
+    ["door", "outcome"],
+)
+LOGIN_LIMITED = Counter(
+    "bosai_login_limited_total",
+    "Logins answered 429, by reason: pair (address and principal), address, handshakes (the broker budget).",
+    ["door", "reason"],
+)
+LOGIN_SUCCESSES = Counter(
+    "bosai_login_successes_total", "Accepted logins by door and source (checked, cached).", ["door", "source"]
+)
+LOGIN_HANDSHAKES = Counter(
+    "bosai_login_handshakes_total",
+    "SCRAM handshakes sent to the broker to check a login, by result (accepted, refused, error).",
+    ["door", "result"],
+)
+LOGIN_TRACKED = Gauge("bosai_login_tracked_keys", "Entries the door's login limits hold now (bounded).", ["door"])
+
 # The residents' map (bosai web): labels are fixed code lists.
 WEB_CLIENTS = Gauge("bosai_web_live_clients", "Pages connected to the live stream now.")
 WEB_EVENTS = Counter("bosai_web_events_total", "Live-stream events sent, by kind (alerts, stations).", ["kind"])
@@ -284,52 +299,77 @@ def _topic_kind(topic: str) -> tuple[str, str]:
 
 
 class StationClock:
-    """Latest event time per station, for the silence gauges.
+    """Latest event time per station, for the silence gauges, exported when Prometheus scrapes.
 
     Silence is measured in event time against the region's latest reading, so a replay at any speed
     reads the same as live operation; a station never heard from counts from the first event time
-    seen. The gauges are refreshed at most once a second (cheap with 100k stations).
+    seen. A batch only updates numbers here; the per-station series are built at scrape time (with
+    100,000 stations, setting 200,000 gauge children every second took a third of a worker's time).
     """
 
-    def __init__(self, region: str, station_ids: Iterable[str], *, refresh_s: float = 1.0):
+    def __init__(self, region: str, station_ids: Iterable[str]):
         self.region = region
         self.last: dict[str, float | None] = {sid: None for sid in station_ids}
         self.first: float | None = None
         self.latest: float | None = None
-        self.refresh_s = refresh_s
-        self._refreshed = 0.0
-        self._gauges: dict[str, tuple] = {}  # station id -> its two gauge children (labels() is not free)
+        _STATION_CLOCKS.clocks[region] = self
 
-    def update(self, readings_by_station: dict[str, int]) -> None:
+    def update(self, readings_by_station: Mapping[str, int]) -> None:
+        last = self.last
         for station_id, observed_ms in readings_by_station.items():
             seconds = observed_ms / 1000
-            known = self.last.get(station_id)
+            known = last.get(station_id)
             if known is None or seconds > known:
-                self.last[station_id] = seconds
-            if self.first is None or seconds < self.first:
-                self.first = seconds
-            if self.latest is None or seconds > self.latest:
-                self.latest = seconds
-        now = time.monotonic()
-        if self.latest is None or now - self._refreshed < self.refresh_s:
-            return
-        self._refreshed = now
-        silent = 0
-        gauges = self._gauges
-        for station_id, seconds in self.last.items():
-            since = seconds if seconds is not None else self.first
-            silence = self.latest - since
-            children = gauges.get(station_id)
-            if children is None:
-                children = gauges[station_id] = (
-                    STATION_SILENCE.labels(self.region, station_id),
-                    STATION_LAST_READING.labels(self.region, station_id),
-                )
-            children[0].set(silence)
-            if seconds is not None:
-                children[1].set(seconds)
-            silent += silence > SILENCE_LIMIT_S
-        SILENT_STATIONS.labels(self.region).set(silent)
+                last[station_id] = seconds
+        if readings_by_station:
+            times = [ms / 1000 for ms in readings_by_station.values()]
+            low, high = min(times), max(times)
+            self.first = low if self.first is None else min(self.first, low)
+            self.latest = high if self.latest is None else max(self.latest, high)
+
+    def export(self, silence: GaugeMetricFamily, last_reading: GaugeMetricFamily, silent: GaugeMetricFamily) -> None:
+        silent_count = 0
+        if self.latest is not None:
+            latest, first = self.latest, self.first
+            for station_id, seconds in list(self.last.items()):
+                since = seconds if seconds is not None else first
+                silence.add_metric([self.region, station_id], latest - since)
+                if seconds is not None:
+                    last_reading.add_metric([self.region, station_id], seconds)
+                silent_count += latest - since > SILENCE_LIMIT_S
+        silent.add_metric([self.region], silent_count)
+
+
+class _StationClocks(Collector):
+    """The regions' station clocks as three metric families, built on each scrape."""
+
+    def __init__(self) -> None:
+        self.clocks: dict[str, StationClock] = {}
+
+    def describe(self) -> list:
+        return []  # built at scrape time; one instance per process, so no name can clash
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        silence = GaugeMetricFamily(
+            "bosai_station_silence_seconds",
+            "Event time since each station's latest reading, against the region's latest event time.",
+            labels=["region", "station"],
+        )
+        last_reading = GaugeMetricFamily(
+            "bosai_station_last_reading_timestamp_seconds",
+            "Event time of each station's latest reading, Unix seconds.",
+            labels=["region", "station"],
+        )
+        silent = GaugeMetricFamily(
+            "bosai_silent_stations", "Stations without a reading for over an hour of event time.", labels=["region"]
+        )
+        for clock in list(self.clocks.values()):
+            clock.export(silence, last_reading, silent)
+        return [silence, last_reading, silent]
+
+
+_STATION_CLOCKS = _StationClocks()
+REGISTRY.register(_STATION_CLOCKS)
 
 
 def initialise(pack: RegionPack) -> None:
@@ -346,7 +386,6 @@ def initialise(pack: RegionPack) -> None:
     OFFICIAL_AREAS_SKIPPED.labels(pack.name)
     for method in ("nearest", "none"):
         GEOFENCE_FALLBACKS.labels(pack.name, method)
-    SILENT_STATIONS.labels(pack.name).set(0)
     # rules x levels x municipalities with stations: a few hundred series per region, all at 0
     for code in {s.municipality_code for s in pack.stations.values()}:
         for rule in pack.rules.rules:

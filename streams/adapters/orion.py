@@ -16,14 +16,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 
 from streams.config.orion_bridge import OrionTarget
+from streams.core import json_input
+from streams.core.json_input import JsonInputError
+from streams.core.redact import redact
 from streams.core.webhooks import PERMANENT_STATUSES
+
+BAD_ANSWER = "bad_answer"  # an answer the client cannot read (OrionError.error; a metric's result)
+SUBSCRIPTION_PAGE, MAX_SUBSCRIPTION_PAGES = 100, 100
 
 
 class OrionError(Exception):
@@ -48,7 +54,7 @@ class OrionError(Exception):
 @dataclass(frozen=True)
 class Subscription:
     id: str
-    body: dict
+    body: dict = field(repr=False)  # holds the gateway token Orion sends with each notification
 
 
 class OrionClient:
@@ -81,12 +87,16 @@ class OrionClient:
             ) as response:
                 body = await response.read()
                 if response.status >= 300:
-                    raise _error(response.status, body)
+                    raise _error(response.status, body, self._secrets())
                 return response.status, response.headers, body
         except TimeoutError:
             raise OrionError(None, "timeout", f"no answer within {self.timeout.total:g}s") from None
         except aiohttp.ClientError as exc:
-            raise OrionError(None, "connection", f"{type(exc).__name__}: {exc}") from None
+            raise OrionError(None, "connection", redact(f"{type(exc).__name__}: {exc}", self._secrets())) from None
+
+    def _secrets(self) -> list[str]:
+        """What an error must never quote: the Orion credential (and, by pattern, any bearer token)."""
+        return [self.target.auth.value] if self.target.auth is not None else []
 
     # -- entities ------------------------------------------------------------------------------------
     async def append(self, entities: Sequence[Mapping], *, service_path: str | None = None) -> None:
@@ -111,7 +121,10 @@ class OrionClient:
             if exc.status == 404:
                 return None
             raise
-        return json.loads(body)
+        document = _document(body, "the entity")
+        if not isinstance(document, dict):
+            raise OrionError(None, BAD_ANSWER, f"the entity is {str(document)[:80]!r}, not an object")
+        return document
 
     async def delete_attribute(
         self, entity_id: str, entity_type: str, attribute: str, *, service_path: str | None = None
@@ -140,20 +153,30 @@ class OrionClient:
 
     # -- subscriptions --------------------------------------------------------------------------------
     async def subscriptions(self, service_path: str) -> list[Subscription]:
-        """Every subscription of the tenant and path (paged, 100 at a time)."""
+        """Every subscription of the tenant and path (paged, 100 at a time; at most MAX_SUBSCRIPTION_PAGES pages).
+
+        The pages end at a short page or at Fiware-Total-Count, whichever comes first: an Orion (or a proxy)
+        that answers the same full page with a count it never reaches cannot keep the client asking forever.
+        """
         found: list[Subscription] = []
-        while True:
+        for _page in range(MAX_SUBSCRIPTION_PAGES):
             _, headers, body = await self._request(
                 "GET",
                 "/v2/subscriptions",
                 service_path,
-                params={"limit": "100", "offset": str(len(found)), "options": "count"},
+                params={"limit": str(SUBSCRIPTION_PAGE), "offset": str(len(found)), "options": "count"},
             )
-            page = json.loads(body)
+            page = _document(body, "the subscriptions")
+            if not isinstance(page, list) or not all(
+                isinstance(s, dict) and isinstance(s.get("id"), str) for s in page
+            ):
+                raise OrionError(None, BAD_ANSWER, f"the subscriptions are {str(page)[:80]!r}, not a list of them")
             found += [Subscription(s["id"], s) for s in page]
-            total = int(headers.get("Fiware-Total-Count", len(found)))
-            if not page or len(found) >= total:
+            count = headers.get("Fiware-Total-Count", "")
+            total = int(count) if count.isascii() and count.isdigit() else len(found)
+            if len(page) < SUBSCRIPTION_PAGE or len(found) >= total:
                 return found
+        raise OrionError(None, BAD_ANSWER, f"more than {len(found)} subscriptions in {service_path} (or a paging loop)")
 
     async def create_subscription(self, body: Mapping, service_path: str) -> str:
         _, headers, _ = await self._request("POST", "/v2/subscriptions", service_path, payload=body)
@@ -166,9 +189,19 @@ class OrionClient:
         await self._request("DELETE", f"/v2/subscriptions/{quote(subscription_id, safe='')}", service_path)
 
 
-def _error(status: int, body: bytes) -> OrionError:
+def _document(body: bytes, what: str) -> Any:
+    """An Orion answer's JSON (strict, bounded depth); OrionError ``bad_answer`` when it is not JSON."""
     try:
-        document = json.loads(body)
-        return OrionError(status, str(document.get("error", "")), str(document.get("description", "")))
-    except (ValueError, AttributeError):
-        return OrionError(status, body[:200].decode("utf-8", "replace").strip() or "(no body)")
+        return json_input.loads(body)
+    except JsonInputError as exc:
+        raise OrionError(None, BAD_ANSWER, f"{what}: {exc}") from None
+
+
+def _error(status: int, body: bytes, secrets: list[str]) -> OrionError:
+    """Orion's error, bounded, with anything secret it might echo (a proxy quoting a header) redacted."""
+    try:
+        document = json_input.loads(body)
+        error, description = str(document.get("error", ""))[:200], str(document.get("description", ""))[:500]
+    except (JsonInputError, AttributeError):
+        error, description = body[:200].decode("utf-8", "replace").strip() or "(no body)", ""
+    return OrionError(status, redact(error, secrets), redact(description, secrets))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from streams.config.secret_files import check_private, write_secret
+
 _CA_DAYS = 3650
 _SERVER_DAYS = 825
 
@@ -31,15 +32,6 @@ _SERVER_DAYS = 825
 class CertificateAuthority:
     cert_file: Path
     key_file: Path
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write a secret (a key, a password) readable by its owner only (mode 0600, from the start)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT: make sure
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
 
 
 def _new_key() -> rsa.RSAPrivateKey:
@@ -56,6 +48,7 @@ def ensure_ca(tls_dir: Path, common_name: str = "bosai hub local CA") -> Certifi
     """The local CA in tls_dir, created on first call."""
     ca = CertificateAuthority(tls_dir / "ca.pem", tls_dir / "ca.key")
     if ca.cert_file.is_file() and ca.key_file.is_file():
+        check_private(ca.key_file, "the CA's private key")
         return ca
     key = _new_key()
     name = x509.Name(
@@ -91,7 +84,7 @@ def ensure_ca(tls_dir: Path, common_name: str = "bosai hub local CA") -> Certifi
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    write_private(ca.key_file, _pkcs8(key))
+    write_secret(ca.key_file, _pkcs8(key))
     ca.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return ca
 
@@ -100,6 +93,7 @@ def _issue(
     ca: CertificateAuthority, out_file: Path, common_name: str, usages: list, alt_names: list[x509.GeneralName]
 ) -> Path:
     """A key + certificate chain (PEM, 0600) signed by the CA."""
+    check_private(ca.key_file, "the CA's private key")
     ca_key = serialization.load_pem_private_key(ca.key_file.read_bytes(), password=None)
     ca_cert = x509.load_pem_x509_certificate(ca.cert_file.read_bytes())
     key = _new_key()
@@ -119,7 +113,7 @@ def _issue(
         builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
     cert = builder.sign(ca_key, hashes.SHA256())
     chain = cert.public_bytes(serialization.Encoding.PEM) + ca_cert.public_bytes(serialization.Encoding.PEM)
-    write_private(out_file, _pkcs8(key) + chain)
+    write_secret(out_file, _pkcs8(key) + chain)
     return out_file
 
 

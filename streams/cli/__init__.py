@@ -13,6 +13,7 @@ import click
 
 from streams import __version__
 from streams.cli.access import access
+from streams.cli.audit import audit
 from streams.cli.bench import bench
 from streams.cli.bridge import bridge
 from streams.cli.broker import broker, tls
@@ -56,6 +57,7 @@ for command in (
 for command in (bridge, gateway):  # other platforms in and out: FIWARE Orion, municipal sensors over HTTP
     cli.add_command(command)
 cli.add_command(web)
+cli.add_command(audit)  # supply chain: the deployment lock against known vulnerabilities
 
 
 def main() -> None:

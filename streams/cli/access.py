@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -148,9 +147,9 @@ def access_issue(who: str, regions: tuple[Path, ...], fmt: str, output: Path | N
     }
     text = renderers[fmt](config, principal)
     if output:
-        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
+        from streams.config.secret_files import write_secret
+
+        write_secret(output, text)
         say(f"credential for {principal.name} written to {output} (mode 0600)")
     else:
         click.echo(text, nl=False)

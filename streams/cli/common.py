@@ -31,6 +31,32 @@ topic_prefix_option = click.option(
 )
 
 
+class ProxyNetwork(click.ParamType):
+    """A trusted proxy's CIDR (or single address) for --trusted-proxy."""
+
+    name = "CIDR"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from streams.core.login_limits import parse_networks
+
+        if not isinstance(value, str):
+            return value
+        try:
+            return parse_networks([value])[0]
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+trusted_proxy_option = click.option(
+    "--trusted-proxy",
+    "trusted_proxies",
+    multiple=True,
+    type=ProxyNetwork(),
+    help="A reverse proxy in front of this door (CIDR, repeatable): only from these is X-Forwarded-For read "
+    "(its right-most address that is not a trusted proxy is the client the login limits count).",
+)
+
+
 def region_dirs(regions: tuple[Path, ...]) -> list[Path]:
     from streams.config.region_pack import default_pack_dirs
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from pathlib import Path
 
 import click
 
-from streams.cli.common import catalog, load_packs, region_option, say
+from streams.cli.common import catalog, load_packs, region_option, say, trusted_proxy_option
 from streams.core.errors import BosaiError
 
 owners_option = click.option(
@@ -40,6 +39,7 @@ tokens_option = click.option(
 @click.option("--topic-prefix", default=None, help="Topic prefix (default: the catalog's).")
 @click.option("--metrics-port", default=None, type=int, help="Serve /metrics on this port (0 = any free port).")
 @click.option("--metrics-host", default="127.0.0.1", show_default=True)
+@trusted_proxy_option
 @click.pass_context
 def gateway(
     ctx: click.Context,
@@ -54,6 +54,7 @@ def gateway(
     topic_prefix: str | None,
     metrics_port: int | None,
     metrics_host: str,
+    trusted_proxies: tuple,
 ) -> None:
     """Serve POST /v1/readings (sensor owners) and the Orion notification door until Ctrl-C."""
     if ctx.invoked_subcommand is not None:
@@ -82,7 +83,7 @@ def gateway(
         topics={p.name: HubTopics.for_region(topics_catalog, p) for p in packs},
         sender=kafka.BatchSender(resolve_bootstrap()),
         store=default_store(),
-        doors=Doors(TokenStore(tokens or default_tokens_path())),
+        doors=Doors(TokenStore(tokens or default_tokens_path()), trusted_proxies=trusted_proxies),
         limits=Limits(max_body_bytes=max_body_bytes, max_readings=max_readings),
     )
     if metrics_port is not None:
@@ -123,9 +124,9 @@ def token_issue(
     store = TokenStore(tokens or default_tokens_path())
     secret = store.issue(f"owner:{owner}")
     if output:
-        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(secret + "\n")
+        from streams.config.secret_files import write_secret
+
+        write_secret(output, secret + "\n")
         say(f"token for {owner} written to {output} (mode 0600)")
     else:
         click.echo(secret)

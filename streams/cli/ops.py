@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from streams.cli.common import catalog, load_packs, region_option, say
+from streams.cli.common import catalog, load_packs, region_option, say, trusted_proxy_option
 from streams.core.errors import BosaiError
 from streams.core.region import RegionPack
 
@@ -66,8 +66,37 @@ def cap_renderer(packs: Sequence[RegionPack]) -> tuple[dict, dict, Callable[[dic
     type=float,
     help="Seconds a verified credential is trusted before the broker is asked again.",
 )
-def feed(regions: tuple[Path, ...], host: str, port: int, topic_prefix: str | None, auth_cache: float) -> None:
+@click.option(
+    "--failure-cache",
+    default=60.0,
+    show_default=True,
+    type=float,
+    help="Seconds a refused credential is answered 401 without asking the broker again.",
+)
+@click.option(
+    "--handshakes-per-s",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="SCRAM handshakes a second this door may ask of the broker, in total (429 past it).",
+)
+@trusted_proxy_option
+@click.option("--metrics-port", default=None, type=int, help="Serve Prometheus /metrics on this port (0: any free).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True)
+def feed(
+    regions: tuple[Path, ...],
+    host: str,
+    port: int,
+    topic_prefix: str | None,
+    auth_cache: float,
+    failure_cache: float,
+    handshakes_per_s: float,
+    trusted_proxies: tuple,
+    metrics_port: int | None,
+    metrics_host: str,
+) -> None:
     """Serve Atom feeds of current CAP 1.2 messages (per municipality, prefecture, public) behind credentials."""
+    from streams.adapters import metrics
     from streams.adapters.avro import default_store
     from streams.adapters.broker import resolve_bootstrap, resolve_clients_listener
     from streams.config.access_file import default_access_path, load_access
@@ -79,6 +108,8 @@ def feed(regions: tuple[Path, ...], host: str, port: int, topic_prefix: str | No
     clients_bootstrap, ca_file = resolve_clients_listener()
     names, polygons, _render = cap_renderer(packs)
     topics = [topic_name(topics_catalog, "alerts", p.name, prefecture_code=p.prefecture_code) for p in packs]
+    if metrics_port is not None:
+        say(f"metrics on http://{metrics_host}:{metrics.serve(metrics_port, metrics_host)}/metrics")
     try:
         asyncio.run(
             serve_feed(
@@ -91,6 +122,9 @@ def feed(regions: tuple[Path, ...], host: str, port: int, topic_prefix: str | No
                 host=host,
                 port=port,
                 auth_cache_s=auth_cache,
+                failure_cache_s=failure_cache,
+                handshakes_per_s=handshakes_per_s,
+                trusted_proxies=trusted_proxies,
                 sender_names=names,
                 zone_polygons=polygons,
                 progress=say,

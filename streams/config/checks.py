@@ -8,6 +8,8 @@ and hands out typed values; ``Problems`` collects errors where a loader reports 
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -33,6 +35,33 @@ class Problems:
 
     def __bool__(self) -> bool:
         return bool(self.items)
+
+
+def read_csv(path: Path, problems: Problems, *, expected: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """A CSV file's header and rows (row number, column -> text); problems recorded, never raised.
+
+    UTF-8 (an optional BOM) only; a short row's missing cells read as ``""``, cells past the header are
+    dropped; a file that is not UTF-8 or not CSV (a field over the csv module's limit) is a problem naming
+    the file (and the row) — ([], []) then.
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        problems.add(path, f"cannot read: {exc.strerror}", expected=expected)
+        return [], []
+    except UnicodeDecodeError as exc:
+        problems.add(path, f"not UTF-8 text (byte {exc.start}: {exc.reason})", expected=f"UTF-8: {expected}")
+        return [], []
+    reader = csv.DictReader(io.StringIO(text, newline=""), restval="")
+    rows: list[tuple[int, dict[str, str]]] = []
+    try:
+        header = list(reader.fieldnames or [])
+        for number, row in enumerate(reader, start=2):
+            rows.append((number, {k: v for k, v in row.items() if isinstance(k, str)}))
+    except csv.Error as exc:
+        problems.add(path, f"not readable as CSV: {exc}", where=f"line {reader.line_num}", expected=expected)
+        return [], []
+    return header, rows
 
 
 class Entry:

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from streams.config.checks import Entry
+from streams.config.secret_files import check_private, write_secret
 from streams.config.settings import cache_dir
 from streams.config.yamlfile import read_yaml
 from streams.core.errors import ConfigError
@@ -110,8 +111,11 @@ class TokenStore:
         self.path = Path(path)
 
     def load(self) -> dict[str, dict[str, str]]:
+        """The stored tokens; a store others may read or write is refused (anyone who can write it can let
+        themselves in)."""
         if not self.path.exists():
             return {}
+        check_private(self.path, "the gateway's token store")
         try:
             document = json.loads(self.path.read_text(encoding="utf-8"))
             tokens = document["tokens"]
@@ -130,13 +134,7 @@ class TokenStore:
             return 0
 
     def _save(self, tokens: dict) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump({"tokens": tokens}, out, indent=2, sort_keys=True)
-        os.replace(temporary, self.path)
-        os.chmod(self.path, 0o600)
+        write_secret(self.path, json.dumps({"tokens": tokens}, indent=2, sort_keys=True))
 
     def issue(self, subject: str) -> str:
         """A new token for the subject (any previous one stops working); returned once, stored hashed."""

@@ -11,12 +11,11 @@ the file, the row and the key, and what was expected.
 from __future__ import annotations
 
 import csv
-import io
 import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from streams.config.checks import Problems
+from streams.config.checks import Problems, read_csv
 from streams.core.jma_areas import AreaRow
 
 MUNICIPAL_COLUMNS = ("jma_code", "jma_name", "municipality_codes", "source")
@@ -31,17 +30,14 @@ def reference_table_path(root: Path, forecast: bool = False) -> Path:
 
 
 def _rows(path: Path, columns: tuple[str, ...], problems: Problems) -> list[tuple[int, dict[str, str]]]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        problems.add(path, f"cannot read: {exc.strerror}", expected=f"a CSV with columns {', '.join(columns)}")
+    header, rows = read_csv(path, problems, expected=f"a CSV with columns {', '.join(columns)}")
+    if not header and problems:
         return []
-    reader = csv.DictReader(io.StringIO(text))
-    missing = set(columns) - set(reader.fieldnames or [])
+    missing = set(columns) - set(header)
     if missing:
         problems.add(path, f"missing columns {sorted(missing)}", where="header", expected=", ".join(columns))
         return []
-    return [(n, {k: (v or "").strip() for k, v in row.items() if k}) for n, row in enumerate(reader, start=2)]
+    return [(n, {k: v.strip() for k, v in row.items()}) for n, row in rows]
 
 
 def load_area_table(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from streams.config.checks import Entry
+from streams.config.secret_files import read_secret, shown_env_name
 from streams.config.subscriptions import RETRY_KEYS
 from streams.config.yamlfile import read_yaml
 from streams.core.access_policy import AccessPolicy, Principal
@@ -83,17 +84,15 @@ def _auth(entry: Entry, environ: Mapping[str, str]) -> OrionAuth | None:
     header = auth.text("header", pattern=HEADER, expected="an HTTP header name, e.g. X-Auth-Token or Authorization")
     prefix = str(auth.get("prefix", ""))
     if auth.get("env"):
-        value = environ.get(auth.get("env"), "").strip()
+        name = str(auth.get("env"))
+        value = environ.get(name, "").strip()
         if not value:
-            raise auth.error(f"environment variable {auth.get('env')} is not set", "the variable set for the bridge")
+            raise auth.error(
+                f"environment variable {shown_env_name(name)} is not set", "the variable set for the bridge"
+            )
     elif auth.get("file"):
-        path = Path(auth.get("file")).expanduser()
-        try:
-            value = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise auth.error(f"file {path}: {exc.strerror}", "a readable file holding the header value") from exc
-        if not value:
-            raise auth.error(f"file {path} is empty", "the header value in it")
+        where = f"{auth.where}: file of {auth.file}"
+        value = read_secret(Path(str(auth.get("file"))), "the Orion credential file", where=where)
     else:
         raise auth.error("no env or file", "env: VARIABLE or file: PATH (the header value, never inline)")
     return OrionAuth(header=header, value=f"{prefix} {value}".strip())

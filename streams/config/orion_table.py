@@ -15,13 +15,11 @@ Every row is checked: the Orion is in the bridge file, the station in the pack, 
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Collection
 from pathlib import Path
 
-from streams.config.checks import Problems
+from streams.config.checks import Problems, read_csv
 from streams.config.yamlfile import read_yaml
 from streams.core.errors import ConfigError
 from streams.core.model import QUANTITY_UNITS, SensorKind
@@ -99,16 +97,15 @@ def load_orion_table(pack: RegionPack, orions: Collection[str]) -> OrionTable:
     path = table_path(pack)
     if path is None:
         return {}
-    try:
-        reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig")))
-    except OSError as exc:
-        raise ConfigError(path, f"cannot read the Orion table: {exc.strerror}") from exc
-    missing = REQUIRED - set(reader.fieldnames or [])
+    problems = Problems()
+    header, rows = read_csv(path, problems, expected=f"the Orion table: {', '.join(COLUMNS)}")
+    if problems:
+        raise problems.items[0]
+    missing = REQUIRED - set(header)
     if missing:
         raise ConfigError(path, f"missing columns {sorted(missing)}", where="header", expected=", ".join(COLUMNS))
-    problems = Problems()
     table: OrionTable = {}
-    for number, row in enumerate(reader, start=2):
+    for number, row in rows:
         where = f"row {number} entity_id={row.get('entity_id', '')!r}"
         mapping = _row(row, where, path, pack, orions, problems)
         if mapping is None:

@@ -7,8 +7,6 @@ all of them at once.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -16,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from streams.config.checks import Problems
+from streams.config.checks import Problems, read_csv
 from streams.config.geojson import number_or_none
 from streams.config.rule_file import validate_overrides
 from streams.core.errors import ConfigError
@@ -86,13 +84,10 @@ def _station(row: dict[str, str], path: Path, where: str) -> Station:
 
 def load_stations(path: Path, problems: Problems) -> list[Station]:
     """Every valid row of a stations CSV; the others are recorded as problems."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        problems.add(path, f"cannot read: {exc.strerror}")
+    header, rows = read_csv(path, problems, expected=f"a CSV with columns {', '.join(STATION_COLUMNS)}")
+    if not header and problems:
         return []
-    reader = csv.DictReader(io.StringIO(text))
-    missing = REQUIRED_COLUMNS - set(reader.fieldnames or [])
+    missing = REQUIRED_COLUMNS - set(header)
     if missing:
         problems.add(
             path, f"missing columns {sorted(missing)}", where="header", expected=f"columns {', '.join(STATION_COLUMNS)}"
@@ -101,7 +96,7 @@ def load_stations(path: Path, problems: Problems) -> list[Station]:
     stations: list[Station] = []
     seen: dict[str, int] = {}
     jma_codes: dict[str, int] = {}
-    for row_number, row in enumerate(reader, start=2):
+    for row_number, row in rows:
         station_id = (row.get("station_id") or "").strip()
         where = f"row {row_number} station_id={station_id!r}"
         if not STATION_ID.match(station_id):

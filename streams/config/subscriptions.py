@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from streams.config.checks import Entry
+from streams.config.secret_files import read_secret, shown_env_name
 from streams.config.yamlfile import read_yaml
 from streams.core.errors import ConfigError
 from streams.core.region import RegionPack
@@ -24,22 +25,17 @@ RETRY_KEYS = ("max_attempts", "initial_backoff_s", "max_backoff_s", "timeout_s")
 
 def _secret(entry: Entry, environ: Mapping[str, str]) -> str:
     if entry.get("secret_env"):
-        value = environ.get(entry.get("secret_env"), "")
+        name = str(entry.get("secret_env"))
+        value = environ.get(name, "")
         if not value:
             raise entry.error(
-                f"environment variable {entry.get('secret_env')} (secret_env) is not set",
+                f"environment variable {shown_env_name(name)} (secret_env) is not set",
                 "the variable set in the sink's environment",
             )
         return value
     if entry.get("secret_file"):
-        secret_path = Path(entry.get("secret_file")).expanduser()
-        try:
-            value = secret_path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise entry.error(f"secret_file {secret_path}: {exc.strerror}", "a readable file") from exc
-        if not value:
-            raise entry.error(f"secret_file {secret_path} is empty", "the shared secret in it")
-        return value
+        where = f"{entry.where}: secret_file of {entry.file}"
+        return read_secret(Path(str(entry.get("secret_file"))), "the webhook secret file", where=where)
     raise entry.error("no secret", "secret_env or secret_file")
 
 

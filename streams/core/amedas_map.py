@@ -26,6 +26,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from streams.core import json_input
+from streams.core.json_input import JsonInputError
+from streams.core.readings import EARLIEST_MS, LATEST_MS, finite_number
 from streams.core.times import JST, MINUTE_MS, jst
 
 ELEMENTS = {  # JMA's element -> the hub's quantity
@@ -39,7 +42,17 @@ SOURCE = "jma-amedas-10min"  # SensorReading.source of what the poller produces
 
 
 class LayoutError(Exception):
-    """JMA's file is not in the layout the hub knows."""
+    """JMA's file is not in the layout the hub knows (the message says how); the module's one error type."""
+
+    reason = "layout_error"  # bosai_amedas_files_total{outcome}
+
+
+def parse_map(data: bytes) -> Any:
+    """A map file's JSON document (strict, bounded depth); LayoutError when it is not JSON at all."""
+    try:
+        return json_input.loads(data)
+    except JsonInputError as exc:
+        raise LayoutError(f"the map is {exc}") from None
 
 
 def parse_latest_time(text: str) -> int:
@@ -53,6 +66,8 @@ def parse_latest_time(text: str) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=JST)
     ms = int(moment.timestamp() * 1000)
+    if not EARLIEST_MS <= ms < LATEST_MS:
+        raise LayoutError(f"latest_time.txt is {text.strip()[:60]!r}, not a time between 2000 and 2100")
     if ms % STEP_MS:
         raise LayoutError(f"latest_time.txt is {text.strip()!r}, not on a 10-minute step")
     return ms
@@ -71,13 +86,13 @@ def _value(pair: Any, station_id: str, element: str) -> float | None:
     if (
         not isinstance(pair, list)
         or len(pair) != 2
-        or not (pair[0] is None or (isinstance(pair[0], (int, float)) and not isinstance(pair[0], bool)))
+        or not (pair[0] is None or finite_number(pair[0]) is not None)
         or not isinstance(pair[1], int)
         or isinstance(pair[1], bool)
     ):
-        raise LayoutError(f"station {station_id} {element} is {pair!r}, not a [value, quality flag] pair")
+        raise LayoutError(f"station {station_id} {element} is {pair!r:.80}, not a [value, quality flag] pair")
     value, flag = pair
-    return float(value) if flag == USABLE_FLAG and value is not None else None
+    return finite_number(value) if flag == USABLE_FLAG else None
 
 
 def readings_of(document: Any, station_ids: Mapping[str, Any], observed_at: int) -> list[dict]:

@@ -23,12 +23,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from streams.core.readings import IMPOSSIBLE_VALUE, MISSING_FIELD, UNDECODABLE, InvalidReading
+from streams.core import json_input
+from streams.core.json_input import JsonInputError
+from streams.core.readings import IMPOSSIBLE_VALUE, MISSING_FIELD, UNDECODABLE, InvalidReading, finite_number
 
 QUALITIES = ("OK", "ESTIMATED", "INCOMPLETE", "MISSING", "SUSPECT")
 READING_KEYS = {"station_id", "observed_at", "measurements", "quality", "location"}
 MEASUREMENT_KEYS = {"quantity", "value", "unit"}
 TOKEN_PREFIX = "bst"
+
+
+def readings_in(body: bytes) -> list[Any]:
+    """The readings of a request body; InvalidReading (undecodable) when it is not JSON the hub reads."""
+    try:
+        document = json_input.loads(body)
+    except JsonInputError as exc:
+        raise InvalidReading(UNDECODABLE, str(exc)) from None
+    return readings_of(document)
 
 
 def readings_of(document: Any) -> list[Any]:
@@ -63,23 +74,22 @@ def _measurement(raw: Any, i: int) -> dict:
     if unknown:
         raise InvalidReading(IMPOSSIBLE_VALUE, f"measurements[{i}]: unknown keys {sorted(unknown)}")
     value = raw.get("value")
-    if value is not None and (
-        isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
-    ):
-        raise InvalidReading(IMPOSSIBLE_VALUE, f"measurements[{i}].value is {value!r}, expected a number or null")
+    number = finite_number(value)
+    if value is not None and number is None:
+        raise InvalidReading(IMPOSSIBLE_VALUE, f"measurements[{i}].value is {value!r:.80}, expected a number or null")
     for key in ("quantity", "unit"):
         if not isinstance(raw.get(key), str) or not raw[key]:
             raise InvalidReading(MISSING_FIELD, f"measurements[{i}] has no {key}")
-    return {"quantity": raw["quantity"], "value": None if value is None else float(value), "unit": raw["unit"]}
+    return {"quantity": raw["quantity"], "value": number, "unit": raw["unit"]}
 
 
 def _location(raw: Any) -> dict | None:
     if raw is None:
         return None
-    lat, lon = (raw.get("lat"), raw.get("lon")) if isinstance(raw, dict) else (None, None)
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lat, lon)):
-        raise InvalidReading(IMPOSSIBLE_VALUE, f"location {raw!r}: expected {{lat, lon}} in degrees")
-    return {"lat": float(lat), "lon": float(lon), "alt_m": None}
+    lat, lon = (finite_number(raw.get("lat")), finite_number(raw.get("lon"))) if isinstance(raw, dict) else (None, None)
+    if lat is None or lon is None:
+        raise InvalidReading(IMPOSSIBLE_VALUE, f"location {raw!r:.80}: expected {{lat, lon}} in degrees")
+    return {"lat": lat, "lon": lon, "alt_m": None}
 
 
 def reading_record(raw: Any, *, sensor_kinds: Mapping[str, str], source: str, produced_at: int) -> dict:

@@ -15,6 +15,7 @@ recognised by Control/Title and Head/InfoKind — never by Head/Title, which JMA
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -32,6 +33,7 @@ KINDS = (LANDSLIDE, FLOOD, RECORD_RAIN)
 STATUSES = {"通常": "Actual", "訓練": "Exercise", "試験": "Test"}
 INFO_TYPES = ("発表", "訂正", "取消")
 OBSERVED = "現況"  # the TimeDefine of a flood forecast's observed values; the others are forecast hours
+SERIAL = re.compile(r"[0-9]{1,9}")  # ASCII digits only
 UNUSABLE_LEVEL = ("欠測", "未計算")  # jmx_eb:WaterLevel conditions without a usable observation
 
 # Reasons a report is dead-lettered (DeadLetter.reason).
@@ -115,7 +117,8 @@ class JmaReport:
 
     @property
     def serial_number(self) -> int:
-        return int(self.serial) if self.serial.isdigit() else 0
+        """Serial as a number; 0 when it is not one (JMA's schema allows any string: '²' passes isdigit())."""
+        return int(self.serial) if SERIAL.fullmatch(self.serial) else 0
 
     @property
     def order(self) -> tuple[int, int]:

@@ -14,16 +14,24 @@ usual checks of :func:`streams.core.readings.validate` apply.
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from streams.core import json_input
+from streams.core.json_input import JsonInputError
 from streams.core.model import QUANTITY_UNITS, SensorKind, Station
 from streams.core.ngsi import ENTITY_TYPE_OF_KIND
-from streams.core.readings import IMPOSSIBLE_VALUE, MISSING_FIELD, UNKNOWN_SCHEMA, UNKNOWN_STATION, InvalidReading
+from streams.core.readings import (
+    IMPOSSIBLE_VALUE,
+    MISSING_FIELD,
+    UNDECODABLE,
+    UNKNOWN_SCHEMA,
+    UNKNOWN_STATION,
+    InvalidReading,
+    finite_number,
+)
 
 NORMALIZED, KEY_VALUES = "normalized", "keyValues"
 DEFAULT_ATTRIBUTE = {SensorKind.RIVER_LEVEL_GAUGE: "waterLevel", SensorKind.RAIN_GAUGE: "precipitation"}
@@ -33,8 +41,15 @@ TIME_ATTRIBUTES = ("dateObserved", "TimeInstant")
 UNIT_CODES = {"MTR": ("m", 1.0), "CMT": ("m", 0.01), "MMT": ("mm", 1.0)}
 
 
-class NotificationError(Exception):
-    """The request is not an NGSI-v2 notification at all (nothing in it can be read)."""
+class NotificationError(InvalidReading):
+    """The request is not an NGSI-v2 notification at all (nothing in it can be read): reason ``undecodable``.
+
+    An InvalidReading, so the module has one error type: whatever a notification holds gives entities and
+    records, or InvalidReading with a reason.
+    """
+
+    def __init__(self, detail: str):
+        super().__init__(UNDECODABLE, detail)
 
 
 @dataclass(frozen=True)
@@ -65,9 +80,9 @@ def default_mapping(
 def parse_notification(body: bytes) -> list[Any]:
     """The notification's entities (each still to be checked), or NotificationError."""
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise NotificationError(f"not JSON: {exc}") from None
+        document = json_input.loads(body)
+    except JsonInputError as exc:
+        raise NotificationError(str(exc)) from None
     if not isinstance(document, dict) or not isinstance(document.get("data"), list):
         raise NotificationError('not an NGSI-v2 notification: expected {"subscriptionId": …, "data": [entities]}')
     return document["data"]
@@ -115,18 +130,19 @@ def _measurement(entity: Mapping, mapping: EntityMapping, fmt: str, where: str) 
     value, metadata = _value_and_metadata(entity, mapping.attribute, fmt)
     if value is None:
         raise InvalidReading(MISSING_FIELD, f"{where}: no attribute {mapping.attribute}")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidReading(IMPOSSIBLE_VALUE, f"{where}: {mapping.attribute} is {value!r}, expected a number")
+    number = finite_number(value)
+    if number is None:
+        raise InvalidReading(IMPOSSIBLE_VALUE, f"{where}: {mapping.attribute} is {value!r:.80}, expected a number")
     unit = QUANTITY_UNITS[mapping.quantity]
     code = (metadata.get("unitCode") or {}).get("value") if isinstance(metadata.get("unitCode"), dict) else None
     if code is not None:
-        known = UNIT_CODES.get(code)
+        known = UNIT_CODES.get(code) if isinstance(code, str) else None
         if known is None or known[0] != unit:
             raise InvalidReading(
-                IMPOSSIBLE_VALUE, f"{where}: {mapping.attribute} in unitCode {code!r}, expected one for {unit}"
+                IMPOSSIBLE_VALUE, f"{where}: {mapping.attribute} in unitCode {code!r:.40}, expected one for {unit}"
             )
-        value = value * known[1]
-    return {"quantity": mapping.quantity, "value": float(value), "unit": unit}
+        number = number * known[1]
+    return {"quantity": mapping.quantity, "value": number, "unit": unit}
 
 
 def entity_record(

@@ -8,7 +8,7 @@ and a None value, and the rules leave alerts as they are.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from streams.core.model import QUANTITY_UNITS, Station, in_japan
@@ -43,6 +43,17 @@ class InvalidReading(Exception):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+def finite_number(value: Any) -> float | None:
+    """A JSON number as a finite float; None for anything else (a bool, text, NaN, ±inf, an int past a double)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # json reads integers of up to 4300 digits
+        return None
+    return number if math.isfinite(number) else None
 
 
 class Reading(NamedTuple):
@@ -86,6 +97,26 @@ def validate(record: Mapping[str, Any], stations: Mapping[str, Station]) -> Read
         raise InvalidReading(UNKNOWN_STATION, f"station {station_id!r} is not in the region pack")
     if location is None:
         lat, lon = station.lat, station.lon
+    values = _measured_values(station_id, measurements)
+    quality = record.get("quality", "OK")
+    missing = quality == "MISSING" or all(v is None for v in values.values())
+    return Reading(
+        station_id,
+        record.get("sensor_kind", "UNKNOWN"),
+        observed_at,
+        lat,
+        lon,
+        values,
+        quality,
+        record.get("source", ""),
+        record.get("produced_at"),
+        record,
+        missing,
+    )
+
+
+def _measured_values(station_id: str, measurements: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
+    """Quantity → value (None: missing), each in its expected unit and plausible range."""
     values: dict[str, float | None] = {}
     for m in measurements:
         quantity, value, unit = m.get("quantity"), m.get("value"), m.get("unit")
@@ -109,18 +140,4 @@ def validate(record: Mapping[str, Any], stations: Mapping[str, Station]) -> Read
                     f"station {station_id}: {quantity} = {value} {unit} is outside the plausible range {low}..{high}",
                 )
         values[quantity] = value
-    quality = record.get("quality", "OK")
-    missing = quality == "MISSING" or all(v is None for v in values.values())
-    return Reading(
-        station_id,
-        record.get("sensor_kind", "UNKNOWN"),
-        observed_at,
-        lat,
-        lon,
-        values,
-        quality,
-        record.get("source", ""),
-        record.get("produced_at"),
-        record,
-        missing,
-    )
+    return values

@@ -6,7 +6,7 @@ letters) and the new station states. The Faust agent (``streams.runtime.worker``
 Kafka and this function, so everything it decides is unit-tested without a broker.
 
 The hot path is batch-shaped: one decode loop, one vectorised geofence call for the positions not
-seen before, one encode call per schema.
+seen before (every station's own position is geofenced once, on start), one encode call per schema.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +97,9 @@ class Pipeline:
             s.station_id: pack.concerned_codes(s) for s in pack.stations.values()
         }
         self._compiled = {s.station_id: station_rules(s, pack.rules) for s in pack.stations.values()}
+        # every station's own position, geofenced once on start (one vectorised call): a reading that
+        # carries no position of its own is then never a first sighting, however many stations there are
+        self._locate_positions([(s.lat, s.lon) for s in pack.stations.values()])
 
     # -- fan-out -----------------------------------------------------------------------------------
     def topics_for(self, codes: Sequence[str], sharing_level: str) -> tuple[str, ...]:
@@ -128,10 +131,16 @@ class Pipeline:
         """Where each reading is — (municipality code, city code, method, distance, zones) — and the
         encoded rest of its enriched record; geofenced in one call for the positions not seen before."""
         cache = self._location_cache
+        self._locate_positions((r.lat, r.lon) for r in readings)
+        return [cache[(r.lat, r.lon)] for r in readings]
+
+    def _locate_positions(self, positions: Iterable[tuple[float, float]]) -> None:
+        """Geofence the positions not in the cache, in one call, and cache them with their encoded part."""
+        cache = self._location_cache
         # (not `set - cache.keys()`: that copies every cached key into a set, batch after batch)
-        unseen = list({position for position in ((r.lat, r.lon) for r in readings) if position not in cache})
+        unseen = list({position for position in positions if position not in cache})
         if unseen:
-            if len(cache) + len(unseen) > 200_000:  # moving sensors: keep memory bounded
+            if len(cache) + len(unseen) > 200_000 + len(self.pack.stations):  # moving sensors: bounded memory
                 cache.clear()
             region = self.pack.name
             for position, (code, city, method, distance, zones) in zip(
@@ -148,7 +157,6 @@ class Pipeline:
                     }
                 )
                 cache[position] = ((code, city, method, distance, zones), rest)
-        return [cache[(r.lat, r.lon)] for r in readings]
 
     def _alert_record(self, t: Transition, codes: Sequence[str]) -> dict:
         pack, station = self.pack, self.pack.stations[t.station_id]

@@ -18,7 +18,6 @@ writes nothing twice and skips nothing.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -27,7 +26,16 @@ from dataclasses import dataclass, field
 from streams.adapters import kafka, metrics
 from streams.adapters.avro import READING, AvroCodec, CodecError, SchemaStore
 from streams.adapters.http_fetch import FetchError, HttpFetcher, RetryPolicy
-from streams.core.amedas_map import SOURCE, STEP_MS, LayoutError, floor_step, map_file, parse_latest_time, readings_of
+from streams.core.amedas_map import (
+    SOURCE,
+    STEP_MS,
+    LayoutError,
+    floor_step,
+    map_file,
+    parse_latest_time,
+    parse_map,
+    readings_of,
+)
 from streams.core.region import RegionPack
 from streams.core.times import jst_iso
 from streams.core.topics import Catalog, HubTopics
@@ -102,8 +110,8 @@ class AmedasWatcher:
             self.processed = max(self.processed or 0, observed_at)
             return "missing"
         try:
-            readings = readings_of(json.loads(fetched.body), self.topic_of, observed_at)
-        except (ValueError, LayoutError) as exc:
+            readings = readings_of(parse_map(fetched.body), self.topic_of, observed_at)
+        except LayoutError as exc:
             metrics.AMEDAS_FILES.labels("layout_error").inc()
             metrics.POLL_LAYOUT_ERRORS.labels(POLLER).inc()
             log.error("AMeDAS map %s is not in the layout the poller knows: %s", url, exc)

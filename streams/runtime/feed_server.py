@@ -13,50 +13,124 @@ consumer group: the current set is rebuilt on start) and serves
 HTTP Basic credentials are the principal's SCRAM credential (``bosai access issue``): the server checks
 them by authenticating to the broker's SASL_SSL listener, so a revoked or rotated credential stops
 working here too (within ``--auth-cache`` seconds). What a principal sees follows ``access_policy.visible``.
+
+Logins are limited (:mod:`streams.runtime.login_guard`): failures per (address, principal) and per
+address bring a growing delay, then 429 with Retry-After; per principal alone only a capped delay. The
+broker is asked at most about ``--handshakes-per-s`` times a second: answers are cached under a keyed
+hash of the credential (right ones ``--auth-cache`` s, wrong ones ``--failure-cache`` s), concurrent
+checks of one credential share one handshake, and a token bucket with a reserve for clients that logged
+in before bounds the rest (429 when it is empty). A broker that cannot be asked is a 503, counted
+against nobody.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
+import binascii
 import logging
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from aiohttp import web
 
-from streams.adapters import kafka
+from streams.adapters import kafka, metrics
 from streams.adapters.avro import ALERT, AvroCodec, CodecError, SchemaStore
 from streams.adapters.tls import client_ssl_context
 from streams.core import cap
 from streams.core.access_policy import AccessPolicy, Principal, visible
 from streams.core.atom import CurrentAlerts, feed_entries, render_atom
+from streams.core.credential_cache import CredentialCache
+from streams.core.login_limits import UNKNOWN, HandshakeBudget, Network, Verdict
+from streams.runtime.login_guard import LoginGuard, LoginLimited
 
 log = logging.getLogger("bosai.feed")
 
 
-class CredentialChecker:
-    """Verifies a user name and password by a SASL/SCRAM handshake with the broker; caches successes."""
+DOOR = "feed"
+OK, OK_CACHED, WRONG, WRONG_CACHED = "ok", "ok_cached", "wrong", "wrong_cached"
+PRIVILEGED_WAIT_S = 2.0  # how long a privileged login waits for a handshake to spare before a 429
 
-    def __init__(self, clients_bootstrap: str, ca_file: Path, *, cache_s: float = 30.0):
+
+class CredentialChecker:
+    """Verifies a user name and password by a SASL/SCRAM handshake with the broker, asking it sparingly.
+
+    Answers are cached under a keyed hash of the credential (:class:`CredentialCache`), a handshake for a
+    credential already being checked is shared, and handshakes are bounded by a :class:`HandshakeBudget`.
+    """
+
+    def __init__(
+        self,
+        clients_bootstrap: str,
+        ca_file: Path,
+        *,
+        cache_s: float = 30.0,
+        failure_cache_s: float = 60.0,
+        handshakes_per_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         host, _, port = clients_bootstrap.split(",")[0].rpartition(":")
         self._host, self._port = host, int(port)
         self._ssl = client_ssl_context(ca_file)
-        self._cache_s = cache_s
-        self._ok: dict[tuple[str, str], float] = {}
+        self.cache = CredentialCache(secrets.token_bytes(32), ok_s=cache_s, refused_s=failure_cache_s)
+        self.budget = HandshakeBudget(handshakes_per_s, burst=max(3.0, handshakes_per_s), reserve=2.0)
+        self.clock = clock
+        self._checking: dict[bytes, asyncio.Future[bool]] = {}
+
+    def fingerprint(self, username: str, password: str) -> bytes:
+        return self.cache.fingerprint(username, password)
+
+    def known_good(self, fingerprint: bytes) -> bool:
+        return self.cache.get(fingerprint, self.clock()) is True
+
+    async def verify(self, fingerprint: bytes, username: str, password: str, *, privileged: bool) -> tuple[str, float]:
+        """(OK | OK_CACHED | WRONG | WRONG_CACHED, 0) or ("", seconds to wait): no handshake to spare.
+
+        A privileged check (see :class:`HandshakeBudget`) waits up to ``PRIVILEGED_WAIT_S`` for its turn.
+
+        Raises :class:`kafka.LoginUnavailable` when the broker could not be asked.
+        """
+        cached = self.cache.get(fingerprint, self.clock())
+        if cached is not None:
+            return (OK_CACHED if cached else WRONG_CACHED), 0.0
+        pending = self._checking.get(fingerprint)
+        if pending is not None:
+            return (OK if await asyncio.shield(pending) else WRONG), 0.0
+        waited, wait = 0.0, self.budget.take(self.clock(), privileged=privileged)
+        while wait > 0 and privileged and waited + wait <= PRIVILEGED_WAIT_S:  # a client known good waits its turn
+            await asyncio.sleep(wait)
+            waited, wait = waited + wait, self.budget.take(self.clock(), privileged=privileged)
+        if wait > 0:
+            return "", wait
+        return (OK if await self._handshake(fingerprint, username, password) else WRONG), 0.0
+
+    async def _handshake(self, fingerprint: bytes, username: str, password: str) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved even when nobody waits
+        self._checking[fingerprint] = future
+        try:
+            ok = await kafka.scram_login(self._host, self._port, self._ssl, username, password)
+        except BaseException as exc:
+            metrics.LOGIN_HANDSHAKES.labels(DOOR, "error").inc()
+            future.set_exception(exc if isinstance(exc, Exception) else kafka.LoginUnavailable("cancelled"))
+            raise
+        finally:
+            self._checking.pop(fingerprint, None)
+        metrics.LOGIN_HANDSHAKES.labels(DOOR, "accepted" if ok else "refused").inc()
+        self.cache.put(fingerprint, ok, self.clock())
+        future.set_result(ok)
+        return ok
 
     async def check(self, username: str, password: str) -> bool:
-        key = (username, hashlib.sha256(password.encode()).hexdigest())
-        if self._ok.get(key, 0) > time.monotonic():
-            return True
-        if not await kafka.scram_login(self._host, self._port, self._ssl, username, password):
-            log.info("feed login refused for %s", username)
-            self._ok.pop(key, None)
-            return False
-        self._ok[key] = time.monotonic() + self._cache_s
-        return True
+        """Whether the credential is right (cached answers first; waits for a handshake to spare)."""
+        fingerprint = self.fingerprint(username, password)
+        while True:
+            outcome, wait = await self.verify(fingerprint, username, password, privileged=True)
+            if outcome:
+                return outcome in (OK, OK_CACHED)
+            await asyncio.sleep(wait)
 
 
 def _now_ms() -> int:
@@ -77,22 +151,80 @@ class FeedHandlers:
         *,
         sender_names: dict[str, str],
         zone_polygons: dict,
+        guard: LoginGuard | None = None,
     ):
         self.alerts, self.policy, self.checker = alerts, policy, checker
         self.sender_names, self.zone_polygons = sender_names, zone_polygons
+        self.guard = guard or LoginGuard(metrics_door=DOOR)
+
+    def _refused(self, text: str) -> web.HTTPUnauthorized:
+        return web.HTTPUnauthorized(headers=self.challenge, text=text)
+
+    @staticmethod
+    def _credentials(header: str) -> tuple[str, str] | None:
+        try:
+            username, colon, password = base64.b64decode(header[6:], validate=True).decode("utf-8").partition(":")
+        except (ValueError, UnicodeDecodeError, binascii.Error):
+            return None
+        return (username, password) if colon else None
 
     async def principal_of(self, request: web.Request) -> Principal:
+        """The principal of the request's Basic credentials, within the login limits (401, 429 or 503)."""
         header = request.headers.get("Authorization", "")
         if not header.startswith("Basic "):
-            raise web.HTTPUnauthorized(headers=self.challenge, text="credentials required (bosai access issue)\n")
-        try:
-            username, _, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
-        except (ValueError, UnicodeDecodeError):
-            raise web.HTTPUnauthorized(headers=self.challenge, text="malformed Basic credentials\n") from None
+            raise self._refused("credentials required (bosai access issue)\n")  # a client's first ask: not counted
+        guard, address = self.guard, self.guard.address(request)
+        credentials = self._credentials(header)
+        if credentials is None:
+            await self._admit(address, UNKNOWN)
+            guard.failed(DOOR, "malformed")
+            raise self._refused("malformed Basic credentials\n")
+        username, password = credentials
         principal = self.policy.principal(username)
-        if principal is None or not await self.checker.check(username, password):
-            raise web.HTTPUnauthorized(headers=self.challenge, text="wrong user name or password\n")
-        return principal
+        name = username if principal is not None else UNKNOWN  # a made-up name is never a key, nor logged
+        fingerprint = self.checker.fingerprint(username, password)
+        if principal is not None and self.checker.known_good(fingerprint):  # right, and checked recently
+            try:
+                guard.refuse_if_limited(DOOR, address, name, fingerprint)
+            except LoginLimited as limited:
+                raise self._too_many(limited) from None
+            guard.succeeded(DOOR, address, name, fingerprint, admitted=False)
+            return principal
+        verdict = await self._admit(address, name, fingerprint)
+        if principal is None:
+            guard.failed(DOOR, "unknown")
+            raise self._refused("wrong user name or password\n")
+        try:
+            outcome, wait = await self.checker.verify(fingerprint, username, password, privileged=verdict.privileged)
+        except kafka.LoginUnavailable as exc:
+            guard.cancel(address, name)
+            log.warning("feed: cannot check the login of %s: %s", name, exc)
+            raise web.HTTPServiceUnavailable(
+                headers={"Retry-After": "5"}, text="credentials cannot be checked now; try again\n"
+            ) from None
+        if not outcome:  # no handshake to spare: a suspect attempt still counts, a privileged one does not
+            if verdict.privileged:
+                guard.cancel(address, name)
+            raise self._too_many(guard.limited(DOOR, wait, "handshakes"))
+        if outcome in (OK, OK_CACHED):
+            guard.succeeded(DOOR, address, name, fingerprint)
+            return principal
+        guard.failed(DOOR, "wrong" if outcome == WRONG else "cached")
+        (log.info if outcome == WRONG else log.debug)("feed: wrong password for %s from %s", name, address)
+        raise self._refused("wrong user name or password\n")
+
+    async def _admit(self, address: str, name: str, fingerprint: bytes = b"") -> Verdict:
+        try:
+            return await self.guard.admit(DOOR, address, name, fingerprint)
+        except LoginLimited as limited:
+            raise self._too_many(limited) from None
+
+    @staticmethod
+    def _too_many(limited: LoginLimited) -> web.HTTPTooManyRequests:
+        return web.HTTPTooManyRequests(
+            headers={"Retry-After": str(limited.retry_after)},
+            text=f"too many login attempts; try again in {limited.retry_after} s\n",
+        )
 
     @staticmethod
     def atom(request: web.Request, entries: list[dict], feed_id: str, title: str) -> web.Response:
@@ -166,8 +298,11 @@ def build_app(
     *,
     sender_names: dict[str, str],
     zone_polygons: dict,
+    guard: LoginGuard | None = None,
 ) -> web.Application:
-    handlers = FeedHandlers(alerts, policy, checker, sender_names=sender_names, zone_polygons=zone_polygons)
+    handlers = FeedHandlers(
+        alerts, policy, checker, sender_names=sender_names, zone_polygons=zone_polygons, guard=guard
+    )
     app = web.Application()
     app.router.add_get("/feeds/public.atom", handlers.public_feed)
     app.router.add_get("/feeds/prefecture/{region}.atom", handlers.prefecture_feed)
@@ -218,18 +353,23 @@ async def serve_feed(
     sender_names: dict[str, str],
     zone_polygons: dict,
     progress: Callable[[str], None],
+    failure_cache_s: float = 60.0,
+    handshakes_per_s: float = 5.0,
+    trusted_proxies: Sequence[Network] = (),
 ) -> None:
     """Serve the feeds until cancelled: the alerts are read from the beginning first, then followed."""
     alerts = CurrentAlerts()
     ready = asyncio.Event()
     follower = asyncio.create_task(follow_alerts(bootstrap, topics, alerts, store, ready))
-    app = build_app(
-        alerts,
-        policy,
-        CredentialChecker(clients_bootstrap, ca_file, cache_s=auth_cache_s),
-        sender_names=sender_names,
-        zone_polygons=zone_polygons,
+    checker = CredentialChecker(
+        clients_bootstrap,
+        ca_file,
+        cache_s=auth_cache_s,
+        failure_cache_s=failure_cache_s,
+        handshakes_per_s=handshakes_per_s,
     )
+    guard = LoginGuard(trusted_proxies=trusted_proxies, metrics_door=DOOR)
+    app = build_app(alerts, policy, checker, sender_names=sender_names, zone_polygons=zone_polygons, guard=guard)
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()

@@ -6,7 +6,9 @@
 
 Both doors take ``Authorization: Bearer <token>`` (owners' tokens from ``bosai gateway token issue``,
 an Orion's from ``bosai bridge orion subscribe``), checked in one place (:meth:`Doors.authenticate`)
-against the hashed token store, re-read when it changes so a revocation applies at once. An owner may
+against the hashed token store, re-read when it changes so a revocation applies at once. Failed logins
+are limited per (address, token id) and per address (a growing delay, then 429 with Retry-After), as
+at every door of the hub (:mod:`streams.runtime.login_guard`; ``--trusted-proxy`` for X-Forwarded-For). An owner may
 send only its own stations (403 otherwise, nothing written). Requests are bounded in size (413) and
 each subject in readings per second (429 with Retry-After). Every reading is validated as the worker
 validates it (:func:`streams.core.readings.validate`); the valid ones go to the region's raw topic,
@@ -35,11 +37,14 @@ from streams.adapters.avro import DEAD_LETTER, READING, AvroCodec, SchemaStore
 from streams.config.gateway import Owner, TokenStore
 from streams.config.orion_bridge import BridgeConfig, OrionTarget
 from streams.core import gateway as core
+from streams.core.errors import ConfigError
+from streams.core.login_limits import UNKNOWN, LoginPolicy, Network
 from streams.core.messages import OutRecord
 from streams.core.ngsi_in import NotificationError, entity_record, parse_notification
-from streams.core.readings import UNDECODABLE, InvalidReading, validate
+from streams.core.readings import InvalidReading, validate
 from streams.core.region import RegionPack
 from streams.core.topics import HubTopics
+from streams.runtime.login_guard import LoginGuard, LoginLimited
 
 log = logging.getLogger("bosai.gateway")
 Progress = Callable[[str], None]
@@ -65,15 +70,27 @@ class Subject:
 
 
 class Doors:
-    """Authentication of both doors, in one place (login-failure limits belong here too)."""
+    """Authentication of both doors, in one place, within the login limits (:class:`LoginGuard`).
+
+    The limits count a token by its id when the store knows it (``bst.<id>.<secret>``), else as ``?``:
+    made-up tokens never become keys, and a token's secret is never logged, counted or kept.
+    """
 
     challenge = {"WWW-Authenticate": 'Bearer realm="bosai hub gateway"'}
 
-    def __init__(self, tokens: TokenStore, *, refresh_s: float = 1.0):
+    def __init__(
+        self,
+        tokens: TokenStore,
+        *,
+        refresh_s: float = 1.0,
+        trusted_proxies: Sequence[Network] = (),
+        policy: LoginPolicy | None = None,
+    ):
         self.tokens, self.refresh_s = tokens, refresh_s
-        self._stored: dict = {}
-        self._mtime = -1
-        self._checked = 0.0
+        self.guard = LoginGuard(policy=policy, trusted_proxies=trusted_proxies, metrics_door="gateway")
+        self._mtime = tokens.mtime_ns()
+        self._stored: Mapping = tokens.load()  # a store others may read or write is refused at start
+        self._checked = -math.inf  # the first request looks for a change again
 
     def _current(self) -> Mapping:
         now = time.monotonic()
@@ -81,17 +98,37 @@ class Doors:
             self._checked = now
             mtime = self.tokens.mtime_ns()
             if mtime != self._mtime:
-                self._stored, self._mtime = self.tokens.load(), mtime
+                self._mtime = mtime
+                try:
+                    self._stored = self.tokens.load()
+                except ConfigError as exc:  # keep the last good tokens; say so until the file is fixed
+                    log.error("gateway: %s; still using the tokens read before", exc)
         return self._stored
 
-    def authenticate(self, request: web.Request, kind: str) -> Subject:
+    async def authenticate(self, request: web.Request, kind: str) -> Subject:
+        door = "orion" if kind == ORION else "gateway"
         header = request.headers.get("Authorization", "")
-        if not header.startswith("Bearer "):
+        if not header.startswith("Bearer "):  # a client's first ask: not counted
             raise _json_error(web.HTTPUnauthorized, "a bearer token is required", headers=self.challenge)
-        subject = core.token_matches(header[7:].strip(), self._current())
+        token, stored = header[7:].strip(), self._current()
+        parts = core.split_token(token)
+        token_id = parts[0] if parts is not None and parts[0] in stored else UNKNOWN
+        fingerprint = core.secret_hash(parts[1]).encode() if parts is not None else b""  # as the store holds it
+        address = self.guard.address(request)
+        try:
+            await self.guard.admit(door, address, token_id, fingerprint)
+        except LoginLimited as limited:
+            raise _json_error(
+                web.HTTPTooManyRequests,
+                f"too many login attempts; try again in {limited.retry_after} s",
+                headers={"Retry-After": str(limited.retry_after)},
+            ) from None
+        subject = core.token_matches(token, stored)
         if subject is None:
-            log.info("gateway: refused a token at %s from %s", request.path, request.remote)
+            self.guard.failed(door, "malformed" if parts is None else "unknown" if token_id == UNKNOWN else "wrong")
+            log.info("gateway: refused a token (id %s) at %s from %s", token_id, request.path, address)
             raise _json_error(web.HTTPUnauthorized, "unknown or revoked token", headers=self.challenge)
+        self.guard.succeeded(door, address, token_id, fingerprint)
         found_kind, _, found_id = subject.partition(":")
         if found_kind != kind:
             raise _json_error(web.HTTPForbidden, f"a token of a {found_kind} does not open the {kind} door")
@@ -224,17 +261,13 @@ class Gateway:
 
     # -- the doors -----------------------------------------------------------------------------------------
     async def post_readings(self, request: web.Request) -> web.Response:
-        subject = self.doors.authenticate(request, OWNER)
+        subject = await self.doors.authenticate(request, OWNER)
         owner = self.owners.get(subject.id)
         if owner is None:
             raise _json_error(web.HTTPForbidden, f"owner {subject.id} is not in the owners file")
         body = await self._body(request)
         try:
-            readings = core.readings_of(json.loads(body))
-        except (ValueError, UnicodeDecodeError) as exc:
-            return await self._write(
-                owner.region, "readings", subject, [(body, InvalidReading(UNDECODABLE, f"not JSON: {exc}"))]
-            )
+            readings = core.readings_in(body)
         except InvalidReading as exc:
             return await self._write(owner.region, "readings", subject, [(body, exc)])
         foreign = sorted(
@@ -278,7 +311,7 @@ class Gateway:
             )
 
     async def post_notification(self, request: web.Request) -> web.Response:
-        subject = self.doors.authenticate(request, ORION)
+        subject = await self.doors.authenticate(request, ORION)
         target = self.orions.get(request.match_info["orion"])
         if target is None or target.id != subject.id:
             raise _json_error(web.HTTPForbidden, f"the token of {subject.id} does not open {request.path}")
@@ -287,7 +320,7 @@ class Gateway:
         try:
             entities = parse_notification(body)
         except NotificationError as exc:
-            return await self._write(target.region, "orion", subject, [(body, InvalidReading(UNDECODABLE, str(exc)))])
+            return await self._write(target.region, "orion", subject, [(body, exc)])
         self._limit(subject, len(entities), self.limits.orion_rate_per_s, self.limits.orion_burst)
         stations, now, fmt = (
             self.packs[target.region].stations,

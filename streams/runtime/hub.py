@@ -103,13 +103,19 @@ class HubService(Service, ConsumerRebalanceListener):
     @Service.task
     async def _watch_freeze(self) -> None:
         """A worker frozen past its session timeout (SIGSTOP, a paused VM) has lost its partitions to
-        another worker, and its producers are fenced: it exits rather than act on what it remembers."""
+        another worker, and its producers are fenced: it exits rather than act on what it remembers.
+
+        Only a worker that owned partitions when the freeze began: a stall before its first assignment
+        (a slow start on a starved machine) has nothing to lose, and exiting then would only delay it."""
         limit = self.session_timeout_ms / 1000
         last = time.monotonic()
         while not self.should_stop:
+            owned = bool(self.owners)
             await asyncio.sleep(0.5)
             now = time.monotonic()
-            if now - last > limit:
+            if now - last > limit and not owned:
+                log.warning("%s: event loop stalled %.1f s before owning partitions", self.instance_id, now - last)
+            elif now - last > limit:
                 log.error(
                     "%s was frozen for %.1f s, past its %.0f s session timeout: its partitions have moved "
                     "on; exiting (status %d)",
@@ -121,6 +127,23 @@ class HubService(Service, ConsumerRebalanceListener):
                 logging.shutdown()
                 os._exit(FENCED_EXIT)
             last = now
+
+    async def lag(self) -> dict[str, int]:
+        """Per input topic, the messages of this worker's partitions not yet fetched: the last stable
+        offset minus the position, both known from the fetch responses (no request of its own, and a
+        commit marker at a partition's end is skipped by the position, not counted as lag)."""
+        lag = dict.fromkeys(self.streams, 0)
+        consumer = self.consumer
+        for tp in list(self.owners) if consumer is not None else ():
+            stable = consumer.last_stable_offset(tp)
+            if stable is None:
+                continue
+            try:
+                position = await consumer.position(tp)
+            except Exception:  # revoked meanwhile: its new owner reports it
+                continue
+            lag[tp.topic] += max(0, stable - position)
+        return lag
 
     def _crash(self, exc: PartitionFailed) -> None:
         fenced = isinstance(exc.__cause__, ProducerFenced)

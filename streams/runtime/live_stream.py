@@ -132,8 +132,8 @@ class LiveStream:
         if not last_event_id:
             return None
         epoch, _, seq_text = last_event_id.strip().partition("-")
-        if epoch != self.epoch or not seq_text.isdigit():
-            return None
+        if epoch != self.epoch or not (seq_text.isascii() and seq_text.isdigit() and len(seq_text) <= 18):
+            return None  # ('²' is a digit to isdigit() and not to int())
         seq = int(seq_text)
         if seq > self.seq:
             return None

@@ -125,10 +125,10 @@ async def wait_drained(
                 raise BosaiError(
                     f"worker (pid {worker.pid}) exited; last lines of {worker.log_file}:\n{worker.log_tail()}"
                 )
-        committed = await kafka.committed_offsets(bootstrap, group_id)
-        done = sum(min(committed.get(tp, 0), end) for tp, end in targets.items())
-        if done >= total:
+        remaining = await kafka.uncommitted(bootstrap, group_id, targets)
+        if not remaining:
             return True
+        done = max(0, total - sum(remaining.values()))
         if time.monotonic() - last_report > 2:
             last_report = time.monotonic()
             progress(f"{group_id}: processed {done:,}/{total:,} messages")

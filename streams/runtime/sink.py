@@ -27,6 +27,7 @@ from aiokafka.structs import ConsumerRecord
 
 from streams.adapters import kafka, metrics
 from streams.adapters.avro import ALERT, DEAD_LETTER, AvroCodec, CodecError, SchemaStore
+from streams.core.redact import redact, url_origin
 from streams.core.region import RegionPack
 from streams.core.topics import Catalog, HubTopics, topic_name
 from streams.core.webhooks import PERMANENT_STATUSES, Subscription, headers, json_body
@@ -93,8 +94,9 @@ async def deliver(
                     return False, attempt, last_error + " (permanent: not retried)"
         except TimeoutError:
             result, last_error = "timeout", f"no answer within {sub.retry.timeout_s:g}s"
-        except aiohttp.ClientError as exc:
-            result, last_error = "connection", f"{type(exc).__name__}: {exc}"
+        except aiohttp.ClientError as exc:  # its text may quote the URL, which may carry a secret
+            text = f"{type(exc).__name__}: {exc}".replace(sub.url, url_origin(sub.url))
+            result, last_error = "connection", redact(text, [sub.secret])
         metrics.WEBHOOK_ATTEMPTS.labels(sub.id, result).inc()
     return False, sub.retry.max_attempts, last_error
 
@@ -172,7 +174,8 @@ class SubscriberLoop:
             if message.timestamp:
                 metrics.WEBHOOK_LATENCY.labels(self.sub.id).observe(max(0.0, time.time() - message.timestamp / 1000))
         else:
-            await self._to_deadletter(message, f"{attempts} attempt(s) to {self.sub.url} failed; last: {error}")
+            where = url_origin(self.sub.url)  # the subscription id names it; its path or query may be a secret
+            await self._to_deadletter(message, f"{attempts} attempt(s) to {where} failed; last: {error}")
 
     async def _handle_unless_stopped(
         self, session: aiohttp.ClientSession, message: ConsumerRecord | SourceMessage, stop: asyncio.Event

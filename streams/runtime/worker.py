@@ -23,7 +23,6 @@ from faust.app.base import BootStrategy
 from streams.adapters import metrics
 from streams.adapters.avro import SchemaStore, default_store
 from streams.adapters.broker import resolve_bootstrap
-from streams.adapters.kafka import consumer_lag
 from streams.config.region_pack import load_pack
 from streams.config.settings import cache_dir
 from streams.config.topic_catalog import load_default_catalog
@@ -128,28 +127,25 @@ def official_stream(pack: RegionPack, catalog: Catalog, store: SchemaStore) -> S
 
 
 def create_app(pack: RegionPack, catalog: Catalog, *, bootstrap: str, prefix: str) -> faust.App:
-    """The Faust app hosting one region's worker: no agents; a timer samples the consumer lag."""
+    """The Faust app hosting one region's worker: no agents, no Kafka of its own (the hub service has it)."""
     app_id = app_id_for(prefix, pack.name)
     datadir = cache_dir() / "faust" / app_id
     datadir.mkdir(parents=True, exist_ok=True)
     app = HostApp(app_id, broker=f"kafka://{bootstrap}", web_enabled=False, datadir=str(datadir))
-    topics = HubTopics.for_region(catalog, pack)
     metrics.worker_info(pack.name, app_id)
     metrics.station_info(pack)
     metrics.initialise(pack)
 
+    return app
+
+
+def sample_lag(app: faust.App, service: HubService, region: str) -> None:
+    """Every 5 s, the consumer lag of this worker's partitions (``HubService.lag``: no Kafka request)."""
+
     @app.timer(5.0)
     async def _sample_lag() -> None:
-        """Consumer lag of the input topics: end offsets (last stable) minus this group's committed offsets."""
-        for topic in (topics.raw, topics.official):
-            try:
-                lag = await consumer_lag(bootstrap, app_id, topic)
-            except Exception as exc:  # a sampling hiccup must never stop the hub
-                log.warning("consumer lag of %s not sampled: %s", topic, exc)
-                continue
-            metrics.CONSUMER_LAG.labels(pack.name, topic).set(lag)
-
-    return app
+        for topic, lag in (await service.lag()).items():
+            metrics.CONSUMER_LAG.labels(region, topic).set(lag)
 
 
 @dataclass(frozen=True)
@@ -186,6 +182,7 @@ def run_worker(settings: WorkerSettings, say=print) -> None:  # noqa: ANN001 - a
         session_timeout_ms=settings.session_timeout_ms,
         max_records=settings.batch_max,
     )
+    sample_lag(app, service, pack.name)
     if settings.metrics_port is not None:
         port = metrics.serve(settings.metrics_port, settings.metrics_host)
         say(f"metrics on http://{settings.metrics_host}:{port}/metrics")

@@ -34,6 +34,10 @@ HOUR_MS = 3_600_000
 # times and clears the rain_1h alert, and moves the windowed rules too.
 CYCLE_MM = (0.0, 25.0, 35.0, 55.0, 85.0, 0.0, 0.0, 0.0)
 
+# drill name -> each stall measured (seconds from the fault to the next alert delivered); the session's
+# terminal summary prints them, so CI's output carries the figures
+STALLS: dict[str, list[float]] = {}
+
 
 def readings(pack: RegionPack, count: int) -> list[dict]:
     """count readings, round-robin over the pack's stations, each station one hour later than its last."""
@@ -148,6 +152,7 @@ class Drill:
         self.watcher = Watcher(self.bootstrap, self.topics.alerts)
         self.producer = Producer(self.bootstrap, self.topics.raw, self.records, self.rate)
         self._supervising = threading.Event()
+        self._supervisor = threading.Thread(target=self._supervise, daemon=True)
 
     def worker(self, instance: int, *, supervised: bool = True) -> WorkerProcess:
         settings = WorkerSettings(pack_dir="", instance=instance, session_timeout_ms=6000)
@@ -173,7 +178,7 @@ class Drill:
         self.watcher.start()
         self.watcher.ready.wait(30)
         self.producer.start()
-        threading.Thread(target=self._supervise, daemon=True).start()
+        self._supervisor.start()
 
     def _supervise(self) -> None:
         """Like the replay's supervisor: a worker that exits crash-only is started again."""
@@ -240,14 +245,21 @@ class Drill:
                 )
             )
         finally:
-            self._supervising.set()
+            self._stop_supervising()
             self.watcher.stopping.set()
             for worker in self.workers:
                 worker.stop()
 
+    def _stop_supervising(self) -> None:
+        """Before the workers are stopped: a supervisor still looping could restart one being stopped
+        (it exits 75 when its last transaction fails on shutdown) and leave it running after the drill."""
+        self._supervising.set()
+        if self._supervisor.is_alive():
+            self._supervisor.join(10)
+
     def cleanup(self) -> None:
         """Whatever happened, nothing of the drill keeps running."""
-        self._supervising.set()
+        self._stop_supervising()
         self.watcher.stopping.set()
         for worker in self.workers:
             if worker.proc is not None and worker.proc.poll() is None:

@@ -154,6 +154,8 @@ def test_prometheus_scrapes_the_hub_and_every_dashboard_and_rule_expression_retu
                 empty.append(concrete)
         assert empty == [], f"expressions without data: {empty}"
         assert float(query('sum(bosai_dead_letters_total{reason="undecodable"})')[0]["value"][1]) == 3
+        assert float(query("sum(bosai_consumer_lag_messages)")[0]["value"][1]) == 0  # drained: nothing left
+        assert float(query("count(bosai_station_silence_seconds)")[0]["value"][1]) == len(running_hub["pack"].stations)
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -29,7 +29,7 @@ def test_prometheus_config_is_valid(project_root):
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 5 rules found" in result.stdout + result.stderr
+    assert "SUCCESS: 6 rules found" in result.stdout + result.stderr
 
 
 def test_operator_alert_rules_pass_their_promtool_unit_tests(project_root):

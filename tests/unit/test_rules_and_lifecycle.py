@@ -253,3 +253,27 @@ def test_next_rank_matches_its_definition_on_random_inputs():
         assert next_rank(thresholds, hysteresis, current, value) == by_definition(
             thresholds, hysteresis, current, value
         )
+
+
+def test_hourly_sums_match_their_definition_on_random_10_minute_and_irregular_histories(rules):
+    import random
+
+    def by_definition(rule, observed_at, current, history):
+        start = observed_at - rule.window_ms
+        earlier = [s for s in history if start < s[0] < observed_at and (observed_at - s[0]) % HOUR_MS == 0]
+        return round(current + sum(s[1] or 0.0 for s in earlier), 3)
+
+    rng = random.Random(11)
+    for _ in range(2000):
+        steps = [
+            rng.choice([600_000, 600_000, 600_000, 1_200_000, HOUR_MS, 300_000]) for _ in range(rng.randint(0, 200))
+        ]
+        times = [T0 + sum(steps[: k + 1]) for k in range(len(steps))]
+        history = tuple(  # a reading without a value leaves no sample
+            sample_of(t, {"precipitation_1h": round(rng.uniform(0, 40), 1)}) for t in times if rng.random() > 0.1
+        )
+        observed_at = (times[-1] if times else T0) + rng.choice([600_000, HOUR_MS, 2 * HOUR_MS])
+        for rule in (rules.rule("rain_3h"), rules.rule("rain_24h")):
+            assert measure(rule, observed_at, {"precipitation_1h": 5.0}, history) == by_definition(
+                rule, observed_at, 5.0, history
+            )
