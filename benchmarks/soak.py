@@ -32,6 +32,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ from streams.adapters.kafka_admin import apply_topics, issue_credential
 from streams.adapters.kafka_node import free_port
 from streams.config.access_file import default_access_path, load_access
 from streams.config.region_pack import load_pack
+from streams.config.secret_files import write_secret
 from streams.config.settings import project_root
 from streams.config.subscriptions import load_subscriptions
 from streams.config.topic_catalog import load_default_catalog
@@ -80,7 +82,7 @@ class Soak:
 
     bootstrap: str
     admin_bootstrap: str
-    clients: tuple[str, str]  # the authenticated listener and its CA, for the feed's logins
+    clients: tuple[str, Path]  # the authenticated listener and its CA, for the feed's logins
     broker_pids: dict[str, int]
     work: Path
     prefix: str = field(default_factory=lambda: time.strftime("replay-soak-%Y%m%d%H%M%S"))
@@ -128,7 +130,7 @@ class Children:
             self.workers[f"worker-{pack.name}"] = worker
             soak.pids[f"worker-{pack.name}"] = worker.pid
         feed_env = dict(env, BOSAI_CLIENTS_BOOTSTRAP=soak.clients[0], BOSAI_CA_FILE=str(soak.clients[1]))
-        self._popen(
+        feed = self._popen(
             "feed",
             ["streams.cli", "feed", *regions, "--topic-prefix", soak.prefix, "--port", str(feed_port)],
             feed_env,
@@ -151,8 +153,22 @@ class Children:
         )
         settings = WebSettings(pack_dirs=[str(p.path) for p in soak.packs], topic_prefix=soak.prefix, port=web_port)
         self.web = WebProcess(settings, soak.bootstrap, self.logs / "web.log")
-        self.web.start()
+        self.web.start()  # returns once the map answers
         soak.pids["web"] = self.web.pid
+        self._await_answer("feed", feed, f"http://127.0.0.1:{feed_port}/healthz")
+
+    def _await_answer(self, name: str, proc: subprocess.Popen, url: str, timeout_s: float = 60.0) -> None:
+        """Wait until a child answers ``url`` (its readers must not count its start-up as errors)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited ({proc.returncode}) at start; see {self.logs / (name + '.log')}")
+            try:
+                with urllib.request.urlopen(url, timeout=2):
+                    return
+            except OSError:  # URLError is one: not listening yet
+                time.sleep(0.2)
+        raise RuntimeError(f"{name} did not answer {url} within {timeout_s:.0f} s; see {self.logs / (name + '.log')}")
 
     def start_input(self, loops: int, speed: float) -> subprocess.Popen:
         soak = self.soak
@@ -214,9 +230,7 @@ def _prepare(soak: Soak, progress: Progress) -> tuple[Path, dict[str, str], str]
         user: asyncio.run(issue_credential(soak.admin_bootstrap, policy.principal(user))) for user in FEED_USERS
     }
     secret = secrets.token_urlsafe(32)
-    secret_file = soak.work / "webhook.secret"
-    secret_file.touch(mode=0o600)
-    secret_file.write_text(secret)
+    secret_file = write_secret(soak.work / "webhook.secret", secret)
     return secret_file, passwords, secret
 
 

@@ -21,7 +21,9 @@ from streams.runtime.sink import routes_for
 _STAMP = re.compile(r"(\d{8}T\d{4})JST")
 
 
-def _unshift_id(alert_id: str, days: int) -> str:
+def unshift_id(alert_id: str, days: int) -> str:
+    """An alert id of a later loop moved back ``days`` (its episode start, <yyyymmdd>T<hhmm>JST)."""
+
     def back(match: re.Match) -> str:
         moment = dt.datetime.strptime(match.group(1), "%Y%m%dT%H%M") - dt.timedelta(days=days)
         return moment.strftime("%Y%m%dT%H%M") + "JST"
@@ -44,7 +46,7 @@ async def loop_signatures(soak: Soak) -> dict:
         copies[(record["alert_id"], record["sequence"])] += 1
         loops.setdefault(loop, []).append(
             (
-                _unshift_id(record["alert_id"], days),
+                unshift_id(record["alert_id"], days),
                 record["sequence"],
                 record["msg_type"],
                 record["level"],
