@@ -74,6 +74,7 @@ class Sample:
     loops_done: int
     procs: dict[str, ProcSample | None]
     lag: dict[str, int]
+    committed: dict[str, int] = field(default_factory=dict)  # per group, the sum of its committed offsets
 
 
 @dataclass
@@ -284,7 +285,7 @@ async def _watch(
             soak.events.append(events.get())
         procs = {name: process_sample(pid) for name, pid in {**soak.pids, **soak.broker_pids}.items()}
         lag = await probe.lag()
-        soak.samples.append(Sample(time.time() - soak.started, soak.loops_done(), procs, lag))
+        soak.samples.append(Sample(time.time() - soak.started, soak.loops_done(), procs, lag, probe.committed))
         if children.dead():
             raise RuntimeError(
                 f"process(es) exited during the soak: {', '.join(children.dead())} (logs in {children.logs})"

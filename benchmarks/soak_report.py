@@ -115,10 +115,17 @@ def lag_figures(soak: Soak, per_sample_input: float) -> dict:
         "growing": second > first + per_sample_input,
         "end": sum(soak.samples[-1].lag.values()),
         "by_group_max": {g: max(s.lag.get(g, 0) for s in soak.samples) for g in soak.samples[-1].lag},
+        "committed_end": sum(soak.samples[-1].committed.values()),
+        "input_messages": sum(e.get("messages", 0) for e in soak.events if e["event"] == "loop_done"),
     }
 
 
 def verdict(soak: Soak, result: dict, figures: dict, lag: dict) -> list[tuple[bool, str]]:
+    """Every bound and check as (passed, what was seen), in the order printed."""
+    return _process_checks(figures) + _lag_checks(lag) + _hub_checks(result)
+
+
+def _process_checks(figures: dict) -> list[tuple[bool, str]]:
     checks = []
     for name, f in figures.items():
         if "rss_growth" not in f:
@@ -127,45 +134,45 @@ def verdict(soak: Soak, result: dict, figures: dict, lag: dict) -> list[tuple[bo
         checks.append((f["rss_growth"] < RSS_GROWTH_LIMIT, f"{name}: RSS growth after warm-up {f['rss_growth']:+.1%}"))
         band = max(f["fd_max"] - f["fd_warmup"], f["fd_warmup"] - f["fd_min"])
         checks.append((band <= FD_BAND, f"{name}: descriptors {f['fd_min']}..{f['fd_max']} (warm-up {f['fd_warmup']})"))
-    checks.append(
-        (
-            not lag["growing"],
-            f"lag not growing: max {lag['max_first_half']} then {lag['max_second_half']} (slack {lag['slack']:.0f})",
-        )
-    )
-    checks.append(
-        (lag["end"] == 0, f"everything consumed within {DRAIN_LIMIT_S:.0f} s of the last input: lag {lag['end']}")
-    )
-    loops = result["signatures"]["loops"]
-    reference = loops.get(0, [])
-    same = [k for k in range(result["loops"]) if loops.get(k) == reference]
-    checks.append(
-        (
-            len(same) == result["loops"] and bool(reference),
-            f"alerts deterministic: {len(same)}/{result['loops']} loops equal the first moved back "
-            f"({len(reference)} alert events a loop)",
-        )
-    )
-    checks.append((result["signatures"]["repeated"] == 0, f"no alert event twice: {result['signatures']['repeated']}"))
-    delivered = set(result["clients"]["deliveries"])
-    missing = result["expected_deliveries"] - delivered
-    checks.append(
-        (
-            not missing and bool(delivered) and not result["clients"]["refused"],
-            f"webhooks: {len(delivered)} of {len(result['expected_deliveries'])} alert events delivered, "
-            f"{sum(result['clients']['deliveries'].values()) - len(delivered)} repeated, "
-            f"{result['clients']['refused']} refused",
-        )
-    )
-    errors = sum(result["clients"]["errors"].values())
-    checks.append(
-        (
-            errors == 0 and result["clients"]["live_events"] > 0,
-            f"readers: {result['clients']['requests']} requests, {errors} errors, "
-            f"{result['clients']['live_events']} live events, {result['clients']['live_reconnects']} reconnects",
-        )
-    )
     return checks
+
+
+def _lag_checks(lag: dict) -> list[tuple[bool, str]]:
+    growing = f"lag not growing: max {lag['max_first_half']} then {lag['max_second_half']} (slack {lag['slack']:.0f})"
+    seen = f"the lag probe sees the groups: {lag['committed_end']:,} offsets committed, {lag['input_messages']:,} input"
+    return [
+        (not lag["growing"], growing),
+        (lag["end"] == 0, f"everything consumed within {DRAIN_LIMIT_S:.0f} s of the last input: lag {lag['end']}"),
+        (lag["committed_end"] >= lag["input_messages"] > 0, seen),
+    ]
+
+
+def _hub_checks(result: dict) -> list[tuple[bool, str]]:
+    loops, repeated = result["signatures"]["loops"], result["signatures"]["repeated"]
+    reference = loops.get(0, [])
+    same = sum(loops.get(k) == reference for k in range(result["loops"]))
+    clients = result["clients"]
+    delivered = set(clients["deliveries"])
+    missing = result["expected_deliveries"] - delivered
+    errors = sum(clients["errors"].values())
+    return [
+        (
+            same == result["loops"] and bool(reference),
+            f"alerts deterministic: {same}/{result['loops']} loops equal the first moved back "
+            f"({len(reference)} alert events a loop)",
+        ),
+        (repeated == 0, f"no alert event twice: {repeated}"),
+        (
+            not missing and bool(delivered) and not clients["refused"],
+            f"webhooks: {len(delivered)} of {len(result['expected_deliveries'])} alert events delivered, "
+            f"{sum(clients['deliveries'].values()) - len(delivered)} repeated, {clients['refused']} refused",
+        ),
+        (
+            errors == 0 and clients["live_events"] > 0,
+            f"readers: {clients['requests']} requests, {errors} errors, "
+            f"{clients['live_events']} live events, {clients['live_reconnects']} reconnects",
+        ),
+    ]
 
 
 def table(soak: Soak, figures: dict) -> list[str]:

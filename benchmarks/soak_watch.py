@@ -47,11 +47,16 @@ def process_sample(pid: int) -> ProcSample | None:
 
 
 class LagProbe:
-    """The lag of each watched group (messages, transaction markers not counted), clients opened once."""
+    """The lag of each watched group (messages, transaction markers not counted), clients opened once; and the
+    sum of each group's committed offsets (``committed``), which shows the probe sees the group at all."""
 
     def __init__(self, bootstrap: str, admin_bootstrap: str, groups: dict[str, Sequence[str]]):
         self.groups = groups
         self._probe = kafka.GroupLag(bootstrap, admin_bootstrap)
+
+    @property
+    def committed(self) -> dict[str, int]:
+        return dict(self._probe.committed)
 
     async def start(self) -> None:
         await self.lag()

@@ -14,8 +14,11 @@ STEP_S = 5.0
 WARM_LOOP_DONE_S = 45.0  # warm-up ends 15 s later (WARMUP_SETTLE_S): at 60 s, sample 12 (0-based)
 
 
-def _soak(rss_kb: list[int], fds: list[int], lag: list[int], *, finished_s: float | None = None) -> Soak:
-    """A soak of one worker and a broker sampled every 5 s: the worker's series as given, the broker flat."""
+def _soak(
+    rss_kb: list[int], fds: list[int], lag: list[int], *, finished_s: float | None = None, committed: int = 250
+) -> Soak:
+    """A soak of one worker and a broker sampled every 5 s: the worker's series as given, the broker flat; two
+    loops of 100 input messages, ``committed`` offsets committed by the group at the end."""
     soak = Soak(
         bootstrap="-",
         admin_bootstrap="-",
@@ -25,12 +28,14 @@ def _soak(rss_kb: list[int], fds: list[int], lag: list[int], *, finished_s: floa
         pids={"worker-tochigi": 1},
         started=STARTED,
     )
-    soak.events = [{"event": "loop_done", "t": STARTED + WARM_LOOP_DONE_S}]
+    soak.events = [{"event": "loop_done", "t": STARTED + WARM_LOOP_DONE_S, "messages": 100}]
+    soak.events.append({"event": "loop_done", "t": STARTED + 2 * WARM_LOOP_DONE_S, "messages": 100})
     finished_s = finished_s if finished_s is not None else STEP_S * (len(rss_kb) - 3)
     soak.events.append({"event": "finished", "t": STARTED + finished_s})
     for i, (rss, fd, messages) in enumerate(zip(rss_kb, fds, lag, strict=True)):
         procs = {"worker-tochigi": ProcSample(rss, fd, 12), "broker": ProcSample(900_000, 180, 90)}
-        soak.samples.append(Sample(i * STEP_S, 1 + int(i * STEP_S >= WARM_LOOP_DONE_S), procs, {"hub": messages}))
+        done = i * STEP_S >= WARM_LOOP_DONE_S
+        soak.samples.append(Sample(i * STEP_S, 1 + done, procs, {"hub": messages}, {"hub": committed * done}))
     return soak
 
 
@@ -115,6 +120,14 @@ def test_lag_spikes_within_one_sample_of_input_are_not_growth():
     figures = lag_figures(_soak([200_000] * n, [40] * n, spiky), per_sample_input=50)
 
     assert figures["growing"] is False and figures["max"] == 320 and figures["end"] == 0
+
+
+def test_no_lag_from_a_probe_that_saw_no_group_commit_anything_fails():
+    n = 30
+
+    failed = _failed(_checks(_soak([200_000] * n, [40] * n, [0] * n, committed=0)))
+
+    assert failed == ["the lag probe sees the groups: 0 offsets committed, 200 input"]
 
 
 def test_a_process_sampled_too_few_times_after_warm_up_fails_rather_than_passing_unmeasured():
