@@ -48,6 +48,30 @@ def test_an_open_episode_and_a_recent_cancel_are_never_forgotten():
     assert alerts.prune() == []
 
 
+def test_a_relayed_alert_past_its_expiry_is_forgotten_once_the_retention_has_passed_too():
+    alerts = CurrentAlerts(prune_every=1)
+    expiring = alert(alert_id="tochigi-jma-record_rain-0001", observed_at=START, expires=START + HOUR_MS)
+    alerts.apply(expiring)
+    later = START + HOUR_MS + alerts.cancel_retention_ms
+
+    alerts.apply(alert(alert_id="tochigi-rain_1h-41277-late", observed_at=later))
+    kept_at_the_horizon = expiring["alert_id"] in alerts.latest
+    alerts.apply(alert(alert_id="tochigi-rain_1h-41277-later", observed_at=later + 1))
+
+    assert kept_at_the_horizon, "still listed as ended for the retention"
+    assert expiring["alert_id"] not in alerts.latest
+    assert cap_identifier(expiring["alert_id"], expiring["sequence"]) not in alerts.by_identifier
+
+
+def test_with_the_default_prune_interval_a_year_of_daily_episodes_keeps_a_bounded_number():
+    alerts = CurrentAlerts()
+
+    for record in _episodes(365):
+        alerts.apply(record)
+
+    assert len(alerts.latest) <= alerts.prune_every // 2 + 2 and len(alerts.by_identifier) <= alerts.prune_every + 4
+
+
 @pytest.fixture(scope="module")
 def tochigi(project_root):
     return load_pack(project_root / "regions" / "tochigi")
