@@ -277,10 +277,13 @@ async def _watch(
 ) -> None:
     """Sample until the input has finished and everything is consumed (or the drain limit passes)."""
     events: queue.Queue = queue.Queue()
-    threading.Thread(target=_events, args=(input_proc.stdout, events), daemon=True).start()
+    reader = threading.Thread(target=_events, args=(input_proc.stdout, events), daemon=True)
+    reader.start()
     finished_at, last_said = None, 0.0
     while True:
         tick = time.monotonic()
+        if input_proc.poll() is not None:
+            reader.join(timeout=5)  # its last lines (the last loop_done, finished) are read before they count
         while not events.empty():
             soak.events.append(events.get())
         procs = {name: process_sample(pid) for name, pid in {**soak.pids, **soak.broker_pids}.items()}
