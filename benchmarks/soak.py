@@ -116,8 +116,10 @@ class Children:
         self.logs.mkdir(parents=True, exist_ok=True)
 
     def _popen(self, name: str, args: list[str], env: dict, **options: object) -> subprocess.Popen:
-        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - the child holds it; closed with it
-        proc = subprocess.Popen([sys.executable, "-m", *args], env=env, stderr=log, stdin=subprocess.DEVNULL, **options)
+        with open(self.logs / f"{name}.log", "ab") as log:  # the child keeps its own copy of the descriptor
+            proc = subprocess.Popen(
+                [sys.executable, "-m", *args], env=env, stderr=log, stdin=subprocess.DEVNULL, **options
+            )
         self.others[name] = proc
         self.soak.pids[name] = proc.pid
         return proc
