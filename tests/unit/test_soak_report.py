@@ -15,7 +15,13 @@ WARM_LOOP_DONE_S = 45.0  # warm-up ends 15 s later (WARMUP_SETTLE_S): at 60 s, s
 
 
 def _soak(
-    rss_kb: list[int], fds: list[int], lag: list[int], *, finished_s: float | None = None, committed: int = 250
+    rss_kb: list[int],
+    fds: list[int],
+    lag: list[int],
+    *,
+    finished_s: float | None = None,
+    committed: int = 250,
+    run_s: float = 0.0,
 ) -> Soak:
     """A soak of one worker and a broker sampled every 5 s: the worker's series as given, the broker flat; two
     loops of 100 input messages, ``committed`` offsets committed by the group at the end."""
@@ -27,6 +33,7 @@ def _soak(
         work=Path("-"),
         pids={"worker-tochigi": 1},
         started=STARTED,
+        run_s=run_s,
     )
     soak.events = [{"event": "loop_done", "t": STARTED + WARM_LOOP_DONE_S, "messages": 100}]
     soak.events.append({"event": "loop_done", "t": STARTED + 2 * WARM_LOOP_DONE_S, "messages": 100})
@@ -101,6 +108,18 @@ def test_descriptors_six_above_warm_up_break_the_bound_five_do_not():
     assert _failed(_checks(_soak([200_000] * n, beyond, [0] * n))) == [
         "worker-tochigi: descriptors 40..46 (warm-up 40)"
     ]
+
+
+def test_a_long_run_warms_up_past_the_first_close_of_idle_connections_a_short_one_does_not():
+    n = 360  # 30 minutes of samples; idle start-up connections closed at 542 s (as the broker's 9 in the soak)
+    fds = [29 if i * STEP_S < 542 else 20 for i in range(n)]
+
+    long_run = _soak([200_000] * n, fds, [0] * n, run_s=1800)
+    short_run = _soak([200_000] * n, fds, [0] * n, run_s=120)
+
+    assert long_run.warmup_end() == 660 and short_run.warmup_end() == 60
+    assert _failed(_checks(long_run)) == []
+    assert _failed(_checks(short_run)) == ["worker-tochigi: descriptors 20..29 (warm-up 29)"]
 
 
 def test_lag_that_climbs_through_the_run_is_growing_and_lag_left_at_the_end_is_reported():
