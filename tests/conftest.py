@@ -62,6 +62,24 @@ _SESSION_BROKER: dict = {}
 
 
 @pytest.fixture(scope="session")
+def hardened_kafka(tmp_path_factory):
+    """A second embedded broker for the session, hardened (`bosai broker up --hardened`): no PLAINTEXT, the
+    hub as User:hub with only topics/access.yaml's grants, admin by certificate. Its BrokerState; the hub's
+    and the admin's client configs are registered, so the hub's code finds them by address."""
+    from streams.adapters.broker import EmbeddedBroker
+    from streams.config.settings import external_bootstrap
+
+    if external_bootstrap():
+        pytest.skip("KAFKA_BOOTSTRAP_SERVERS names an external cluster: the hardened tests start their own broker")
+    broker = EmbeddedBroker(f"pytest-hardened-{os.getpid()}", root=tmp_path_factory.mktemp("hardened"))
+    state = broker.up(progress=lambda m: print(f"[hardened broker] {m}"), heap="512m", hardened=True)
+    try:
+        yield state
+    finally:
+        broker.down()
+
+
+@pytest.fixture(scope="session")
 def kafka_broker_logs(kafka_bootstrap) -> list[Path] | None:
     """The session broker's own log files (None for an external cluster: its logs are not ours to read)."""
     from streams.adapters.kafka_node import KafkaNode

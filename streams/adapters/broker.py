@@ -13,6 +13,8 @@ CA file and the Kafka version.
 Two client listeners: the hub's own (PLAINTEXT, loopback, a super user) and ``CLIENTS``
 (SASL/SCRAM-SHA-512 over TLS) for municipalities, the prefecture and the public feed, with KRaft's
 StandardAuthorizer denying everything no ACL allows (see ``streams/core/access_policy.py``).
+``--hardened`` (:mod:`streams.adapters.hardening`): no PLAINTEXT; the hub's listener is SASL_SSL, the hub
+is ``User:hub`` with only its ACLs, and nodes and admin commands authenticate by certificate (mTLS).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from streams.adapters import tls
+from streams.adapters import hardening, tls
 from streams.adapters.kafka_dist import BrokerError, _quiet, kafka_version, require_java, resolve_jars
 from streams.adapters.kafka_node import KafkaNode, NodeState, free_port, kill, new_cluster_id, pid_alive, terminate
 from streams.config.settings import ENV_CA_FILE, ENV_CLIENTS_BOOTSTRAP, cache_dir, external_bootstrap, tls_dir
@@ -44,6 +46,7 @@ __all__ = [
     "broker_for_command",
     "pid_alive",
     "probe",
+    "resolve_admin_bootstrap",
     "resolve_bootstrap",
     "resolve_clients_listener",
 ]
@@ -62,6 +65,14 @@ class BrokerState:
     home: str
     started_at: float
     nodes: tuple[NodeState, ...]
+    hardened: bool = False  # no PLAINTEXT: the hub as User:hub (SASL_SSL), admin by certificate (mTLS)
+    admin_bootstrap: str = ""  # hardened: every node's INTERNAL (mTLS) address, for admin commands
+    hub_config: str = ""  # hardened: the hub's client config file (0600), usable as BOSAI_KAFKA_CONFIG
+
+    @property
+    def admin_address(self) -> str:
+        """Where admin commands connect: the INTERNAL listener when hardened, else the hub's own."""
+        return self.admin_bootstrap or self.bootstrap
 
     @property
     def pid(self) -> int:
@@ -153,11 +164,27 @@ class EmbeddedBroker:
 
     # -- up ------------------------------------------------------------------------------
     def up(
-        self, *, progress: Progress = _quiet, timeout_s: float = 120.0, heap: str = "1g", brokers: int = 1
+        self,
+        *,
+        progress: Progress = _quiet,
+        timeout_s: float = 120.0,
+        heap: str = "1g",
+        brokers: int = 1,
+        hardened: bool = False,
+        fixed_heap: bool = False,
     ) -> BrokerState:
-        """Start the cluster (if not running) and return once every node answers as a broker."""
+        """Start the cluster (if not running) and return once every node answers as a broker.
+
+        ``hardened``: no PLAINTEXT listener (see the module's docstring); ``fixed_heap``: each JVM commits
+        and touches its whole heap at start (-Xms = -Xmx), as production brokers run (the soak uses it).
+        """
         running = self.state()
         if running:
+            if running.hardened != hardened:
+                raise BrokerError(
+                    f"broker '{self.name}' already runs {'with' if running.hardened else 'without'} --hardened: "
+                    f"stop it first (bosai broker down --name {self.name})"
+                )
             progress(
                 f"broker '{self.name}' already running ({len(running.nodes)} node(s), pid "
                 f"{running.pid}) at {running.bootstrap}"
@@ -169,14 +196,14 @@ class EmbeddedBroker:
             )
         java, libs = require_java(), resolve_jars(progress)
         self.home.mkdir(parents=True, exist_ok=True)
+        hardening.unregister(self.home, self.name)
         nodes = [KafkaNode(self.home, i) for i in range(1, brokers + 1)]
-        ports = self._ports(nodes)
+        ports = self._ports(nodes, hardened)
         ca = tls.ensure_ca(tls_dir())
-        keystore = tls.issue_server_certificate(
-            ca, self.home / "tls" / "broker.pem", hostnames=("localhost",), ips=("127.0.0.1",)
-        )
+        keystore, admin_pem = hardening.node_certificates(ca, self.home, hardened=hardened)
         cluster_id = next((c for n in nodes if (c := n.cluster_id_of_kept_data())), None) or new_cluster_id()
         voters = ",".join(f"{n.id}@127.0.0.1:{ports[n.id]['controller_port']}" for n in nodes)
+        jvm_options = {"fixed_heap": fixed_heap}
         for node in nodes:
             node.write_config(
                 ports[node.id],
@@ -184,15 +211,19 @@ class EmbeddedBroker:
                 keystore=keystore,
                 replication_factor=min(brokers, 3),
                 min_isr=min(brokers, 2),
+                ca_file=ca.cert_file,
+                hardened=hardened,
             )
             node.format_storage(node.jvm(java, libs, heap), cluster_id, progress)
         started = time.monotonic()
         progress(
-            f"starting Apache Kafka {kafka_version()} (KRaft, {brokers} node(s)) on 127.0.0.1:"
+            f"starting Apache Kafka {kafka_version()} (KRaft, {brokers} node(s)"
+            + (", hardened: no PLAINTEXT" if hardened else "")
+            + ") on 127.0.0.1:"
             + ",".join(str(ports[n.id]["port"]) for n in nodes)
             + " …"
         )
-        procs = {node.id: node.launch(node.jvm(java, libs, heap)) for node in nodes}
+        procs = {node.id: node.launch(node.jvm(java, libs, heap, **jvm_options)) for node in nodes}
         state = BrokerState(
             name=self.name,
             bootstrap=",".join(f"127.0.0.1:{ports[n.id]['port']}" for n in nodes),
@@ -203,14 +234,34 @@ class EmbeddedBroker:
             home=str(self.home),
             started_at=time.time(),
             nodes=tuple(NodeState(id=n.id, pid=procs[n.id].pid, home=str(n.home), **ports[n.id]) for n in nodes),
+            hardened=hardened,
+            admin_bootstrap=",".join(f"127.0.0.1:{ports[n.id]['internal_port']}" for n in nodes) if hardened else "",
+            hub_config=str(hardening.registry_file(self.home, self.name, hardening.HUB)) if hardened else "",
         )
         self._save(state)
         try:
+            if hardened:
+                hardening.register(
+                    hardening.registry_file(self.home, self.name, hardening.ADMIN),
+                    hardening.admin_security(ca.cert_file, admin_pem),
+                    state.admin_bootstrap,
+                    self.state_file,
+                )
             self._wait_ready(state, procs, brokers, timeout_s)
+            if hardened:
+                hardening.secure(
+                    state.admin_bootstrap,
+                    state.bootstrap,
+                    hub_file=Path(state.hub_config),
+                    ca=ca,
+                    state_file=self.state_file,
+                    progress=progress,
+                )
         except BaseException:
             for proc in procs.values():
                 terminate(proc.pid)
             self.state_file.unlink(missing_ok=True)
+            hardening.unregister(self.home, self.name)
             raise
         progress(
             f"broker ready in {time.monotonic() - started:.1f}s: {state.bootstrap} (pid "
@@ -219,14 +270,16 @@ class EmbeddedBroker:
         )
         return state
 
-    def _ports(self, nodes: list[KafkaNode]) -> dict[int, dict[str, int]]:
-        """Each node's client, controller and authenticated-listener ports: the last run's where still free."""
+    def _ports(self, nodes: list[KafkaNode], hardened: bool = False) -> dict[int, dict[str, int]]:
+        """Each node's client, controller and authenticated-listener ports (and, hardened, the INTERNAL one):
+        the last run's where still free."""
         taken: set[int] = set()
         ports: dict[int, dict[str, int]] = {}
+        keys = ("port", "controller_port", "clients_port") + (("internal_port",) if hardened else ())
         for node in nodes:
             previous = node.previous_ports()
             ports[node.id] = {}
-            for key in ("port", "controller_port", "clients_port"):
+            for key in keys:
                 ports[node.id][key] = free_port(previous.get(key), taken)
                 taken.add(ports[node.id][key])
         return ports
@@ -242,7 +295,7 @@ class EmbeddedBroker:
                         f"the JVM of node {node_id} exited with code {proc.returncode} while "
                         f"starting; last lines of its log:\n{KafkaNode(self.home, node_id).log_tail()}"
                     )
-            if (probe(state.bootstrap, timeout_s=2.0) or 0) >= brokers:
+            if (probe(state.admin_address, timeout_s=2.0) or 0) >= brokers:
                 return
             time.sleep(0.25)
         tails = "\n".join(f"node {i}:\n{KafkaNode(self.home, i).log_tail(8)}" for i in procs)
@@ -267,7 +320,7 @@ class EmbeddedBroker:
         if self.node_alive(state, node_id):
             return node
         kafka_node = KafkaNode(self.home, node_id)
-        proc = kafka_node.launch(kafka_node.jvm(require_java(), resolve_jars(), heap))
+        proc = kafka_node.launch(kafka_node.jvm(require_java(), resolve_jars(), heap))  # its hardening is in its config
         node = replace(node, pid=proc.pid)
         self._save(replace(state, nodes=tuple(node if n.id == node_id else n for n in state.nodes)))
         deadline = time.monotonic() + timeout_s
@@ -296,12 +349,20 @@ class EmbeddedBroker:
             "ca_file": state.ca_file,
             "kafka_version": state.kafka_version,
             "controller_leader": leader,
+            "hardened": state.hardened,
+            "admin_bootstrap": state.admin_address,
+            "hub_config": state.hub_config or None,
             "nodes": [
                 {
                     "id": n.id,
                     "pid": n.pid,
                     "up": self.node_alive(state, n.id),
-                    "ports": {"plaintext": n.port, "controller": n.controller_port, "clients": n.clients_port},
+                    "ports": {
+                        ("hub" if state.hardened else "plaintext"): n.port,
+                        "controller": n.controller_port,
+                        "clients": n.clients_port,
+                        **({"internal": n.internal_port} if state.hardened else {}),
+                    },
                 }
                 for n in state.nodes
             ],
@@ -323,6 +384,7 @@ class EmbeddedBroker:
                 if self.node_alive(state, node.id):
                     terminate(node.pid, timeout_s)
             self.state_file.unlink(missing_ok=True)
+        hardening.unregister(self.home, self.name)
         if not keep_data:
             removed = [d for d in self.home.glob("node-*/data") if d.is_dir()]
             for data in removed:
@@ -334,7 +396,7 @@ class EmbeddedBroker:
     def log_tail(self, lines: int = 20) -> str:
         return "\n".join(
             f"node {n.id}: {KafkaNode(self.home, n.id).log_tail(lines)}"
-            for n in (self.state() or BrokerState("", "", "", "", "", "", "", 0, ())).nodes
+            for n in (self.state().nodes if self.state() else ())
         )
 
 
@@ -347,6 +409,19 @@ def resolve_bootstrap(instance: str = "default") -> str:
     if state is None:
         raise BrokerError("no Kafka broker: run `bosai broker up` (embedded) or set KAFKA_BOOTSTRAP_SERVERS")
     return state.bootstrap
+
+
+def resolve_admin_bootstrap(instance: str = "default") -> str:
+    """Where admin commands (topics, ACLs, credentials) connect: KAFKA_BOOTSTRAP_SERVERS if set (with the
+    BOSAI_KAFKA_* settings of an admin identity, e.g. docker-compose's one-shots), else the embedded broker's
+    admin listener (hardened: INTERNAL, by the admin certificate; else the hub's own)."""
+    external = external_bootstrap()
+    if external:
+        return external
+    state = EmbeddedBroker(instance).state()
+    if state is None:
+        raise BrokerError("no Kafka broker: run `bosai broker up` (embedded) or set KAFKA_BOOTSTRAP_SERVERS")
+    return state.admin_address
 
 
 def resolve_clients_listener(instance: str = "default") -> tuple[str, Path]:
@@ -383,7 +458,14 @@ class BrokerLease:
 
 @contextmanager
 def broker_for_command(
-    name: str = "default", *, keep: bool = False, heap: str = "1g", brokers: int = 1, progress: Progress = _quiet
+    name: str = "default",
+    *,
+    keep: bool = False,
+    heap: str = "1g",
+    brokers: int = 1,
+    progress: Progress = _quiet,
+    hardened: bool = False,
+    fixed_heap: bool = False,
 ) -> Iterator[BrokerLease]:
     """KAFKA_BOOTSTRAP_SERVERS if set, else the running embedded broker ``name``, else one started now —
     and stopped (by its pid) when the command ends, unless ``keep``."""
@@ -393,7 +475,7 @@ def broker_for_command(
         return
     embedded = EmbeddedBroker(name)
     started = embedded.state() is None
-    state = embedded.up(progress=progress, heap=heap, brokers=brokers)
+    state = embedded.up(progress=progress, heap=heap, brokers=brokers, hardened=hardened, fixed_heap=fixed_heap)
     try:
         yield BrokerLease(state.bootstrap, started=started, broker=embedded)
     finally:

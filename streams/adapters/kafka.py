@@ -4,6 +4,10 @@ One place decides how the hub talks to a cluster: producers are idempotent with 
 consumers never auto-commit and read only committed records (``read_committed``: a transaction's
 records are seen once it commits, and never when it aborts), admin clients share the same address.
 The rest of the hub asks this module for a client instead of building one.
+
+How a client authenticates comes from one place, :func:`streams.config.kafka_security.client_security`
+(``BOSAI_KAFKA_CONFIG``, the ``BOSAI_KAFKA_*`` variables, or a hardened embedded broker's registered hub
+credential; else PLAINTEXT): every producer, consumer and admin client gets the same settings.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from aiokafka.errors import (
 )
 from aiokafka.partitioner import DefaultPartitioner
 
+from streams.config.kafka_security import ClientSecurity, client_security
 from streams.core.messages import OutRecord
 
 log = logging.getLogger("bosai.kafka")
@@ -46,6 +51,7 @@ __all__ = [
     "partitions_of",
     "end_offsets",
     "committed_offsets",
+    "GroupLag",
     "uncommitted",
     "read_range",
     "read_since",
@@ -53,6 +59,29 @@ __all__ = [
 
 
 # -- clients ----------------------------------------------------------------------------------------
+
+
+def ssl_context_for(security: ClientSecurity) -> ssl.SSLContext:
+    """TLS that trusts only the configured CA (hostname checked), with the client certificate if one is set."""
+    context = ssl.create_default_context(cafile=security.ca_file)
+    if security.cert_file:
+        context.load_cert_chain(security.cert_file)
+    return context
+
+
+def security_options(bootstrap: str) -> dict[str, Any]:
+    """The aiokafka settings for how the hub authenticates to ``bootstrap`` (empty for PLAINTEXT)."""
+    security = client_security(bootstrap)
+    if security.protocol == "PLAINTEXT":
+        return {}
+    options: dict[str, Any] = {"security_protocol": security.protocol, "ssl_context": ssl_context_for(security)}
+    if security.protocol == "SASL_SSL":
+        options.update(
+            sasl_mechanism=security.mechanism,
+            sasl_plain_username=security.username,
+            sasl_plain_password=security.password,
+        )
+    return options
 
 
 def producer(bootstrap: str, *, linger_ms: int = 5, **options: Any) -> AIOKafkaProducer:
@@ -63,6 +92,7 @@ def producer(bootstrap: str, *, linger_ms: int = 5, **options: Any) -> AIOKafkaP
         "linger_ms": linger_ms,
         "max_batch_size": 1 << 20,
         "request_timeout_ms": 30_000,
+        **security_options(bootstrap),
         **options,
     }
     return AIOKafkaProducer(bootstrap_servers=bootstrap, **settings)
@@ -74,13 +104,14 @@ def consumer(bootstrap: str, *topics: str, group_id: str | None = None, **option
         "enable_auto_commit": False,
         "isolation_level": "read_committed",
         "auto_offset_reset": "earliest",
+        **security_options(bootstrap),
         **options,
     }
     return AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=group_id, **settings)
 
 
 def admin(bootstrap: str, **options: Any) -> AIOKafkaAdminClient:
-    return AIOKafkaAdminClient(bootstrap_servers=bootstrap, **options)
+    return AIOKafkaAdminClient(bootstrap_servers=bootstrap, **{**security_options(bootstrap), **options})
 
 
 @asynccontextmanager
@@ -174,6 +205,86 @@ async def committed_offsets(bootstrap: str, group_id: str) -> dict[TopicPartitio
         except (GroupCoordinatorNotAvailableError, CoordinatorLoadInProgressError, NotCoordinatorError):
             return {}
         return {tp: meta.offset for tp, meta in committed.items()}
+
+
+class GroupLag:
+    """Consumer lag of consumer groups, sampled with one consumer and one admin client kept open.
+
+    Opening clients at every sample would cost the broker a connection each (in hardened mode a TLS and SCRAM
+    handshake) and move its descriptor count, which the soak (`bosai bench soak`) measures.
+    ``count_records``: count the records between committed and end offsets (up to ``exact_below`` apart)
+    instead of subtracting offsets, so the commit markers of transactions are not counted as lag.
+    ``committed[group]``: the sum of the group's committed offsets on the topics at its last :meth:`lag`, so
+    a caller can tell "nothing left" from "saw nothing" (a topic it cannot see counts no lag).
+    """
+
+    def __init__(self, bootstrap: str, admin_bootstrap: str | None = None, *, exact_below: int = 1000):
+        self.bootstrap, self.admin_bootstrap, self.exact_below = bootstrap, admin_bootstrap or bootstrap, exact_below
+        self._consumer: AIOKafkaConsumer | None = None
+        self._admin: AIOKafkaAdminClient | None = None
+        self.committed: dict[str, int] = {}
+
+    async def __aenter__(self) -> GroupLag:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    async def _clients(self) -> tuple[AIOKafkaConsumer, AIOKafkaAdminClient]:
+        if self._consumer is None:
+            self._consumer = consumer(self.bootstrap)
+            await self._consumer.start()
+        if self._admin is None:
+            self._admin = admin(self.admin_bootstrap)
+            await self._admin.start()
+        return self._consumer, self._admin
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._admin is not None:
+            await self._admin.close()
+        self._consumer = self._admin = None
+
+    async def lag(self, group_id: str, topics: Sequence[str], *, count_records: bool = False) -> int:
+        """Messages of the topics the group has not committed yet."""
+        client, admin_client = await self._clients()
+        partitions = [TopicPartition(t, p) for t in topics for p in await partitions_of(client, t)]
+        if not partitions:
+            self.committed[group_id] = 0
+            return 0
+        ends = await client.end_offsets(partitions)
+        try:
+            committed = await admin_client.list_consumer_group_offsets(group_id)
+        except (GroupCoordinatorNotAvailableError, CoordinatorLoadInProgressError, NotCoordinatorError):
+            committed = {}
+        gaps = {tp: max(0, ends[tp] - (committed[tp].offset if tp in committed else 0)) for tp in partitions}
+        self.committed[group_id] = sum(committed[tp].offset for tp in partitions if tp in committed)
+        if not count_records:
+            return sum(gaps.values())
+        return sum(
+            [
+                await self._records(tp, ends[tp] - gap, ends[tp]) if gap <= self.exact_below else gap
+                for tp, gap in gaps.items()
+                if gap
+            ]
+        )
+
+    async def _records(self, tp: TopicPartition, start: int, end: int) -> int:
+        """Committed records between two offsets of one partition (markers take offsets, not records)."""
+        client = self._consumer
+        client.assign([tp])
+        try:
+            client.seek(tp, start)
+            count, deadline = 0, asyncio.get_running_loop().time() + 10
+            while await client.position(tp) < end and asyncio.get_running_loop().time() < deadline:
+                batch = await client.getmany(tp, timeout_ms=500)
+                count += sum(1 for m in batch.get(tp, ()) if m.offset < end)
+            return count
+        finally:
+            # An assignment narrows the client's metadata to its topics: without this, the next sample would
+            # find no partition of any other topic, and report no lag at all.
+            client.unsubscribe()
 
 
 async def uncommitted(

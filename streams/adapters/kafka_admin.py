@@ -220,9 +220,14 @@ async def apply_access(
 async def issue_credential(bootstrap: str, principal: Principal) -> str:
     """Create or rotate the principal's SCRAM-SHA-512 credential; return the new password (shown once)."""
     password = secrets.token_urlsafe(24)
-    async with started_admin(bootstrap) as client:
-        await upsert_scram(client, principal.name, password)
+    await issue_credential_with(bootstrap, principal.name, password)
     return password
+
+
+async def issue_credential_with(bootstrap: str, user: str, password: str) -> None:
+    """Create or replace ``user``'s SCRAM-SHA-512 credential with this password."""
+    async with started_admin(bootstrap) as client:
+        await upsert_scram(client, user, password)
 
 
 async def revoke_credential(bootstrap: str, name: str) -> bool:

@@ -2,11 +2,13 @@
 
 Layout under the cluster's home (``<cache>/brokers/<name>/``)::
 
-    node-<id>/server.properties   generated from deploy/kafka/server.properties.template
+    node-<id>/server.properties   generated from deploy/kafka/server.properties.template (with the
+                                  listeners of listeners[-hardened].properties.template)
     node-<id>/log4j2.properties   logging config (the node's own log goes to broker.log)
     node-<id>/broker.log          stdout/stderr of the JVM
     node-<id>/data/               KRaft metadata and topic logs
     tls/broker.pem                the authenticated listener's key + certificate (every node uses it)
+    tls/admin.pem                 hardened only: the admin commands' client certificate (CN=admin)
 """
 
 from __future__ import annotations
@@ -37,10 +39,11 @@ class NodeState:
 
     id: int
     pid: int
-    port: int  # PLAINTEXT: the hub's own listener
+    port: int  # the hub's own listener: PLAINTEXT, or HUB (SASL_SSL) when hardened
     controller_port: int  # CONTROLLER: the KRaft quorum
     clients_port: int  # CLIENTS: SASL_SSL for everyone else
     home: str
+    internal_port: int = 0  # hardened only, INTERNAL: node to node and admin commands (mTLS)
 
     @property
     def address(self) -> str:
@@ -116,6 +119,13 @@ def kill(pid: int) -> None:
         time.sleep(0.05)
 
 
+def _template(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise BrokerError(f"{path}: cannot read the broker config template: {exc}") from exc
+
+
 class KafkaNode:
     """One node's files and process."""
 
@@ -132,13 +142,16 @@ class KafkaNode:
             text = self.config_file.read_text()
         except OSError:
             return {}
-        m = re.search(
-            r"^listeners=PLAINTEXT://127\.0\.0\.1:(\d+),CONTROLLER://127\.0\.0\.1:(\d+),"
-            r"CLIENTS://127\.0\.0\.1:(\d+)",
-            text,
-            re.M,
-        )
-        return {"port": int(m[1]), "controller_port": int(m[2]), "clients_port": int(m[3])} if m else {}
+        line = re.search(r"^listeners=(.*)$", text, re.M)
+        keys = {
+            "PLAINTEXT": "port",
+            "HUB": "port",
+            "CONTROLLER": "controller_port",
+            "CLIENTS": "clients_port",
+            "INTERNAL": "internal_port",
+        }
+        found = re.findall(r"([A-Z]+)://127\.0\.0\.1:(\d+)", line[1]) if line else []
+        return {keys[name]: int(port) for name, port in found if name in keys}
 
     def cluster_id_of_kept_data(self) -> str | None:
         try:
@@ -149,31 +162,40 @@ class KafkaNode:
         return m.group(1) if m else None
 
     def write_config(
-        self, ports: dict[str, int], *, voters: str, keystore: Path, replication_factor: int, min_isr: int
+        self,
+        ports: dict[str, int],
+        *,
+        voters: str,
+        keystore: Path,
+        replication_factor: int,
+        min_isr: int,
+        ca_file: Path | None = None,
+        hardened: bool = False,
     ) -> None:
-        template = project_root() / "deploy" / "kafka" / "server.properties.template"
-        try:
-            text = template.read_text()
-        except OSError as exc:
-            raise BrokerError(f"{template}: cannot read the broker config template: {exc}") from exc
+        """server.properties from the template, with the default or the hardened listeners."""
+        deploy = project_root() / "deploy" / "kafka"
+        listeners = _template(deploy / f"listeners{'-hardened' if hardened else ''}.properties.template").format(
+            tls_keystore=keystore, ca_file=ca_file, **{"internal_port": 0, **ports}
+        )
         self.home.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(
-            text.format(
+            _template(deploy / "server.properties.template").format(
                 node_id=self.id,
                 voters=voters,
-                tls_keystore=keystore,
+                listeners=listeners,
                 data_dir=self.data_dir,
                 replication_factor=replication_factor,
                 min_isr=min_isr,
-                **ports,
             )
         )
         shutil.copyfile(project_root() / "deploy" / "kafka" / "log4j2.properties", self.home / "log4j2.properties")
 
-    def jvm(self, java: str, libs: Path, heap: str) -> list[str]:
+    def jvm(self, java: str, libs: Path, heap: str, *, fixed_heap: bool = False) -> list[str]:
+        """The JVM command. ``fixed_heap``: the whole heap committed and touched at start (-Xms = -Xmx,
+        AlwaysPreTouch), as production brokers run, so resident memory does not grow with the heap."""
         return [
             java,
-            "-Xms256m",
+            *([f"-Xms{heap}", "-XX:+AlwaysPreTouch"] if fixed_heap else ["-Xms256m"]),
             f"-Xmx{heap}",
             "-XX:+UseG1GC",
             "-Djava.awt.headless=true",

@@ -4,7 +4,9 @@ Generated on first use with ``cryptography`` and kept outside the repo (``<cache
 the CA (``ca.pem``, ``ca.key``) is made once and reused, so client configs handed to municipalities
 stay valid across broker restarts; each broker instance gets its own server certificate signed by it
 (``broker.pem``: PKCS#8 key + certificate chain, the PEM keystore format Kafka reads directly).
-Private keys are written 0600.
+A hardened broker's nodes also present their certificate as clients to each other (mTLS on the
+inter-broker and controller listeners), and admin commands connect with a client certificate
+(``admin.pem``, CN=admin). Private keys are written 0600.
 """
 
 from __future__ import annotations
@@ -30,10 +32,6 @@ _SERVER_DAYS = 825
 class CertificateAuthority:
     cert_file: Path
     key_file: Path
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    write_secret(path, data)
 
 
 def _new_key() -> rsa.RSAPrivateKey:
@@ -86,38 +84,63 @@ def ensure_ca(tls_dir: Path, common_name: str = "bosai hub local CA") -> Certifi
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write_private(ca.key_file, _pkcs8(key))
+    write_secret(ca.key_file, _pkcs8(key))
     ca.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return ca
 
 
-def issue_server_certificate(
-    ca: CertificateAuthority, out_file: Path, *, hostnames: tuple[str, ...], ips: tuple[str, ...]
+def _issue(
+    ca: CertificateAuthority, out_file: Path, common_name: str, usages: list, alt_names: list[x509.GeneralName]
 ) -> Path:
-    """Write a server key + certificate chain (PEM) for the given names, signed by the CA."""
+    """A key + certificate chain (PEM, 0600) signed by the CA."""
     check_private(ca.key_file, "the CA's private key")
     ca_key = serialization.load_pem_private_key(ca.key_file.read_bytes(), password=None)
     ca_cert = x509.load_pem_x509_certificate(ca.cert_file.read_bytes())
     key = _new_key()
     now = dt.datetime.now(dt.UTC)
-    alt_names: list[x509.GeneralName] = [x509.DNSName(h) for h in hostnames]
-    alt_names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
-    cert = (
+    builder = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostnames[0] if hostnames else ips[0])]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=_SERVER_DAYS))
-        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
     )
+    if alt_names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+    cert = builder.sign(ca_key, hashes.SHA256())
     chain = cert.public_bytes(serialization.Encoding.PEM) + ca_cert.public_bytes(serialization.Encoding.PEM)
-    _write_private(out_file, _pkcs8(key) + chain)
+    write_secret(out_file, _pkcs8(key) + chain)
     return out_file
+
+
+def issue_server_certificate(
+    ca: CertificateAuthority,
+    out_file: Path,
+    *,
+    hostnames: tuple[str, ...],
+    ips: tuple[str, ...],
+    common_name: str | None = None,
+    client_auth: bool = False,
+) -> Path:
+    """Write a server key + certificate chain (PEM) for the given names, signed by the CA.
+
+    ``client_auth``: the nodes of a hardened cluster also present it to each other (mTLS), and the broker
+    sees ``User:<common_name>``.
+    """
+    alt_names: list[x509.GeneralName] = [x509.DNSName(h) for h in hostnames]
+    alt_names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+    usages = [ExtendedKeyUsageOID.SERVER_AUTH] + ([ExtendedKeyUsageOID.CLIENT_AUTH] if client_auth else [])
+    name = common_name or (hostnames[0] if hostnames else ips[0])
+    return _issue(ca, out_file, name, usages, alt_names)
+
+
+def issue_client_certificate(ca: CertificateAuthority, out_file: Path, *, common_name: str) -> Path:
+    """A client key + certificate chain (PEM, 0600): the broker maps it to ``User:<common_name>``."""
+    return _issue(ca, out_file, common_name, [ExtendedKeyUsageOID.CLIENT_AUTH], [])
 
 
 def client_ssl_context(ca_file: Path | str) -> ssl.SSLContext:

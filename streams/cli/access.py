@@ -48,23 +48,65 @@ def access_generate(regions: tuple[Path, ...], check: bool) -> None:
 @access.command("plan")
 def access_plan() -> None:
     """Show how the cluster's ACLs differ from topics/access.yaml. Exit 0 when they do not."""
-    from streams.adapters.broker import resolve_bootstrap
+    from streams.adapters.broker import resolve_admin_bootstrap
     from streams.adapters.kafka_admin import plan_access
 
-    click.echo(format_plan(asyncio.run(plan_access(resolve_bootstrap(), _policy()))))
+    click.echo(format_plan(asyncio.run(plan_access(resolve_admin_bootstrap(), _policy()))))
+
+
+_HUB_CONFIG_HELP = (
+    "The hub's client config file (JSON, 0600; BOSAI_KAFKA_CONFIG of the hub's processes): the hub credential "
+    "in it is registered on the cluster, or created and written there when the file does not exist."
+)
 
 
 @access.command("apply")
-def access_apply() -> None:
+@click.option("--hub-config", type=click.Path(path_type=Path, dir_okay=False), help=_HUB_CONFIG_HELP)
+def access_apply(hub_config: Path | None) -> None:
     """Add the missing ACLs and remove the undeclared ones. Idempotent."""
-    from streams.adapters.broker import resolve_bootstrap
+    from streams.adapters.broker import resolve_admin_bootstrap
     from streams.adapters.kafka_admin import apply_access
 
-    before, after = asyncio.run(apply_access(resolve_bootstrap(), _policy()))
+    before, after = asyncio.run(apply_access(resolve_admin_bootstrap(), _policy()))
     click.echo(format_plan(before))
     if after.changes:
         raise BosaiError("after apply the cluster's ACLs still differ:\n" + format_plan(after))
     click.echo(f"applied: {len(before.add)} added, {len(before.remove)} removed")
+    if hub_config is not None:
+        _hub_credential(hub_config, rotate=False)
+
+
+@access.command("hub-credential")
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False), help=_HUB_CONFIG_HELP)
+@click.option("--rotate", is_flag=True, help="A new password (restart the hub's processes afterwards).")
+def access_hub_credential(output: Path | None, rotate: bool) -> None:
+    """The hub's own SCRAM credential (User:hub): make sure the cluster has the one in the hub's client config,
+    or create it; --rotate replaces it. Default file: the running hardened embedded broker's."""
+    from streams.adapters.broker import EmbeddedBroker
+    from streams.config.settings import external_bootstrap
+
+    if output is None:
+        state = None if external_bootstrap() else EmbeddedBroker().state()
+        if state is None or not state.hardened:
+            raise BosaiError("give --output FILE (no hardened embedded broker runs: bosai broker up --hardened)")
+        output = Path(state.hub_config)
+    _hub_credential(output, rotate=rotate)
+
+
+def _hub_credential(path: Path, *, rotate: bool) -> None:
+    from streams.adapters.broker import resolve_admin_bootstrap, resolve_clients_listener
+    from streams.adapters.hardening import ensure_hub_credential, read_registered, write_client_config
+
+    previous = read_registered(path) if path.exists() else None
+    if path.exists() and previous is None:
+        raise BosaiError(f"{path}: not a hub client config (remove it to create a new credential)")
+    ca_file = previous.ca_file if previous else resolve_clients_listener()[1]
+    security = asyncio.run(
+        ensure_hub_credential(resolve_admin_bootstrap(), ca_file=Path(ca_file), previous=previous, rotate=rotate)
+    )
+    write_client_config(path, security, previous_document=path)
+    verb = "rotated" if rotate or previous is None else "registered again"
+    say(f"hub credential (User:hub) {verb}; client config {path} (mode 0600)")
 
 
 @access.command("issue")
@@ -88,13 +130,15 @@ def access_issue(who: str, regions: tuple[Path, ...], fmt: str, output: Path | N
 
     The password is shown once, here, and never logged; issuing again rotates it (the old one stops working).
     """
-    from streams.adapters.broker import resolve_bootstrap, resolve_clients_listener
+    from streams.adapters.broker import resolve_admin_bootstrap, resolve_clients_listener
     from streams.adapters.kafka_admin import issue_credential
     from streams.config.client_config import client_config, render_client_properties, render_librdkafka
 
     principal = find_principal(_policy(), who, load_packs(regions))
+    if principal.role == "hub":
+        raise BosaiError("the hub's own credential: `bosai access hub-credential` (it keeps the hub's config in step)")
     clients_bootstrap, ca_file = resolve_clients_listener()
-    password = asyncio.run(issue_credential(resolve_bootstrap(), principal))
+    password = asyncio.run(issue_credential(resolve_admin_bootstrap(), principal))
     config = client_config(principal, password, clients_bootstrap=clients_bootstrap, ca_file=ca_file)
     renderers = {
         "json": lambda c, _p: json.dumps(c, ensure_ascii=False, indent=2) + "\n",
@@ -120,12 +164,12 @@ def access_issue(who: str, regions: tuple[Path, ...], fmt: str, output: Path | N
 @region_option
 def access_revoke(who: str, regions: tuple[Path, ...]) -> None:
     """Remove WHO's credential: new connections fail at once, open ones at their next re-authentication."""
-    from streams.adapters.broker import resolve_bootstrap
+    from streams.adapters.broker import resolve_admin_bootstrap
     from streams.adapters.kafka_admin import revoke_credential
 
     try:
         name = find_principal(_policy(), who, load_packs(regions)).name
     except BosaiError:
         name = who  # a credential the file no longer declares can still be revoked by its user name
-    removed = asyncio.run(revoke_credential(resolve_bootstrap(), name))
+    removed = asyncio.run(revoke_credential(resolve_admin_bootstrap(), name))
     click.echo(f"revoked the credential of {name}" if removed else f"{name} had no credential; nothing to revoke")

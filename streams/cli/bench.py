@@ -13,11 +13,15 @@ import sys
 import time
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import click
 
 from streams.cli.common import say
 from streams.core.errors import BosaiError
+
+if TYPE_CHECKING:  # imported when called: the CLI starts fast
+    from streams.adapters.broker import BrokerLease
 
 
 def benchmark_module(name: str) -> ModuleType:
@@ -202,3 +206,79 @@ def bench_web(clients: str, rate: float, seconds: float, json_path: Path | None)
     for line in web_bench.table(results):
         click.echo(line)
     click.echo(f"results: {path}")
+
+
+@bench.command("soak")
+@click.option("--minutes", default=30.0, show_default=True, type=float, help="How long the input loops.")
+@click.option(
+    "--speed",
+    default=7200.0,
+    show_default=True,
+    type=float,
+    help="Event seconds per real second: 7200 = the 5-day demo window (every station hourly) in a minute.",
+)
+@click.option("--sample-seconds", default=5.0, show_default=True, type=float, help="Sampling interval.")
+@click.option("--hardened", is_flag=True, help="On a hardened broker (no PLAINTEXT; the hub as User:hub).")
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the samples and figures here (default <cache>/bench-results/soak-<time>.json).",
+)
+def bench_soak(minutes: float, speed: float, sample_seconds: float, hardened: bool, json_path: Path | None) -> None:
+    """The demo's data in a loop through workers, feed, map and sink, with readers attached: memory, descriptors,
+    threads of every process and consumer lag over time, and a verdict (exit 1 when a bound is broken)."""
+    from streams.adapters.broker import broker_for_command
+    from streams.cli.common import region_dirs
+    from streams.config.settings import cache_dir
+
+    soak_module, report = benchmark_module("soak"), benchmark_module("soak_report")
+    work = cache_dir() / "bench-soak"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    with broker_for_command("soak", heap="1g", fixed_heap=True, hardened=hardened, progress=say) as lease:
+        soak = soak_module.Soak(work=work, **_soak_cluster(lease))
+        result = soak_module.run(
+            soak, region_dirs(()), minutes=minutes, speed=speed, sample_s=sample_seconds, progress=say
+        )
+    per_loop = max((e.get("messages", 0) for e in soak.events if e["event"] == "loop_start"), default=0)
+    figures = report.process_figures(soak)
+    lag = report.lag_figures(soak, per_loop / max(1e-9, result["loop_s"]) * sample_seconds)
+    checks = report.verdict(soak, result, figures, lag)
+    for line in report.table(soak, figures):
+        click.echo(line)
+    click.echo("")
+    for ok, text in checks:
+        click.echo(f"{'ok  ' if ok else 'FAIL'} {text}")
+    path = report.save(
+        json_path or cache_dir() / "bench-results" / time.strftime("soak-%Y%m%d-%H%M%S.json"),
+        soak,
+        result,
+        figures,
+        lag,
+        checks,
+    )
+    click.echo(f"results: {path}")
+    if not all(ok for ok, _ in checks):
+        raise BosaiError(f"soak: {sum(not ok for ok, _ in checks)} bound(s) broken (see above)")
+
+
+def _soak_cluster(lease: BrokerLease) -> dict:
+    """The soak's view of the cluster: hub and admin addresses, the feed's login listener, the JVMs to watch."""
+    from streams.adapters.broker import resolve_clients_listener
+
+    state = lease.broker.state() if lease.broker is not None else None
+    if state is None:  # an external cluster: its JVMs are not ours to sample
+        return {
+            "bootstrap": lease.bootstrap,
+            "admin_bootstrap": lease.bootstrap,
+            "clients": resolve_clients_listener(),
+            "broker_pids": {},
+        }
+    nodes = {(f"broker-{n.id}" if len(state.nodes) > 1 else "broker"): n.pid for n in state.nodes}
+    return {
+        "bootstrap": state.bootstrap,
+        "admin_bootstrap": state.admin_address,
+        "clients": (state.clients_bootstrap, Path(state.ca_file)),
+        "broker_pids": nodes,
+    }

@@ -6,11 +6,15 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from streams.cli.common import say
 from streams.core.errors import BosaiError
+
+if TYPE_CHECKING:  # imported when called: the CLI starts fast
+    from streams.adapters.broker import BrokerState
 
 
 @click.group()
@@ -28,7 +32,13 @@ def broker() -> None:
     type=click.Choice(["1", "3"]),
     help="Nodes: 3 form a controller quorum of three and replicate every topic 3 times (min ISR 2).",
 )
-def broker_up(name: str, heap: str, brokers: str) -> None:
+@click.option(
+    "--hardened",
+    is_flag=True,
+    help="No PLAINTEXT listener: the hub connects as User:hub (SCRAM over TLS) with only its ACLs, nodes and "
+    "admin commands by certificate (mTLS). Creates the hub credential and applies topics/access.yaml.",
+)
+def broker_up(name: str, heap: str, brokers: str, hardened: bool) -> None:
     """Resolve the pinned Kafka with Maven, format KRaft storage, start, wait until it answers."""
     from streams.adapters.broker import EmbeddedBroker, probe
     from streams.config.settings import external_bootstrap
@@ -40,12 +50,23 @@ def broker_up(name: str, heap: str, brokers: str) -> None:
             raise BosaiError(f"KAFKA_BOOTSTRAP_SERVERS={external} does not answer metadata requests")
         click.echo(f"using KAFKA_BOOTSTRAP_SERVERS={external} ({count} broker(s)); nothing started")
         return
-    state = EmbeddedBroker(name).up(progress=say, heap=heap, brokers=int(brokers))
+    state = EmbeddedBroker(name).up(progress=say, heap=heap, brokers=int(brokers), hardened=hardened)
     pids = ", ".join(str(n.pid) for n in state.nodes)
     click.echo(
         f"broker '{name}' up: bootstrap {state.bootstrap}, Kafka {state.kafka_version}, "
         f"{len(state.nodes)} node(s), pid {pids}"
     )
+    _listeners(state)
+
+
+def _listeners(state: BrokerState) -> None:
+    """The listeners of an embedded broker, as `up` and `status` print them."""
+    if state.hardened:
+        click.echo(
+            f"hub listener (SASL_SSL, SCRAM-SHA-512, User:hub): {state.bootstrap}; its client config "
+            f"{state.hub_config} (0600, BOSAI_KAFKA_CONFIG for processes started elsewhere); PLAINTEXT off"
+        )
+        click.echo(f"admin listener (TLS, client certificate, User:admin): {state.admin_bootstrap}")
     click.echo(f"authenticated listener (SASL_SSL, SCRAM-SHA-512): {state.clients_bootstrap}, CA {state.ca_file}")
 
 
@@ -87,7 +108,7 @@ def broker_status(name: str, as_json: bool) -> None:
         click.echo(json.dumps({"name": name, "up": False}) if as_json else f"broker '{name}': not running")
         sys.exit(1)
     status = embedded.status()
-    answering = probe(state.bootstrap) or 0
+    answering = probe(state.admin_address) or 0
     status.update(up=answering > 0, brokers_answering=answering)
     if as_json:
         click.echo(json.dumps(status))
@@ -98,7 +119,7 @@ def broker_status(name: str, as_json: bool) -> None:
         f"bootstrap {state.bootstrap}, Kafka {state.kafka_version}, {nodes}, controller leader "
         f"node {status['controller_leader']}, up {time.time() - state.started_at:.0f}s, data {embedded.home}"
     )
-    click.echo(f"authenticated listener (SASL_SSL, SCRAM-SHA-512): {state.clients_bootstrap}, CA {state.ca_file}")
+    _listeners(state)
     sys.exit(0 if answering else 1)
 
 
@@ -147,11 +168,21 @@ def tls() -> None:
 )
 @click.option("--ip", "ips", multiple=True, default=("127.0.0.1",), show_default=True)
 def tls_init(out_dir: Path, hostnames: tuple[str, ...], ips: tuple[str, ...]) -> None:
-    """For a cluster the hub does not start itself (e.g. docker-compose): make the CA and broker.pem."""
+    """For a cluster the hub does not start itself (e.g. docker-compose): make the CA, broker.pem (the nodes'
+    key and certificate, also their client certificate between nodes) and admin.pem (admin commands, mTLS)."""
     from streams.adapters import tls as tls_material
 
     ca = tls_material.ensure_ca(out_dir)
-    keystore = tls_material.issue_server_certificate(ca, out_dir / "broker.pem", hostnames=hostnames, ips=ips)
+    keystore = tls_material.issue_server_certificate(
+        ca, out_dir / "broker.pem", hostnames=hostnames, ips=ips, common_name="broker", client_auth=True
+    )
+    admin = tls_material.issue_client_certificate(ca, out_dir / "admin.pem", common_name="admin")
+    (out_dir / "admin.properties").write_text(
+        "# Java clients (kafka-*.sh --command-config) as User:admin on the INTERNAL listener (mTLS)\n"
+        f"security.protocol=SSL\nssl.keystore.type=PEM\nssl.keystore.location={admin}\n"
+        f"ssl.truststore.type=PEM\nssl.truststore.location={ca.cert_file}\n"
+    )
     click.echo(
-        f"CA {ca.cert_file} (give it to clients); broker key+certificate {keystore} for {', '.join(hostnames + ips)}"
+        f"CA {ca.cert_file} (give it to clients); broker key+certificate {keystore} (CN=broker, also its client "
+        f"certificate between nodes) for {', '.join(hostnames + ips)}; admin client certificate {admin} (CN=admin)"
     )

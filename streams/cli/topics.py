@@ -25,20 +25,20 @@ def topics() -> None:
 @region_option
 def topics_plan(regions: tuple[Path, ...]) -> None:
     """Show what `apply` would change. Exit 0 when nothing would."""
-    from streams.adapters.broker import resolve_bootstrap
+    from streams.adapters.broker import resolve_admin_bootstrap
     from streams.adapters.kafka_admin import plan_topics
 
-    click.echo(format_plan(asyncio.run(plan_topics(resolve_bootstrap(), topic_specs(regions)))))
+    click.echo(format_plan(asyncio.run(plan_topics(resolve_admin_bootstrap(), topic_specs(regions)))))
 
 
 @topics.command("apply")
 @region_option
 def topics_apply(regions: tuple[Path, ...]) -> None:
     """Create missing topics, add partitions, set configs. Idempotent."""
-    from streams.adapters.broker import resolve_bootstrap
+    from streams.adapters.broker import resolve_admin_bootstrap
     from streams.adapters.kafka_admin import apply_topics
 
-    before, after = asyncio.run(apply_topics(resolve_bootstrap(), topic_specs(regions)))
+    before, after = asyncio.run(apply_topics(resolve_admin_bootstrap(), topic_specs(regions)))
     click.echo(format_plan(before))
     if after.changes:
         raise BosaiError("after apply the cluster still differs from the catalog:\n" + format_plan(after))

@@ -18,6 +18,7 @@ from streams.config.checks import Entry
 from streams.config.settings import project_root
 from streams.config.yamlfile import read_yaml
 from streams.core.access_policy import (
+    HUB_SCRATCH_PREFIXES,
     OPERATIONS,
     PATTERNS,
     PRINCIPAL_NAME,
@@ -53,33 +54,33 @@ def _reader(name: str, role: str, description: str, topics: Iterable[tuple[str, 
 
 
 def _hub(prefix: str) -> dict:
+    """Exactly what the hub's processes need, by name prefix (they connect as ``hub`` in hardened mode).
+
+    The live namespace (``<prefix>.``) is read and written, never created, altered or deleted: that is
+    `bosai topics apply`'s, run as the admin. Replays and demos make namespaces of their own
+    (``replay-<time>``, ``demo-<time>``), which the hub creates and deletes itself. Consumer groups are
+    ``<prefix>-<region>-hub`` (workers), ``<prefix>-sink-<id>``, ``<prefix>-orion-<id>`` and a namespace's
+    ``<namespace>-<region>-hub``; the workers' transactional ids are ``<group>.<topic>.<partition>``.
+    No cluster-level right: an idempotent producer needs only write on a topic (Kafka 3+), and ACLs and
+    credentials are the admin's.
+    """
+    live = ["read", "write", "describe", "describe_configs"]
+    grants = [{"resource": "topic", "pattern": "prefixed", "name": f"{prefix}.", "operations": live}]
+    grants += [
+        {"resource": "topic", "pattern": "prefixed", "name": scratch, "operations": [*live, "create", "delete"]}
+        for scratch in HUB_SCRATCH_PREFIXES
+    ]
+    for resource, operations in (("group", list(READ)), ("transactional_id", ["write", "describe"])):
+        grants += [
+            {"resource": resource, "pattern": "prefixed", "name": name, "operations": list(operations)}
+            for name in (f"{prefix}-", *HUB_SCRATCH_PREFIXES)
+        ]
     return {
         "name": "hub",
         "role": "hub",
-        "description": "The hub (workers, replay, sinks) on the authenticated listener: the only writer of "
-        "readings and alerts.",
-        "grants": [
-            {
-                "resource": "topic",
-                "pattern": "prefixed",
-                "name": f"{prefix}.",
-                "operations": ["read", "write", "describe", "create", "describe_configs"],
-            },
-            {"resource": "group", "pattern": "prefixed", "name": prefix, "operations": list(READ)},
-            # the workers' transactions: one transactional id per input partition, <group>.<topic>.<partition>
-            {
-                "resource": "transactional_id",
-                "pattern": "prefixed",
-                "name": prefix,
-                "operations": ["write", "describe"],
-            },
-            {
-                "resource": "cluster",
-                "pattern": "literal",
-                "name": "kafka-cluster",
-                "operations": ["describe", "idempotent_write"],
-            },
-        ],
+        "description": "The hub's own processes (workers, replay, pollers, bridge, sink, feed, web): the only "
+        "writer of readings and alerts. Hardened mode: every hub process connects as hub.",
+        "grants": grants,
     }
 
 

@@ -6,8 +6,8 @@ and committed; ``bosai access plan|apply`` compare it with the cluster's ACLs an
 
 Principals (SCRAM user names; the Kafka principal is ``User:<name>``):
 
-- ``hub``            the hub when it connects through the authenticated listener: alone writes readings
-                     and alerts.
+- ``hub``            the hub's own processes when they authenticate (hardened mode, docker-compose): alone
+                     write readings and alerts; their topics, consumer groups and transactional ids only.
 - ``pref-<region>``  the prefecture: reads every alerts topic of its region and the readings.
 - ``muni-<code>``    a municipality: reads its own alerts topic; a designated city (政令指定都市) reads
                      all its wards' topics. Wards have no principal of their own.
@@ -44,6 +44,9 @@ OPERATIONS = (
 )
 PRINCIPAL_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 READ = ("read", "describe")
+# Topic namespaces the hub makes and removes itself: `bosai replay` (replay-<time>) and `bosai demo` on a
+# broker it did not start (demo-<time>). Their topics, groups and transactional ids start with these.
+HUB_SCRATCH_PREFIXES = ("replay-", "demo-")
 
 
 @dataclass(frozen=True, order=True)

@@ -3,7 +3,9 @@
 Like JMA's XML feed (気象庁防災情報XML) and L-Alert's intake: an Atom feed lists the current messages,
 each entry linking to its CAP document. ``CurrentAlerts`` keeps the latest message of every alert
 episode; a Cancel stays listed for ``cancel_retention_ms`` of event time so readers see the all-clear,
-and an alert with ``expires`` (a relayed 記録的短時間大雨情報) is treated as ended from then on. Entries of
+and an alert with ``expires`` (a relayed 記録的短時間大雨情報) is treated as ended from then on. Episodes that
+ended longer ago than that are forgotten, with their CAP messages, so a feed that runs for months holds
+only what it can still list (the soak, `bosai bench soak`, found it growing with every alert ever). Entries of
 relayed JMA reports name JMA as their author, with its credit.
 Who sees what follows the sharing level and the access file's principals (``visible``).
 """
@@ -29,14 +31,34 @@ class CurrentAlerts:
     latest: dict[str, dict] = field(default_factory=dict)  # alert_id -> record
     by_identifier: dict[str, dict] = field(default_factory=dict)  # CAP identifier -> record (every message)
     newest_event_ms: dict[str, int] = field(default_factory=dict)  # region -> newest observed_at
+    prune_every: int = 256  # applied messages between two prunes
+    _applied: int = field(default=0, repr=False)
 
-    def apply(self, record: dict) -> None:
+    def apply(self, record: dict) -> list[str]:
+        """Take one alert event; returns the alert ids this call forgot (see :meth:`prune`), usually none."""
         self.by_identifier[cap_identifier(record["alert_id"], record["sequence"])] = record
         current = self.latest.get(record["alert_id"])
         if current is None or record["sequence"] > current["sequence"]:
             self.latest[record["alert_id"]] = record
         region = record["region"]
         self.newest_event_ms[region] = max(self.newest_event_ms.get(region, 0), record["observed_at"])
+        self._applied += 1
+        return self.prune() if self._applied % self.prune_every == 0 else []
+
+    def prune(self) -> list[str]:
+        """Forget the episodes no feed lists any more, for good: cancelled, or past their ``expires``, more
+        than ``cancel_retention_ms`` of their region's event time ago; their CAP messages go with them.
+        Messages of one episode arrive in order (keyed by alert id), so none of a forgotten one comes later."""
+        gone = []
+        for alert_id, record in list(self.latest.items()):
+            horizon = self.newest_event_ms.get(record["region"], 0) - self.cancel_retention_ms
+            cancelled = record["msg_type"] == "CANCEL" and record["observed_at"] < horizon
+            if cancelled or (record.get("expires") is not None and record["expires"] < horizon):
+                del self.latest[alert_id]
+                for sequence in range(record["sequence"] + 1):
+                    self.by_identifier.pop(cap_identifier(alert_id, sequence), None)
+                gone.append(alert_id)
+        return gone
 
     def current(self, now_ms: int | None = None) -> list[dict]:
         """Open episodes' latest messages, and recent cancels; newest first. An alert whose ``expires`` has

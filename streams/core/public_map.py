@@ -137,7 +137,8 @@ class PublicMap:
             self.ignored += 1
             return
         record = dict(record)
-        self.feed.apply(record)
+        for forgotten in self.feed.apply(record):  # episodes over for good: bounded memory
+            self.first_seen.pop(forgotten, None)
         alert_id = record["alert_id"]
         self.first_seen[alert_id] = min(self.first_seen.get(alert_id, record["observed_at"]), record["observed_at"])
         self._advance(record["region"], record["observed_at"])
