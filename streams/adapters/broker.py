@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -34,7 +33,17 @@ from pathlib import Path
 
 from streams.adapters import hardening, tls
 from streams.adapters.kafka_dist import BrokerError, _quiet, kafka_version, require_java, resolve_jars
-from streams.adapters.kafka_node import KafkaNode, NodeState, free_port, kill, new_cluster_id, pid_alive, terminate
+from streams.adapters.kafka_node import (
+    BrokerState,
+    KafkaNode,
+    NodeState,
+    free_port,
+    kill,
+    new_cluster_id,
+    pid_alive,
+    port_open,
+    terminate,
+)
 from streams.config.settings import ENV_CA_FILE, ENV_CLIENTS_BOOTSTRAP, cache_dir, external_bootstrap, tls_dir
 
 Progress = Callable[[str], None]
@@ -52,43 +61,6 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class BrokerState:
-    """What a running embedded cluster is, as recorded in its state.json."""
-
-    name: str
-    bootstrap: str  # every node's PLAINTEXT address, comma-separated
-    clients_bootstrap: str  # every node's SASL_SSL address
-    ca_file: str  # the CA the listener certificate is signed by (give it to clients)
-    kafka_version: str
-    cluster_id: str
-    home: str
-    started_at: float
-    nodes: tuple[NodeState, ...]
-    hardened: bool = False  # no PLAINTEXT: the hub as User:hub (SASL_SSL), admin by certificate (mTLS)
-    admin_bootstrap: str = ""  # hardened: every node's INTERNAL (mTLS) address, for admin commands
-    hub_config: str = ""  # hardened: the hub's client config file (0600), usable as BOSAI_KAFKA_CONFIG
-
-    @property
-    def admin_address(self) -> str:
-        """Where admin commands connect: the INTERNAL listener when hardened, else the hub's own."""
-        return self.admin_bootstrap or self.bootstrap
-
-    @property
-    def pid(self) -> int:
-        return self.nodes[0].pid
-
-    def node(self, node_id: int) -> NodeState:
-        for node in self.nodes:
-            if node.id == node_id:
-                return node
-        raise BrokerError(f"broker '{self.name}' has no node {node_id} (nodes: {[n.id for n in self.nodes]})")
-
-    @classmethod
-    def from_json(cls, doc: dict) -> BrokerState:
-        return cls(**{**doc, "nodes": tuple(NodeState(**n) for n in doc["nodes"])})
-
-
 async def _metadata_ok(bootstrap: str, timeout_s: float) -> int:
     """Ask the cluster for metadata; return its broker count. Raises on failure."""
     from streams.adapters.kafka import admin as admin_client
@@ -102,18 +74,9 @@ async def _metadata_ok(bootstrap: str, timeout_s: float) -> int:
         await admin.close()
 
 
-def _port_open(bootstrap: str, timeout_s: float) -> bool:
-    host, _, port = bootstrap.split(",")[0].rpartition(":")
-    try:
-        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout_s):
-            return True
-    except (OSError, ValueError):
-        return False
-
-
 def probe(bootstrap: str, timeout_s: float = 5.0) -> int | None:
     """Broker count if the cluster answers a metadata request within timeout_s, else None."""
-    if not _port_open(bootstrap, timeout_s):
+    if not port_open(bootstrap, timeout_s):
         return None  # not listening yet: skip aiokafka, which would log a connection error
     quiet = logging.getLogger("aiokafka")
     level = quiet.level
@@ -180,16 +143,7 @@ class EmbeddedBroker:
         """
         running = self.state()
         if running:
-            if running.hardened != hardened:
-                raise BrokerError(
-                    f"broker '{self.name}' already runs {'with' if running.hardened else 'without'} --hardened: "
-                    f"stop it first (bosai broker down --name {self.name})"
-                )
-            progress(
-                f"broker '{self.name}' already running ({len(running.nodes)} node(s), pid "
-                f"{running.pid}) at {running.bootstrap}"
-            )
-            return running
+            return self._already_running(running, hardened, progress)
         if brokers not in (1, 3):
             raise BrokerError(
                 f"--brokers {brokers}: the embedded cluster has 1 or 3 nodes (a quorum of 3 tolerates the loss of one)"
@@ -201,20 +155,9 @@ class EmbeddedBroker:
         ports = self._ports(nodes, hardened)
         ca = tls.ensure_ca(tls_dir())
         keystore, admin_pem = hardening.node_certificates(ca, self.home, hardened=hardened)
-        cluster_id = next((c for n in nodes if (c := n.cluster_id_of_kept_data())), None) or new_cluster_id()
-        voters = ",".join(f"{n.id}@127.0.0.1:{ports[n.id]['controller_port']}" for n in nodes)
-        jvm_options = {"fixed_heap": fixed_heap}
-        for node in nodes:
-            node.write_config(
-                ports[node.id],
-                voters=voters,
-                keystore=keystore,
-                replication_factor=min(brokers, 3),
-                min_isr=min(brokers, 2),
-                ca_file=ca.cert_file,
-                hardened=hardened,
-            )
-            node.format_storage(node.jvm(java, libs, heap), cluster_id, progress)
+        cluster_id = self._configure(
+            nodes, ports, keystore, ca, hardened, node_jvm=lambda n: n.jvm(java, libs, heap), progress=progress
+        )
         started = time.monotonic()
         progress(
             f"starting Apache Kafka {kafka_version()} (KRaft, {brokers} node(s)"
@@ -223,40 +166,11 @@ class EmbeddedBroker:
             + ",".join(str(ports[n.id]["port"]) for n in nodes)
             + " …"
         )
-        procs = {node.id: node.launch(node.jvm(java, libs, heap, **jvm_options)) for node in nodes}
-        state = BrokerState(
-            name=self.name,
-            bootstrap=",".join(f"127.0.0.1:{ports[n.id]['port']}" for n in nodes),
-            clients_bootstrap=",".join(f"127.0.0.1:{ports[n.id]['clients_port']}" for n in nodes),
-            ca_file=str(ca.cert_file),
-            kafka_version=kafka_version(),
-            cluster_id=cluster_id,
-            home=str(self.home),
-            started_at=time.time(),
-            nodes=tuple(NodeState(id=n.id, pid=procs[n.id].pid, home=str(n.home), **ports[n.id]) for n in nodes),
-            hardened=hardened,
-            admin_bootstrap=",".join(f"127.0.0.1:{ports[n.id]['internal_port']}" for n in nodes) if hardened else "",
-            hub_config=str(hardening.registry_file(self.home, self.name, hardening.HUB)) if hardened else "",
-        )
+        procs = {node.id: node.launch(node.jvm(java, libs, heap, fixed_heap=fixed_heap)) for node in nodes}
+        state = self._new_state(nodes, ports, procs, ca, cluster_id, hardened)
         self._save(state)
         try:
-            if hardened:
-                hardening.register(
-                    hardening.registry_file(self.home, self.name, hardening.ADMIN),
-                    hardening.admin_security(ca.cert_file, admin_pem),
-                    state.admin_bootstrap,
-                    self.state_file,
-                )
-            self._wait_ready(state, procs, brokers, timeout_s)
-            if hardened:
-                hardening.secure(
-                    state.admin_bootstrap,
-                    state.bootstrap,
-                    hub_file=Path(state.hub_config),
-                    ca=ca,
-                    state_file=self.state_file,
-                    progress=progress,
-                )
+            self._secure_when_ready(state, procs, ca, admin_pem, timeout_s, progress)
         except BaseException:
             for proc in procs.values():
                 terminate(proc.pid)
@@ -269,6 +183,101 @@ class EmbeddedBroker:
             + ")"
         )
         return state
+
+    def _already_running(self, running: BrokerState, hardened: bool, progress: Progress) -> BrokerState:
+        if running.hardened != hardened:
+            raise BrokerError(
+                f"broker '{self.name}' already runs {'with' if running.hardened else 'without'} --hardened: "
+                f"stop it first (bosai broker down --name {self.name})"
+            )
+        progress(
+            f"broker '{self.name}' already running ({len(running.nodes)} node(s), pid "
+            f"{running.pid}) at {running.bootstrap}"
+        )
+        return running
+
+    def _configure(
+        self,
+        nodes: list[KafkaNode],
+        ports: dict[int, dict[str, int]],
+        keystore: Path,
+        ca: tls.CertificateAuthority,
+        hardened: bool,
+        *,
+        node_jvm: Callable[[KafkaNode], list[str]],
+        progress: Progress,
+    ) -> str:
+        """Write each node's config and format its storage (kept data keeps its cluster id); the cluster id."""
+        cluster_id = next((c for n in nodes if (c := n.cluster_id_of_kept_data())), None) or new_cluster_id()
+        voters = ",".join(f"{n.id}@127.0.0.1:{ports[n.id]['controller_port']}" for n in nodes)
+        for node in nodes:
+            node.write_config(
+                ports[node.id],
+                voters=voters,
+                keystore=keystore,
+                replication_factor=min(len(nodes), 3),
+                min_isr=min(len(nodes), 2),
+                ca_file=ca.cert_file,
+                hardened=hardened,
+            )
+            node.format_storage(node_jvm(node), cluster_id, progress)
+        return cluster_id
+
+    def _new_state(
+        self,
+        nodes: list[KafkaNode],
+        ports: dict[int, dict[str, int]],
+        procs: dict[int, subprocess.Popen],
+        ca: tls.CertificateAuthority,
+        cluster_id: str,
+        hardened: bool,
+    ) -> BrokerState:
+        def addresses(key: str) -> str:
+            return ",".join(f"127.0.0.1:{ports[n.id][key]}" for n in nodes)
+
+        return BrokerState(
+            name=self.name,
+            bootstrap=addresses("port"),
+            clients_bootstrap=addresses("clients_port"),
+            ca_file=str(ca.cert_file),
+            kafka_version=kafka_version(),
+            cluster_id=cluster_id,
+            home=str(self.home),
+            started_at=time.time(),
+            nodes=tuple(NodeState(id=n.id, pid=procs[n.id].pid, home=str(n.home), **ports[n.id]) for n in nodes),
+            hardened=hardened,
+            admin_bootstrap=addresses("internal_port") if hardened else "",
+            hub_config=str(hardening.registry_file(self.home, self.name, hardening.HUB)) if hardened else "",
+        )
+
+    def _secure_when_ready(
+        self,
+        state: BrokerState,
+        procs: dict[int, subprocess.Popen],
+        ca: tls.CertificateAuthority,
+        admin_pem: Path | None,
+        timeout_s: float,
+        progress: Progress,
+    ) -> None:
+        """Wait until every node answers; hardened, register the admin's client config first and then
+        create the hub's credential and apply the access file's grants."""
+        if state.hardened:
+            hardening.register(
+                hardening.registry_file(self.home, self.name, hardening.ADMIN),
+                hardening.admin_security(ca.cert_file, admin_pem),
+                state.admin_bootstrap,
+                self.state_file,
+            )
+        self._wait_ready(state, procs, len(procs), timeout_s)
+        if state.hardened:
+            hardening.secure(
+                state.admin_bootstrap,
+                state.bootstrap,
+                hub_file=Path(state.hub_config),
+                ca=ca,
+                state_file=self.state_file,
+                progress=progress,
+            )
 
     def _ports(self, nodes: list[KafkaNode], hardened: bool = False) -> dict[int, dict[str, int]]:
         """Each node's client, controller and authenticated-listener ports (and, hardened, the INTERNAL one):
@@ -324,7 +333,7 @@ class EmbeddedBroker:
         node = replace(node, pid=proc.pid)
         self._save(replace(state, nodes=tuple(node if n.id == node_id else n for n in state.nodes)))
         deadline = time.monotonic() + timeout_s
-        while not _port_open(node.address, 1.0):
+        while not port_open(node.address, 1.0):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise BrokerError(f"node {node_id} did not come back; last lines of its log:\n{kafka_node.log_tail()}")
             time.sleep(0.25)

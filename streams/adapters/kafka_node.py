@@ -50,6 +50,53 @@ class NodeState:
         return f"127.0.0.1:{self.port}"
 
 
+@dataclass(frozen=True)
+class BrokerState:
+    """What a running embedded cluster is, as recorded in its state.json."""
+
+    name: str
+    bootstrap: str  # every node's PLAINTEXT address, comma-separated
+    clients_bootstrap: str  # every node's SASL_SSL address
+    ca_file: str  # the CA the listener certificate is signed by (give it to clients)
+    kafka_version: str
+    cluster_id: str
+    home: str
+    started_at: float
+    nodes: tuple[NodeState, ...]
+    hardened: bool = False  # no PLAINTEXT: the hub as User:hub (SASL_SSL), admin by certificate (mTLS)
+    admin_bootstrap: str = ""  # hardened: every node's INTERNAL (mTLS) address, for admin commands
+    hub_config: str = ""  # hardened: the hub's client config file (0600), usable as BOSAI_KAFKA_CONFIG
+
+    @property
+    def admin_address(self) -> str:
+        """Where admin commands connect: the INTERNAL listener when hardened, else the hub's own."""
+        return self.admin_bootstrap or self.bootstrap
+
+    @property
+    def pid(self) -> int:
+        return self.nodes[0].pid
+
+    def node(self, node_id: int) -> NodeState:
+        for node in self.nodes:
+            if node.id == node_id:
+                return node
+        raise BrokerError(f"broker '{self.name}' has no node {node_id} (nodes: {[n.id for n in self.nodes]})")
+
+    @classmethod
+    def from_json(cls, doc: dict) -> BrokerState:
+        return cls(**{**doc, "nodes": tuple(NodeState(**n) for n in doc["nodes"])})
+
+
+def port_open(bootstrap: str, timeout_s: float) -> bool:
+    """Whether the first address of a bootstrap list accepts a TCP connection."""
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout_s):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
 def free_port(preferred: int | None = None, taken: set[int] = frozenset()) -> int:
     """A free TCP port on 127.0.0.1: the preferred one when it is free."""
     for candidate in ([preferred] if preferred else []) + [0] * 20:
