@@ -19,7 +19,12 @@ from streams.core.errors import BosaiError
 @topic_prefix_option
 @click.option("--metrics-port", default=None, type=int, help="Serve Prometheus metrics on PORT (0 = any).")
 @click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address the metrics endpoint binds.")
-@click.option("--batch-max", default=10_000, show_default=True, help="Most readings one poll hands to the pipeline.")
+@click.option(
+    "--batch-max",
+    default=10_000,
+    show_default=True,
+    help="Most records one poll fetches, and one partition's transaction holds.",
+)
 @click.option(
     "--loglevel", default="warn", show_default=True, type=click.Choice(["crit", "error", "warn", "info", "debug"])
 )

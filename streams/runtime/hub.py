@@ -181,6 +181,7 @@ class HubService(Service, ConsumerRebalanceListener):
                 bootstrap=self.bootstrap,
                 group_id=self.group_id,
                 on_failure=self._crash,
+                max_batch=self.max_records,
             )
             for tp in new
         ]

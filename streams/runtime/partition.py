@@ -57,7 +57,6 @@ class Stream:
 
 
 MAX_QUEUED = 50_000  # messages a partition may have fetched and not processed before the loop waits for it
-MAX_BATCH = 20_000  # messages in one transaction at most (well inside its 10 s timeout)
 
 
 class PartitionFailed(Exception):
@@ -75,6 +74,7 @@ class PartitionOwner:
         bootstrap: str,
         group_id: str,
         on_failure: Callable[[PartitionFailed], None] = lambda _exc: None,
+        max_batch: int = 10_000,
     ):
         self.stream = stream
         self.partition = partition
@@ -89,6 +89,7 @@ class PartitionOwner:
         self._producer: AIOKafkaProducer | None = None
         self._writer: kafka.RecordWriter | None = None
         self.on_failure = on_failure  # called when a transaction fails while the partition is owned
+        self.max_batch = max_batch  # messages in one transaction at most (well inside its 10 s timeout)
         self._queued: list = []  # fetched, not yet processed
         self._driver: asyncio.Task | None = None
 
@@ -140,12 +141,12 @@ class PartitionOwner:
             await self.wait()
 
     async def _drive(self) -> None:
-        """Process and commit what is queued (up to MAX_BATCH per transaction), one transaction at a time,
+        """Process and commit what is queued (up to ``max_batch`` per transaction), one transaction at a time,
         until the queue is empty. Any failure exits the worker (``on_failure``): its memory may be ahead of
         what Kafka holds."""
         try:
             while self._queued and self.active:
-                messages, self._queued = self._queued[:MAX_BATCH], self._queued[MAX_BATCH:]
+                messages, self._queued = self._queued[: self.max_batch], self._queued[self.max_batch :]
                 started = time.time()
                 result = self.stream.processor.process(messages, self.state_of)
                 self.states.update(result.states)

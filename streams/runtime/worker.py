@@ -156,7 +156,7 @@ class WorkerSettings:
     topic_prefix: str | None = None
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
-    batch_max: int = 10_000  # most records one poll hands to the partitions' pipelines
+    batch_max: int = 10_000  # most records one poll fetches, and one partition's transaction holds
     loglevel: str = "warn"
     instance: int = 0  # which replica of the region this is (its static group membership)
     session_timeout_ms: int = 6000
