@@ -8,7 +8,6 @@ Run as `python -m benchmarks.faust_eos BOOTSTRAP PACK_DIR PREFIX GROUP`.
 from __future__ import annotations
 
 import sys
-import tempfile
 from dataclasses import replace
 
 
@@ -17,6 +16,7 @@ def main(bootstrap: str, pack_dir: str, prefix: str, group: str) -> None:
 
     from streams.adapters.avro import default_store
     from streams.config.region_pack import load_pack
+    from streams.config.settings import cache_dir
     from streams.config.topic_catalog import default_catalog_path, load_catalog
     from streams.core.lifecycle import StationState
     from streams.core.messages import InMessage
@@ -37,7 +37,7 @@ def main(bootstrap: str, pack_dir: str, prefix: str, group: str) -> None:
         topic_partitions=6,
         topic_replication_factor=1,
         consumer_auto_offset_reset="earliest",
-        datadir=tempfile.mkdtemp(prefix="faust-eos-"),
+        datadir=str(cache_dir() / "bench" / "faust" / group),  # never in the checkout or /tmp
         broker_commit_interval=1.0,
     )
     raw = app.topic(names.raw, key_serializer="raw", value_serializer="raw", partitions=6)

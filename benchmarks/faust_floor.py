@@ -13,10 +13,12 @@ import sys
 def main(bootstrap: str, source: str, app_id: str) -> None:
     import faust
 
+    from streams.config.settings import cache_dir
     from streams.runtime.worker import HubWorker
 
     app = faust.App(
         app_id,
+        datadir=str(cache_dir() / "bench" / "faust" / app_id),  # Faust's state folder, never in the checkout
         broker=f"kafka://{bootstrap}",
         store="memory://",
         web_enabled=False,
