@@ -409,28 +409,23 @@ class EmbeddedBroker:
         )
 
 
-def resolve_bootstrap(instance: str = "default") -> str:
-    """Where to talk Kafka: KAFKA_BOOTSTRAP_SERVERS if set, else the running embedded broker."""
-    external = external_bootstrap()
-    if external:
-        return external
+def _running_embedded(instance: str) -> BrokerState:
     state = EmbeddedBroker(instance).state()
     if state is None:
         raise BrokerError("no Kafka broker: run `bosai broker up` (embedded) or set KAFKA_BOOTSTRAP_SERVERS")
-    return state.bootstrap
+    return state
+
+
+def resolve_bootstrap(instance: str = "default") -> str:
+    """Where to talk Kafka: KAFKA_BOOTSTRAP_SERVERS if set, else the running embedded broker."""
+    return external_bootstrap() or _running_embedded(instance).bootstrap
 
 
 def resolve_admin_bootstrap(instance: str = "default") -> str:
     """Where admin commands (topics, ACLs, credentials) connect: KAFKA_BOOTSTRAP_SERVERS if set (with the
     BOSAI_KAFKA_* settings of an admin identity, e.g. docker-compose's one-shots), else the embedded broker's
     admin listener (hardened: INTERNAL, by the admin certificate; else the hub's own)."""
-    external = external_bootstrap()
-    if external:
-        return external
-    state = EmbeddedBroker(instance).state()
-    if state is None:
-        raise BrokerError("no Kafka broker: run `bosai broker up` (embedded) or set KAFKA_BOOTSTRAP_SERVERS")
-    return state.admin_address
+    return external_bootstrap() or _running_embedded(instance).admin_address
 
 
 def resolve_clients_listener(instance: str = "default") -> tuple[str, Path]:

@@ -175,20 +175,9 @@ class OfficialPipeline:
         return out
 
     def _dead_letter(self, result: BatchResult, message: InMessage, reason: str, detail: str) -> dict:
-        result.dead_letters[reason] = result.dead_letters.get(reason, 0) + 1
-        return {
-            "reason": reason,
-            "error_detail": detail,
-            "stage": "official",
-            "source_topic": message.topic,
-            "source_partition": message.partition,
-            "source_offset": message.offset,
-            "source_timestamp": message.timestamp,
-            "original_key": message.key,
-            "original_value": message.value,
-            "failed_at": int(self.clock() * 1000),
-            "worker": self.worker,
-        }
+        return result.dead_letter(
+            message, reason, detail, stage="official", failed_at=int(self.clock() * 1000), worker=self.worker
+        )
 
     # -- the batch -------------------------------------------------------------------------------
     def _report_of(self, message: InMessage, decoded: dict | CodecError) -> JmaReport:

@@ -72,6 +72,26 @@ class BatchResult:
     reports: dict[str, int] = field(default_factory=dict)  # official reports: "<rule>/<outcome>" -> count
     areas_skipped: int = 0  # official reports: areas of other prefectures
 
+    def dead_letter(
+        self, message: InMessage, reason: str, detail: str, *, stage: str, failed_at: int, worker: str
+    ) -> dict:
+        """Count a refused message and return its DeadLetter record: the original bytes, where they came
+        from, why and by whom (every pipeline's dead letters have this one shape)."""
+        self.dead_letters[reason] = self.dead_letters.get(reason, 0) + 1
+        return {
+            "reason": reason,
+            "error_detail": detail,
+            "stage": stage,
+            "source_topic": message.topic,
+            "source_partition": message.partition,
+            "source_offset": message.offset,
+            "source_timestamp": message.timestamp,
+            "original_key": message.key,
+            "original_value": message.value,
+            "failed_at": failed_at,
+            "worker": worker,
+        }
+
 
 def _worker_name() -> str:
     return f"{socket.gethostname()}/{os.getpid()}"
@@ -112,20 +132,9 @@ class Pipeline:
 
     # -- stages ----------------------------------------------------------------------------------
     def _dead_letter(self, result: BatchResult, message: InMessage, reason: str, detail: str) -> dict:
-        result.dead_letters[reason] = result.dead_letters.get(reason, 0) + 1
-        return {
-            "reason": reason,
-            "error_detail": detail,
-            "stage": "ingest",
-            "source_topic": message.topic,
-            "source_partition": message.partition,
-            "source_offset": message.offset,
-            "source_timestamp": message.timestamp,
-            "original_key": message.key,
-            "original_value": message.value,
-            "failed_at": int(self.clock() * 1000),
-            "worker": self.worker,
-        }
+        return result.dead_letter(
+            message, reason, detail, stage="ingest", failed_at=int(self.clock() * 1000), worker=self.worker
+        )
 
     def _locate(self, readings: Sequence[Reading]) -> list[tuple[Placement, bytes]]:
         """Where each reading is — (municipality code, city code, method, distance, zones) — and the

@@ -130,12 +130,12 @@ class HubService(Service, ConsumerRebalanceListener):
             last = now
 
     async def lag(self) -> dict[str, int]:
-        """Per input topic, the messages of this worker's partitions not yet fetched: the last stable
-        offset minus the position, both known from the fetch responses (no request of its own, and a
-        commit marker at a partition's end is skipped by the position, not counted as lag)."""
+        """Per input topic, the messages of this worker's partitions not yet processed: fetched and queued,
+        plus the last stable offset minus the position, both known from the fetch responses (no request of
+        its own, and a commit marker at a partition's end is skipped by the position, not counted as lag)."""
         lag = dict.fromkeys(self.streams, 0)
         consumer = self.consumer
-        for tp in list(self.owners) if consumer is not None else ():
+        for tp, owner in list(self.owners.items()) if consumer is not None else ():
             stable = consumer.last_stable_offset(tp)
             if stable is None:
                 continue
@@ -143,8 +143,7 @@ class HubService(Service, ConsumerRebalanceListener):
                 position = await consumer.position(tp)
             except Exception:  # revoked meanwhile: its new owner reports it
                 continue
-            owner = self.owners.get(tp)
-            lag[tp.topic] += max(0, stable - position) + (owner.queued if owner is not None else 0)
+            lag[tp.topic] += max(0, stable - position) + owner.queued
         return lag
 
     def _crash(self, exc: PartitionFailed) -> None:
