@@ -14,15 +14,15 @@ from dataclasses import replace
 def main(bootstrap: str, pack_dir: str, prefix: str, group: str) -> None:
     import faust
 
-    from streams.adapters.avro import default_store
-    from streams.config.region_pack import load_pack
-    from streams.config.settings import cache_dir
-    from streams.config.topic_catalog import default_catalog_path, load_catalog
-    from streams.core.lifecycle import StationState
-    from streams.core.messages import InMessage
-    from streams.core.topics import HubTopics
-    from streams.pipeline import Pipeline
-    from streams.runtime.worker import settle_heap
+    from streams.hub.worker import settle_heap
+    from streams.kernel.messages import InMessage
+    from streams.kernel.topics import HubTopics
+    from streams.observed.lifecycle import StationState
+    from streams.observed.pipeline import Pipeline
+    from streams.packs.region_pack import load_pack
+    from streams.platform.avro import default_store
+    from streams.platform.settings import cache_dir
+    from streams.platform.topic_catalog import default_catalog_path, load_catalog
 
     pack = load_pack(pack_dir)
     catalog = replace(load_catalog(default_catalog_path()), prefix=prefix)

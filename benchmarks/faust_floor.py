@@ -13,8 +13,8 @@ import sys
 def main(bootstrap: str, source: str, app_id: str) -> None:
     import faust
 
-    from streams.config.settings import cache_dir
-    from streams.runtime.worker import HubWorker
+    from streams.hub.worker import HubWorker
+    from streams.platform.settings import cache_dir
 
     app = faust.App(
         app_id,

@@ -82,9 +82,9 @@ async def _baseline(
     bootstrap: str, topic: str, batches: list[list[dict]], concurrency: int
 ) -> tuple[float, list[float]]:
     """The same batches written straight to Kafka (no HTTP, no validation), with the same concurrency."""
-    from streams.adapters.avro import READING, AvroCodec, default_store
-    from streams.adapters.kafka import BatchSender
-    from streams.core.messages import OutRecord
+    from streams.kernel.messages import OutRecord
+    from streams.platform.avro import READING, AvroCodec, default_store
+    from streams.platform.kafka import BatchSender
 
     codec = AvroCodec(default_store(), READING)
     sender = BatchSender(bootstrap)
@@ -144,14 +144,14 @@ async def _wait_up(url: str, proc: subprocess.Popen, timeout_s: float = 60) -> N
 def run(
     bootstrap: str, *, readings: int, batch: int, concurrency: int, work: Path, progress: Callable[[str], None]
 ) -> dict:
-    from streams.adapters.kafka import end_offsets
-    from streams.adapters.kafka_admin import apply_topics
     from streams.cli.common import free_ports
-    from streams.config.gateway import TokenStore
-    from streams.config.region_pack import load_pack
-    from streams.config.settings import project_root
-    from streams.config.topic_catalog import default_catalog_path, load_catalog
-    from streams.core.topics import HubTopics, expand
+    from streams.kernel.topics import HubTopics, expand
+    from streams.packs.region_pack import load_pack
+    from streams.platform.kafka import end_offsets
+    from streams.platform.kafka_admin import apply_topics
+    from streams.platform.settings import project_root
+    from streams.platform.topic_catalog import default_catalog_path, load_catalog
+    from streams.security.token_store import TokenStore
 
     pack = load_pack(project_root() / "regions" / "tochigi")
     prefix = f"benchgw{int(time.time())}"

@@ -16,8 +16,8 @@ import numpy as np
 def run_geofence_bench(
     pack_dir: Path | None, *, points: int, seed: int, progress: Callable[[str], None]
 ) -> Iterator[str]:
-    from streams.config.region_pack import load_pack
-    from streams.config.settings import project_root
+    from streams.packs.region_pack import load_pack
+    from streams.platform.settings import project_root
 
     pack_dir = pack_dir or project_root() / "regions" / "tochigi"
     started = time.perf_counter()

@@ -17,7 +17,7 @@ import sys
 async def run(bootstrap: str, source: str, destination: str, group: str, mode: str = "plain") -> None:
     from aiokafka.structs import OffsetAndMetadata
 
-    from streams.adapters import kafka
+    from streams.platform import kafka
 
     consumer = kafka.consumer(bootstrap, source, group_id=group, max_poll_records=10_000, fetch_max_wait_ms=10)
     await consumer.start()

@@ -49,7 +49,7 @@ def _percentiles(values_ms: list[float]) -> dict[str, float]:
 
 
 async def _produce(bootstrap: str, topic: str, records, codec, progress: Progress, total: int) -> float:
-    from streams.adapters import kafka
+    from streams.platform import kafka
 
     producer = kafka.producer(bootstrap, linger_ms=20)
     await producer.start()
@@ -78,7 +78,7 @@ async def _produce(bootstrap: str, topic: str, records, codec, progress: Progres
 
 async def _throughput(bootstrap: str, group: str, topic: str, procs: list[subprocess.Popen], timeout_s: float) -> dict:
     """Readings/s from the first committed offset to the last, polling the group every 100 ms."""
-    from streams.adapters import kafka
+    from streams.platform import kafka
 
     ends = await kafka.end_offsets(bootstrap, [topic])
     total = sum(ends.values())
@@ -124,9 +124,9 @@ def _stop(proc: subprocess.Popen) -> None:
 
 class Bench:
     def __init__(self, bootstrap: str, work: Path, progress: Progress, seed: int = 11):
-        from streams.adapters.avro import READING, AvroCodec, default_store
-        from streams.config.settings import project_root
-        from streams.config.topic_catalog import default_catalog_path, load_catalog
+        from streams.platform.avro import READING, AvroCodec, default_store
+        from streams.platform.settings import project_root
+        from streams.platform.topic_catalog import default_catalog_path, load_catalog
 
         self.bootstrap = bootstrap
         self.work = work
@@ -142,9 +142,9 @@ class Bench:
         self.run_id = time.strftime("%H%M%S")
 
     def namespace(self, name: str, pack_dir: Path):
-        from streams.adapters.kafka_admin import apply_topics
-        from streams.config.region_pack import load_pack
-        from streams.core.topics import HubTopics, expand
+        from streams.kernel.topics import HubTopics, expand
+        from streams.packs.region_pack import load_pack
+        from streams.platform.kafka_admin import apply_topics
 
         prefix = f"bench{self.run_id}{name}"
         catalog = replace(self.catalog, prefix=prefix)
@@ -341,8 +341,8 @@ class Bench:
 
 
 async def _latency_runs(bootstrap, topics, stations, codec, store, rates, seconds, cross_share, seed, progress):
-    from streams.adapters import kafka
-    from streams.adapters.avro import ENRICHED, AvroCodec
+    from streams.platform import kafka
+    from streams.platform.avro import ENRICHED, AvroCodec
 
     enriched = AvroCodec(store, ENRICHED)
     # read_committed: a reading counts once the transaction holding its outputs has committed
@@ -410,7 +410,7 @@ def machine_facts() -> dict:
     import faust
 
     from streams import __version__
-    from streams.adapters.kafka_dist import kafka_version
+    from streams.platform.kafka_dist import kafka_version
 
     try:  # its version without importing it (its import pulls in authlib, which warns on import)
         quix = importlib.metadata.version("quixstreams")

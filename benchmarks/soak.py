@@ -43,20 +43,21 @@ from pathlib import Path
 
 from benchmarks.soak_load import loop_seconds
 from benchmarks.soak_watch import LagProbe, ProcSample, Readers, WebhookReceiver, process_sample
-from streams.adapters.kafka_admin import apply_topics, issue_credential
-from streams.adapters.kafka_node import free_port
-from streams.config.access_file import default_access_path, load_access
-from streams.config.region_pack import load_pack
-from streams.config.secret_files import write_secret
-from streams.config.settings import project_root
-from streams.config.subscriptions import load_subscriptions
-from streams.config.topic_catalog import load_default_catalog
-from streams.core.region import RegionPack
-from streams.core.topics import HubTopics, expand
-from streams.runtime.processes import WebProcess, WorkerProcess
-from streams.runtime.sink import routes_for
-from streams.runtime.web import WebSettings
-from streams.runtime.worker import app_id_for
+from streams.delivery.sink import routes_for
+from streams.delivery.subscriptions import load_subscriptions
+from streams.hub.processes import WorkerProcess
+from streams.hub.worker import app_id_for
+from streams.kernel.region import RegionPack
+from streams.kernel.topics import HubTopics, expand
+from streams.packs.region_pack import load_pack
+from streams.platform.access_file import default_access_path, load_access
+from streams.platform.kafka_admin import apply_topics, issue_credential
+from streams.platform.kafka_node import free_port
+from streams.platform.secret_files import write_secret
+from streams.platform.settings import project_root
+from streams.platform.topic_catalog import load_default_catalog
+from streams.publicmap.process import WebProcess
+from streams.publicmap.server import WebSettings
 
 Progress = Callable[[str], None]
 DAY_MS = 86_400_000

@@ -27,14 +27,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from streams.adapters.amedas_csv import read_amedas
-from streams.adapters.avro import OFFICIAL_REPORT, READING, AvroCodec, default_store
-from streams.config.region_pack import load_pack
-from streams.config.settings import project_root
-from streams.config.topic_catalog import load_default_catalog
-from streams.core.times import parse_jst
-from streams.core.topics import HubTopics
-from streams.runtime.replay_input import TimedMessage, official_messages, produce_timeline
+from streams.hub.replay_input import TimedMessage, official_messages, produce_timeline
+from streams.kernel.times import parse_jst
+from streams.kernel.topics import HubTopics
+from streams.observed.amedas_csv import read_amedas
+from streams.packs.region_pack import load_pack
+from streams.platform.avro import OFFICIAL_REPORT, READING, AvroCodec, default_store
+from streams.platform.settings import project_root
+from streams.platform.topic_catalog import load_default_catalog
 
 DAY_MS = 86_400_000
 WINDOW = ("2023-09-04", "2023-09-09")  # the demo's range (JST), five days

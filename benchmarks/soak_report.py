@@ -11,12 +11,12 @@ from statistics import mean
 
 from benchmarks.soak import DAY_MS, DRAIN_LIMIT_S, FD_BAND, RSS_GROWTH_LIMIT, Soak
 from benchmarks.soak_load import SHIFT_DAYS, window_ms
-from streams.adapters import kafka
-from streams.adapters.avro import ALERT, AvroCodec, default_store
-from streams.config.subscriptions import load_subscriptions
-from streams.config.topic_catalog import load_default_catalog
-from streams.core.topics import HubTopics
-from streams.runtime.sink import routes_for
+from streams.delivery.sink import routes_for
+from streams.delivery.subscriptions import load_subscriptions
+from streams.kernel.topics import HubTopics
+from streams.platform import kafka
+from streams.platform.avro import ALERT, AvroCodec, default_store
+from streams.platform.topic_catalog import load_default_catalog
 
 _STAMP = re.compile(r"(\d{8}T\d{4})JST")
 

@@ -1,7 +1,7 @@
 """What the soak watches and how it reads the hub like its users do (`bosai bench soak`).
 
 - :func:`process_sample`: resident memory, open file descriptors and threads of a process, from /proc.
-- :class:`LagProbe`: consumer lag of the workers' and the sink's groups (:class:`streams.adapters.kafka.GroupLag`:
+- :class:`LagProbe`: consumer lag of the workers' and the sink's groups (:class:`streams.platform.kafka.GroupLag`:
   clients opened once, so the probe adds no connections, hence no descriptors, to the broker between samples).
 - :class:`WebhookReceiver`: the subscribers' endpoint: checks each POST's signature, counts deliveries.
 - :class:`Readers`: the feed's and the map's clients: Atom feeds with credentials, a CAP document, the map's
@@ -22,8 +22,8 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from streams.adapters import kafka
-from streams.core.webhooks import verify
+from streams.delivery.webhooks import verify
+from streams.platform import kafka
 
 
 @dataclass(frozen=True)

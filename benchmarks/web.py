@@ -30,15 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
-from streams.adapters import kafka
-from streams.adapters.avro import ALERT, AvroCodec, default_store
-from streams.adapters.kafka_admin import apply_topics, delete_namespace
-from streams.config.region_pack import load_pack
-from streams.config.settings import project_root
-from streams.config.topic_catalog import load_default_catalog
-from streams.core.topics import HubTopics, expand
-from streams.runtime.processes import WebProcess
-from streams.runtime.web import WebSettings
+from streams.kernel.topics import HubTopics, expand
+from streams.packs.region_pack import load_pack
+from streams.platform import kafka
+from streams.platform.avro import ALERT, AvroCodec, default_store
+from streams.platform.kafka_admin import apply_topics, delete_namespace
+from streams.platform.settings import project_root
+from streams.platform.topic_catalog import load_default_catalog
+from streams.publicmap.process import WebProcess
+from streams.publicmap.server import WebSettings
 
 Progress = Callable[[str], None]
 PROBES = 20

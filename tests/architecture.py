@@ -1,9 +1,16 @@
-"""The layer rules of ``streams/``, checked by reading every module's source (no import is executed).
+"""The architecture of ``streams/``, checked by reading every module's source (no import is executed).
 
-Layers, lowest first: core < config < adapters < pipeline < runtime < cli. A module may import its own
-layer and the layers below it, never one above. The core (domain values, geofencing, rules, the alert
-lifecycle, rendering) additionally imports no I/O library, opens no file and reads no clock: what it
-needs is passed in, so replays at any speed give the same results.
+``streams/`` is cut by feature. ``streams/__init__.py`` declares the features in their dependency order
+(``__features__``); each feature package's ``__init__.py`` declares the features it may import
+(``__requires__``, all declared before it) and the inner layer of each of its modules (``__layers__``:
+pure < files < io < service < process). The rules:
+
+* a feature imports only itself and the features it requires (``kernel`` is always allowed); ``cli`` is
+  the top and may import every feature; nothing imports ``cli``;
+* inside a feature, a module imports its own layer and the layers below it, never one above;
+* a **pure** module (the kernel and each feature's pure heart) imports only pure modules, no I/O library,
+  opens no file and reads no clock: what it needs is passed in, so replays at any speed give the same results;
+* every module is declared in exactly one layer of its feature.
 
 Every kind of import counts: module-level and function-level ``import`` / ``from … import``,
 relative imports, and ``importlib.import_module("…")`` / ``__import__("…")`` with a literal name.
@@ -15,11 +22,12 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-LAYERS = ("core", "config", "adapters", "pipeline", "runtime", "cli")
-RANK = {name: rank for rank, name in enumerate(LAYERS)}
+INNER_LAYERS = ("pure", "files", "io", "service", "process")
+RANK = {name: rank for rank, name in enumerate(INNER_LAYERS)}
+TOP = "cli"  # assembly only: may import every feature, imported by none
 
 # Libraries that do I/O (files, network, processes, threads, the terminal) or belong to the shell.
-CORE_FORBIDDEN_LIBRARIES = frozenset(
+PURE_FORBIDDEN_LIBRARIES = frozenset(
     {
         "aiohttp",
         "aiokafka",
@@ -85,19 +93,63 @@ class Violation:
 
 
 def module_name(root: Path, path: Path) -> str:
-    """streams/core/geo.py -> streams.core.geo; streams/cli/__init__.py -> streams.cli."""
+    """streams/kernel/geo.py -> streams.kernel.geo; streams/cli/__init__.py -> streams.cli."""
     parts = list(path.relative_to(root.parent).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
 
 
-def layer_of(module: str, package: str) -> str | None:
-    """The layer of a module of the package; None for the package root (shared by every layer)."""
-    parts = module.split(".")
-    if parts[0] != package or len(parts) == 1:
-        return None
-    return parts[1] if parts[1] in RANK else None
+def _literal(tree: ast.AST, name: str) -> object | None:
+    """The literal value assigned to a module-level name (``__features__``, ``__layers__`` …), else None."""
+    for node in getattr(tree, "body", []):
+        if isinstance(node, ast.Assign) and any(isinstance(x, ast.Name) and x.id == name for x in node.targets):
+            return ast.literal_eval(node.value)
+    return None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the package declares: features in order, what each requires, each module's inner layer."""
+
+    features: tuple[str, ...]
+    requires: dict[str, frozenset[str]]
+    layers: dict[str, str]  # module -> inner layer (every module of every feature but cli)
+
+    def feature_of(self, module: str) -> str | None:
+        parts = module.split(".")
+        return parts[1] if len(parts) > 1 and parts[1] in self.features else None
+
+    def layer_of(self, module: str) -> str | None:
+        if self.feature_of(module) == TOP:
+            return "process"
+        return self.layers.get(module)
+
+
+def read_plan(root: Path) -> tuple[Plan, list[Violation]]:
+    package = root.name
+    problems: list[Violation] = []
+    features = tuple(_literal(ast.parse((root / "__init__.py").read_text(encoding="utf-8")), "__features__") or ())
+    requires: dict[str, frozenset[str]] = {}
+    layers: dict[str, str] = {}
+    for rank, feature in enumerate(features):
+        init = root / feature / "__init__.py"
+        if not init.exists():
+            problems.append(Violation(f"{package}.{feature}", 1, "undeclared feature", "no package"))
+            continue
+        tree = ast.parse(init.read_text(encoding="utf-8"))
+        needed = frozenset(_literal(tree, "__requires__") or ()) | ({"kernel"} if feature != "kernel" else set())
+        later = sorted(n for n in needed if n not in features[:rank])
+        if later and feature != TOP:
+            problems.append(Violation(f"{package}.{feature}", 1, "feature order", f"requires {later}, not before it"))
+        requires[feature] = frozenset(features) if feature == TOP else needed
+        for layer, modules in (_literal(tree, "__layers__") or {}).items():
+            if layer not in RANK:
+                problems.append(Violation(f"{package}.{feature}", 1, "unknown layer", f"{layer} (not {INNER_LAYERS})"))
+            for name in modules:
+                layers[f"{package}.{feature}.{name}"] = layer
+        layers[f"{package}.{feature}"] = "pure"  # the package's own __init__: declarations only
+    return Plan(features, requires, layers), problems
 
 
 def _absolute(node: ast.ImportFrom, module: str, is_package: bool) -> str:
@@ -132,46 +184,70 @@ def imported_modules(tree: ast.AST, module: str, is_package: bool) -> list[tuple
     return found
 
 
-def _core_calls(tree: ast.AST, module: str) -> list[Violation]:
+def _pure_calls(tree: ast.AST, module: str) -> list[Violation]:
     out = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
         if isinstance(node.func, ast.Name) and node.func.id in FORBIDDEN_CALLS:
-            out.append(Violation(module, node.lineno, "I/O call in core", f"{node.func.id}()"))
+            out.append(Violation(module, node.lineno, "I/O call in pure module", f"{node.func.id}()"))
         elif isinstance(node.func, ast.Attribute) and node.func.attr in FORBIDDEN_METHODS:
             kind = FORBIDDEN_METHODS[node.func.attr]
-            out.append(Violation(module, node.lineno, f"{kind} in core", f".{node.func.attr}()"))
+            out.append(Violation(module, node.lineno, f"{kind} in pure module", f".{node.func.attr}()"))
     return out
 
 
-def check_module(path: Path, root: Path, known: set[str]) -> list[Violation]:
+def _import_violation(plan: Plan, module: str, target: str) -> tuple[str, str] | None:
+    """(kind, detail) when ``module`` may not import ``target`` (both modules of the package), else None."""
+    feature, target_feature = plan.feature_of(module), plan.feature_of(target)
+    layer, target_layer = plan.layer_of(module), plan.layer_of(target)
+    if feature is None or target_feature is None or layer is None or target_layer is None:
+        return None  # the package root, or a module reported as undeclared
+    if target_feature == TOP and feature != TOP:
+        return "upward import", f"{feature} imports {target} (nothing imports the cli)"
+    if target_feature != feature and target_feature not in plan.requires.get(feature, ()):
+        return "forbidden feature import", f"{feature} imports {target} ({target_feature} is not in its __requires__)"
+    if layer == "pure" and target_layer != "pure":
+        return "upward import", f"pure module imports {target} ({target_layer})"
+    if target_feature == feature and RANK[target_layer] > RANK[layer]:
+        return "upward import", f"{layer} imports {target} ({target_layer})"
+    return None
+
+
+def check_module(path: Path, root: Path, known: set[str], plan: Plan) -> list[Violation]:
     package = root.name
     module = module_name(root, path)
-    layer = layer_of(module, package)
+    layer = plan.layer_of(module)
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     violations: list[Violation] = []
     for line, target in imported_modules(tree, module, path.name == "__init__.py"):
         top = target.split(".")[0]
         if top == package:
-            if target not in known:
+            if target not in known or target == package:
                 continue  # a name imported from a module, not a module
-            target_layer = layer_of(target, package)
-            if layer and target_layer and RANK[target_layer] > RANK[layer]:
-                violations.append(Violation(module, line, "upward import", f"{layer} imports {target}"))
-        elif layer == "core" and top in CORE_FORBIDDEN_LIBRARIES:
-            violations.append(Violation(module, line, "I/O library in core", f"imports {target}"))
-    if layer == "core":
-        violations += _core_calls(tree, module)
+            found = _import_violation(plan, module, target)
+            if found:
+                violations.append(Violation(module, line, *found))
+        elif layer == "pure" and top in PURE_FORBIDDEN_LIBRARIES:
+            violations.append(Violation(module, line, "I/O library in pure module", f"imports {target}"))
+    if layer == "pure":
+        violations += _pure_calls(tree, module)
     return violations
 
 
 def check_tree(root: Path) -> list[Violation]:
-    """Every violation of the layer rules in the package at root (e.g. the checkout's streams/)."""
+    """Every violation of the architecture's rules in the package at root (e.g. the checkout's streams/)."""
+    plan, violations = read_plan(root)
     paths = sorted(root.rglob("*.py"))
     known = {module_name(root, p) for p in paths}
-    violations = [v for p in paths for v in check_module(p, root, known)]
+    violations += [v for p in paths for v in check_module(p, root, known, plan)]
     for module in known:
-        if module != root.name and layer_of(module, root.name) is None:
-            violations.append(Violation(module, 1, "outside the layers", f"put it in one of {', '.join(LAYERS)}"))
+        if module == root.name:
+            continue
+        if plan.feature_of(module) is None:
+            violations.append(Violation(module, 1, "outside the features", f"put it in one of {plan.features}"))
+        elif plan.layer_of(module) is None:
+            violations.append(Violation(module, 1, "undeclared module", "name it in its feature's __layers__"))
+    declared = {m for m in plan.layers if m.count(".") == 2}
+    violations += [Violation(m, 1, "declared but missing", "no such module") for m in sorted(declared - known)]
     return sorted(violations)

@@ -1,6 +1,6 @@
 """Test tiers: tests/unit (pure, no broker) and tests/integration (marked, one real broker per session).
 
-The session broker is the project's own embedded Apache Kafka (streams.adapters.broker), started once on free
+The session broker is the project's own embedded Apache Kafka (streams.platform.broker), started once on free
 ports with its data in a temporary folder, and stopped by its pid at the end. When
 KAFKA_BOOTSTRAP_SERVERS is set, the integration tests use that cluster instead and start nothing.
 """
@@ -41,8 +41,8 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory) -> str:
     """Bootstrap address of a real Kafka broker for the whole test session."""
-    from streams.adapters.broker import EmbeddedBroker
-    from streams.config.settings import external_bootstrap
+    from streams.platform.broker import EmbeddedBroker
+    from streams.platform.settings import external_bootstrap
 
     external = external_bootstrap()
     if external:
@@ -66,8 +66,8 @@ def hardened_kafka(tmp_path_factory):
     """A second embedded broker for the session, hardened (`bosai broker up --hardened`): no PLAINTEXT, the
     hub as User:hub with only topics/access.yaml's grants, admin by certificate. Its BrokerState; the hub's
     and the admin's client configs are registered, so the hub's code finds them by address."""
-    from streams.adapters.broker import EmbeddedBroker
-    from streams.config.settings import external_bootstrap
+    from streams.platform.broker import EmbeddedBroker
+    from streams.platform.settings import external_bootstrap
 
     if external_bootstrap():
         pytest.skip("KAFKA_BOOTSTRAP_SERVERS names an external cluster: the hardened tests start their own broker")
@@ -82,7 +82,7 @@ def hardened_kafka(tmp_path_factory):
 @pytest.fixture(scope="session")
 def kafka_broker_logs(kafka_bootstrap) -> list[Path] | None:
     """The session broker's own log files (None for an external cluster: its logs are not ours to read)."""
-    from streams.adapters.kafka_node import KafkaNode
+    from streams.platform.kafka_node import KafkaNode
 
     state = _SESSION_BROKER.get("state")
     if state is None:
@@ -93,7 +93,7 @@ def kafka_broker_logs(kafka_bootstrap) -> list[Path] | None:
 @pytest.fixture(scope="session")
 def kafka_clients_listener(kafka_bootstrap) -> tuple[str, Path]:
     """The session broker's authenticated listener (SASL_SSL, SCRAM-SHA-512) and the CA file to trust it."""
-    from streams.config.settings import ENV_CA_FILE, ENV_CLIENTS_BOOTSTRAP
+    from streams.platform.settings import ENV_CA_FILE, ENV_CLIENTS_BOOTSTRAP
 
     state = _SESSION_BROKER.get("state")
     if state is not None:

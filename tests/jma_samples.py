@@ -99,7 +99,7 @@ def saga_pack_with_gauge(root: Path) -> Path:
     """
     from shapely.geometry import shape
 
-    from streams.config.region_init import init_pack
+    from streams.packs.region_init import init_pack
 
     built = root / "saga-from-n03"
     init_pack("saga", SAGA_N03, None, built)

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from streams.core.times import JST
+from streams.kernel.times import JST
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 MAP_PATH = re.compile(r"^/bosai/amedas/data/map/(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})\.json$")

@@ -6,14 +6,14 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from streams.adapters.amedas_csv import read_amedas
-from streams.adapters.avro import ENRICHED, READING, AvroCodec, default_store
-from streams.core.lifecycle import StationState
-from streams.core.messages import InMessage
-from streams.core.region import RegionPack
-from streams.core.times import parse_jst
-from streams.core.topics import HubTopics
-from streams.pipeline import Pipeline
+from streams.kernel.messages import InMessage
+from streams.kernel.region import RegionPack
+from streams.kernel.times import parse_jst
+from streams.kernel.topics import HubTopics
+from streams.observed.amedas_csv import read_amedas
+from streams.observed.lifecycle import StationState
+from streams.observed.pipeline import Pipeline
+from streams.platform.avro import ENRICHED, READING, AvroCodec, default_store
 
 CSV = Path("data/amedas/tochigi-kanagawa-2023-07-13_2023-12-06.csv.gz")
 

@@ -16,16 +16,16 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from streams.adapters import kafka
-from streams.adapters.avro import ALERT, ENRICHED, AvroCodec, default_store
-from streams.adapters.kafka_admin import apply_topics
-from streams.config.region_pack import load_pack
-from streams.config.topic_catalog import default_catalog_path, load_catalog
-from streams.core.messages import OutRecord
-from streams.core.region import RegionPack
-from streams.core.topics import HubTopics, expand
-from streams.runtime.processes import WebProcess
-from streams.runtime.web import WebSettings
+from streams.kernel.messages import OutRecord
+from streams.kernel.region import RegionPack
+from streams.kernel.topics import HubTopics, expand
+from streams.packs.region_pack import load_pack
+from streams.platform import kafka
+from streams.platform.avro import ALERT, ENRICHED, AvroCodec, default_store
+from streams.platform.kafka_admin import apply_topics
+from streams.platform.topic_catalog import default_catalog_path, load_catalog
+from streams.publicmap.process import WebProcess
+from streams.publicmap.server import WebSettings
 
 INTERNAL_STATION = "M-09-001"  # a municipality's own rain gauge in 宇都宮市, not public
 

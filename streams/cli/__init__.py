@@ -26,7 +26,7 @@ from streams.cli.region import locate, region
 from streams.cli.topics import topics
 from streams.cli.watch import amedas, jma
 from streams.cli.web import web
-from streams.core.errors import BosaiError
+from streams.kernel.errors import BosaiError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -10,12 +10,12 @@ from pathlib import Path
 import click
 
 from streams.cli.common import catalog, load_packs, region_option, say
-from streams.core.access_policy import AccessPolicy, find_principal, format_plan
-from streams.core.errors import BosaiError
+from streams.kernel.access import AccessPolicy, find_principal, format_plan
+from streams.kernel.errors import BosaiError
 
 
 def _policy() -> AccessPolicy:
-    from streams.config.access_file import default_access_path, load_access
+    from streams.platform.access_file import default_access_path, load_access
 
     return load_access(default_access_path())
 
@@ -30,7 +30,7 @@ def access() -> None:
 @click.option("--check", is_flag=True, help="Exit 1 if topics/access.yaml differs from what the packs generate.")
 def access_generate(regions: tuple[Path, ...], check: bool) -> None:
     """Write topics/access.yaml from the region packs and the topic catalog."""
-    from streams.config.access_file import default_access_path, generate, render
+    from streams.platform.access_file import default_access_path, generate, render
 
     text = render(generate(load_packs(regions), catalog()))
     path = default_access_path()
@@ -48,8 +48,8 @@ def access_generate(regions: tuple[Path, ...], check: bool) -> None:
 @access.command("plan")
 def access_plan() -> None:
     """Show how the cluster's ACLs differ from topics/access.yaml. Exit 0 when they do not."""
-    from streams.adapters.broker import resolve_admin_bootstrap
-    from streams.adapters.kafka_admin import plan_access
+    from streams.platform.broker import resolve_admin_bootstrap
+    from streams.platform.kafka_admin import plan_access
 
     click.echo(format_plan(asyncio.run(plan_access(resolve_admin_bootstrap(), _policy()))))
 
@@ -64,8 +64,8 @@ _HUB_CONFIG_HELP = (
 @click.option("--hub-config", type=click.Path(path_type=Path, dir_okay=False), help=_HUB_CONFIG_HELP)
 def access_apply(hub_config: Path | None) -> None:
     """Add the missing ACLs and remove the undeclared ones. Idempotent."""
-    from streams.adapters.broker import resolve_admin_bootstrap
-    from streams.adapters.kafka_admin import apply_access
+    from streams.platform.broker import resolve_admin_bootstrap
+    from streams.platform.kafka_admin import apply_access
 
     before, after = asyncio.run(apply_access(resolve_admin_bootstrap(), _policy()))
     click.echo(format_plan(before))
@@ -82,8 +82,8 @@ def access_apply(hub_config: Path | None) -> None:
 def access_hub_credential(output: Path | None, rotate: bool) -> None:
     """The hub's own SCRAM credential (User:hub): make sure the cluster has the one in the hub's client config,
     or create it; --rotate replaces it. Default file: the running hardened embedded broker's."""
-    from streams.adapters.broker import EmbeddedBroker
-    from streams.config.settings import external_bootstrap
+    from streams.platform.broker import EmbeddedBroker
+    from streams.platform.settings import external_bootstrap
 
     if output is None:
         state = None if external_bootstrap() else EmbeddedBroker().state()
@@ -94,8 +94,8 @@ def access_hub_credential(output: Path | None, rotate: bool) -> None:
 
 
 def _hub_credential(path: Path, *, rotate: bool) -> None:
-    from streams.adapters.broker import resolve_admin_bootstrap, resolve_clients_listener
-    from streams.adapters.hardening import ensure_hub_credential, read_registered, write_client_config
+    from streams.platform.broker import resolve_admin_bootstrap, resolve_clients_listener
+    from streams.platform.hardening import ensure_hub_credential, read_registered, write_client_config
 
     previous = read_registered(path) if path.exists() else None
     if path.exists() and previous is None:
@@ -130,9 +130,9 @@ def access_issue(who: str, regions: tuple[Path, ...], fmt: str, output: Path | N
 
     The password is shown once, here, and never logged; issuing again rotates it (the old one stops working).
     """
-    from streams.adapters.broker import resolve_admin_bootstrap, resolve_clients_listener
-    from streams.adapters.kafka_admin import issue_credential
-    from streams.config.client_config import client_config, render_client_properties, render_librdkafka
+    from streams.platform.broker import resolve_admin_bootstrap, resolve_clients_listener
+    from streams.platform.kafka_admin import issue_credential
+    from streams.security.client_config import client_config, render_client_properties, render_librdkafka
 
     principal = find_principal(_policy(), who, load_packs(regions))
     if principal.role == "hub":
@@ -147,7 +147,7 @@ def access_issue(who: str, regions: tuple[Path, ...], fmt: str, output: Path | N
     }
     text = renderers[fmt](config, principal)
     if output:
-        from streams.config.secret_files import write_secret
+        from streams.platform.secret_files import write_secret
 
         write_secret(output, text)
         say(f"credential for {principal.name} written to {output} (mode 0600)")
@@ -164,8 +164,8 @@ def access_issue(who: str, regions: tuple[Path, ...], fmt: str, output: Path | N
 @region_option
 def access_revoke(who: str, regions: tuple[Path, ...]) -> None:
     """Remove WHO's credential: new connections fail at once, open ones at their next re-authentication."""
-    from streams.adapters.broker import resolve_admin_bootstrap
-    from streams.adapters.kafka_admin import revoke_credential
+    from streams.platform.broker import resolve_admin_bootstrap
+    from streams.platform.kafka_admin import revoke_credential
 
     try:
         name = find_principal(_policy(), who, load_packs(regions)).name

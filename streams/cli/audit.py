@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from streams.core.errors import BosaiError
+from streams.kernel.errors import BosaiError
 
 
 @click.command()
@@ -19,10 +19,10 @@ from streams.core.errors import BosaiError
 @click.option("--strict", is_flag=True, help="Also fail when a pin could not be audited.")
 def audit(lock: Path | None, allowlist: Path | None, today: object, strict: bool) -> None:
     """pip-audit (PyPI's advisories) on the lock; exit 1 on a vulnerability not allowed, or an expired entry."""
-    from streams.adapters.pip_audit import audit_report, run_pip_audit
-    from streams.config.audit_allowlist import load_allowlist
-    from streams.config.settings import project_root
-    from streams.core.audit import judge
+    from streams.platform.settings import project_root
+    from streams.security.audit import judge
+    from streams.security.audit_allowlist import load_allowlist
+    from streams.security.pip_audit import audit_report, run_pip_audit
 
     lock = lock or project_root() / "requirements" / "deploy.lock"
     entries = load_allowlist(allowlist)

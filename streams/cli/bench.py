@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING
 import click
 
 from streams.cli.common import say
-from streams.core.errors import BosaiError
+from streams.kernel.errors import BosaiError
 
 if TYPE_CHECKING:  # imported when called: the CLI starts fast
-    from streams.adapters.broker import BrokerLease
+    from streams.platform.broker import BrokerLease
 
 
 def benchmark_module(name: str) -> ModuleType:
     """``benchmarks.<name>`` from the project checkout; a clear error when there is none."""
-    from streams.config.settings import project_root
+    from streams.platform.settings import project_root
 
     root = project_root()
     if not (root / "benchmarks" / f"{name}.py").is_file():
@@ -88,8 +88,8 @@ def bench(
     """Benchmark the hub against the passthrough ceiling and a Quix Streams peer; print a table."""
     if ctx.invoked_subcommand is not None:
         return
-    from streams.adapters.broker import broker_for_command
-    from streams.config.settings import cache_dir
+    from streams.platform.broker import broker_for_command
+    from streams.platform.settings import cache_dir
 
     if not skip_peer:
         _require_peer()
@@ -150,8 +150,8 @@ def bench_gateway(readings_count: int, batch: int, concurrency: int, json_path: 
     """A burst of readings in batches through `bosai gateway`: readings/s, time to 202, nothing lost."""
     import json
 
-    from streams.adapters.broker import broker_for_command
-    from streams.config.settings import cache_dir
+    from streams.platform.broker import broker_for_command
+    from streams.platform.settings import cache_dir
 
     module = benchmark_module("gateway")
     work = cache_dir() / "bench-gateway"
@@ -190,8 +190,8 @@ def bench_gateway(readings_count: int, batch: int, concurrency: int, json_path: 
 )
 def bench_web(clients: str, rate: float, seconds: float, json_path: Path | None) -> None:
     """Live clients one `bosai web` process holds with alerts flowing, and alert-to-page latency."""
-    from streams.adapters.broker import broker_for_command
-    from streams.config.settings import cache_dir
+    from streams.platform.broker import broker_for_command
+    from streams.platform.settings import cache_dir
 
     try:
         steps = [int(n) for n in clients.split(",")]
@@ -228,9 +228,9 @@ def bench_web(clients: str, rate: float, seconds: float, json_path: Path | None)
 def bench_soak(minutes: float, speed: float, sample_seconds: float, hardened: bool, json_path: Path | None) -> None:
     """The demo's data in a loop through workers, feed, map and sink, with readers attached: memory, descriptors,
     threads of every process and consumer lag over time, and a verdict (exit 1 when a bound is broken)."""
-    from streams.adapters.broker import broker_for_command
     from streams.cli.common import region_dirs
-    from streams.config.settings import cache_dir
+    from streams.platform.broker import broker_for_command
+    from streams.platform.settings import cache_dir
 
     soak_module, report = benchmark_module("soak"), benchmark_module("soak_report")
     work = cache_dir() / "bench-soak"
@@ -265,7 +265,7 @@ def bench_soak(minutes: float, speed: float, sample_seconds: float, hardened: bo
 
 def _soak_cluster(lease: BrokerLease) -> dict:
     """The soak's view of the cluster: hub and admin addresses, the feed's login listener, the JVMs to watch."""
-    from streams.adapters.broker import resolve_clients_listener
+    from streams.platform.broker import resolve_clients_listener
 
     state = lease.broker.state() if lease.broker is not None else None
     if state is None:  # an external cluster: its JVMs are not ours to sample

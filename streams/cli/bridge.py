@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from streams.cli.common import catalog, load_packs, region_option, say
-from streams.core.errors import BosaiError
+from streams.kernel.errors import BosaiError
 
 config_option = click.option(
     "--config",
@@ -22,8 +22,8 @@ config_option = click.option(
 
 def load_bridge(config: Path | None, regions: tuple[Path, ...]) -> tuple[list, object]:
     """The packs and the validated bridge file (its Orions resolved to principals of topics/access.yaml)."""
-    from streams.config.access_file import default_access_path, load_access
-    from streams.config.orion_bridge import load_bridge_config
+    from streams.fiware.bridge_file import load_bridge_config
+    from streams.platform.access_file import default_access_path, load_access
 
     if config is None:
         raise click.UsageError("--config FILE is required (the Orion bridge file)")
@@ -60,10 +60,10 @@ def orion(
     """Upsert the hub's alerts and readings into each configured Orion until Ctrl-C (one consumer group each)."""
     if ctx.invoked_subcommand is not None:
         return
-    from streams.adapters import metrics
-    from streams.adapters.avro import default_store
-    from streams.adapters.broker import resolve_bootstrap
-    from streams.runtime.orion_bridge import routes_for, run_bridge
+    from streams.fiware.bridge import routes_for, run_bridge
+    from streams.platform import metrics
+    from streams.platform.avro import default_store
+    from streams.platform.broker import resolve_bootstrap
 
     packs, config_ = load_bridge(config, regions)
     routes = routes_for(config_, packs, catalog(topic_prefix))
@@ -90,9 +90,9 @@ def orion_subscribe(
     config: Path | None, regions: tuple[Path, ...], only: tuple[str, ...], rotate: bool, tokens: Path | None
 ) -> None:
     """Create (or fix) each Orion's subscription to its sensors, pointing at the gateway. Idempotent."""
-    from streams.config.gateway import TokenStore, default_tokens_path
-    from streams.config.orion_table import load_orion_table
-    from streams.runtime.orion_subscribe import subscribe
+    from streams.fiware.orion_table import load_orion_table
+    from streams.fiware.subscribe import subscribe
+    from streams.security.token_store import TokenStore, default_tokens_path
 
     packs, config_ = load_bridge(config, regions)
     store = TokenStore(tokens or default_tokens_path())
@@ -116,9 +116,9 @@ def orion_redrive(
     config: Path | None, regions: tuple[Path, ...], only: tuple[str, ...], topic_prefix: str | None
 ) -> None:
     """Re-deliver what is in the Orion dead-letter topic now, never over something newer in the Orion."""
-    from streams.adapters.avro import default_store
-    from streams.adapters.broker import resolve_bootstrap
-    from streams.runtime.orion_bridge import redrive, routes_for
+    from streams.fiware.bridge import redrive, routes_for
+    from streams.platform.avro import default_store
+    from streams.platform.broker import resolve_bootstrap
 
     packs, config_ = load_bridge(config, regions)
     wanted = {t.id for t in _selected(config_, only)}

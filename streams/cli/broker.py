@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 import click
 
 from streams.cli.common import say
-from streams.core.errors import BosaiError
+from streams.kernel.errors import BosaiError
 
 if TYPE_CHECKING:  # imported when called: the CLI starts fast
-    from streams.adapters.broker import BrokerState
+    from streams.platform.broker import BrokerState
 
 
 @click.group()
@@ -40,8 +40,8 @@ def broker() -> None:
 )
 def broker_up(name: str, heap: str, brokers: str, hardened: bool) -> None:
     """Resolve the pinned Kafka with Maven, format KRaft storage, start, wait until it answers."""
-    from streams.adapters.broker import EmbeddedBroker, probe
-    from streams.config.settings import external_bootstrap
+    from streams.platform.broker import EmbeddedBroker, probe
+    from streams.platform.settings import external_bootstrap
 
     external = external_bootstrap()
     if external:
@@ -75,14 +75,14 @@ def _listeners(state: BrokerState) -> None:
 @click.option("--keep-data", is_flag=True, help="Keep the data directories (topics survive the next `up`).")
 def broker_down(name: str, keep_data: bool) -> None:
     """Stop every node of the embedded broker by its pid; remove their data unless --keep-data."""
-    from streams.adapters.broker import EmbeddedBroker
+    from streams.platform.broker import EmbeddedBroker
 
     was_running = EmbeddedBroker(name).down(keep_data=keep_data, progress=say)
     click.echo(f"broker '{name}' stopped" if was_running else f"broker '{name}' was not running")
 
 
 def _external_status(external: str, as_json: bool) -> None:
-    from streams.adapters.broker import probe
+    from streams.platform.broker import probe
 
     count = probe(external)
     if as_json:
@@ -97,8 +97,8 @@ def _external_status(external: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="bootstrap, nodes (id, pid, ports, up), controller_leader.")
 def broker_status(name: str, as_json: bool) -> None:
     """Is the broker up and answering? Exit 0 if so, 1 if not."""
-    from streams.adapters.broker import EmbeddedBroker, probe
-    from streams.config.settings import external_bootstrap
+    from streams.platform.broker import EmbeddedBroker, probe
+    from streams.platform.settings import external_bootstrap
 
     if external_bootstrap():
         _external_status(external_bootstrap(), as_json)
@@ -128,7 +128,7 @@ def broker_status(name: str, as_json: bool) -> None:
 @click.option("--node", "node_id", required=True, type=int, help="The node to kill (SIGKILL), e.g. for a drill.")
 def broker_kill(name: str, node_id: int) -> None:
     """Kill one node of the embedded cluster with SIGKILL (a crash); `bosai broker start --node` brings it back."""
-    from streams.adapters.broker import EmbeddedBroker
+    from streams.platform.broker import EmbeddedBroker
 
     node = EmbeddedBroker(name).kill_node(node_id)
     click.echo(f"node {node_id} of '{name}' killed (pid {node.pid})")
@@ -139,7 +139,7 @@ def broker_kill(name: str, node_id: int) -> None:
 @click.option("--node", "node_id", required=True, type=int, help="The node to start again.")
 def broker_start(name: str, node_id: int) -> None:
     """Start a killed or stopped node again, with its config and data as they are."""
-    from streams.adapters.broker import EmbeddedBroker
+    from streams.platform.broker import EmbeddedBroker
 
     node = EmbeddedBroker(name).start_node(node_id)
     click.echo(f"node {node_id} of '{name}' started (pid {node.pid}) on 127.0.0.1:{node.port}")
@@ -170,7 +170,7 @@ def tls() -> None:
 def tls_init(out_dir: Path, hostnames: tuple[str, ...], ips: tuple[str, ...]) -> None:
     """For a cluster the hub does not start itself (e.g. docker-compose): make the CA, broker.pem (the nodes'
     key and certificate, also their client certificate between nodes) and admin.pem (admin commands, mTLS)."""
-    from streams.adapters import tls as tls_material
+    from streams.platform import tls as tls_material
 
     ca = tls_material.ensure_ca(out_dir)
     keystore = tls_material.issue_server_certificate(

@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from streams.core.region import RegionPack
-from streams.core.topics import Catalog
+from streams.kernel.region import RegionPack
+from streams.kernel.topics import Catalog
 
 
 def say(message: str) -> None:
@@ -37,7 +37,7 @@ class ProxyNetwork(click.ParamType):
     name = "CIDR"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        from streams.core.login_limits import parse_networks
+        from streams.security.login_limits import parse_networks
 
         if not isinstance(value, str):
             return value
@@ -58,19 +58,19 @@ trusted_proxy_option = click.option(
 
 
 def region_dirs(regions: tuple[Path, ...]) -> list[Path]:
-    from streams.config.region_pack import default_pack_dirs
+    from streams.packs.region_pack import default_pack_dirs
 
     return list(regions) if regions else default_pack_dirs()
 
 
 def load_packs(regions: tuple[Path, ...]) -> list[RegionPack]:
-    from streams.config.region_pack import load_pack
+    from streams.packs.region_pack import load_pack
 
     return [load_pack(d) for d in region_dirs(regions)]
 
 
 def catalog(prefix: str | None = None) -> Catalog:
-    from streams.config.topic_catalog import load_default_catalog
+    from streams.platform.topic_catalog import load_default_catalog
 
     return load_default_catalog(prefix)
 

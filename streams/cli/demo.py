@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 import click
 
 from streams.cli.common import Speed, catalog, free_ports, load_packs, pad, region_dirs, say
-from streams.core.errors import BosaiError
-from streams.core.region import RegionPack
-from streams.core.topics import format_plan
+from streams.kernel.errors import BosaiError
+from streams.kernel.region import RegionPack
+from streams.kernel.topics import format_plan
 
 if TYPE_CHECKING:  # imported when called: the CLI starts fast
-    from streams.runtime.replay import ReplayResult
+    from streams.hub.replay import ReplayResult
 
 AMEDAS_CSV = ("data", "amedas", "tochigi-kanagawa-2023-07-13_2023-12-06.csv.gz")
 # JMA's 土砂災害警戒情報 for 神奈川県 of 2024-11-02 (発表 18:50 → 箱根町 joins 20:50 → 解除 23:27)
@@ -97,9 +97,9 @@ def demo(
     """Start the embedded broker, apply the topics, and replay the real heavy rain of 2023-09-04..08
     (Tochigi and Kanagawa, JMA AMeDAS) through the hub; print the alerts and a summary. The residents'
     map (bosai web) follows the replay live in a browser while it runs."""
-    from streams.adapters.broker import broker_for_command
-    from streams.adapters.kafka_admin import apply_topics
-    from streams.core.topics import expand
+    from streams.kernel.topics import expand
+    from streams.platform.broker import broker_for_command
+    from streams.platform.kafka_admin import apply_topics
 
     packs = load_packs(())
     with broker_for_command(keep=keep_broker, progress=say) as lease:
@@ -132,11 +132,11 @@ def _residents_map(port: int | None, bootstrap: str, prefix: str, packs: Sequenc
     if port is None:
         yield
         return
-    from streams.adapters.kafka_admin import apply_topics
-    from streams.config.settings import cache_dir
-    from streams.core.topics import expand
-    from streams.runtime.processes import WebProcess
-    from streams.runtime.web import WebSettings
+    from streams.kernel.topics import expand
+    from streams.platform.kafka_admin import apply_topics
+    from streams.platform.settings import cache_dir
+    from streams.publicmap.process import WebProcess
+    from streams.publicmap.server import WebSettings
 
     asyncio.run(apply_topics(bootstrap, expand(catalog(prefix), [p.topics_input() for p in packs])))
     settings = WebSettings(
@@ -162,10 +162,10 @@ def _replay(
     metrics_port: int,
     replicas: int = 1,
 ) -> ReplayResult:
-    from streams.adapters.avro import default_store
-    from streams.config.settings import cache_dir, project_root
-    from streams.core.times import parse_jst
-    from streams.runtime.replay import run_replay
+    from streams.hub.replay import run_replay
+    from streams.kernel.times import parse_jst
+    from streams.platform.avro import default_store
+    from streams.platform.settings import cache_dir, project_root
 
     return run_replay(
         packs,
@@ -189,9 +189,9 @@ def _replay(
 
 def _official_sequence(packs: Sequence[RegionPack], bootstrap: str, prefix: str, speed: float | None) -> None:
     """JMA's 土砂災害警戒情報 of 神奈川県, 2024-11-02, through the same hub (a second replay on the same topics)."""
-    from streams.adapters.avro import default_store
-    from streams.config.settings import cache_dir, project_root
-    from streams.runtime.replay import iter_lines, run_replay
+    from streams.hub.replay import iter_lines, run_replay
+    from streams.platform.avro import default_store
+    from streams.platform.settings import cache_dir, project_root
 
     kanagawa = [p for p in packs if p.name == "kanagawa"]
     if not kanagawa:

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from streams.cli.common import catalog, load_packs, region_option, say, trusted_proxy_option
-from streams.core.errors import BosaiError
+from streams.kernel.errors import BosaiError
 
 owners_option = click.option(
     "--owners",
@@ -59,14 +59,15 @@ def gateway(
     """Serve POST /v1/readings (sensor owners) and the Orion notification door until Ctrl-C."""
     if ctx.invoked_subcommand is not None:
         return
-    from streams.adapters import kafka, metrics
-    from streams.adapters.avro import default_store
-    from streams.adapters.broker import resolve_bootstrap
     from streams.cli.bridge import load_bridge
-    from streams.config.gateway import TokenStore, default_tokens_path, load_owners
-    from streams.config.orion_table import load_orion_table
-    from streams.core.topics import HubTopics
-    from streams.runtime.gateway import Doors, Gateway, Limits, serve_gateway
+    from streams.fiware.orion_table import load_orion_table
+    from streams.gateway.owners import load_owners
+    from streams.gateway.server import Doors, Gateway, Limits, serve_gateway
+    from streams.kernel.topics import HubTopics
+    from streams.platform import kafka, metrics
+    from streams.platform.avro import default_store
+    from streams.platform.broker import resolve_bootstrap
+    from streams.security.token_store import TokenStore, default_tokens_path
 
     if owners is None and bridge_config is None:
         raise click.UsageError("give --owners FILE, --bridge-config FILE, or both")
@@ -114,7 +115,8 @@ def token_issue(
     owner: str, owners: Path | None, tokens: Path | None, regions: tuple[Path, ...], output: Path | None
 ) -> None:
     """Create or rotate OWNER's token and print it once (the old one stops working at once)."""
-    from streams.config.gateway import TokenStore, default_tokens_path, load_owners
+    from streams.gateway.owners import load_owners
+    from streams.security.token_store import TokenStore, default_tokens_path
 
     if owners is None:
         raise click.UsageError("--owners FILE is required (the owner must be in it)")
@@ -124,7 +126,7 @@ def token_issue(
     store = TokenStore(tokens or default_tokens_path())
     secret = store.issue(f"owner:{owner}")
     if output:
-        from streams.config.secret_files import write_secret
+        from streams.platform.secret_files import write_secret
 
         write_secret(output, secret + "\n")
         say(f"token for {owner} written to {output} (mode 0600)")
@@ -139,7 +141,7 @@ def token_issue(
 @tokens_option
 def token_revoke(owner: str, tokens: Path | None) -> None:
     """Remove OWNER's token: the gateway refuses it from its next request."""
-    from streams.config.gateway import TokenStore, default_tokens_path
+    from streams.security.token_store import TokenStore, default_tokens_path
 
     store = TokenStore(tokens or default_tokens_path())
     removed = store.revoke(f"owner:{owner}")

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from streams.cli.common import Speed, catalog, say, topic_prefix_option
-from streams.core.errors import BosaiError
+from streams.kernel.errors import BosaiError
 
 
 @click.command()
@@ -54,7 +54,7 @@ def worker(
     instance: int,
 ) -> None:
     """Run the hub for one region: consume raw readings, emit enriched readings, alerts, dead letters."""
-    from streams.runtime.worker import WorkerSettings, run_worker
+    from streams.hub.worker import WorkerSettings, run_worker
 
     settings = WorkerSettings(
         pack_dir=str(pack_dir),
@@ -70,9 +70,9 @@ def worker(
         return
     from dataclasses import replace
 
-    from streams.adapters.broker import resolve_bootstrap
-    from streams.config.settings import cache_dir
-    from streams.runtime.processes import WorkerProcess, supervise
+    from streams.hub.processes import WorkerProcess, supervise
+    from streams.platform.broker import resolve_bootstrap
+    from streams.platform.settings import cache_dir
 
     prefix = catalog(topic_prefix).prefix
     logs = cache_dir() / "logs"
@@ -91,7 +91,7 @@ def worker(
 
 
 def _report(result, timeout_s: float, allow_dead_letters: bool) -> None:  # noqa: ANN001 - a ReplayResult
-    from streams.runtime.replay import iter_lines
+    from streams.hub.replay import iter_lines
 
     for line in iter_lines(result.alerts):
         click.echo(line)
@@ -181,12 +181,12 @@ def replay(
     replicas: int,
 ) -> None:
     """Replay observations (--csv) and official reports (--jma) through the hub on Kafka; report every alert."""
-    from streams.adapters.avro import default_store
-    from streams.adapters.broker import broker_for_command
-    from streams.config.region_pack import load_pack
-    from streams.config.settings import cache_dir
-    from streams.core.times import parse_jst
-    from streams.runtime.replay import run_replay, write_alerts
+    from streams.hub.replay import run_replay, write_alerts
+    from streams.kernel.times import parse_jst
+    from streams.packs.region_pack import load_pack
+    from streams.platform.avro import default_store
+    from streams.platform.broker import broker_for_command
+    from streams.platform.settings import cache_dir
 
     if csv_path is None and not jma_paths:
         raise click.UsageError("give --csv (readings), --jma (official reports), or both")
@@ -245,11 +245,11 @@ def tail(
     idle_timeout_s: float | None,
 ) -> None:
     """Follow a municipality's alerts (or any topic), decoded. Ctrl-C stops."""
-    from streams.adapters.avro import default_store
-    from streams.adapters.broker import resolve_bootstrap
-    from streams.config.region_pack import load_pack
-    from streams.core.topics import HubTopics
-    from streams.runtime.tail import tail as run_tail
+    from streams.kernel.topics import HubTopics
+    from streams.ops.tail import tail as run_tail
+    from streams.packs.region_pack import load_pack
+    from streams.platform.avro import default_store
+    from streams.platform.broker import resolve_bootstrap
 
     topics = list(topic_names)
     if municipality:

@@ -11,15 +11,15 @@ from pathlib import Path
 import click
 
 from streams.cli.common import catalog, load_packs, region_option, say, trusted_proxy_option
-from streams.core.errors import BosaiError
-from streams.core.region import RegionPack
+from streams.kernel.errors import BosaiError
+from streams.kernel.region import RegionPack
 
 
 @click.command()
 @click.option("--check", is_flag=True, help="Exit 1 if deploy/grafana/dashboards differs from what is generated.")
 def dashboards(check: bool) -> None:
     """Generate the Grafana dashboards (grafana-foundation-sdk) into deploy/grafana/dashboards/."""
-    from streams.adapters.grafana import dashboards_dir, render
+    from streams.ops.grafana import dashboards_dir, render
 
     folder = dashboards_dir()
     rendered = render()
@@ -41,7 +41,7 @@ def dashboards(check: bool) -> None:
 
 def cap_renderer(packs: Sequence[RegionPack]) -> tuple[dict, dict, Callable[[dict], bytes]]:
     """Sender names and zone polygons per region, and a function rendering an alert event as CAP 1.2."""
-    from streams.core import cap
+    from streams.delivery import cap
 
     names = {p.name: f"{p.prefecture_name} 防災データ連携基盤" for p in packs}
     polygons = {p.name: cap.zone_polygons_of(p) for p in packs}
@@ -96,12 +96,12 @@ def feed(
     metrics_host: str,
 ) -> None:
     """Serve Atom feeds of current CAP 1.2 messages (per municipality, prefecture, public) behind credentials."""
-    from streams.adapters import metrics
-    from streams.adapters.avro import default_store
-    from streams.adapters.broker import resolve_bootstrap, resolve_clients_listener
-    from streams.config.access_file import default_access_path, load_access
-    from streams.core.topics import topic_name
-    from streams.runtime.feed_server import serve_feed
+    from streams.delivery.feed_server import serve_feed
+    from streams.kernel.topics import topic_name
+    from streams.platform import metrics
+    from streams.platform.access_file import default_access_path, load_access
+    from streams.platform.avro import default_store
+    from streams.platform.broker import resolve_bootstrap, resolve_clients_listener
 
     packs = load_packs(regions)
     topics_catalog = catalog(topic_prefix)
@@ -140,8 +140,8 @@ def sink() -> None:
 
 
 def _routes(config: Path, regions: tuple[Path, ...], topic_prefix: str | None) -> tuple[list[RegionPack], list]:
-    from streams.config.subscriptions import load_subscriptions
-    from streams.runtime.sink import routes_for
+    from streams.delivery.sink import routes_for
+    from streams.delivery.subscriptions import load_subscriptions
 
     packs = load_packs(regions)
     return packs, routes_for(load_subscriptions(config, packs), packs, catalog(topic_prefix))
@@ -163,10 +163,10 @@ def sink_run(
     config: Path, regions: tuple[Path, ...], topic_prefix: str | None, metrics_port: int | None, metrics_host: str
 ) -> None:
     """Deliver until Ctrl-C: one consumer group per subscription, retries with backoff, dead letters."""
-    from streams.adapters import metrics
-    from streams.adapters.avro import default_store
-    from streams.adapters.broker import resolve_bootstrap
-    from streams.runtime.sink import run_sink
+    from streams.delivery.sink import run_sink
+    from streams.platform import metrics
+    from streams.platform.avro import default_store
+    from streams.platform.broker import resolve_bootstrap
 
     packs, routes = _routes(config, regions, topic_prefix)
     _names, _polygons, render_cap = cap_renderer(packs)
@@ -190,9 +190,9 @@ def sink_run(
 @click.option("--topic-prefix", default=None, help="Topic prefix (default: the catalog's).")
 def sink_redrive(config: Path, only: tuple[str, ...], regions: tuple[Path, ...], topic_prefix: str | None) -> None:
     """Re-deliver what is in the sink dead-letter topic now; what fails again goes back there."""
-    from streams.adapters.avro import default_store
-    from streams.adapters.broker import resolve_bootstrap
-    from streams.runtime.sink import redrive
+    from streams.delivery.sink import redrive
+    from streams.platform.avro import default_store
+    from streams.platform.broker import resolve_bootstrap
 
     packs, routes = _routes(config, regions, topic_prefix)
     _names, _polygons, render_cap = cap_renderer(packs)

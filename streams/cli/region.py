@@ -56,7 +56,7 @@ def region_init(
     force: bool,
 ) -> None:
     """Build a valid region pack from an N03 GeoJSON and a station list (default JMA rules)."""
-    from streams.config.region_init import init_pack
+    from streams.packs.region_init import init_pack
 
     if not (len(zone_files) == len(zone_kinds) == len(zone_ids)):
         raise click.UsageError("give one --zone-kind and one --zone-id per --zones file")
@@ -79,7 +79,7 @@ def region_init(
 @click.argument("pack_dir", type=click.Path(file_okay=False, path_type=Path))
 def region_check(pack_dir: Path) -> None:
     """Validate a pack and summarise it."""
-    from streams.config.region_pack import load_pack
+    from streams.packs.region_pack import load_pack
 
     started = time.perf_counter()
     pack = load_pack(pack_dir)
@@ -106,7 +106,7 @@ def region_check(pack_dir: Path) -> None:
 )
 def locate(pack_dir: Path, lat: float, lon: float, max_distance_m: float | None) -> None:
     """Which municipality and hazard zones a point is in; one JSON object."""
-    from streams.config.region_pack import load_pack
+    from streams.packs.region_pack import load_pack
 
     if not (math.isfinite(lat) and -90 <= lat <= 90 and math.isfinite(lon) and -180 <= lon <= 180):
         raise click.BadParameter(f"({lat}, {lon}) is not a WGS84 position", param_hint="--lat/--lon")

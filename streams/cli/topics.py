@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from streams.cli.common import catalog, load_packs, region_option
-from streams.core.errors import BosaiError
-from streams.core.topics import TopicSpec, expand, format_plan
+from streams.kernel.errors import BosaiError
+from streams.kernel.topics import TopicSpec, expand, format_plan
 
 
 def topic_specs(regions: tuple[Path, ...], prefix: str | None = None) -> list[TopicSpec]:
@@ -25,8 +25,8 @@ def topics() -> None:
 @region_option
 def topics_plan(regions: tuple[Path, ...]) -> None:
     """Show what `apply` would change. Exit 0 when nothing would."""
-    from streams.adapters.broker import resolve_admin_bootstrap
-    from streams.adapters.kafka_admin import plan_topics
+    from streams.platform.broker import resolve_admin_bootstrap
+    from streams.platform.kafka_admin import plan_topics
 
     click.echo(format_plan(asyncio.run(plan_topics(resolve_admin_bootstrap(), topic_specs(regions)))))
 
@@ -35,8 +35,8 @@ def topics_plan(regions: tuple[Path, ...]) -> None:
 @region_option
 def topics_apply(regions: tuple[Path, ...]) -> None:
     """Create missing topics, add partitions, set configs. Idempotent."""
-    from streams.adapters.broker import resolve_admin_bootstrap
-    from streams.adapters.kafka_admin import apply_topics
+    from streams.platform.broker import resolve_admin_bootstrap
+    from streams.platform.kafka_admin import apply_topics
 
     before, after = asyncio.run(apply_topics(resolve_admin_bootstrap(), topic_specs(regions)))
     click.echo(format_plan(before))

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from streams.cli.common import catalog, load_packs, region_option, say, topic_prefix_option
-from streams.core.errors import BosaiError
+from streams.kernel.errors import BosaiError
 
 _common = [
     region_option,
@@ -35,7 +35,7 @@ def _options(command):  # noqa: ANN001, ANN202 - a click decorator
 
 def _run(watch_coroutine_of, metrics_port: int | None, metrics_host: str, loglevel: str) -> None:  # noqa: ANN001
     """Run a poller until SIGTERM/SIGINT (or its own end), with its metrics endpoint."""
-    from streams.adapters import metrics
+    from streams.platform import metrics
 
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if metrics_port is not None:
@@ -77,10 +77,10 @@ def jma_watch(
     lookback_hours: float,
 ) -> None:
     """Poll JMA's feed; write each new report concerning the packs' prefectures to their official topics."""
-    from streams.adapters.avro import default_store
-    from streams.adapters.broker import resolve_bootstrap
-    from streams.adapters.http_fetch import RetryPolicy
-    from streams.runtime.jma_watch import SHORT_FEED, JmaWatcher, WatchSettings, watch
+    from streams.official.jma_watch import SHORT_FEED, JmaWatcher, WatchSettings, watch
+    from streams.platform.avro import default_store
+    from streams.platform.broker import resolve_bootstrap
+    from streams.platform.http_fetch import RetryPolicy
 
     settings = WatchSettings(
         feed_url=feed_url or SHORT_FEED,
@@ -124,11 +124,11 @@ def amedas_watch(
     lookback_hours: float,
 ) -> None:
     """Poll AMeDAS 10-minute data; write each pack station's precipitation as readings (or backfill a range)."""
-    from streams.adapters.avro import default_store
-    from streams.adapters.broker import resolve_bootstrap
-    from streams.adapters.http_fetch import RetryPolicy
-    from streams.core.times import parse_jst
-    from streams.runtime.amedas_watch import BASE_URL, AmedasSettings, AmedasWatcher, watch
+    from streams.kernel.times import parse_jst
+    from streams.observed.amedas_watch import BASE_URL, AmedasSettings, AmedasWatcher, watch
+    from streams.platform.avro import default_store
+    from streams.platform.broker import resolve_bootstrap
+    from streams.platform.http_fetch import RetryPolicy
 
     if until and not since:
         raise click.UsageError("--until needs --since")

@@ -34,8 +34,8 @@ def web(
     metrics_port: int | None,
 ) -> None:
     """Serve the residents' map (住民向け地図): public alerts and public stations, live, no login."""
-    from streams.adapters.broker import resolve_bootstrap
-    from streams.runtime.web import WebSettings, run_web
+    from streams.platform.broker import resolve_bootstrap
+    from streams.publicmap.server import WebSettings, run_web
 
     settings = WebSettings(
         pack_dirs=[str(d) for d in region_dirs(regions)],

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from streams.core.times import parse_jst
+from streams.kernel.times import parse_jst
 from tests.web_data import heavy_rain, internal_alert
 from tests.web_hub import INTERNAL_STATION, WebHub, internal_reading, tochigi_with_an_internal_gauge
 

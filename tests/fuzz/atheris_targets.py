@@ -18,24 +18,24 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports(include=["streams"]):
-    from streams.adapters.amedas_csv import read_amedas
-    from streams.adapters.avro import ALERT, DEAD_LETTER, OFFICIAL_REPORT, READING, AvroCodec, CodecError, default_store
-    from streams.adapters.jma_xml import JmaXmlError, parse_feed, parse_report
-    from streams.config.checks import Problems
-    from streams.config.region_pack import load_pack
-    from streams.config.station_file import load_stations
-    from streams.config.topic_catalog import default_catalog_path, load_catalog
-    from streams.core.amedas_map import LayoutError, parse_latest_time, parse_map, readings_of
-    from streams.core.errors import ConfigError
-    from streams.core.gateway import reading_record, readings_in
-    from streams.core.jma_report import ReportError, prefectures_of, read_report
-    from streams.core.lifecycle import StationState
-    from streams.core.messages import InMessage
-    from streams.core.model import SensorKind, Station
-    from streams.core.ngsi_in import default_mapping, entity_record, parse_notification
-    from streams.core.readings import InvalidReading, validate
-    from streams.core.topics import HubTopics
-    from streams.pipeline import Pipeline
+    from streams.fiware.ngsi_in import default_mapping, entity_record, parse_notification
+    from streams.gateway.intake import reading_record, readings_in
+    from streams.kernel.errors import ConfigError
+    from streams.kernel.messages import InMessage
+    from streams.kernel.model import SensorKind, Station
+    from streams.kernel.topics import HubTopics
+    from streams.observed.amedas_csv import read_amedas
+    from streams.observed.amedas_map import LayoutError, parse_latest_time, parse_map, readings_of
+    from streams.observed.lifecycle import StationState
+    from streams.observed.pipeline import Pipeline
+    from streams.observed.readings import InvalidReading, validate
+    from streams.official.jma_xml import JmaXmlError, parse_feed, parse_report
+    from streams.official.report import ReportError, prefectures_of, read_report
+    from streams.packs.region_pack import load_pack
+    from streams.packs.station_file import load_stations
+    from streams.platform.avro import ALERT, DEAD_LETTER, OFFICIAL_REPORT, READING, AvroCodec, CodecError, default_store
+    from streams.platform.checks import Problems
+    from streams.platform.topic_catalog import default_catalog_path, load_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_693_807_200_000

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from streams.config.settings import cache_dir
+from streams.platform.settings import cache_dir
 from tests.fuzz.contract import CASES, REFUSED
 
 set_hypothesis_home_dir(str(cache_dir() / "hypothesis"))  # its caches live outside the work tree, like all state

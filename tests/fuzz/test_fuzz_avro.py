@@ -11,7 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.adapters.avro import (
+from streams.kernel.messages import InMessage
+from streams.kernel.topics import HubTopics
+from streams.observed.lifecycle import StationState
+from streams.observed.pipeline import Pipeline
+from streams.observed.readings import REASONS
+from streams.packs.region_pack import load_pack
+from streams.platform.avro import (
     ALERT,
     DEAD_LETTER,
     ENRICHED,
@@ -23,13 +29,7 @@ from streams.adapters.avro import (
     SchemaRegistryClient,
     default_store,
 )
-from streams.config.region_pack import load_pack
-from streams.config.topic_catalog import default_catalog_path, load_catalog
-from streams.core.lifecycle import StationState
-from streams.core.messages import InMessage
-from streams.core.readings import REASONS
-from streams.core.topics import HubTopics
-from streams.pipeline import Pipeline
+from streams.platform.topic_catalog import default_catalog_path, load_catalog
 from tests.fuzz.conftest import examples
 from tests.fuzz.contract import check
 from tests.fuzz.strategies import avro_values, mutated, same_value

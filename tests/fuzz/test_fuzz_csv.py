@@ -13,11 +13,11 @@ from pathlib import Path
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from streams.adapters.amedas_csv import read_amedas
-from streams.config.checks import Problems
-from streams.config.jma_areas import load_area_table
-from streams.config.station_file import STATION_COLUMNS, load_stations
-from streams.core.errors import ConfigError
+from streams.kernel.errors import ConfigError
+from streams.observed.amedas_csv import read_amedas
+from streams.packs.jma_area_files import load_area_table
+from streams.packs.station_file import STATION_COLUMNS, load_stations
+from streams.platform.checks import Problems
 from tests.fuzz.conftest import examples
 from tests.fuzz.contract import check
 from tests.fuzz.strategies import awkward_text, dates, mutated, numbers
@@ -124,5 +124,5 @@ def test_any_jma_area_table_gives_rows_or_problems_naming_the_file(data):
     folder, path = _on_disk(data, "jma_areas.csv")
     problems = Problems()
     with folder:
-        check("csv.jma_areas", lambda: load_area_table(path, "09", {"09201"}, problems), (), shown=data)
+        check("areas_of(csv)", lambda: load_area_table(path, "09", {"09201"}, problems), (), shown=data)
     assert all(isinstance(p, ConfigError) and p.file == str(path) for p in problems.items)

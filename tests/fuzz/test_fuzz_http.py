@@ -27,18 +27,19 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
-from streams.adapters.avro import DEAD_LETTER, AvroCodec, default_store
-from streams.adapters.orion import OrionClient, OrionError
-from streams.config.access_file import generate, load_access, render
-from streams.config.gateway import TokenStore, load_owners
-from streams.config.orion_bridge import OrionTarget, load_bridge_config
-from streams.config.orion_table import load_orion_table
-from streams.config.region_pack import load_pack
-from streams.config.topic_catalog import default_catalog_path, load_catalog
-from streams.core.readings import REASONS
-from streams.core.topics import HubTopics
-from streams.runtime.gateway import Doors, Gateway, Limits, build_app
-from streams.runtime.live_stream import LiveStream
+from streams.fiware.bridge_file import OrionTarget, load_bridge_config
+from streams.fiware.orion import OrionClient, OrionError
+from streams.fiware.orion_table import load_orion_table
+from streams.gateway.owners import load_owners
+from streams.gateway.server import Doors, Gateway, Limits, build_app
+from streams.kernel.topics import HubTopics
+from streams.observed.readings import REASONS
+from streams.packs.region_pack import load_pack
+from streams.platform.access_file import generate, load_access, render
+from streams.platform.avro import DEAD_LETTER, AvroCodec, default_store
+from streams.platform.topic_catalog import default_catalog_path, load_catalog
+from streams.publicmap.live_stream import LiveStream
+from streams.security.token_store import TokenStore
 from tests.fuzz.conftest import examples
 from tests.fuzz.contract import CASES, check
 from tests.fuzz.strategies import awkward_text, json_values, mutated

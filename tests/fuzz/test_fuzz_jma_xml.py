@@ -17,8 +17,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from streams.adapters.avro import DEAD_LETTER, OFFICIAL_REPORT, AvroCodec, default_store
-from streams.adapters.jma_xml import (
+from streams.kernel.messages import InMessage
+from streams.kernel.topics import HubTopics
+from streams.official.jma_xml import (
     MAX_CHILDREN,
     MAX_DEPTH,
     MAX_ELEMENTS,
@@ -29,13 +30,12 @@ from streams.adapters.jma_xml import (
     parse_report,
     parse_safely,
 )
-from streams.config.region_pack import load_pack
-from streams.config.topic_catalog import default_catalog_path, load_catalog
-from streams.core.jma_report import ReportError, prefectures_of, read_report
-from streams.core.messages import InMessage
-from streams.core.official import OfficialState
-from streams.core.topics import HubTopics
-from streams.pipeline.official import OfficialPipeline
+from streams.official.lifecycle import OfficialState
+from streams.official.pipeline import OfficialPipeline
+from streams.official.report import ReportError, prefectures_of, read_report
+from streams.packs.region_pack import load_pack
+from streams.platform.avro import DEAD_LETTER, OFFICIAL_REPORT, AvroCodec, default_store
+from streams.platform.topic_catalog import default_catalog_path, load_catalog
 from tests.fuzz.conftest import examples
 from tests.fuzz.contract import check
 from tests.fuzz.strategies import awkward_text, dates, mutated
@@ -262,7 +262,7 @@ def test_entity_bombs_do_not_grow_memory():
     script = textwrap.dedent(
         """
         from tests.fuzz.test_fuzz_jma_xml import BOMBS
-        from streams.adapters.jma_xml import JmaXmlError, parse_safely
+        from streams.official.jma_xml import JmaXmlError, parse_safely
 
         def peak_kb():
             return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])

@@ -9,12 +9,12 @@ import json
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from streams.core.amedas_map import ELEMENTS, LayoutError, map_file, parse_latest_time, parse_map, readings_of
-from streams.core.gateway import reading_record, readings_in
-from streams.core.json_input import MAX_DEPTH, JsonInputError, loads
-from streams.core.model import SensorKind, Station
-from streams.core.ngsi_in import KEY_VALUES, NORMALIZED, default_mapping, entity_record, parse_notification
-from streams.core.readings import REASONS, InvalidReading, validate
+from streams.fiware.ngsi_in import KEY_VALUES, NORMALIZED, default_mapping, entity_record, parse_notification
+from streams.gateway.intake import reading_record, readings_in
+from streams.kernel.json_input import MAX_DEPTH, JsonInputError, loads
+from streams.kernel.model import SensorKind, Station
+from streams.observed.amedas_map import ELEMENTS, LayoutError, map_file, parse_latest_time, parse_map, readings_of
+from streams.observed.readings import REASONS, InvalidReading, validate
 from tests.fuzz.conftest import examples
 from tests.fuzz.contract import check
 from tests.fuzz.strategies import awkward_text, dates, json_values, mutated, numbers

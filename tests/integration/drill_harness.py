@@ -15,18 +15,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streams.adapters import kafka
-from streams.adapters.avro import ALERT, READING, AvroCodec, default_store
-from streams.adapters.kafka_admin import apply_topics
-from streams.config.topic_catalog import load_default_catalog
-from streams.core.lifecycle import StationState
-from streams.core.messages import InMessage
-from streams.core.region import RegionPack
-from streams.core.topics import HubTopics, expand
-from streams.pipeline import Pipeline
-from streams.runtime.processes import WorkerProcess
-from streams.runtime.replay import wait_drained
-from streams.runtime.worker import WorkerSettings, app_id_for
+from streams.hub.processes import WorkerProcess
+from streams.hub.replay import wait_drained
+from streams.hub.worker import WorkerSettings, app_id_for
+from streams.kernel.messages import InMessage
+from streams.kernel.region import RegionPack
+from streams.kernel.topics import HubTopics, expand
+from streams.observed.lifecycle import StationState
+from streams.observed.pipeline import Pipeline
+from streams.platform import kafka
+from streams.platform.avro import ALERT, READING, AvroCodec, default_store
+from streams.platform.kafka_admin import apply_topics
+from streams.platform.topic_catalog import load_default_catalog
 
 START_MS = 1_704_034_800_000  # 2024-01-01T00:00+09:00
 HOUR_MS = 3_600_000

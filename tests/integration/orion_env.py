@@ -21,9 +21,9 @@ from dataclasses import dataclass, replace
 
 import aiohttp
 
-from streams.adapters.ngsi_schemas import schema_errors
-from streams.adapters.orion import OrionClient
-from streams.config.orion_bridge import OrionAuth, OrionTarget
+from streams.fiware.bridge_file import OrionAuth, OrionTarget
+from streams.fiware.ngsi_schemas import schema_errors
+from streams.fiware.orion import OrionClient
 from tests.orion_standin import OrionStandIn
 
 ENV_URL = "BOSAI_ORION_URL"

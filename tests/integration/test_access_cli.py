@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from streams.config.settings import ENV_BOOTSTRAP, ENV_CA_FILE, ENV_CLIENTS_BOOTSTRAP
-from streams.runtime.feed_server import CredentialChecker
+from streams.delivery.feed_server import CredentialChecker
+from streams.platform.settings import ENV_BOOTSTRAP, ENV_CA_FILE, ENV_CLIENTS_BOOTSTRAP
 
 
 def _bosai(*args: str, env: dict) -> subprocess.CompletedProcess:

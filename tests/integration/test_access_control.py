@@ -17,22 +17,22 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import GroupAuthorizationFailedError, KafkaConnectionError, TopicAuthorizationFailedError
 
-from streams.adapters.amedas_csv import read_amedas
-from streams.adapters.avro import ALERT, READING, AvroCodec, default_store
-from streams.adapters.kafka_admin import apply_access, apply_topics, issue_credential, plan_access, revoke_credential
-from streams.adapters.tls import client_ssl_context
-from streams.adapters.xml_schemas import cap_validation_errors
-from streams.config.access_file import generate, load_access, render
-from streams.config.region_pack import load_pack
-from streams.config.topic_catalog import default_catalog_path, load_catalog
-from streams.core import cap
-from streams.core.atom import ATOM_NS, CurrentAlerts
-from streams.core.lifecycle import StationState
-from streams.core.messages import InMessage
-from streams.core.times import parse_jst
-from streams.core.topics import HubTopics, expand, topic_name
-from streams.pipeline import Pipeline
-from streams.runtime.feed_server import CredentialChecker, build_app, follow_alerts
+from streams.delivery import cap
+from streams.delivery.atom import ATOM_NS, CurrentAlerts
+from streams.delivery.cap_schema import cap_validation_errors
+from streams.delivery.feed_server import CredentialChecker, build_app, follow_alerts
+from streams.kernel.messages import InMessage
+from streams.kernel.times import parse_jst
+from streams.kernel.topics import HubTopics, expand, topic_name
+from streams.observed.amedas_csv import read_amedas
+from streams.observed.lifecycle import StationState
+from streams.observed.pipeline import Pipeline
+from streams.packs.region_pack import load_pack
+from streams.platform.access_file import generate, load_access, render
+from streams.platform.avro import ALERT, READING, AvroCodec, default_store
+from streams.platform.kafka_admin import apply_access, apply_topics, issue_credential, plan_access, revoke_credential
+from streams.platform.tls import client_ssl_context
+from streams.platform.topic_catalog import default_catalog_path, load_catalog
 
 CSV = Path("data/amedas/tochigi-kanagawa-2023-07-13_2023-12-06.csv.gz")
 DENIED = (TopicAuthorizationFailedError, GroupAuthorizationFailedError)

@@ -12,16 +12,16 @@ from collections import Counter
 
 import pytest
 
-from streams.adapters import kafka, metrics
-from streams.adapters.avro import READING, AvroCodec, default_store
-from streams.adapters.http_fetch import RetryPolicy
-from streams.adapters.kafka_admin import apply_topics
-from streams.config.region_pack import load_pack
-from streams.config.topic_catalog import load_default_catalog
-from streams.core.amedas_map import SOURCE
-from streams.core.times import HOUR_MS, parse_jst
-from streams.core.topics import HubTopics, expand
-from streams.runtime.amedas_watch import AmedasSettings, AmedasWatcher, watch
+from streams.kernel.times import HOUR_MS, parse_jst
+from streams.kernel.topics import HubTopics, expand
+from streams.observed.amedas_map import SOURCE
+from streams.observed.amedas_watch import AmedasSettings, AmedasWatcher, watch
+from streams.packs.region_pack import load_pack
+from streams.platform import kafka, metrics
+from streams.platform.avro import READING, AvroCodec, default_store
+from streams.platform.http_fetch import RetryPolicy
+from streams.platform.kafka_admin import apply_topics
+from streams.platform.topic_catalog import load_default_catalog
 from tests.stand_ins import AmedasData
 
 STORE = default_store()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streams.adapters.avro import READING, AvroCodec, default_store
-from streams.adapters.kafka_admin import apply_topics
-from streams.config.topic_catalog import default_catalog_path, load_catalog
-from streams.core.topics import RegionTopics, expand
+from streams.kernel.topics import RegionTopics, expand
+from streams.platform.avro import READING, AvroCodec, default_store
+from streams.platform.kafka_admin import apply_topics
+from streams.platform.topic_catalog import default_catalog_path, load_catalog
 
 
 async def test_readings_produced_as_avro_are_consumed_and_decoded(kafka_bootstrap, unique):

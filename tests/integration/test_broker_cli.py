@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from streams.adapters.broker import pid_alive
+from streams.platform.broker import pid_alive
 
 
 def _bosai(*args: str, env: dict) -> subprocess.CompletedProcess:
@@ -22,8 +22,8 @@ def cli_env(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
     # Jars stay in the shared cache; broker homes go to a temporary folder.
     env["BOSAI_CACHE_DIR"] = str(tmp_path)
-    from streams.adapters.kafka_dist import kafka_version
-    from streams.config.settings import cache_dir
+    from streams.platform.kafka_dist import kafka_version
+    from streams.platform.settings import cache_dir
 
     shared_libs = cache_dir() / f"kafka-{kafka_version()}"
     if shared_libs.exists():

@@ -16,11 +16,11 @@ import time
 
 import pytest
 
-from streams.adapters.broker import EmbeddedBroker
-from streams.adapters.kafka_dist import kafka_version
-from streams.config.region_pack import load_pack
-from streams.config.settings import cache_dir
-from streams.runtime.hub import FENCED_EXIT
+from streams.hub.batch_loop import FENCED_EXIT
+from streams.packs.region_pack import load_pack
+from streams.platform.broker import EmbeddedBroker
+from streams.platform.kafka_dist import kafka_version
+from streams.platform.settings import cache_dir
 from tests.integration.drill_harness import STALLS, Drill, readings
 
 WORKER_STALL_S = 20.0

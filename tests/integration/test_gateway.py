@@ -13,17 +13,18 @@ import pytest
 import yaml
 from aiohttp import web
 
-from streams.adapters import kafka
-from streams.adapters.avro import DEAD_LETTER, READING, AvroCodec, default_store
-from streams.adapters.kafka_admin import apply_topics
-from streams.config.access_file import generate, load_access, render
-from streams.config.gateway import TokenStore, load_owners
-from streams.config.orion_bridge import load_bridge_config
-from streams.config.orion_table import load_orion_table
-from streams.config.region_pack import load_pack
-from streams.config.topic_catalog import default_catalog_path, load_catalog
-from streams.core.topics import HubTopics, expand
-from streams.runtime.gateway import Doors, Gateway, Limits, build_app
+from streams.fiware.bridge_file import load_bridge_config
+from streams.fiware.orion_table import load_orion_table
+from streams.gateway.owners import load_owners
+from streams.gateway.server import Doors, Gateway, Limits, build_app
+from streams.kernel.topics import HubTopics, expand
+from streams.packs.region_pack import load_pack
+from streams.platform import kafka
+from streams.platform.access_file import generate, load_access, render
+from streams.platform.avro import DEAD_LETTER, READING, AvroCodec, default_store
+from streams.platform.kafka_admin import apply_topics
+from streams.platform.topic_catalog import default_catalog_path, load_catalog
+from streams.security.token_store import TokenStore
 from tests.orion_standin import RIVER_ENTITY, RIVER_GAUGE, make_nasushiobara_pack
 
 STORE = default_store()

@@ -1,4 +1,4 @@
-"""The soak's lag probe (:class:`streams.adapters.kafka.GroupLag`) against a real broker: it counts what a
+"""The soak's lag probe (:class:`streams.platform.kafka.GroupLag`) against a real broker: it counts what a
 group has not committed, transaction markers excluded, and keeps seeing every topic between samples."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import asyncio
 from aiokafka import TopicPartition
 from aiokafka.admin import NewTopic
 
-from streams.adapters import kafka
+from streams.platform import kafka
 
 
 async def _topic(bootstrap: str, name: str, partitions: int) -> None:

@@ -35,24 +35,24 @@ from aiokafka.errors import (
     TransactionalIdAuthorizationFailed,
 )
 
-from streams.adapters import kafka
-from streams.adapters.amedas_csv import read_amedas
-from streams.adapters.avro import READING, AvroCodec, default_store
-from streams.adapters.kafka_admin import delete_acls, describe_acls, issue_credential, revoke_credential
-from streams.adapters.tls import client_ssl_context
-from streams.config.access_file import default_access_path, load_access
-from streams.config.kafka_security import client_security
-from streams.config.region_pack import load_pack
-from streams.config.topic_catalog import default_catalog_path, load_catalog
-from streams.core.atom import ATOM_NS
-from streams.core.lifecycle import StationState
-from streams.core.messages import InMessage
-from streams.core.times import parse_jst
-from streams.core.topics import HubTopics, expand, topic_name
-from streams.pipeline import Pipeline
-from streams.runtime.processes import WorkerProcess
-from streams.runtime.replay import collect_alerts, run_replay, wait_drained
-from streams.runtime.worker import WorkerSettings, app_id_for
+from streams.delivery.atom import ATOM_NS
+from streams.hub.processes import WorkerProcess
+from streams.hub.replay import collect_alerts, run_replay, wait_drained
+from streams.hub.worker import WorkerSettings, app_id_for
+from streams.kernel.messages import InMessage
+from streams.kernel.times import parse_jst
+from streams.kernel.topics import HubTopics, expand, topic_name
+from streams.observed.amedas_csv import read_amedas
+from streams.observed.lifecycle import StationState
+from streams.observed.pipeline import Pipeline
+from streams.packs.region_pack import load_pack
+from streams.platform import kafka
+from streams.platform.access_file import default_access_path, load_access
+from streams.platform.avro import READING, AvroCodec, default_store
+from streams.platform.kafka_admin import delete_acls, describe_acls, issue_credential, revoke_credential
+from streams.platform.kafka_security import client_security
+from streams.platform.tls import client_ssl_context
+from streams.platform.topic_catalog import default_catalog_path, load_catalog
 
 pytestmark = pytest.mark.hardened
 
@@ -296,7 +296,7 @@ def test_a_worker_killed_mid_stream_and_restarted_produces_every_output_exactly_
 ):
     bootstrap, prefix = hardened_kafka.bootstrap, f"replay-k{os.getpid() % 100_000}"
     catalog = replace(load_catalog(default_catalog_path()), prefix=prefix)
-    from streams.adapters.kafka_admin import apply_topics
+    from streams.platform.kafka_admin import apply_topics
 
     asyncio.run(apply_topics(bootstrap, expand(catalog, [tochigi.topics_input()])))  # the hub's own namespace
     topics = HubTopics.for_region(catalog, tochigi)
@@ -391,7 +391,7 @@ async def _read(bootstrap: str, topic: str, user: str, password: str, ca_file: s
 def test_without_the_hubs_credential_no_one_reads_the_hubs_internal_topics(replayed, hardened_kafka, tochigi):
     """The prefecture, the most trusted principal after the hub, reads neither the hub's state nor its dead
     letters, nor anything of a replay; a wrong password gets nowhere, on the hub's listener or the clients'."""
-    from streams.adapters.kafka_admin import apply_topics
+    from streams.platform.kafka_admin import apply_topics
 
     live = load_catalog(default_catalog_path())
     asyncio.run(apply_topics(hardened_kafka.admin_bootstrap, expand(live, [tochigi.topics_input()])))

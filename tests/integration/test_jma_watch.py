@@ -12,15 +12,15 @@ from collections import Counter
 
 import pytest
 
-from streams.adapters import kafka, metrics
-from streams.adapters.avro import OFFICIAL_REPORT, AvroCodec, default_store
-from streams.adapters.http_fetch import HttpFetcher, RetryPolicy
-from streams.adapters.kafka_admin import apply_topics
-from streams.config.region_init import init_pack
-from streams.config.region_pack import load_pack
-from streams.config.topic_catalog import load_default_catalog
-from streams.core.topics import HubTopics, expand
-from streams.runtime.jma_watch import JmaWatcher, WatchSettings
+from streams.kernel.topics import HubTopics, expand
+from streams.official.jma_watch import JmaWatcher, WatchSettings
+from streams.packs.region_init import init_pack
+from streams.packs.region_pack import load_pack
+from streams.platform import kafka, metrics
+from streams.platform.avro import OFFICIAL_REPORT, AvroCodec, default_store
+from streams.platform.http_fetch import HttpFetcher, RetryPolicy
+from streams.platform.kafka_admin import apply_topics
+from streams.platform.topic_catalog import load_default_catalog
 from tests.jma_samples import FUKUOKA, FUKUOKA_N03, KANAGAWA, OSAKA_RECORD_RAIN, ROKKAKU, SAGA_N03, edited, sample
 from tests.stand_ins import JmaFeed
 

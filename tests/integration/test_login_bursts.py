@@ -26,21 +26,22 @@ import pytest
 import yaml
 from aiohttp import web
 
-from streams.adapters import kafka, metrics
-from streams.adapters.avro import default_store
-from streams.adapters.kafka_admin import issue_credential, revoke_credential
-from streams.config.access_file import default_access_path, load_access
-from streams.config.gateway import TokenStore, load_owners
-from streams.config.orion_bridge import load_bridge_config
-from streams.config.region_pack import load_pack
-from streams.config.topic_catalog import default_catalog_path, load_catalog
-from streams.core.atom import CurrentAlerts
-from streams.core.login_limits import parse_networks
-from streams.core.topics import HubTopics
-from streams.runtime.feed_server import CredentialChecker, build_app
-from streams.runtime.gateway import Doors, Gateway
-from streams.runtime.gateway import build_app as gateway_app
-from streams.runtime.login_guard import LoginGuard
+from streams.delivery.atom import CurrentAlerts
+from streams.delivery.feed_server import CredentialChecker, build_app
+from streams.fiware.bridge_file import load_bridge_config
+from streams.gateway.owners import load_owners
+from streams.gateway.server import Doors, Gateway
+from streams.gateway.server import build_app as gateway_app
+from streams.kernel.topics import HubTopics
+from streams.packs.region_pack import load_pack
+from streams.platform import kafka, metrics
+from streams.platform.access_file import default_access_path, load_access
+from streams.platform.avro import default_store
+from streams.platform.kafka_admin import issue_credential, revoke_credential
+from streams.platform.topic_catalog import default_catalog_path, load_catalog
+from streams.security.login_guard import LoginGuard
+from streams.security.login_limits import parse_networks
+from streams.security.token_store import TokenStore
 
 PROXY = parse_networks(["127.0.0.1/32"])  # the test client is the reverse proxy
 OFFICE = "192.0.2.10"  # the municipality's own client: logged in before the burst

@@ -12,12 +12,12 @@ from collections import defaultdict
 
 import pytest
 
-from streams.adapters.avro import READING, AvroCodec, default_store
-from streams.adapters.xml_schemas import cap_validation_errors
-from streams.config.region_pack import load_pack
-from streams.config.topic_catalog import default_catalog_path, load_catalog
-from streams.core import cap
-from streams.runtime.replay import run_replay
+from streams.delivery import cap
+from streams.delivery.cap_schema import cap_validation_errors
+from streams.hub.replay import run_replay
+from streams.packs.region_pack import load_pack
+from streams.platform.avro import READING, AvroCodec, default_store
+from streams.platform.topic_catalog import default_catalog_path, load_catalog
 from tests.jma_samples import (
     FUKUOKA,
     FUKUOKA_N03,
@@ -139,7 +139,7 @@ def test_fukuoka_from_n03_alone_replays_mid_event_and_both_designated_cities_rea
 def test_the_rokkaku_flood_forecast_alerts_its_towns_and_its_observed_level_fires_the_river_rule(
     kafka_bootstrap, tmp_path, unique
 ):
-    from streams.adapters import kafka
+    from streams.platform import kafka
 
     pack = load_pack(saga_pack_with_gauge(tmp_path))
 

@@ -17,19 +17,19 @@ from dataclasses import replace
 import pytest
 import yaml
 
-from streams.adapters.amedas_csv import read_amedas
-from streams.adapters.avro import READING, AvroCodec, default_store
-from streams.adapters.grafana import queries, render
-from streams.adapters.kafka import end_offsets
-from streams.adapters.kafka_admin import apply_topics
-from streams.adapters.kafka_node import free_port as _free_port
-from streams.config.region_pack import load_pack
-from streams.config.topic_catalog import default_catalog_path, load_catalog
-from streams.core.times import parse_jst
-from streams.core.topics import HubTopics, expand
-from streams.runtime.processes import WorkerProcess
-from streams.runtime.replay import wait_drained
-from streams.runtime.worker import WorkerSettings
+from streams.hub.processes import WorkerProcess
+from streams.hub.replay import wait_drained
+from streams.hub.worker import WorkerSettings
+from streams.kernel.times import parse_jst
+from streams.kernel.topics import HubTopics, expand
+from streams.observed.amedas_csv import read_amedas
+from streams.ops.grafana import queries, render
+from streams.packs.region_pack import load_pack
+from streams.platform.avro import READING, AvroCodec, default_store
+from streams.platform.kafka import end_offsets
+from streams.platform.kafka_admin import apply_topics
+from streams.platform.kafka_node import free_port as _free_port
+from streams.platform.topic_catalog import default_catalog_path, load_catalog
 
 CSV = "data/amedas/tochigi-kanagawa-2023-07-13_2023-12-06.csv.gz"
 

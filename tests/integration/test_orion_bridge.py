@@ -18,22 +18,23 @@ import pytest
 import yaml
 from aiohttp import web
 
-from streams.adapters import kafka, metrics
-from streams.adapters.avro import ALERT, DEAD_LETTER, AvroCodec, default_store
-from streams.adapters.kafka_admin import apply_topics
-from streams.adapters.orion import OrionClient
-from streams.config.access_file import generate, load_access, render
-from streams.config.gateway import TokenStore, load_owners
-from streams.config.orion_bridge import load_bridge_config
-from streams.config.orion_table import load_orion_table
-from streams.config.region_pack import load_pack
-from streams.config.topic_catalog import default_catalog_path, load_catalog
-from streams.core.ngsi import parse_iso_ms
-from streams.core.topics import HubTopics, expand
-from streams.runtime.gateway import Doors, Gateway, build_app
-from streams.runtime.orion_bridge import redrive, routes_for, run_bridge
-from streams.runtime.orion_subscribe import subscribe
-from streams.runtime.processes import WorkerProcess
+from streams.fiware.bridge import redrive, routes_for, run_bridge
+from streams.fiware.bridge_file import load_bridge_config
+from streams.fiware.ngsi import parse_iso_ms
+from streams.fiware.orion import OrionClient
+from streams.fiware.orion_table import load_orion_table
+from streams.fiware.subscribe import subscribe
+from streams.gateway.owners import load_owners
+from streams.gateway.server import Doors, Gateway, build_app
+from streams.hub.processes import WorkerProcess
+from streams.kernel.topics import HubTopics, expand
+from streams.packs.region_pack import load_pack
+from streams.platform import kafka, metrics
+from streams.platform.access_file import generate, load_access, render
+from streams.platform.avro import ALERT, DEAD_LETTER, AvroCodec, default_store
+from streams.platform.kafka_admin import apply_topics
+from streams.platform.topic_catalog import default_catalog_path, load_catalog
+from streams.security.token_store import TokenStore
 from tests.integration.orion_env import schema_problems, start_orion, with_auth
 from tests.orion_standin import RIVER_ENTITY, RIVER_GAUGE, OrionStandIn, make_nasushiobara_pack
 
@@ -340,8 +341,8 @@ async def test_a_dead_orion_delays_only_itself_its_failures_wait_in_the_dead_let
 
 async def dead_entity_then_newer(standin: OrionStandIn, alert_id: str) -> None:
     """Someone (a later message, delivered after the Orion came back) already put sequence 1 there."""
-    from streams.config.orion_bridge import OrionTarget
-    from streams.core.ngsi import alert_entity
+    from streams.fiware.bridge_file import OrionTarget
+    from streams.fiware.ngsi import alert_entity
 
     target = OrionTarget("x", standin.url, "nasushiobara", "/bosai", None, "tochigi", (), (), "none")
     async with aiohttp.ClientSession() as session:
@@ -349,9 +350,9 @@ async def dead_entity_then_newer(standin: OrionStandIn, alert_id: str) -> None:
 
 
 async def test_orion_refuses_forbidden_characters_and_bad_ids_and_accepts_what_the_hub_makes_of_them(setting):
-    from streams.adapters.orion import OrionError
-    from streams.config.orion_bridge import OrionTarget
-    from streams.core.ngsi import alert_entity
+    from streams.fiware.bridge_file import OrionTarget
+    from streams.fiware.ngsi import alert_entity
+    from streams.fiware.orion import OrionError
 
     orion = await start_orion()
     target = with_auth(OrionTarget("t", orion.url, orion.service, "/bosai", None, "tochigi", (), (), "none"), orion)

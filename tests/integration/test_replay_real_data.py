@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from streams.adapters.avro import default_store
-from streams.config.region_pack import load_pack
-from streams.config.topic_catalog import default_catalog_path, load_catalog
-from streams.core.times import parse_jst
-from streams.runtime.replay import run_replay
+from streams.hub.replay import run_replay
+from streams.kernel.times import parse_jst
+from streams.packs.region_pack import load_pack
+from streams.platform.avro import default_store
+from streams.platform.topic_catalog import default_catalog_path, load_catalog
 
 CSV = "data/amedas/tochigi-kanagawa-2023-07-13_2023-12-06.csv.gz"
 

@@ -35,34 +35,35 @@ import yaml
 from aiohttp import web
 from prometheus_client import REGISTRY, generate_latest
 
-from streams.adapters import kafka
-from streams.adapters.amedas_csv import read_amedas
-from streams.adapters.avro import ALERT, DEAD_LETTER, READING, AvroCodec, default_store
-from streams.adapters.kafka_admin import apply_topics, revoke_credential
-from streams.adapters.orion import OrionClient, OrionError
-from streams.config.access_file import default_access_path, load_access
-from streams.config.gateway import TokenStore, load_owners
-from streams.config.orion_bridge import OrionAuth, load_bridge_config
-from streams.config.orion_table import load_orion_table
-from streams.config.region_pack import load_pack
-from streams.config.settings import ENV_BOOTSTRAP, ENV_CA_FILE, ENV_CLIENTS_BOOTSTRAP
-from streams.config.subscriptions import load_subscriptions
-from streams.config.topic_catalog import default_catalog_path, load_catalog
-from streams.core import cap
-from streams.core.atom import CurrentAlerts
-from streams.core.lifecycle import StationState
-from streams.core.messages import InMessage
-from streams.core.redact import forms
-from streams.core.times import parse_jst
-from streams.core.topics import HubTopics, expand, topic_name
-from streams.core.webhooks import verify
-from streams.pipeline import Pipeline
-from streams.runtime.feed_server import CredentialChecker
-from streams.runtime.feed_server import build_app as feed_app
-from streams.runtime.gateway import Doors, Gateway
-from streams.runtime.gateway import build_app as gateway_app
-from streams.runtime.orion_subscribe import subscribe
-from streams.runtime.sink import routes_for, run_sink
+from streams.delivery import cap
+from streams.delivery.atom import CurrentAlerts
+from streams.delivery.feed_server import CredentialChecker
+from streams.delivery.feed_server import build_app as feed_app
+from streams.delivery.sink import routes_for, run_sink
+from streams.delivery.subscriptions import load_subscriptions
+from streams.delivery.webhooks import verify
+from streams.fiware.bridge_file import OrionAuth, load_bridge_config
+from streams.fiware.orion import OrionClient, OrionError
+from streams.fiware.orion_table import load_orion_table
+from streams.fiware.subscribe import subscribe
+from streams.gateway.owners import load_owners
+from streams.gateway.server import Doors, Gateway
+from streams.gateway.server import build_app as gateway_app
+from streams.kernel.messages import InMessage
+from streams.kernel.redact import forms
+from streams.kernel.times import parse_jst
+from streams.kernel.topics import HubTopics, expand, topic_name
+from streams.observed.amedas_csv import read_amedas
+from streams.observed.lifecycle import StationState
+from streams.observed.pipeline import Pipeline
+from streams.packs.region_pack import load_pack
+from streams.platform import kafka
+from streams.platform.access_file import default_access_path, load_access
+from streams.platform.avro import ALERT, DEAD_LETTER, READING, AvroCodec, default_store
+from streams.platform.kafka_admin import apply_topics, revoke_credential
+from streams.platform.settings import ENV_BOOTSTRAP, ENV_CA_FILE, ENV_CLIENTS_BOOTSTRAP
+from streams.platform.topic_catalog import default_catalog_path, load_catalog
+from streams.security.token_store import TokenStore
 from tests.orion_standin import RIVER_ENTITY, RIVER_GAUGE, OrionStandIn, make_nasushiobara_pack
 
 CSV = Path("data/amedas/tochigi-kanagawa-2023-07-13_2023-12-06.csv.gz")

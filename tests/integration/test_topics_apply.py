@@ -7,10 +7,10 @@ import asyncio
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from streams.adapters.kafka_admin import apply_topics, plan_topics
-from streams.config.region_pack import load_pack
-from streams.config.topic_catalog import default_catalog_path, load_catalog
-from streams.core.topics import RegionTopics, expand
+from streams.kernel.topics import RegionTopics, expand
+from streams.packs.region_pack import load_pack
+from streams.platform.kafka_admin import apply_topics, plan_topics
+from streams.platform.topic_catalog import default_catalog_path, load_catalog
 
 
 async def test_apply_creates_every_catalog_topic_and_a_second_apply_changes_nothing(kafka_bootstrap, unique):

@@ -9,8 +9,8 @@ import time
 import pytest
 from aiohttp import ClientSession, ClientTimeout
 
-from streams.adapters.xml_schemas import cap_validation_errors
-from streams.core.times import parse_jst
+from streams.delivery.cap_schema import cap_validation_errors
+from streams.kernel.times import parse_jst
 from tests.web_data import alert, heavy_rain, internal_alert, jma_landslide_alert
 from tests.web_hub import INTERNAL_STATION, WebHub, internal_reading, tochigi_with_an_internal_gauge
 

@@ -13,20 +13,20 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from streams.adapters.amedas_csv import read_amedas
-from streams.adapters.avro import ALERT, DEAD_LETTER, READING, AvroCodec, default_store
-from streams.adapters.kafka import end_offsets, read_range
-from streams.adapters.kafka_admin import apply_topics
-from streams.config.region_pack import load_pack
-from streams.config.subscriptions import load_subscriptions
-from streams.config.topic_catalog import default_catalog_path, load_catalog
-from streams.core.lifecycle import StationState
-from streams.core.messages import InMessage
-from streams.core.times import parse_jst
-from streams.core.topics import HubTopics, expand, topic_name
-from streams.core.webhooks import RetryPolicy, Subscription, verify
-from streams.pipeline import Pipeline
-from streams.runtime.sink import redrive, routes_for, run_sink
+from streams.delivery.sink import redrive, routes_for, run_sink
+from streams.delivery.subscriptions import load_subscriptions
+from streams.delivery.webhooks import RetryPolicy, Subscription, verify
+from streams.kernel.messages import InMessage
+from streams.kernel.times import parse_jst
+from streams.kernel.topics import HubTopics, expand, topic_name
+from streams.observed.amedas_csv import read_amedas
+from streams.observed.lifecycle import StationState
+from streams.observed.pipeline import Pipeline
+from streams.packs.region_pack import load_pack
+from streams.platform.avro import ALERT, DEAD_LETTER, READING, AvroCodec, default_store
+from streams.platform.kafka import end_offsets, read_range
+from streams.platform.kafka_admin import apply_topics
+from streams.platform.topic_catalog import default_catalog_path, load_catalog
 
 CSV = Path("data/amedas/tochigi-kanagawa-2023-07-13_2023-12-06.csv.gz")
 SECRET = "test-secret-not-a-real-one"

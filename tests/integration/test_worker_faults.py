@@ -10,20 +10,20 @@ from dataclasses import replace
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from streams.adapters.amedas_csv import read_amedas
-from streams.adapters.avro import ALERT, DEAD_LETTER, ENRICHED, READING, AvroCodec, default_store
-from streams.adapters.kafka import end_offsets, read_range
-from streams.adapters.kafka_admin import apply_topics
-from streams.config.region_pack import load_pack
-from streams.config.topic_catalog import default_catalog_path, load_catalog
-from streams.core.lifecycle import StationState
-from streams.core.messages import InMessage
-from streams.core.times import parse_jst
-from streams.core.topics import HubTopics, expand
-from streams.pipeline import Pipeline
-from streams.runtime.processes import WorkerProcess
-from streams.runtime.replay import collect_alerts, wait_drained
-from streams.runtime.worker import WorkerSettings, app_id_for
+from streams.hub.processes import WorkerProcess
+from streams.hub.replay import collect_alerts, wait_drained
+from streams.hub.worker import WorkerSettings, app_id_for
+from streams.kernel.messages import InMessage
+from streams.kernel.times import parse_jst
+from streams.kernel.topics import HubTopics, expand
+from streams.observed.amedas_csv import read_amedas
+from streams.observed.lifecycle import StationState
+from streams.observed.pipeline import Pipeline
+from streams.packs.region_pack import load_pack
+from streams.platform.avro import ALERT, DEAD_LETTER, ENRICHED, READING, AvroCodec, default_store
+from streams.platform.kafka import end_offsets, read_range
+from streams.platform.kafka_admin import apply_topics
+from streams.platform.topic_catalog import default_catalog_path, load_catalog
 
 CSV = "data/amedas/tochigi-kanagawa-2023-07-13_2023-12-06.csv.gz"
 

@@ -6,15 +6,15 @@ import random
 
 import pytest
 
-from streams.adapters.kafka_admin import salted_password
-from streams.adapters.kafka_protocol import AclBinding
-from streams.config.access_file import default_access_path, generate, load_access, render
-from streams.config.region_pack import load_pack
-from streams.config.topic_catalog import default_catalog_path, load_catalog
-from streams.core.access_policy import find_principal, plan, visible
-from streams.core.atom import CurrentAlerts
-from streams.core.errors import ConfigError
-from streams.core.webhooks import RetryPolicy, sign, verify
+from streams.delivery.atom import CurrentAlerts
+from streams.delivery.webhooks import RetryPolicy, sign, verify
+from streams.kernel.access import find_principal, plan, visible
+from streams.kernel.errors import ConfigError
+from streams.packs.region_pack import load_pack
+from streams.platform.access_file import default_access_path, generate, load_access, render
+from streams.platform.kafka_admin import salted_password
+from streams.platform.kafka_protocol import AclBinding
+from streams.platform.topic_catalog import default_catalog_path, load_catalog
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +154,7 @@ def test_scram_salted_password_is_rfc5802_hi():
 
 
 def test_the_example_subscriptions_file_loads(project_root, packs):
-    from streams.config.subscriptions import load_subscriptions
+    from streams.delivery.subscriptions import load_subscriptions
 
     subs = load_subscriptions(
         project_root / "deploy/subscriptions.example.yaml",

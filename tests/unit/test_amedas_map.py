@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from streams.core.amedas_map import LayoutError, map_file, parse_latest_time, readings_of
-from streams.core.times import parse_jst
+from streams.kernel.times import parse_jst
+from streams.observed.amedas_map import LayoutError, map_file, parse_latest_time, readings_of
 
 T = parse_jst("2023-09-04T15:00", option="t")
 STATIONS = {"41277": object(), "41331": object()}

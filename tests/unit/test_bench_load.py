@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from benchmarks.load import make_pack, readings
-from streams.config.region_pack import load_pack
+from streams.packs.region_pack import load_pack
 
 
 def test_synthetic_pack_is_valid_and_every_station_lies_in_a_tochigi_municipality(project_root, tmp_path):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from streams.config.region_pack import load_pack
-from streams.core.atom import CurrentAlerts
-from streams.core.cap import cap_identifier
-from streams.core.public_map import PublicMap, RegionView
-from streams.core.times import HOUR_MS, parse_jst
+from streams.delivery.atom import CurrentAlerts
+from streams.delivery.cap import cap_identifier
+from streams.kernel.times import HOUR_MS, parse_jst
+from streams.packs.region_pack import load_pack
+from streams.publicmap.view import PublicMap, RegionView
 from tests.web_data import alert, cancel_of
 
 START = parse_jst("2023-09-04T13:00", option="t")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from streams.adapters.broker import EmbeddedBroker, resolve_bootstrap
-from streams.adapters.kafka_dist import BrokerError, MissingToolError, kafka_version
-from streams.adapters.kafka_node import new_cluster_id as _new_cluster_id
+from streams.platform.broker import EmbeddedBroker, resolve_bootstrap
+from streams.platform.kafka_dist import BrokerError, MissingToolError, kafka_version
+from streams.platform.kafka_node import new_cluster_id as _new_cluster_id
 
 
 def test_the_pom_pins_a_kafka_4_release(project_root):

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from streams.adapters.amedas_csv import read_amedas
-from streams.adapters.avro import READING, AvroCodec, default_store
-from streams.adapters.xml_schemas import cap_validation_errors
-from streams.config.region_pack import load_pack
-from streams.config.topic_catalog import default_catalog_path, load_catalog
-from streams.core import cap
-from streams.core.lifecycle import StationState
-from streams.core.messages import InMessage
-from streams.core.times import parse_jst
-from streams.core.topics import HubTopics
-from streams.pipeline import Pipeline
+from streams.delivery import cap
+from streams.delivery.cap_schema import cap_validation_errors
+from streams.kernel.messages import InMessage
+from streams.kernel.times import parse_jst
+from streams.kernel.topics import HubTopics
+from streams.observed.amedas_csv import read_amedas
+from streams.observed.lifecycle import StationState
+from streams.observed.pipeline import Pipeline
+from streams.packs.region_pack import load_pack
+from streams.platform.avro import READING, AvroCodec, default_store
+from streams.platform.topic_catalog import default_catalog_path, load_catalog
 
 CSV = Path("data/amedas/tochigi-kanagawa-2023-07-13_2023-12-06.csv.gz")
 NS = {"cap": cap.CAP_NS}

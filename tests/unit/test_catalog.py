@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from streams.config.topic_catalog import default_catalog_path, load_catalog
-from streams.core.errors import ConfigError
-from streams.core.topics import ObservedTopic, RegionTopics, expand, plan, topic_name
+from streams.kernel.errors import ConfigError
+from streams.kernel.topics import ObservedTopic, RegionTopics, expand, plan, topic_name
+from streams.platform.topic_catalog import default_catalog_path, load_catalog
 
 TOCHIGI = RegionTopics("tochigi", "09", ("09201", "09202", "09203"))
 KANAGAWA = RegionTopics("kanagawa", "14", ("14101", "14104"))
@@ -94,7 +94,7 @@ def test_missing_catalog_file_says_which_file(tmp_path):
 
 
 def _observed_as_wanted(specs, broker_count=1):
-    from streams.core.topics import effective_spec
+    from streams.kernel.topics import effective_spec
 
     out = {}
     for spec in specs:

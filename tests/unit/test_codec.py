@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from streams.adapters.avro import (
+from streams.platform.avro import (
     ALERT,
     DEAD_LETTER,
     READING,

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from streams.adapters.grafana import dashboards_dir, queries, render
+from streams.ops.grafana import dashboards_dir, queries, render
 
 
 def _tool(name: str) -> str:

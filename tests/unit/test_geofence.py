@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from shapely.geometry import LineString, box
 
-from streams.config.region_pack import load_pack
+from streams.packs.region_pack import load_pack
 
 
 @pytest.fixture(scope="module")

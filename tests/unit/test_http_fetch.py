@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from streams.adapters import metrics
-from streams.adapters.http_fetch import FetchError, HttpFetcher, RetryPolicy
+from streams.platform import metrics
+from streams.platform.http_fetch import FetchError, HttpFetcher, RetryPolicy
 from tests.jma_samples import KANAGAWA, sample
 from tests.stand_ins import JmaFeed
 

@@ -6,11 +6,11 @@ from dataclasses import replace
 
 import pytest
 
-from streams.adapters.jma_xml import JmaXmlError, parse_feed, parse_report, parse_safely
-from streams.config.region_init import init_pack
-from streams.config.region_pack import load_pack
-from streams.core.jma_areas import OTHER, OWN, UNKNOWN
-from streams.core.jma_report import FLOOD, LANDSLIDE, RECORD_RAIN, ReportError, prefectures_of, read_report
+from streams.official.areas import OTHER, OWN, UNKNOWN, areas_of
+from streams.official.jma_xml import JmaXmlError, parse_feed, parse_report, parse_safely
+from streams.official.report import FLOOD, LANDSLIDE, RECORD_RAIN, ReportError, prefectures_of, read_report
+from streams.packs.region_init import init_pack
+from streams.packs.region_pack import load_pack
 from tests.jma_samples import (
     FUKUOKA,
     FUKUOKA_N03,
@@ -163,7 +163,7 @@ def saga(tmp_path_factory):
 
 
 def test_a_municipality_code_is_its_jis_code_and_another_prefecture_is_skipped(kanagawa):
-    areas = kanagawa.jma_areas
+    areas = areas_of(kanagawa)
 
     assert areas.municipal("1420600").municipality_codes == ("14206",)
     assert areas.municipal("4020400").kind == OTHER
@@ -171,8 +171,8 @@ def test_a_municipality_code_is_its_jis_code_and_another_prefecture_is_skipped(k
 
 
 def test_a_designated_city_named_whole_is_the_city_and_every_ward(fukuoka, kanagawa):
-    kitakyushu = fukuoka.jma_areas.municipal("4010000")
-    kawasaki = kanagawa.jma_areas.municipal("1413000")
+    kitakyushu = areas_of(fukuoka).municipal("4010000")
+    kawasaki = areas_of(kanagawa).municipal("1413000")
 
     assert kitakyushu.kind == OWN
     assert kitakyushu.municipality_codes == ("40100", "40101", "40103", "40105", "40106", "40107", "40108", "40109")
@@ -180,9 +180,9 @@ def test_a_designated_city_named_whole_is_the_city_and_every_ward(fukuoka, kanag
 
 
 def test_a_split_city_is_the_wards_of_its_part_from_the_pack_table(kanagawa):
-    north = kanagawa.jma_areas.municipal("1410011").municipality_codes
-    south = kanagawa.jma_areas.municipal("1410012").municipality_codes
-    west = kanagawa.jma_areas.municipal("1415011").municipality_codes
+    north = areas_of(kanagawa).municipal("1410011").municipality_codes
+    south = areas_of(kanagawa).municipal("1410012").municipality_codes
+    west = areas_of(kanagawa).municipal("1415011").municipality_codes
 
     assert "14100" in north and "14100" in south
     assert set(north) & set(south) == {"14100"}
@@ -193,26 +193,26 @@ def test_a_split_city_is_the_wards_of_its_part_from_the_pack_table(kanagawa):
 def test_without_its_table_a_split_city_part_is_unknown_not_guessed(kanagawa):
     bare = replace(kanagawa, jma_area_rows=())
 
-    assert bare.jma_areas.municipal("1410011").kind == UNKNOWN
+    assert areas_of(bare).municipal("1410011").kind == UNKNOWN
 
 
 def test_region_init_carries_the_renumbered_nakagawa_into_a_fukuoka_pack(fukuoka):
-    assert fukuoka.jma_areas.municipal("4030500").municipality_codes == ("40231",)
+    assert areas_of(fukuoka).municipal("4030500").municipality_codes == ("40231",)
     assert fukuoka.stations == {}
 
 
 def test_a_forecast_area_of_the_whole_prefecture_is_every_municipality(saga):
-    whole = saga.jma_areas.forecast("410000")
+    whole = areas_of(saga).forecast("410000")
 
     assert whole.kind == OWN and len(whole.municipality_codes) == 20
-    assert saga.jma_areas.forecast("410010").kind == UNKNOWN  # a part: only with a table row
-    assert saga.jma_areas.forecast("270000").kind == OTHER
+    assert areas_of(saga).forecast("410010").kind == UNKNOWN  # a part: only with a table row
+    assert areas_of(saga).forecast("270000").kind == OTHER
 
 
 def test_the_fukuoka_report_names_only_areas_its_pack_resolves(fukuoka):
     report = _report(sample(FUKUOKA))
 
-    resolved = {a.code: fukuoka.jma_areas.municipal(a.code).kind for a in report.areas}
+    resolved = {a.code: areas_of(fukuoka).municipal(a.code).kind for a in report.areas}
 
     assert set(resolved.values()) == {OWN}
     assert report.serial == "5"

@@ -1,4 +1,4 @@
-"""How the hub's Kafka clients authenticate, from one place (streams/config/kafka_security.py); no broker."""
+"""How the hub's Kafka clients authenticate, from one place (streams/platform/kafka_security.py); no broker."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import stat
 
 import pytest
 
-from streams.adapters import hardening, tls
-from streams.adapters.kafka import security_options, ssl_context_for
-from streams.config.kafka_security import ClientSecurity, client_security, load_client_file, registered
-from streams.core.errors import ConfigError
+from streams.kernel.errors import ConfigError
+from streams.platform import hardening, tls
+from streams.platform.kafka import security_options, ssl_context_for
+from streams.platform.kafka_security import ClientSecurity, client_security, load_client_file, registered
 
 SECRET = "s3cret-never-shown"
 
@@ -126,7 +126,7 @@ def test_the_admin_certificate_is_a_client_certificate_of_the_local_ca(tmp_path)
 
 
 def test_the_hub_is_granted_its_topics_groups_and_transactional_ids_and_nothing_of_the_cluster():
-    from streams.config.access_file import default_access_path, load_access
+    from streams.platform.access_file import default_access_path, load_access
 
     hub = {b for b in load_access(default_access_path()).bindings() if b.principal == "User:hub"}
 

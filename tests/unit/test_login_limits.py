@@ -7,8 +7,8 @@ import pickle
 
 import pytest
 
-from streams.core.credential_cache import CredentialCache
-from streams.core.login_limits import (
+from streams.security.credential_cache import CredentialCache
+from streams.security.login_limits import (
     UNKNOWN,
     HandshakeBudget,
     LoginLimiter,

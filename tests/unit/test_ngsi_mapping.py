@@ -7,15 +7,16 @@ from dataclasses import replace
 
 import pytest
 
-from streams.adapters.ngsi_schemas import schema_errors
-from streams.config.access_file import generate, load_access, render
-from streams.config.region_pack import load_pack
-from streams.config.topic_catalog import default_catalog_path, load_catalog
-from streams.core import ngsi
-from streams.core.gateway import TokenBucket, reading_record, readings_of, secret_hash, token_matches
-from streams.core.model import SensorKind, Station
-from streams.core.ngsi_in import NotificationError, default_mapping, entity_record, parse_notification
-from streams.core.readings import InvalidReading, validate
+from streams.fiware import ngsi
+from streams.fiware.ngsi_in import NotificationError, default_mapping, entity_record, parse_notification
+from streams.fiware.ngsi_schemas import schema_errors
+from streams.gateway.intake import TokenBucket, reading_record, readings_of
+from streams.kernel.model import SensorKind, Station
+from streams.observed.readings import InvalidReading, validate
+from streams.packs.region_pack import load_pack
+from streams.platform.access_file import generate, load_access, render
+from streams.platform.topic_catalog import default_catalog_path, load_catalog
+from streams.security.tokens import secret_hash, token_matches
 
 RIVER = Station("R-09-213-01", SensorKind.RIVER_LEVEL_GAUGE, "那珂川(黒磯)", "Naka (Kuroiso)", 36.97, 140.05)
 RAIN = Station("41091", SensorKind.RAIN_GAUGE, "黒磯", "Kuroiso", 36.98, 140.02)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from streams.adapters.jma_xml import parse_report
-from streams.config.region_init import init_pack
-from streams.config.region_pack import load_pack
-from streams.core.jma_areas import AreaRow, JmaAreas
-from streams.core.jma_report import ReportError, read_report
-from streams.core.official import OfficialState, apply_report, targets_of
-from streams.core.times import HOUR_MS
+from streams.kernel.region import AreaRow
+from streams.kernel.times import HOUR_MS
+from streams.official.areas import JmaAreas, areas_of
+from streams.official.jma_xml import parse_report
+from streams.official.lifecycle import OfficialState, apply_report, targets_of
+from streams.official.report import ReportError, read_report
+from streams.packs.region_init import init_pack
+from streams.packs.region_pack import load_pack
 from tests.jma_samples import (
     HAKODATE,
     KANAGAWA,
@@ -51,7 +52,7 @@ def run(areas: JmaAreas, documents, region="kanagawa", state=None):
 
 
 def test_the_kanagawa_sequence_raises_each_area_once_and_cancels_it_once(kanagawa):
-    state, events, outcomes = run(kanagawa.jma_areas, [sample(p) for p in KANAGAWA])
+    state, events, outcomes = run(areas_of(kanagawa), [sample(p) for p in KANAGAWA])
 
     assert events == [
         ("小田原市", "ALERT", "RAISED", 0),
@@ -68,10 +69,10 @@ def test_the_kanagawa_sequence_raises_each_area_once_and_cancels_it_once(kanagaw
 
 def test_alert_ids_carry_the_area_code_and_the_raise_time_and_cancels_reference_the_raise(kanagawa):
     report = read_report(parse_report(sample(KANAGAWA[0])))
-    raised = apply_report(OfficialState(), report, targets_of(report, kanagawa.jma_areas)[0], region="kanagawa")
+    raised = apply_report(OfficialState(), report, targets_of(report, areas_of(kanagawa))[0], region="kanagawa")
     cleared_report = read_report(parse_report(sample(KANAGAWA[2])))
     cleared = apply_report(
-        raised.state, cleared_report, targets_of(cleared_report, kanagawa.jma_areas)[0], region="kanagawa"
+        raised.state, cleared_report, targets_of(cleared_report, areas_of(kanagawa))[0], region="kanagawa"
     )
 
     odawara = raised.transitions[0]
@@ -84,14 +85,14 @@ def test_alert_ids_carry_the_area_code_and_the_raise_time_and_cancels_reference_
 def test_a_duplicate_or_older_report_changes_nothing(kanagawa):
     first, second = sample(KANAGAWA[0]), sample(KANAGAWA[1])
 
-    state, events, outcomes = run(kanagawa.jma_areas, [first, second, second, first])
+    state, events, outcomes = run(areas_of(kanagawa), [first, second, second, first])
 
     assert outcomes == ["applied", "applied", "duplicate", "older"]
     assert len(events) == 4 and len(state.open) == 4
 
 
 def test_a_hub_starting_mid_event_raises_every_area_under_warning_at_once(kanagawa):
-    _, events, _ = run(kanagawa.jma_areas, [sample(KANAGAWA[1])])
+    _, events, _ = run(areas_of(kanagawa), [sample(KANAGAWA[1])])
 
     assert sorted(name for name, msg, _, _ in events if msg == "ALERT") == ["小田原市", "湯河原町", "真鶴町", "箱根町"]
 
@@ -99,13 +100,13 @@ def test_a_hub_starting_mid_event_raises_every_area_under_warning_at_once(kanaga
 def test_an_area_shown_as_none_without_a_clearance_is_cancelled(kanagawa):
     missed_clearance = with_area_status(sample(KANAGAWA[1]), "小田原市", "なし")
 
-    _, events, _ = run(kanagawa.jma_areas, [sample(KANAGAWA[0]), missed_clearance])
+    _, events, _ = run(areas_of(kanagawa), [sample(KANAGAWA[0]), missed_clearance])
 
     assert ("小田原市", "CANCEL", "CLEARED", 1) in events
 
 
 def test_clearance_or_none_with_nothing_open_produces_nothing(kanagawa):
-    state, events, outcomes = run(kanagawa.jma_areas, [sample(KANAGAWA[2])])
+    state, events, outcomes = run(areas_of(kanagawa), [sample(KANAGAWA[2])])
 
     assert events == [] and outcomes == ["applied"] and state.open == {}
 
@@ -113,7 +114,7 @@ def test_clearance_or_none_with_nothing_open_produces_nothing(kanagawa):
 def test_a_correction_of_the_last_report_replaces_it(kanagawa):
     corrected = with_info_type(with_area_status(sample(KANAGAWA[0]), "湯河原町", "なし"), "訂正")
 
-    state, events, outcomes = run(kanagawa.jma_areas, [sample(KANAGAWA[0]), corrected])
+    state, events, outcomes = run(areas_of(kanagawa), [sample(KANAGAWA[0]), corrected])
 
     assert outcomes == ["applied", "applied"]
     assert events[3:] == [
@@ -127,7 +128,7 @@ def test_a_correction_of_the_last_report_replaces_it(kanagawa):
 def test_a_correction_of_a_superseded_report_changes_nothing(kanagawa):
     late_correction = with_info_type(sample(KANAGAWA[0]), "訂正")
 
-    _, events, outcomes = run(kanagawa.jma_areas, [sample(KANAGAWA[0]), sample(KANAGAWA[1]), late_correction])
+    _, events, outcomes = run(areas_of(kanagawa), [sample(KANAGAWA[0]), sample(KANAGAWA[1]), late_correction])
 
     assert outcomes[-1] == "superseded" and len(events) == 4
 
@@ -135,7 +136,7 @@ def test_a_correction_of_a_superseded_report_changes_nothing(kanagawa):
 def test_a_withdrawal_cancels_what_the_withdrawn_report_raised_and_nothing_else(kanagawa):
     withdrawal = with_info_type(sample(KANAGAWA[1]), "取消")
 
-    state, events, outcomes = run(kanagawa.jma_areas, [sample(KANAGAWA[0]), sample(KANAGAWA[1]), withdrawal])
+    state, events, outcomes = run(areas_of(kanagawa), [sample(KANAGAWA[0]), sample(KANAGAWA[1]), withdrawal])
 
     assert outcomes[-1] == "withdrawn"
     assert events[-1] == ("箱根町", "CANCEL", "CLEARED", 1)
@@ -145,14 +146,14 @@ def test_a_withdrawal_cancels_what_the_withdrawn_report_raised_and_nothing_else(
 def test_an_exercise_gets_its_own_alert_ids_and_status(kanagawa):
     report = read_report(parse_report(as_exercise(sample(KANAGAWA[0]))))
 
-    outcome = apply_report(OfficialState(), report, targets_of(report, kanagawa.jma_areas)[0], region="kanagawa")
+    outcome = apply_report(OfficialState(), report, targets_of(report, areas_of(kanagawa))[0], region="kanagawa")
 
     assert {t.report.status for t in outcome.transitions} == {"Exercise"}
     assert all(t.alert_id.endswith("-exercise") for t in outcome.transitions)
 
 
 def test_the_state_survives_its_json_form(kanagawa):
-    state, _, _ = run(kanagawa.jma_areas, [sample(KANAGAWA[0]), sample(KANAGAWA[1])])
+    state, _, _ = run(areas_of(kanagawa), [sample(KANAGAWA[0]), sample(KANAGAWA[1])])
 
     assert OfficialState.from_json(state.to_bytes()) == state
 
@@ -195,7 +196,7 @@ def test_an_own_area_that_maps_to_no_municipality_is_an_error_not_a_silent_skip(
 
 def test_a_flood_forecast_alerts_the_municipalities_it_names_at_its_level(saga):
     report = read_report(parse_report(sample(ROKKAKU)))
-    targets, skipped = targets_of(report, saga.jma_areas)
+    targets, skipped = targets_of(report, areas_of(saga))
 
     outcome = apply_report(OfficialState(), report, targets, region="saga")
 
@@ -216,7 +217,7 @@ def test_later_flood_forecasts_update_the_alert_and_a_clearance_cancels_it(saga)
     again = later(flood_with_code(first, "40", "氾濫危険情報"), "2021-08-13T17:10:00+09:00", "3")
     cleared = later(flood_with_code(first, "10", "氾濫注意情報解除"), "2021-08-13T23:10:00+09:00", "4")
 
-    state, events, _ = run(saga.jma_areas, [first, danger, again, cleared], region="saga")
+    state, events, _ = run(areas_of(saga), [first, danger, again, cleared], region="saga")
 
     assert [(m, t, s) for _, m, t, s in events] == [
         ("ALERT", "RAISED", 0),
@@ -231,7 +232,7 @@ def test_an_unknown_flood_code_is_refused(saga):
     report = read_report(parse_report(flood_with_code(sample(ROKKAKU), "60", "未知の情報")))
 
     with pytest.raises(ReportError) as refused:
-        targets_of(report, saga.jma_areas)
+        targets_of(report, areas_of(saga))
 
     assert refused.value.reason == "unhandled_code"
 
@@ -239,7 +240,7 @@ def test_an_unknown_flood_code_is_refused(saga):
 def test_a_flood_forecast_of_another_prefecture_has_no_targets(kanagawa):
     report = read_report(parse_report(sample(ROKKAKU)))
 
-    targets, skipped = targets_of(report, kanagawa.jma_areas)
+    targets, skipped = targets_of(report, areas_of(kanagawa))
 
     assert targets == [] and skipped == 5
 
@@ -249,7 +250,7 @@ def test_a_flood_forecast_of_another_prefecture_has_no_targets(kanagawa):
 
 def test_record_rain_raises_a_public_alert_that_expires_an_hour_after_the_report(kanagawa):
     report = read_report(parse_report(kanagawa_record_rain()))
-    targets, _ = targets_of(report, kanagawa.jma_areas)
+    targets, _ = targets_of(report, areas_of(kanagawa))
 
     outcome = apply_report(OfficialState(), report, targets, region="kanagawa")
 

@@ -6,18 +6,18 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from streams.adapters.avro import ALERT, DEAD_LETTER, OFFICIAL_REPORT, READING, AvroCodec, default_store
-from streams.adapters.jma_xml import parse_report
-from streams.adapters.xml_schemas import cap_validation_errors
-from streams.config.region_init import init_pack
-from streams.config.region_pack import load_pack
-from streams.config.topic_catalog import default_catalog_path, load_catalog
-from streams.core import cap
-from streams.core.jma_report import read_report
-from streams.core.messages import InMessage
-from streams.core.official import OfficialState
-from streams.core.topics import HubTopics
-from streams.pipeline.official import OfficialPipeline
+from streams.delivery import cap
+from streams.delivery.cap_schema import cap_validation_errors
+from streams.kernel.messages import InMessage
+from streams.kernel.topics import HubTopics
+from streams.official.jma_xml import parse_report
+from streams.official.lifecycle import OfficialState
+from streams.official.pipeline import OfficialPipeline
+from streams.official.report import read_report
+from streams.packs.region_init import init_pack
+from streams.packs.region_pack import load_pack
+from streams.platform.avro import ALERT, DEAD_LETTER, OFFICIAL_REPORT, READING, AvroCodec, default_store
+from streams.platform.topic_catalog import default_catalog_path, load_catalog
 from tests.jma_samples import (
     FUKUOKA,
     FUKUOKA_N03,
@@ -253,7 +253,7 @@ def test_every_relayed_alert_is_valid_cap_and_jma_s_own(kanagawa, fukuoka, saga)
 
 
 def test_record_rain_carries_cap_expires_and_the_feed_treats_it_as_ended_then(kanagawa):
-    from streams.core.atom import CurrentAlerts
+    from streams.delivery.atom import CurrentAlerts
 
     (record,) = [a.record for a in Hub(kanagawa).process([message(kanagawa_record_rain())]).alerts]
     document = ET.fromstring(cap.render(record))
@@ -276,7 +276,7 @@ def test_a_relayed_cancel_references_the_relay_s_own_earlier_message(kanagawa):
 
 
 def test_tail_shows_relayed_alerts_and_official_reports_as_lines(kanagawa):
-    from streams.runtime.tail import as_line
+    from streams.ops.tail import as_line
 
     xml = as_exercise(sample(KANAGAWA[0]))
     (record, *_) = [a.record for a in Hub(kanagawa).process([message(xml)]).alerts]
@@ -290,7 +290,7 @@ def test_tail_shows_relayed_alerts_and_official_reports_as_lines(kanagawa):
 
 
 def test_an_official_batch_is_counted_by_rule_outcome_and_skipped_areas(kanagawa):
-    from streams.adapters import metrics
+    from streams.platform import metrics
 
     result = Hub(kanagawa).process([message(sample(KANAGAWA[0])), message(sample(ROKKAKU), 1)])
     applied = metrics.OFFICIAL_REPORTS.labels("kanagawa", "jma_landslide", "applied")
@@ -308,7 +308,7 @@ def test_an_official_batch_is_counted_by_rule_outcome_and_skipped_areas(kanagawa
 
 
 def test_the_wall_clock_ends_expiring_alerts_only_and_cancels_stay_by_event_time(kanagawa):
-    from streams.core.atom import CurrentAlerts
+    from streams.delivery.atom import CurrentAlerts
 
     records = [a.record for a in Hub(kanagawa).process([message(sample(p), i) for i, p in enumerate(KANAGAWA)]).alerts]
     (rain,) = [a.record for a in Hub(kanagawa).process([message(kanagawa_record_rain())]).alerts]

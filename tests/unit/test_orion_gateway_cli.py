@@ -11,8 +11,8 @@ import yaml
 from click.testing import CliRunner
 
 from streams.cli import cli
-from streams.config.gateway import TokenStore
-from streams.core.gateway import token_matches
+from streams.security.token_store import TokenStore
+from streams.security.tokens import token_matches
 from tests.orion_standin import RIVER_ENTITY, OrionStandIn, make_nasushiobara_pack
 
 

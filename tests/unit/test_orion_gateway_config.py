@@ -9,14 +9,15 @@ import stat
 import pytest
 import yaml
 
-from streams.config.access_file import generate, load_access, render
-from streams.config.gateway import TokenStore, load_owners
-from streams.config.orion_bridge import load_bridge_config
-from streams.config.orion_table import load_orion_table
-from streams.config.region_pack import load_pack
-from streams.config.topic_catalog import default_catalog_path, load_catalog
-from streams.core.errors import ConfigError
-from streams.core.gateway import token_matches
+from streams.fiware.bridge_file import load_bridge_config
+from streams.fiware.orion_table import load_orion_table
+from streams.gateway.owners import load_owners
+from streams.kernel.errors import ConfigError
+from streams.packs.region_pack import load_pack
+from streams.platform.access_file import generate, load_access, render
+from streams.platform.topic_catalog import default_catalog_path, load_catalog
+from streams.security.token_store import TokenStore
+from streams.security.tokens import token_matches
 
 ORION = {
     "id": "nasushiobara",

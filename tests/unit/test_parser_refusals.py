@@ -8,15 +8,15 @@ import re
 import pytest
 from prometheus_client import REGISTRY
 
-from streams.adapters import metrics
-from streams.adapters.avro import DEAD_LETTER, OFFICIAL_REPORT, AvroCodec, default_store
-from streams.adapters.jma_xml import MAX_CHILDREN
-from streams.config.region_pack import load_pack
-from streams.config.topic_catalog import default_catalog_path, load_catalog
-from streams.core.messages import InMessage
-from streams.core.official import OfficialState
-from streams.core.topics import HubTopics
-from streams.pipeline.official import OfficialPipeline
+from streams.kernel.messages import InMessage
+from streams.kernel.topics import HubTopics
+from streams.official.jma_xml import MAX_CHILDREN
+from streams.official.lifecycle import OfficialState
+from streams.official.pipeline import OfficialPipeline
+from streams.packs.region_pack import load_pack
+from streams.platform import metrics
+from streams.platform.avro import DEAD_LETTER, OFFICIAL_REPORT, AvroCodec, default_store
+from streams.platform.topic_catalog import default_catalog_path, load_catalog
 from tests.jma_samples import KANAGAWA, sample
 
 STORE = default_store()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from streams.adapters.avro import ALERT, DEAD_LETTER, ENRICHED, READING, AvroCodec, default_store
-from streams.config.region_pack import load_pack
-from streams.config.topic_catalog import default_catalog_path, load_catalog
-from streams.core.lifecycle import StationState
-from streams.core.messages import InMessage
-from streams.core.topics import HubTopics
-from streams.pipeline import Pipeline
+from streams.kernel.messages import InMessage
+from streams.kernel.topics import HubTopics
+from streams.observed.lifecycle import StationState
+from streams.observed.pipeline import Pipeline
+from streams.packs.region_pack import load_pack
+from streams.platform.avro import ALERT, DEAD_LETTER, ENRICHED, READING, AvroCodec, default_store
+from streams.platform.topic_catalog import default_catalog_path, load_catalog
 
 T0 = 1_693_807_200_000  # 2023-09-04T15:00+09:00
 
@@ -102,7 +102,7 @@ def test_a_public_alert_of_a_ward_goes_to_the_prefecture_the_ward_and_the_public
 
     result = pipeline.process(messages(store, [payload]), lambda sid: StationState())
 
-    out = [a for a in result.alerts if a.transition.rule.id == "rain_1h"][0]
+    out = [a for a in result.alerts if a.change.rule.id == "rain_1h"][0]
     assert out.record["municipality_codes"] == ["14100", "14104"]
     assert out.record["area"]["description"] == "横浜市、中区"
     assert set(out.topics) == {"bosai.kanagawa.alerts", "bosai.kanagawa.alerts.14104", "bosai.kanagawa.alerts.public"}
@@ -117,7 +117,7 @@ def test_a_river_alert_reaches_downstream_and_hazard_zone_municipalities(pipelin
 
     result = pipeline.process(messages(store, [payload]), lambda sid: StationState())
 
-    out = [a for a in result.alerts if a.transition.rule.id == "river_stage"][0]
+    out = [a for a in result.alerts if a.change.rule.id == "river_stage"][0]
     assert out.record["level"] == "level_3" and out.record["warning_level"] == 3
     codes = set(out.record["municipality_codes"])
     assert {"14153", "14150", "14205", "14207"} <= codes  # own ward + city, downstream Fujisawa and Chigasaki
@@ -139,7 +139,7 @@ def test_an_internal_alert_stays_on_the_prefecture_topic(pipeline, store):
 
     result = pipeline.process(messages(store, [first, rise]), lambda sid: StationState())
 
-    out = [a for a in result.alerts if a.transition.rule.id == "river_rise"][0]
+    out = [a for a in result.alerts if a.change.rule.id == "river_rise"][0]
     assert out.record["sharing_level"] == "INTERNAL"
     assert out.topics == ("bosai.kanagawa.alerts",)
 

@@ -7,14 +7,14 @@ import re
 
 import pytest
 
-from streams.config.region_pack import load_pack
-from streams.config.topic_catalog import default_catalog_path, load_catalog
-from streams.core import public_geojson
-from streams.core.model import RiverStages, SensorKind, Station
-from streams.core.public_labels import HUB_NOTE, JMA_CREDIT, river_stage
-from streams.core.public_map import PublicMap, RegionView
-from streams.core.times import HOUR_MS, parse_jst
-from streams.core.topics import HubTopics
+from streams.kernel.model import RiverStages, SensorKind, Station
+from streams.kernel.times import HOUR_MS, parse_jst
+from streams.kernel.topics import HubTopics
+from streams.packs.region_pack import load_pack
+from streams.platform.topic_catalog import default_catalog_path, load_catalog
+from streams.publicmap import geojson as public_geojson
+from streams.publicmap.labels import HUB_NOTE, JMA_CREDIT, river_stage
+from streams.publicmap.view import PublicMap, RegionView
 from tests.web_data import alert, cancel_of, heavy_rain, internal_alert, jma_landslide_alert
 
 FORBIDDEN_FOR_THE_HUB = re.compile(r"警報|注意報|特別警報|予報|予想|見込み|警戒レベル\d(?!相当)")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from streams.config.region_pack import PackError, load_pack
+from streams.packs.region_pack import PackError, load_pack
 
 
 def _kanagawa_subset(project_root: Path, tmp_path: Path) -> Path:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from streams.config.rule_file import load_rules
-from streams.core.errors import ConfigError
+from streams.kernel.errors import ConfigError
+from streams.packs.rule_file import load_rules
 
 
 @pytest.fixture()

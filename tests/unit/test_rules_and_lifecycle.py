@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from streams.config.rule_file import load_rules
-from streams.core.lifecycle import StationState, alert_id_for, evaluate_reading
-from streams.core.model import RiverStages, SensorKind, Station
-from streams.core.rules import HOUR_MS, measure, next_rank, sample_of
+from streams.kernel.model import RiverStages, SensorKind, Station
+from streams.kernel.rules import HOUR_MS, measure, next_rank, sample_of
+from streams.observed.lifecycle import StationState, alert_id_for, evaluate_reading
+from streams.packs.rule_file import load_rules
 
 T0 = 1_693_782_000_000  # 2023-09-04T08:00+09:00
 RAIN_BANDS = [20.0, 30.0, 50.0, 80.0]

@@ -10,17 +10,17 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from streams.adapters.tls import ensure_ca, issue_server_certificate
 from streams.cli import cli
-from streams.config.access_file import default_access_path, load_access
-from streams.config.gateway import TokenStore
-from streams.config.orion_bridge import load_bridge_config
-from streams.config.region_pack import load_pack
-from streams.config.secret_files import read_secret, write_secret
-from streams.config.subscriptions import load_subscriptions
-from streams.core.errors import ConfigError
-from streams.core.redact import REDACTED, redact, url_origin
-from streams.runtime.gateway import Doors
+from streams.delivery.subscriptions import load_subscriptions
+from streams.fiware.bridge_file import load_bridge_config
+from streams.gateway.server import Doors
+from streams.kernel.errors import ConfigError
+from streams.kernel.redact import REDACTED, redact, url_origin
+from streams.packs.region_pack import load_pack
+from streams.platform.access_file import default_access_path, load_access
+from streams.platform.secret_files import read_secret, write_secret
+from streams.platform.tls import ensure_ca, issue_server_certificate
+from streams.security.token_store import TokenStore
 
 SECRET = "whsec-9f8e7d6c5b4a39281706f5e4d3c2b1a0"
 

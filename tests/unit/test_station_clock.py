@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.adapters.metrics import StationClock
+from streams.platform.metrics import StationClock
 
 HOUR_S = 3600
 

@@ -16,12 +16,12 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from streams.adapters import kafka_dist
-from streams.adapters.kafka_dist import BrokerError, read_jar_pins, verify_jars
-from streams.adapters.pip_audit import audit_report
-from streams.config.audit_allowlist import load_allowlist
-from streams.core.audit import AllowEntry, Finding, judge
-from streams.core.errors import ConfigError
+from streams.kernel.errors import ConfigError
+from streams.platform import kafka_dist
+from streams.platform.kafka_dist import BrokerError, read_jar_pins, verify_jars
+from streams.security.audit import AllowEntry, Finding, judge
+from streams.security.audit_allowlist import load_allowlist
+from streams.security.pip_audit import audit_report
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK = ROOT / "requirements" / "deploy.lock"

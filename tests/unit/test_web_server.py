@@ -10,13 +10,13 @@ import pytest
 from aiohttp import ClientSession, ClientTimeout
 from aiohttp.test_utils import TestServer
 
-from streams.adapters.xml_schemas import cap_validation_errors
-from streams.config.region_pack import load_pack
-from streams.config.topic_catalog import default_catalog_path, load_catalog
-from streams.core.times import HOUR_MS
-from streams.core.topics import HubTopics
-from streams.runtime.live_stream import LiveStream, _Client
-from streams.runtime.web import WebHandlers, WebState, build_app, load_assets, page_config, security_headers
+from streams.delivery.cap_schema import cap_validation_errors
+from streams.kernel.times import HOUR_MS
+from streams.kernel.topics import HubTopics
+from streams.packs.region_pack import load_pack
+from streams.platform.topic_catalog import default_catalog_path, load_catalog
+from streams.publicmap.live_stream import LiveStream, _Client
+from streams.publicmap.server import WebHandlers, WebState, build_app, load_assets, page_config, security_headers
 from tests.web_data import alert, cancel_of, heavy_rain, internal_alert
 
 

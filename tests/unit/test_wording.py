@@ -13,23 +13,23 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from streams.adapters.amedas_csv import read_amedas
-from streams.adapters.avro import OFFICIAL_REPORT, READING, AvroCodec, default_store
-from streams.adapters.jma_xml import parse_report
-from streams.config.region_pack import default_pack_dirs, load_pack
-from streams.config.topic_catalog import default_catalog_path, load_catalog
-from streams.core import cap
-from streams.core.access_policy import Principal
-from streams.core.atom import CurrentAlerts, feed_entries, render_atom
-from streams.core.jma_report import read_report
-from streams.core.lifecycle import StationState
-from streams.core.messages import InMessage
-from streams.core.official import OfficialState
-from streams.core.times import parse_jst
-from streams.core.topics import HubTopics
-from streams.core.webhooks import json_body
-from streams.pipeline import Pipeline
-from streams.pipeline.official import OfficialPipeline
+from streams.delivery import cap
+from streams.delivery.atom import CurrentAlerts, feed_entries, render_atom
+from streams.delivery.webhooks import json_body
+from streams.kernel.access import Principal
+from streams.kernel.messages import InMessage
+from streams.kernel.times import parse_jst
+from streams.kernel.topics import HubTopics
+from streams.observed.amedas_csv import read_amedas
+from streams.observed.lifecycle import StationState
+from streams.observed.pipeline import Pipeline
+from streams.official.jma_xml import parse_report
+from streams.official.lifecycle import OfficialState
+from streams.official.pipeline import OfficialPipeline
+from streams.official.report import read_report
+from streams.packs.region_pack import default_pack_dirs, load_pack
+from streams.platform.avro import OFFICIAL_REPORT, READING, AvroCodec, default_store
+from streams.platform.topic_catalog import default_catalog_path, load_catalog
 from tests.jma_samples import KANAGAWA, kanagawa_record_rain, sample
 
 FORBIDDEN = re.compile(r"特別警報|警報|注意報|予報|予想|見込み|警戒レベル[0-9０-９](?!相当)")

@@ -1,0 +1,384 @@
+"""`bosai feed`: the Atom/CAP feed over HTTP, behind the broker's own credentials.
+
+Reads every region's prefecture-wide alerts topic through the hub's listener (from the beginning, no
+consumer group: the current set is rebuilt on start) and serves
+
+    GET /feeds/public.atom                    public alerts, every region
+    GET /feeds/prefecture/<region>.atom       every alert of the region (prefecture, hub)
+    GET /feeds/municipality/<code>.atom       public + municipal alerts of a municipality (a designated
+                                              city's code covers its wards)
+    GET /cap/<identifier>.xml                 one CAP 1.2 message
+    GET /healthz
+
+HTTP Basic credentials are the principal's SCRAM credential (``bosai access issue``): the server checks
+them by authenticating to the broker's SASL_SSL listener, so a revoked or rotated credential stops
+working here too (within ``--auth-cache`` seconds). What a principal sees follows ``access_policy.visible``.
+
+Logins are limited (:mod:`streams.security.login_guard`): failures per (address, principal) and per
+address bring a growing delay, then 429 with Retry-After; per principal alone only a capped delay. The
+broker is asked at most about ``--handshakes-per-s`` times a second: answers are cached under a keyed
+hash of the credential (right ones ``--auth-cache`` s, wrong ones ``--failure-cache`` s), concurrent
+checks of one credential share one handshake, and a token bucket with a reserve for clients that logged
+in before bounds the rest (429 when it is empty). A broker that cannot be asked is a 503, counted
+against nobody.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from streams.delivery import cap
+from streams.delivery.atom import CurrentAlerts, feed_entries, render_atom
+from streams.kernel.access import AccessPolicy, Principal, visible
+from streams.platform import kafka, metrics
+from streams.platform.avro import ALERT, AvroCodec, CodecError, SchemaStore
+from streams.platform.tls import client_ssl_context
+from streams.security.credential_cache import CredentialCache
+from streams.security.login_guard import LoginGuard, LoginLimited
+from streams.security.login_limits import UNKNOWN, HandshakeBudget, Network, Verdict
+
+log = logging.getLogger("bosai.feed")
+
+
+DOOR = "feed"
+OK, OK_CACHED, WRONG, WRONG_CACHED = "ok", "ok_cached", "wrong", "wrong_cached"
+PRIVILEGED_WAIT_S = 2.0  # how long a privileged login waits for a handshake to spare before a 429
+
+
+class CredentialChecker:
+    """Verifies a user name and password by a SASL/SCRAM handshake with the broker, asking it sparingly.
+
+    Answers are cached under a keyed hash of the credential (:class:`CredentialCache`), a handshake for a
+    credential already being checked is shared, and handshakes are bounded by a :class:`HandshakeBudget`.
+    """
+
+    def __init__(
+        self,
+        clients_bootstrap: str,
+        ca_file: Path,
+        *,
+        cache_s: float = 30.0,
+        failure_cache_s: float = 60.0,
+        handshakes_per_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        host, _, port = clients_bootstrap.split(",")[0].rpartition(":")
+        self._host, self._port = host, int(port)
+        self._ssl = client_ssl_context(ca_file)
+        self.cache = CredentialCache(secrets.token_bytes(32), ok_s=cache_s, refused_s=failure_cache_s)
+        self.budget = HandshakeBudget(handshakes_per_s, burst=max(3.0, handshakes_per_s), reserve=2.0)
+        self.clock = clock
+        self._checking: dict[bytes, asyncio.Future[bool]] = {}
+
+    def fingerprint(self, username: str, password: str) -> bytes:
+        return self.cache.fingerprint(username, password)
+
+    def known_good(self, fingerprint: bytes) -> bool:
+        return self.cache.get(fingerprint, self.clock()) is True
+
+    async def verify(self, fingerprint: bytes, username: str, password: str, *, privileged: bool) -> tuple[str, float]:
+        """(OK | OK_CACHED | WRONG | WRONG_CACHED, 0) or ("", seconds to wait): no handshake to spare.
+
+        A privileged check (see :class:`HandshakeBudget`) waits up to ``PRIVILEGED_WAIT_S`` for its turn.
+
+        Raises :class:`kafka.LoginUnavailable` when the broker could not be asked.
+        """
+        cached = self.cache.get(fingerprint, self.clock())
+        if cached is not None:
+            return (OK_CACHED if cached else WRONG_CACHED), 0.0
+        pending = self._checking.get(fingerprint)
+        if pending is not None:
+            return (OK if await asyncio.shield(pending) else WRONG), 0.0
+        waited, wait = 0.0, self.budget.take(self.clock(), privileged=privileged)
+        while wait > 0 and privileged and waited + wait <= PRIVILEGED_WAIT_S:  # a client known good waits its turn
+            await asyncio.sleep(wait)
+            waited, wait = waited + wait, self.budget.take(self.clock(), privileged=privileged)
+        if wait > 0:
+            return "", wait
+        return (OK if await self._handshake(fingerprint, username, password) else WRONG), 0.0
+
+    async def _handshake(self, fingerprint: bytes, username: str, password: str) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved even when nobody waits
+        self._checking[fingerprint] = future
+        try:
+            ok = await kafka.scram_login(self._host, self._port, self._ssl, username, password)
+        except BaseException as exc:
+            metrics.LOGIN_HANDSHAKES.labels(DOOR, "error").inc()
+            future.set_exception(exc if isinstance(exc, Exception) else kafka.LoginUnavailable("cancelled"))
+            raise
+        finally:
+            self._checking.pop(fingerprint, None)
+        metrics.LOGIN_HANDSHAKES.labels(DOOR, "accepted" if ok else "refused").inc()
+        self.cache.put(fingerprint, ok, self.clock())
+        future.set_result(ok)
+        return ok
+
+    async def check(self, username: str, password: str) -> bool:
+        """Whether the credential is right (cached answers first; waits for a handshake to spare)."""
+        fingerprint = self.fingerprint(username, password)
+        while True:
+            outcome, wait = await self.verify(fingerprint, username, password, privileged=True)
+            if outcome:
+                return outcome in (OK, OK_CACHED)
+            await asyncio.sleep(wait)
+
+
+def _now_ms() -> int:
+    """Wall clock for the feed only: an alert past its ``expires`` (a relayed 記録的短時間大雨情報) has ended."""
+    return int(time.time() * 1000)
+
+
+class FeedHandlers:
+    """The feed's HTTP handlers: each authenticates, checks what the principal may see, and renders."""
+
+    challenge = {"WWW-Authenticate": 'Basic realm="bosai hub", charset="UTF-8"'}
+
+    def __init__(
+        self,
+        alerts: CurrentAlerts,
+        policy: AccessPolicy,
+        checker: CredentialChecker,
+        *,
+        sender_names: dict[str, str],
+        zone_polygons: dict,
+        guard: LoginGuard | None = None,
+    ):
+        self.alerts, self.policy, self.checker = alerts, policy, checker
+        self.sender_names, self.zone_polygons = sender_names, zone_polygons
+        self.guard = guard or LoginGuard(metrics_door=DOOR)
+
+    def _refused(self, text: str) -> web.HTTPUnauthorized:
+        return web.HTTPUnauthorized(headers=self.challenge, text=text)
+
+    @staticmethod
+    def _credentials(header: str) -> tuple[str, str] | None:
+        try:
+            username, colon, password = base64.b64decode(header[6:], validate=True).decode("utf-8").partition(":")
+        except (ValueError, UnicodeDecodeError, binascii.Error):
+            return None
+        return (username, password) if colon else None
+
+    async def principal_of(self, request: web.Request) -> Principal:
+        """The principal of the request's Basic credentials, within the login limits (401, 429 or 503)."""
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Basic "):
+            raise self._refused("credentials required (bosai access issue)\n")  # a client's first ask: not counted
+        guard, address = self.guard, self.guard.address(request)
+        credentials = self._credentials(header)
+        if credentials is None:
+            await self._admit(address, UNKNOWN)
+            guard.failed(DOOR, "malformed")
+            raise self._refused("malformed Basic credentials\n")
+        username, password = credentials
+        principal = self.policy.principal(username)
+        name = username if principal is not None else UNKNOWN  # a made-up name is never a key, nor logged
+        fingerprint = self.checker.fingerprint(username, password)
+        if principal is not None and self.checker.known_good(fingerprint):  # right, and checked recently
+            try:
+                guard.refuse_if_limited(DOOR, address, name, fingerprint)
+            except LoginLimited as limited:
+                raise self._too_many(limited) from None
+            guard.succeeded(DOOR, address, name, fingerprint, admitted=False)
+            return principal
+        verdict = await self._admit(address, name, fingerprint)
+        if principal is None:
+            guard.failed(DOOR, "unknown")
+            raise self._refused("wrong user name or password\n")
+        try:
+            outcome, wait = await self.checker.verify(fingerprint, username, password, privileged=verdict.privileged)
+        except kafka.LoginUnavailable as exc:
+            guard.cancel(address, name)
+            log.warning("feed: cannot check the login of %s: %s", name, exc)
+            raise web.HTTPServiceUnavailable(
+                headers={"Retry-After": "5"}, text="credentials cannot be checked now; try again\n"
+            ) from None
+        if not outcome:  # no handshake to spare: a suspect attempt still counts, a privileged one does not
+            if verdict.privileged:
+                guard.cancel(address, name)
+            raise self._too_many(guard.limited(DOOR, wait, "handshakes"))
+        if outcome in (OK, OK_CACHED):
+            guard.succeeded(DOOR, address, name, fingerprint)
+            return principal
+        guard.failed(DOOR, "wrong" if outcome == WRONG else "cached")
+        (log.info if outcome == WRONG else log.debug)("feed: wrong password for %s from %s", name, address)
+        raise self._refused("wrong user name or password\n")
+
+    async def _admit(self, address: str, name: str, fingerprint: bytes = b"") -> Verdict:
+        try:
+            return await self.guard.admit(DOOR, address, name, fingerprint)
+        except LoginLimited as limited:
+            raise self._too_many(limited) from None
+
+    @staticmethod
+    def _too_many(limited: LoginLimited) -> web.HTTPTooManyRequests:
+        return web.HTTPTooManyRequests(
+            headers={"Retry-After": str(limited.retry_after)},
+            text=f"too many login attempts; try again in {limited.retry_after} s\n",
+        )
+
+    @staticmethod
+    def atom(request: web.Request, entries: list[dict], feed_id: str, title: str) -> web.Response:
+        base = f"{request.scheme}://{request.host}"
+        body = render_atom(
+            entries,
+            feed_id=feed_id,
+            title=title,
+            self_url=f"{base}{request.path}",
+            cap_url=f"{base}/cap/{{identifier}}.xml",
+        )
+        return web.Response(body=body, content_type="application/atom+xml", charset="utf-8")
+
+    async def public_feed(self, request: web.Request) -> web.Response:
+        principal = await self.principal_of(request)
+        return self.atom(
+            request,
+            feed_entries(self.alerts, principal, public_only=True, now_ms=_now_ms()),
+            "urn:bosai-hub:feed:public",
+            "bosai hub: public alerts",
+        )
+
+    async def prefecture_feed(self, request: web.Request) -> web.Response:
+        principal = await self.principal_of(request)
+        region = request.match_info["region"]
+        if not (principal.role == "hub" or (principal.role == "prefecture" and principal.region == region)):
+            raise web.HTTPForbidden(text=f"{principal.name} may not read the {region} prefecture feed\n")
+        return self.atom(
+            request,
+            feed_entries(self.alerts, principal, region=region, now_ms=_now_ms()),
+            f"urn:bosai-hub:feed:prefecture:{region}",
+            f"bosai hub: {region} (all alerts)",
+        )
+
+    async def municipality_feed(self, request: web.Request) -> web.Response:
+        principal = await self.principal_of(request)
+        code = request.match_info["code"]
+        allowed = principal.role in ("hub", "prefecture") or (
+            principal.role == "municipality"
+            and (code in principal.municipality_codes or principal.name == f"muni-{code}")
+        )
+        if not allowed:
+            raise web.HTTPForbidden(text=f"{principal.name} may not read the feed of {code}\n")
+        return self.atom(
+            request,
+            feed_entries(self.alerts, principal, municipality_code=code, now_ms=_now_ms()),
+            f"urn:bosai-hub:feed:municipality:{code}",
+            f"bosai hub: {code}",
+        )
+
+    async def cap_message(self, request: web.Request) -> web.Response:
+        principal = await self.principal_of(request)
+        record = self.alerts.by_identifier.get(request.match_info["identifier"])
+        if record is None or not visible(principal, record):
+            raise web.HTTPNotFound(text="no such CAP message for you\n")
+        body = cap.render(
+            record,
+            sender_name=self.sender_names.get(record["region"], ""),
+            zone_polygons=self.zone_polygons.get(record["region"]),
+        )
+        return web.Response(body=body, content_type="application/cap+xml", charset="utf-8")
+
+    async def healthz(self, _request: web.Request) -> web.Response:
+        return web.json_response({"alerts": len(self.alerts.latest), "current": len(self.alerts.current(_now_ms()))})
+
+
+def build_app(
+    alerts: CurrentAlerts,
+    policy: AccessPolicy,
+    checker: CredentialChecker,
+    *,
+    sender_names: dict[str, str],
+    zone_polygons: dict,
+    guard: LoginGuard | None = None,
+) -> web.Application:
+    handlers = FeedHandlers(
+        alerts, policy, checker, sender_names=sender_names, zone_polygons=zone_polygons, guard=guard
+    )
+    app = web.Application()
+    app.router.add_get("/feeds/public.atom", handlers.public_feed)
+    app.router.add_get("/feeds/prefecture/{region}.atom", handlers.prefecture_feed)
+    app.router.add_get(r"/feeds/municipality/{code:\d{5}}.atom", handlers.municipality_feed)
+    app.router.add_get("/cap/{identifier}.xml", handlers.cap_message)
+    app.router.add_get("/healthz", handlers.healthz)
+    return app
+
+
+async def follow_alerts(
+    bootstrap: str, topics: Sequence[str], alerts: CurrentAlerts, store: SchemaStore, ready: asyncio.Event | None = None
+) -> None:
+    """Read the alerts topics from the beginning, then keep following them."""
+    codec = AvroCodec(store, ALERT)
+    async with kafka.started_consumer(bootstrap, *topics) as consumer:
+        caught_up = False
+        while True:
+            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for messages in batches.values():
+                for message in messages:
+                    try:
+                        alerts.apply(codec.decode(message.value))
+                    except CodecError as exc:
+                        log.warning(
+                            "skipping undecodable alert at %s/%d@%d: %s",
+                            message.topic,
+                            message.partition,
+                            message.offset,
+                            exc,
+                        )
+            if not batches and not caught_up:
+                caught_up = True
+                if ready is not None:
+                    ready.set()
+
+
+async def serve_feed(
+    bootstrap: str,
+    topics: Sequence[str],
+    store: SchemaStore,
+    policy: AccessPolicy,
+    clients_bootstrap: str,
+    ca_file: Path,
+    *,
+    host: str,
+    port: int,
+    auth_cache_s: float,
+    sender_names: dict[str, str],
+    zone_polygons: dict,
+    progress: Callable[[str], None],
+    failure_cache_s: float = 60.0,
+    handshakes_per_s: float = 5.0,
+    trusted_proxies: Sequence[Network] = (),
+) -> None:
+    """Serve the feeds until cancelled: the alerts are read from the beginning first, then followed."""
+    alerts = CurrentAlerts()
+    ready = asyncio.Event()
+    follower = asyncio.create_task(follow_alerts(bootstrap, topics, alerts, store, ready))
+    checker = CredentialChecker(
+        clients_bootstrap,
+        ca_file,
+        cache_s=auth_cache_s,
+        failure_cache_s=failure_cache_s,
+        handshakes_per_s=handshakes_per_s,
+    )
+    guard = LoginGuard(trusted_proxies=trusted_proxies, metrics_door=DOOR)
+    app = build_app(alerts, policy, checker, sender_names=sender_names, zone_polygons=zone_polygons, guard=guard)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    await ready.wait()
+    progress(
+        f"feed: http://{host}:{port}/feeds/… ({len(alerts.latest)} alert episodes loaded from "
+        f"{', '.join(topics)}); Ctrl-C stops"
+    )
+    try:
+        await follower
+    finally:
+        await runner.cleanup()

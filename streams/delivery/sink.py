@@ -1,0 +1,192 @@
+"""`bosai sink`: deliver each municipality's alert events to its subscribers' webhooks.
+
+Every subscription runs as its own task with its own consumer group (``bosai-sink-<id>``) on the
+municipality's alerts topic(s), so a slow or dead endpoint holds up only itself — never the hub's
+pipeline (a separate process) and never another subscriber. Per subscriber, messages are delivered in
+topic order: one at a time, retried with exponential backoff and jitter; the offset is committed only
+after the delivery succeeded or the message was written to the sink dead-letter topic
+(``<prefix>.<region>.sink.deadletter``, key = subscription id). A crash in between repeats a delivery,
+which the receiver de-duplicates by alert id and sequence. ``bosai sink redrive`` re-delivers the
+dead-lettered messages of a subscription (its own consumer group on the dead-letter topic).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import aiohttp
+
+from streams.delivery.connector import Connector, DeliveryTarget, Undelivered, retrying, run_connectors
+from streams.delivery.webhooks import PERMANENT_STATUSES, Subscription, headers, json_body
+from streams.kernel.dead_letters import Origin
+from streams.kernel.redact import redact, url_origin
+from streams.kernel.region import RegionPack
+from streams.kernel.topics import Catalog, HubTopics, topic_name
+from streams.platform import kafka, metrics
+from streams.platform.avro import ALERT, AvroCodec, CodecError, SchemaStore
+
+log = logging.getLogger("bosai.sink")
+Progress = Callable[[str], None]
+RenderCap = Callable[[dict], bytes]
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a subscription reads from and dead-letters to."""
+
+    subscription: Subscription
+    topics: tuple[str, ...]
+    deadletter_topic: str
+
+
+def routes_for(subscriptions: Sequence[Subscription], packs: Sequence[RegionPack], catalog: Catalog) -> list[Route]:
+    """Each subscription's topics: its municipality's (a designated city: every ward's), and the dead letters."""
+    by_name = {pack.name: pack for pack in packs}
+    out = []
+    for sub in subscriptions:
+        pack = by_name[sub.region]
+        topics = HubTopics.for_region(catalog, pack)
+        out.append(
+            Route(
+                sub,
+                tuple(topics.read_by(pack, sub.municipality_code)),
+                topic_name(catalog, "sink.deadletter", pack.name, prefecture_code=pack.prefecture_code),
+            )
+        )
+    return out
+
+
+def body_for(sub: Subscription, alert: dict, render_cap: RenderCap) -> bytes:
+    return render_cap(alert) if sub.format == "cap" else json_body(alert)
+
+
+async def deliver(
+    session: aiohttp.ClientSession, sub: Subscription, alert: dict, body: bytes, *, rng: random.Random
+) -> tuple[bool, int, str]:
+    """POST until a 2xx, a permanent refusal, or max_attempts; returns (delivered, attempts, last error)."""
+
+    async def attempt(_n: int) -> tuple[bool, bool, str]:
+        """(delivered, permanent, error) of one POST."""
+        try:
+            async with session.post(
+                sub.url,
+                data=body,
+                headers=headers(sub, alert, body, int(time.time())),
+                timeout=aiohttp.ClientTimeout(total=sub.retry.timeout_s),
+            ) as response:
+                await response.read()
+                if 200 <= response.status < 300:
+                    metrics.WEBHOOK_ATTEMPTS.labels(sub.id, "ok").inc()
+                    return True, False, ""
+                result = "http_4xx" if response.status < 500 else "http_5xx"
+                error = f"HTTP {response.status} {response.reason or ''}".strip()
+                metrics.WEBHOOK_ATTEMPTS.labels(sub.id, result).inc()
+                if response.status in PERMANENT_STATUSES:
+                    return False, True, error + " (permanent: not retried)"
+                return False, False, error
+        except TimeoutError:
+            metrics.WEBHOOK_ATTEMPTS.labels(sub.id, "timeout").inc()
+            return False, False, f"no answer within {sub.retry.timeout_s:g}s"
+        except aiohttp.ClientError as exc:  # its text may quote the URL, which may carry a secret
+            metrics.WEBHOOK_ATTEMPTS.labels(sub.id, "connection").inc()
+            text = f"{type(exc).__name__}: {exc}".replace(sub.url, url_origin(sub.url))
+            return False, False, redact(text, [sub.secret])
+
+    delivered, attempts, error = await retrying(
+        attempt, sub.retry, rng, on_retry=metrics.WEBHOOK_RETRIES.labels(sub.id).inc
+    )
+    return delivered, attempts, error or ""
+
+
+class WebhookTarget(DeliveryTarget):
+    """A webhook subscription as a delivery target: one alert event at a time, POSTed with its signature."""
+
+    group_prefix = "bosai-sink"
+    stage = "sink.webhook"
+    unit_size = 1
+
+    def __init__(self, route: Route, store: SchemaStore, render_cap: RenderCap, *, seed: int | None = None):
+        self.route, self.sub = route, route.subscription
+        self.id = self.sub.id
+        self.topics, self.deadletter_topic = route.topics, route.deadletter_topic
+        self.alerts = AvroCodec(store, ALERT)
+        self.render_cap = render_cap
+        self.rng = random.Random(seed)
+        self.session: aiohttp.ClientSession | None = None
+
+    async def open(self) -> None:
+        self.session = aiohttp.ClientSession()
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
+
+    async def deliver(self, messages: Sequence[Origin]) -> list[Undelivered]:
+        assert self.session is not None, "open() first"
+        failed = []
+        for message in messages:
+            try:
+                alert = self.alerts.decode(message.value)
+            except CodecError as exc:
+                failed.append(Undelivered(message, "undecodable", f"not an alert event: {exc}"))
+                continue
+            delivered, attempts, error = await deliver(
+                self.session, self.sub, alert, body_for(self.sub, alert, self.render_cap), rng=self.rng
+            )
+            if delivered:
+                metrics.WEBHOOK_DELIVERIES.labels(self.sub.id, "delivered").inc()
+                if message.timestamp:
+                    metrics.WEBHOOK_LATENCY.labels(self.sub.id).observe(
+                        max(0.0, time.time() - message.timestamp / 1000)
+                    )
+            else:
+                where = url_origin(self.sub.url)  # the subscription id names it; its path or query may be a secret
+                detail = f"{attempts} attempt(s) to {where} failed; last: {error}"
+                failed.append(Undelivered(message, "sink_delivery_failed", detail))
+        return failed
+
+    def report_lag(self, lag: int) -> None:
+        metrics.WEBHOOK_LAG.labels(self.sub.id).set(lag)
+
+    def report_dead_letter(self, undelivered: Undelivered) -> None:
+        metrics.WEBHOOK_DELIVERIES.labels(self.sub.id, "dead_lettered").inc()
+
+
+async def run_sink(
+    routes: Sequence[Route],
+    bootstrap: str,
+    store: SchemaStore,
+    render_cap: RenderCap,
+    stop: asyncio.Event,
+    progress: Progress = lambda _m: None,
+) -> list[Connector]:
+    """Run every subscription until stop is set (each supervised on its own: see :mod:`streams.delivery.connector`)."""
+    for route in routes:
+        metrics.WEBHOOK_LAG.labels(route.subscription.id).set(0)
+        for outcome in ("delivered", "dead_lettered"):
+            metrics.WEBHOOK_DELIVERIES.labels(route.subscription.id, outcome)
+    progress(
+        f"sink: {len(routes)} subscription(s): "
+        + ", ".join(
+            f"{r.subscription.id} ({r.subscription.municipality_code}, {r.subscription.format})" for r in routes
+        )
+    )
+    async with kafka.started_producer(bootstrap, linger_ms=0) as producer:
+        connectors = [Connector(WebhookTarget(r, store, render_cap), bootstrap, producer, store) for r in routes]
+        await run_connectors(connectors, stop)
+    return connectors
+
+
+async def redrive(
+    route: Route, bootstrap: str, store: SchemaStore, render_cap: RenderCap, progress: Progress = lambda _m: None
+) -> tuple[int, int]:
+    """Re-deliver the subscription's dead-lettered messages present now; returns (delivered, dead-lettered again)."""
+    async with kafka.started_producer(bootstrap, linger_ms=0) as producer:
+        connector = Connector(WebhookTarget(route, store, render_cap), bootstrap, producer, store)
+        return await connector.redrive(progress)

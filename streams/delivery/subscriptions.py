@@ -1,0 +1,106 @@
+"""The webhook subscriptions file (``bosai sink --config``): read, validate, resolve each secret.
+
+Secrets are never in the file itself: it names an environment variable (``secret_env``) or a file
+outside the repo (``secret_file``). See ``deploy/subscriptions.example.yaml``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from streams.delivery.webhooks import FORMATS, RetryPolicy, Subscription
+from streams.kernel.errors import ConfigError
+from streams.kernel.region import RegionPack
+from streams.platform.checks import Entry
+from streams.platform.secret_files import read_secret, shown_env_name
+from streams.platform.yamlfile import read_yaml
+
+SUBSCRIPTION_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+URL = re.compile(r"https?://\S+")
+RETRY_KEYS = ("max_attempts", "initial_backoff_s", "max_backoff_s", "timeout_s")
+
+
+def _secret(entry: Entry, environ: Mapping[str, str]) -> str:
+    if entry.get("secret_env"):
+        name = str(entry.get("secret_env"))
+        value = environ.get(name, "")
+        if not value:
+            raise entry.error(
+                f"environment variable {shown_env_name(name)} (secret_env) is not set",
+                "the variable set in the sink's environment",
+            )
+        return value
+    if entry.get("secret_file"):
+        where = f"{entry.where}: secret_file of {entry.file}"
+        return read_secret(Path(str(entry.get("secret_file"))), "the webhook secret file", where=where)
+    raise entry.error("no secret", "secret_env or secret_file")
+
+
+def _retry(entry: Entry, defaults: Entry) -> RetryPolicy:
+    merged = Entry({**defaults.child("retry").value, **entry.child("retry").value}, entry.file, f"{entry.where} retry")
+    unknown = set(merged.value) - set(RETRY_KEYS)
+    if unknown:
+        raise merged.error(f"unknown keys {sorted(unknown)}", ", ".join(RETRY_KEYS))
+    values = {key: merged.number(key, minimum=0) for key in merged.value}
+    if "max_attempts" in values:
+        values["max_attempts"] = merged.integer("max_attempts", expected="an integer >= 1", minimum=1)
+    retry = RetryPolicy(**values)
+    if retry.timeout_s <= 0:
+        raise merged.error(f"timeout_s is {retry.timeout_s}", "> 0 seconds")
+    return retry
+
+
+def _subscription(
+    raw: object, i: int, path: Path, defaults: Entry, packs: Sequence[RegionPack], environ: Mapping[str, str]
+) -> Subscription:
+    entry = Entry(
+        raw, path, f"subscriptions[{i}]", expected="a mapping with id, municipality, url, secret_env|secret_file"
+    )
+    sub_id = entry.text(
+        "id", pattern=SUBSCRIPTION_ID, expected="lower-case letters, digits, '_' or '-' (it names the consumer group)"
+    )
+    entry = entry.at(f"subscription {sub_id}")
+    if "secret" in entry:
+        raise entry.error(
+            "key 'secret': secrets do not belong in this file",
+            "secret_env (an environment variable) or secret_file (a file outside the repo)",
+        )
+    query = str(entry.get("municipality", ""))
+    found = [(pack, code) for pack in packs if (code := pack.find_municipality(query))]
+    if len(found) != 1:
+        raise entry.error(
+            f"municipality is {query!r}", "a JIS X 0402 code or name of a municipality in the region packs"
+        )
+    pack, code = found[0]
+    return Subscription(
+        id=sub_id,
+        region=pack.name,
+        municipality_code=code,
+        url=entry.text("url", pattern=URL, expected="an http:// or https:// URL"),
+        secret=_secret(entry, environ),
+        format=entry.choice("format", FORMATS, default=defaults.get("format", "json")),
+        retry=_retry(entry, defaults),
+    )
+
+
+def load_subscriptions(
+    path: Path, packs: Sequence[RegionPack], *, environ: Mapping[str, str] | None = None
+) -> list[Subscription]:
+    """Read and validate a subscriptions file; resolve each secret from its env var or file."""
+    environ = os.environ if environ is None else environ
+    document = Entry(
+        read_yaml(path, "subscriptions file"), path, expected="a mapping with version: 1 and subscriptions: [...]"
+    )
+    if document.get("version") != 1:
+        raise document.error(f"version is {document.get('version')!r}", "version: 1 and subscriptions: [...]")
+    defaults = document.child("defaults")
+    out: list[Subscription] = []
+    for i, raw in document.entries("subscriptions", expected="a non-empty list"):
+        subscription = _subscription(raw, i, path, defaults, packs, environ)
+        if any(s.id == subscription.id for s in out):
+            raise ConfigError(path, "declared twice", where=f"subscription {subscription.id}", expected="unique ids")
+        out.append(subscription)
+    return out

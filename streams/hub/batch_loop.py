@@ -1,0 +1,196 @@
+"""The hub's batch loop: one consumer group member reading a region's input topics in batches.
+
+The consumer belongs to the region's group (``<prefix>-<region>-hub``) with a static instance id
+(``--replicas`` gives each replica its own), so a restarted worker takes its partitions back without a
+rebalance, and a dead one's partitions move to the others after the session timeout (6 s). On each
+assignment the worker takes ownership of every new partition (``PartitionOwner.start``: fence, restore
+states) while the partition is paused, seeks to its committed offset, and only then resumes it. Each
+fetched batch is queued with its partition's owner, whose driver task processes everything queued as one
+batch and commits it in one transaction, then the next: a partition whose transaction is on the wire
+never holds up the others, and batches grow with the load (fewer, larger transactions).
+
+Crash-only: when a transaction fails (a broker lost mid-commit, a fenced zombie), the worker's memory
+may be ahead of what Kafka holds, so it exits at once — ``RESTART_EXIT`` for its supervisor to restart
+it, ``FENCED_EXIT`` when another worker owns the partition now (it must not come back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
+from aiokafka.errors import ProducerFenced
+from mode import Service
+
+from streams.hub.partition import PartitionFailed, PartitionOwner, Stream
+from streams.platform import kafka
+
+log = logging.getLogger("bosai.hub")
+
+RESTART_EXIT = 75  # EX_TEMPFAIL: the worker stopped itself and asks its supervisor for a restart
+FENCED_EXIT = 76  # another worker owns the partitions now: do not restart this one
+
+
+class HubService(Service, ConsumerRebalanceListener):
+    """Consume the streams' topics in batches; one PartitionOwner per assigned partition."""
+
+    def __init__(
+        self,
+        streams: Sequence[Stream],
+        *,
+        bootstrap: str,
+        group_id: str,
+        instance_id: str,
+        session_timeout_ms: int = 6000,
+        max_records: int = 10_000,
+        **kwargs: object,
+    ):
+        super().__init__(**kwargs)
+        self.streams = {s.topic: s for s in streams}
+        self.bootstrap = bootstrap
+        self.group_id = group_id
+        self.instance_id = instance_id
+        self.session_timeout_ms = session_timeout_ms
+        self.max_records = max_records
+        self.owners: dict[kafka.TopicPartition, PartitionOwner] = {}
+        self.consumer: AIOKafkaConsumer | None = None
+        self.batches = 0
+
+    async def on_start(self) -> None:
+        self.consumer = kafka.consumer(
+            self.bootstrap,
+            group_id=self.group_id,
+            group_instance_id=self.instance_id,
+            session_timeout_ms=self.session_timeout_ms,
+            heartbeat_interval_ms=max(500, self.session_timeout_ms // 4),
+            rebalance_timeout_ms=60_000,
+            max_poll_interval_ms=300_000,
+            fetch_max_wait_ms=10,
+            max_partition_fetch_bytes=4 << 20,
+        )
+        self.consumer.subscribe(list(self.streams), listener=self)
+        await self.consumer.start()
+
+    async def on_stop(self) -> None:
+        for owner in list(self.owners.values()):
+            try:
+                await owner.close()
+            except PartitionFailed as exc:
+                log.error("%s", exc)
+        self.owners.clear()
+        if self.consumer is not None:
+            await self.consumer.stop()
+
+    # -- the loop ---------------------------------------------------------------------------------
+    @Service.task
+    async def _run(self) -> None:
+        try:
+            while not self.should_stop:
+                batches = await self.consumer.getmany(timeout_ms=100, max_records=self.max_records)
+                for tp, messages in batches.items():
+                    owner = self.owners.get(tp)
+                    if owner is not None and messages:
+                        await owner.submit(messages)
+                        self.batches += 1
+        except PartitionFailed as exc:
+            self._crash(exc)
+        except asyncio.CancelledError:
+            raise
+
+    @Service.task
+    async def _watch_freeze(self) -> None:
+        """A worker frozen past its session timeout (SIGSTOP, a paused VM) has lost its partitions to
+        another worker, and its producers are fenced: it exits rather than act on what it remembers.
+
+        Only a worker that owned partitions when the freeze began: a stall before its first assignment
+        (a slow start on a starved machine) has nothing to lose, and exiting then would only delay it."""
+        limit = self.session_timeout_ms / 1000
+        last = time.monotonic()
+        while not self.should_stop:
+            owned = bool(self.owners)
+            await asyncio.sleep(0.5)
+            now = time.monotonic()
+            if now - last > limit and not owned:
+                log.warning("%s: event loop stalled %.1f s before owning partitions", self.instance_id, now - last)
+            elif now - last > limit:
+                log.error(
+                    "%s was frozen for %.1f s, past its %.0f s session timeout: its partitions have moved "
+                    "on; exiting (status %d)",
+                    self.instance_id,
+                    now - last,
+                    limit,
+                    FENCED_EXIT,
+                )
+                logging.shutdown()
+                os._exit(FENCED_EXIT)
+            last = now
+
+    async def lag(self) -> dict[str, int]:
+        """Per input topic, the messages of this worker's partitions not yet processed: fetched and queued,
+        plus the last stable offset minus the position, both known from the fetch responses (no request of
+        its own, and a commit marker at a partition's end is skipped by the position, not counted as lag)."""
+        lag = dict.fromkeys(self.streams, 0)
+        consumer = self.consumer
+        for tp, owner in list(self.owners.items()) if consumer is not None else ():
+            stable = consumer.last_stable_offset(tp)
+            if stable is None:
+                continue
+            try:
+                position = await consumer.position(tp)
+            except Exception:  # revoked meanwhile: its new owner reports it
+                continue
+            lag[tp.topic] += max(0, stable - position) + owner.queued
+        return lag
+
+    def _crash(self, exc: PartitionFailed) -> None:
+        fenced = isinstance(exc.__cause__, ProducerFenced)
+        code = FENCED_EXIT if fenced else RESTART_EXIT
+        log.error(
+            "%s: exiting (status %d)%s",
+            exc,
+            code,
+            " — another worker owns this partition now" if fenced else " to be restarted",
+        )
+        logging.shutdown()
+        os._exit(code)
+
+    # -- rebalances (aiokafka calls these between batches) ------------------------------------------
+    async def on_partitions_revoked(self, revoked: set[kafka.TopicPartition]) -> None:
+        for tp in revoked:
+            owner = self.owners.pop(tp, None)
+            if owner is not None:
+                try:
+                    await owner.close()
+                except PartitionFailed as exc:
+                    self._crash(exc)
+
+    async def on_partitions_assigned(self, assigned: set[kafka.TopicPartition]) -> None:
+        new = sorted((tp for tp in assigned if tp not in self.owners), key=lambda t: (t.topic, t.partition))
+        if not new:
+            return
+        self.consumer.pause(*new)
+        owners = [
+            PartitionOwner(
+                self.streams[tp.topic],
+                tp.partition,
+                bootstrap=self.bootstrap,
+                group_id=self.group_id,
+                on_failure=self._crash,
+                max_batch=self.max_records,
+            )
+            for tp in new
+        ]
+        await asyncio.gather(*(owner.start() for owner in owners))
+        for tp, owner in zip(new, owners, strict=True):
+            committed = await self.consumer.committed(tp)  # stable now: the previous owner is fenced
+            if committed is None:
+                await self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, committed)
+            self.owners[tp] = owner
+        self.consumer.resume(*new)
+        log.info("%s: now owns %s", self.instance_id, ", ".join(f"{tp.topic}[{tp.partition}]" for tp in new))

@@ -1,0 +1,465 @@
+"""Replay real observations and official reports through the hub: produce, run the workers, wait until
+drained, collect alerts.
+
+A replay runs in its own topic namespace (``--topic-prefix``, default ``replay-<time>``) with fresh
+workers, so it never mixes 2023's alerts into a live hub's streams and two replays of the same data
+give the same alerts. Readings keep their original event times; ``speed`` only paces production.
+Official reports (JMA's XML files, ``--jma``) go to each concerned region's official-reports topic in
+ReportDateTime order, interleaved by time with the readings (:mod:`streams.hub.replay_input`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from streams.hub.processes import WorkerProcess
+from streams.hub.replay_input import OfficialInput, TimedMessage, official_messages, produce_timeline
+from streams.hub.worker import WorkerSettings, app_id_for
+from streams.kernel.errors import BosaiError
+from streams.kernel.region import RegionPack
+from streams.kernel.times import jst_iso
+from streams.kernel.topics import Catalog, HubTopics, expand
+from streams.observed.amedas_csv import read_amedas
+from streams.platform import kafka
+from streams.platform.avro import ALERT, OFFICIAL_REPORT, READING, AvroCodec, SchemaStore
+from streams.platform.kafka_admin import apply_topics, delete_namespace
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class ReplayResult:
+    prefix: str
+    readings: int
+    skipped: int
+    alerts: list[dict] = field(default_factory=list)
+    dead_letters: int = 0
+    produce_s: float = 0.0
+    drain_s: float = 0.0
+    total_s: float = 0.0
+    drained: bool = True
+    records: list[dict] = field(default_factory=list)  # the alert events as decoded (once per alert id, sequence)
+    reports: int = 0  # official reports produced
+    reports_other_prefecture: int = 0  # official report files of no region's prefecture (not produced)
+
+    def by_level(self) -> Counter:
+        return Counter((a["rule"], a["level"], a["msg_type"]) for a in self.alerts)
+
+
+async def produce(
+    bootstrap: str,
+    records: Sequence[dict],
+    routes: dict[str, str],
+    codec: AvroCodec,
+    *,
+    speed: float | None,
+    progress: Progress,
+    stamp_produced_at: bool = False,
+) -> None:
+    """Produce readings keyed by station id, pacing event time at `speed` x real time (None = max)."""
+    async with kafka.started_producer(bootstrap) as producer:
+        started = time.monotonic()
+        first_event = records[0]["observed_at"] if records else 0
+        pending = []
+        last_report = time.monotonic()
+        for start in range(0, len(records), 2000):
+            chunk = list(records[start : start + 2000])
+            if speed is not None:
+                # pace each distinct event time
+                for record in chunk:
+                    due = started + (record["observed_at"] - first_event) / 1000 / speed
+                    delay = due - time.monotonic()
+                    if delay > 0:
+                        await asyncio.gather(*pending)
+                        pending.clear()
+                        await asyncio.sleep(delay)
+                    if stamp_produced_at:
+                        record = dict(record, produced_at=int(time.time() * 1000))
+                    pending.append(
+                        await producer.send(
+                            routes[record["station_id"]], codec.encode(record), key=record["station_id"].encode()
+                        )
+                    )
+            else:
+                if stamp_produced_at:
+                    now = int(time.time() * 1000)
+                    chunk = [dict(r, produced_at=now) for r in chunk]
+                for record, payload in zip(chunk, codec.encode_many(chunk), strict=True):
+                    pending.append(
+                        await producer.send(routes[record["station_id"]], payload, key=record["station_id"].encode())
+                    )
+            if time.monotonic() - last_report > 2:
+                last_report = time.monotonic()
+                progress(
+                    f"produced {start + len(chunk):,}/{len(records):,} readings "
+                    f"(event time {jst_iso(chunk[-1]['observed_at'])})"
+                )
+        await asyncio.gather(*pending)
+
+
+async def wait_drained(
+    bootstrap: str,
+    group_id: str,
+    targets: dict,
+    *,
+    timeout_s: float,
+    progress: Progress,
+    workers: Sequence[WorkerProcess] = (),
+) -> bool:
+    """Wait until the group's committed offsets reach `targets` (TopicPartition -> offset)."""
+    deadline = time.monotonic() + timeout_s
+    last_report = 0.0
+    total = sum(targets.values())
+    while time.monotonic() < deadline:
+        for worker in workers:
+            if worker.restart_if_asked():
+                progress(f"worker exited asking for a restart; restarted it (pid {worker.pid})")
+            if not worker.alive():
+                raise BosaiError(
+                    f"worker (pid {worker.pid}) exited; last lines of {worker.log_file}:\n{worker.log_tail()}"
+                )
+        remaining = await kafka.uncommitted(bootstrap, group_id, targets)
+        if not remaining:
+            return True
+        done = max(0, total - sum(remaining.values()))
+        if time.monotonic() - last_report > 2:
+            last_report = time.monotonic()
+            progress(f"{group_id}: processed {done:,}/{total:,} messages")
+        await asyncio.sleep(0.25)
+    return False
+
+
+def alert_line(record: dict, topics: Sequence[str]) -> dict:
+    """One line of --alerts-out: the alert event as the hub emitted it, with where it was delivered.
+
+    ``source`` tells the hub's own alerts (hub) from relayed official reports (jma); for these,
+    ``observed_at`` is the report's ReportDateTime and ``official`` names the report.
+    """
+    official = record.get("official")
+    return {
+        "source": record.get("source", "hub"),
+        "alert_id": record["alert_id"],
+        "sequence": record["sequence"],
+        "msg_type": record["msg_type"],
+        "transition": record["transition"],
+        "references": record["references"],
+        "station_id": record["station_id"],
+        "rule": record["rule"],
+        "level": record["level"],
+        "level_rank": record["level_rank"],
+        "severity": record["severity"],
+        "urgency": record["urgency"],
+        "certainty": record["certainty"],
+        "sharing_level": record["sharing_level"],
+        "observed_at": jst_iso(record["observed_at"]),
+        "value": record["value"],
+        "unit": record["unit"],
+        "threshold": record["threshold"],
+        "municipalities": record["municipality_codes"],
+        "headline": record["headline"],
+        "status": record.get("status", "Actual"),
+        "expires": jst_iso(record["expires"]) if record.get("expires") is not None else None,
+        "official": {
+            "info_kind": official["info_kind"],
+            "event_id": official["event_id"],
+            "serial": official["serial"],
+            "info_type": official["info_type"],
+            "condition": official.get("condition", ""),
+            "credit": official["credit"],
+        }
+        if official
+        else None,
+        "topics": sorted(topics),
+    }
+
+
+async def collect_alerts(
+    bootstrap: str, store: SchemaStore, starts: dict, ends: dict, records: list[dict] | None = None
+) -> list[dict]:
+    """Every alert event between the offsets, once per (alert id, sequence), with the topics it reached
+    (and, into ``records`` when given, the decoded events themselves)."""
+    codec = AvroCodec(store, ALERT)
+    seen: dict[tuple[str, int], dict] = {}
+    delivered: dict[tuple[str, int], set[str]] = defaultdict(set)
+    try:
+        messages = await kafka.read_range(bootstrap, starts, ends)
+    except TimeoutError as exc:
+        raise BosaiError(str(exc)) from None
+    for message in messages:
+        record = codec.decode(message.value)
+        key = (record["alert_id"], record["sequence"])
+        if key in seen and seen[key] != record:
+            raise BosaiError(f"alert {key[0]}/{key[1]} was emitted twice with different content")
+        seen[key] = record
+        delivered[key].add(message.topic)
+    if records is not None:
+        records.extend(seen.values())
+    lines = [alert_line(seen[k], delivered[k]) for k in seen]
+    lines.sort(key=lambda a: (a["observed_at"], a["station_id"], a["rule"], a["sequence"]))
+    return lines
+
+
+@dataclass
+class ReplayPlan:
+    """What a replay produces, where, and who processes it."""
+
+    packs: Sequence[RegionPack]
+    catalog: Catalog
+    topic_sets: list[HubTopics]
+    readings: list[dict]
+    routes: dict[str, str]  # station id -> raw topic
+    official: OfficialInput | None = None
+
+    @property
+    def output_topics(self) -> list[str]:
+        return [t for ts in self.topic_sets for t in [*ts.alert_topics(), ts.deadletter]]
+
+    @property
+    def raw_topics(self) -> list[str]:
+        return [t.raw for t in self.topic_sets]
+
+    @property
+    def input_topics(self) -> list[str]:
+        """What the workers consume: each region's raw readings and official reports."""
+        return [t for ts in self.topic_sets for t in (ts.raw, ts.official)]
+
+
+def _readings(
+    packs: Sequence[RegionPack],
+    routes: dict[str, str],
+    csv_path: Path | None,
+    since_ms: int | None,
+    until_ms: int | None,
+    progress: Progress,
+) -> tuple[list[dict], int]:
+    if csv_path is None:
+        return [], 0
+    records = read_amedas(csv_path, since_ms=since_ms, until_ms=until_ms)
+    wanted = [r for r in records if r["station_id"] in routes]
+    if not wanted:
+        raise BosaiError(f"{csv_path}: no readings of the regions' stations in the chosen time range")
+    skipped = len(records) - len(wanted)
+    progress(
+        f"{len(wanted):,} readings of {len({r['station_id'] for r in wanted})} stations from "
+        f"{jst_iso(wanted[0]['observed_at'])} to {jst_iso(wanted[-1]['observed_at'])}"
+        + (f" ({skipped:,} rows of stations outside the regions skipped)" if skipped else "")
+    )
+    return wanted, skipped
+
+
+def _plan(
+    packs: Sequence[RegionPack],
+    catalog: Catalog,
+    csv_path: Path | None,
+    since_ms: int | None,
+    until_ms: int | None,
+    progress: Progress,
+    jma_paths: Sequence[Path] = (),
+    store: SchemaStore | None = None,
+) -> tuple[ReplayPlan, int]:
+    topic_sets = [HubTopics.for_region(catalog, p) for p in packs]
+    routes = {sid: t.raw for p, t in zip(packs, topic_sets, strict=True) for sid in p.stations}
+    wanted, skipped = _readings(packs, routes, csv_path, since_ms, until_ms, progress)
+    official = None
+    if jma_paths:
+        by_prefecture: dict[str, list[str]] = {}
+        for pack, topics in zip(packs, topic_sets, strict=True):
+            by_prefecture.setdefault(pack.prefecture_code, []).append(topics.official)
+        official = official_messages(
+            jma_paths, by_prefecture, AvroCodec(store, OFFICIAL_REPORT), fetched_at=int(time.time() * 1000)
+        )
+        progress(
+            f"{official.reports} official report(s) for the regions"
+            + (f", {official.other_prefecture} of other prefectures skipped" if official.other_prefecture else "")
+            + (f", {len(official.unreadable)} unreadable (to be dead-lettered)" if official.unreadable else "")
+        )
+        if not official.messages and not wanted:
+            raise BosaiError("no official report concerns the regions' prefectures, and no readings were given")
+    return ReplayPlan(packs, catalog, topic_sets, wanted, routes, official), skipped
+
+
+def _workers(
+    plan: ReplayPlan,
+    bootstrap: str,
+    log_dir: Path,
+    settings: WorkerSettings | None,
+    metrics_ports: Sequence[int],
+    replicas: int,
+) -> list[WorkerProcess]:
+    """``replicas`` worker processes per region; the metrics ports go to each region's first replica."""
+    base = settings or WorkerSettings(pack_dir="")
+    return [
+        WorkerProcess(
+            p.path,
+            plan.catalog.prefix,
+            bootstrap,
+            log_dir / f"{plan.catalog.prefix}-{p.name}{f'-{r}' if r else ''}.log",
+            settings=replace(
+                base, instance=r, metrics_port=metrics_ports[i] if r == 0 and i < len(metrics_ports) else None
+            ),
+        )
+        for i, p in enumerate(plan.packs)
+        for r in range(replicas)
+    ]
+
+
+async def _drain(
+    plan: ReplayPlan, bootstrap: str, *, timeout_s: float, progress: Progress, workers: Sequence[WorkerProcess]
+) -> bool:
+    """Wait until every region's workers have committed the end of its raw and official topics.
+
+    Processing official reports may write readings (a flood forecast's observed levels) to the raw
+    topic, so the ends are read again after each pass until they stop moving.
+    """
+    ends = await kafka.end_offsets(bootstrap, plan.input_topics)
+    while True:
+        for pack, topics in zip(plan.packs, plan.topic_sets, strict=True):
+            targets = {tp: end for tp, end in ends.items() if tp.topic in (topics.raw, topics.official)}
+            drained = await wait_drained(
+                bootstrap,
+                app_id_for(plan.catalog.prefix, pack.name),
+                targets,
+                timeout_s=timeout_s,
+                progress=progress,
+                workers=workers,
+            )
+            if not drained:
+                return False
+        again = await kafka.end_offsets(bootstrap, plan.input_topics)
+        if again == ends:
+            return True
+        ends = again
+
+
+def run_replay(
+    packs: Sequence[RegionPack],
+    catalog: Catalog,
+    store: SchemaStore,
+    csv_path: Path | None,
+    *,
+    bootstrap: str,
+    prefix: str,
+    since_ms: int | None,
+    until_ms: int | None,
+    speed: float | None,
+    timeout_s: float,
+    log_dir: Path,
+    progress: Progress,
+    keep_topics: bool = False,
+    worker_settings: WorkerSettings | None = None,
+    replicas: int = 1,
+    metrics_ports: Sequence[int] = (),
+    live: bool = False,
+    start_workers: bool = True,
+    jma_paths: Sequence[Path] = (),
+) -> ReplayResult:
+    """Produce the CSV's readings into each region's raw topic and the official reports (``jma_paths``)
+    into its official-reports topic, run one worker per region, collect alerts."""
+    started = time.monotonic()
+    plan, skipped = _plan(
+        packs, replace(catalog, prefix=prefix), csv_path, since_ms, until_ms, progress, jma_paths, store
+    )
+    result = ReplayResult(prefix=prefix, readings=len(plan.readings), skipped=skipped)
+    if plan.official is not None:
+        result.reports, result.reports_other_prefecture = plan.official.reports, plan.official.other_prefecture
+    before, _ = asyncio.run(apply_topics(bootstrap, expand(plan.catalog, [p.topics_input() for p in packs])))
+    progress(f"topics under prefix '{prefix}': {len(before.changes)} created or updated")
+    starts = asyncio.run(kafka.end_offsets(bootstrap, plan.output_topics + plan.input_topics))
+    workers = _workers(plan, bootstrap, log_dir, worker_settings, metrics_ports, replicas) if start_workers else []
+    with (
+        _running(workers, metrics_ports, progress),
+        _live(live, plan, bootstrap, starts, store, metrics_ports) as shown,
+    ):
+        progress = (lambda _message: None) if shown else progress  # the live view shows progress itself
+        produce_started = time.monotonic()
+        asyncio.run(_produce(plan, bootstrap, store, speed=speed, progress=progress))
+        result.produce_s = time.monotonic() - produce_started
+        result.drained = asyncio.run(_drain(plan, bootstrap, timeout_s=timeout_s, progress=progress, workers=workers))
+        result.drain_s = time.monotonic() - produce_started - result.produce_s
+    _collect(result, plan, bootstrap, store, starts)
+    if not keep_topics and prefix != "bosai":  # never delete the live topics
+        asyncio.run(delete_namespace(bootstrap, prefix, [p.name for p in packs]))
+    result.total_s = time.monotonic() - started
+    return result
+
+
+async def _produce(
+    plan: ReplayPlan, bootstrap: str, store: SchemaStore, *, speed: float | None, progress: Progress
+) -> None:
+    """The readings alone as before; with official reports, one timeline of both."""
+    codec = AvroCodec(store, READING)
+    if plan.official is None:
+        await produce(bootstrap, plan.readings, plan.routes, codec, speed=speed, progress=progress)
+        return
+    readings = [
+        TimedMessage(r["observed_at"], 0, plan.routes[r["station_id"]], r["station_id"].encode(), payload)
+        for r, payload in zip(plan.readings, codec.encode_many(plan.readings), strict=True)
+    ]
+    await produce_timeline(bootstrap, readings + plan.official.messages, speed=speed, progress=progress)
+
+
+@contextmanager
+def _running(workers: Sequence[WorkerProcess], metrics_ports: Sequence[int], progress: Progress) -> Iterator[None]:
+    """The workers, started, and stopped (by pid) however the block ends."""
+    try:
+        for worker in workers:
+            worker.start()
+        urls = ", ".join(f"http://127.0.0.1:{port}/metrics" for port in metrics_ports)
+        progress(
+            f"started {len(workers)} worker(s): "
+            + ", ".join(f"pid {w.pid}" for w in workers)
+            + (f" — metrics on {urls}" if urls else "")
+        )
+        yield
+    finally:
+        for worker in workers:
+            worker.stop()
+
+
+@contextmanager
+def _live(
+    live: bool, plan: ReplayPlan, bootstrap: str, starts: dict, store: SchemaStore, metrics_ports: Sequence[int]
+) -> Iterator[bool]:
+    """The demo's terminal view while the block runs (when live); yields whether it is shown."""
+    if not live:
+        yield False
+        return
+    from streams.hub.live_view import AlertFollower, LiveView
+
+    view = LiveView(len(plan.readings), [f"http://127.0.0.1:{port}/metrics" for port in metrics_ports])
+    follower = AlertFollower(bootstrap, [t.alerts for t in plan.topic_sets], starts, view, store)
+    follower.start()
+    try:
+        yield True
+    finally:
+        follower.stop()
+        view.close()
+
+
+def _collect(result: ReplayResult, plan: ReplayPlan, bootstrap: str, store: SchemaStore, starts: dict) -> None:
+    ends = asyncio.run(kafka.end_offsets(bootstrap, plan.output_topics))
+    alert_ends = {tp: e for tp, e in ends.items() if not tp.topic.endswith(".deadletter")}
+    dead_ends = {tp: e for tp, e in ends.items() if tp.topic.endswith(".deadletter")}
+    result.dead_letters = asyncio.run(kafka.count_messages(bootstrap, starts, dead_ends))
+    result.alerts = asyncio.run(collect_alerts(bootstrap, store, starts, alert_ends, result.records))
+
+
+def write_alerts(path: Path, alerts: Sequence[dict]) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        for alert in alerts:
+            handle.write(json.dumps(alert, ensure_ascii=False) + "\n")
+
+
+def iter_lines(alerts: Sequence[dict]) -> Iterator[str]:
+    for alert in alerts:
+        yield (
+            f"{alert['observed_at']}  {alert['msg_type']:<6} {alert['rule']:<8} {alert['level']:<10} "
+            f"{alert['station_id']}  {alert['headline']}"
+        )

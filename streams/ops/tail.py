@@ -1,0 +1,159 @@
+"""Following a topic as an operator: decode every message (any of the hub's schemas) into a line or JSON.
+
+Messages carry their schema's fingerprint (single-object encoding), so one decoder reads every hub
+topic; a municipality's IT staff use this to check their subscription.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+from streams.kernel.times import jst
+from streams.platform import kafka
+from streams.platform.avro import SINGLE_OBJECT_MAGIC, AvroCodec, CodecError, SchemaStore
+
+
+class AnyDecoder:
+    """Decodes single-object-encoded messages of any schema in the store."""
+
+    def __init__(self, store: SchemaStore):
+        self.store = store
+        self._codecs: dict[str, AvroCodec] = {}
+
+    def decode(self, payload: bytes) -> tuple[str, dict]:
+        if payload is None or payload[:2] != SINGLE_OBJECT_MAGIC or len(payload) < 10:
+            raise CodecError("bad_magic", "not a single-object-encoded Avro message")
+        schema = self.store.by_fingerprint(payload[2:10])
+        if schema is None:
+            raise CodecError("unknown_schema", f"unknown fingerprint {payload[2:10].hex()}")
+        codec = self._codecs.setdefault(schema.name, AvroCodec(self.store, schema.name))
+        return schema.name.rsplit(".", 1)[-1], codec.decode(payload)
+
+
+def _time(ms: int | None) -> str:
+    return jst(ms).strftime("%Y-%m-%dT%H:%M%z") if ms is not None else "-"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def as_json(topic: str, partition: int, offset: int, kind: str, record: dict) -> str:
+    return json.dumps(
+        {"topic": topic, "partition": partition, "offset": offset, "schema": kind, "value": _jsonable(record)},
+        ensure_ascii=False,
+    )
+
+
+def as_line(kind: str, record: dict) -> str:
+    """One readable line per message."""
+    if kind == "Alert":
+        status = "" if record.get("status", "Actual") == "Actual" else f"[{record['status']}] "
+        return (
+            f"{_time(record['observed_at'])} {status}{record['msg_type']:<6} {record['rule']:<10} "
+            f"{record['level']:<10} "
+            f"{record['severity']:<8} {record['sharing_level'].lower():<9} {record['headline']}  "
+            f"[{record['alert_id']}/{record['sequence']} → {','.join(record['municipality_codes'])}]"
+        )
+    if kind == "SensorReading":
+        values = " ".join(f"{m['quantity']}={m['value']}{m['unit']}" for m in record["measurements"])
+        return f"{_time(record['observed_at'])} {record['station_id']} {record['quality']} {values}"
+    if kind == "EnrichedReading":
+        reading = record["reading"]
+        values = " ".join(f"{m['quantity']}={m['value']}{m['unit']}" for m in reading["measurements"])
+        zones = ",".join(z["zone_id"] for z in record["hazard_zones"]) or "-"
+        return (
+            f"{_time(reading['observed_at'])} {reading['station_id']} {record['municipality_code']} "
+            f"({record['geofence_method']}) zones={zones} {values}"
+        )
+    if kind == "OfficialReport":
+        return (
+            f"{_time(record['fetched_at'])} {record['entry_title'] or '-'} {record['entry_id']} "
+            f"({len(record['xml']):,} bytes of XML, {record['source']})"
+        )
+    if kind == "DeadLetter":
+        return (
+            f"{_time(record['failed_at'])} {record['reason']:<16} {record['source_topic']}"
+            f"[{record['source_partition']}]@{record['source_offset']}: {record['error_detail']}"
+        )
+    return json.dumps(_jsonable(record), ensure_ascii=False)
+
+
+async def follow(
+    bootstrap: str,
+    topics: Sequence[str],
+    *,
+    from_beginning: bool,
+    idle_timeout_s: float | None,
+    max_messages: int | None,
+    consumer_config: dict | None = None,
+) -> AsyncIterator:
+    """Yield messages of the topics; stop after max_messages, or idle_timeout_s without a message."""
+    async with kafka.started_consumer(bootstrap, **(consumer_config or {})) as consumer:
+        partitions = []
+        for topic in topics:
+            found = await kafka.partitions_of(consumer, topic)
+            if not found:
+                raise LookupError(f"topic {topic} does not exist (is the catalog applied? `bosai topics apply`)")
+            partitions += [kafka.TopicPartition(topic, p) for p in found]
+        consumer.assign(partitions)
+        if from_beginning:
+            await consumer.seek_to_beginning(*partitions)
+        else:
+            await consumer.seek_to_end(*partitions)
+        seen = 0
+        idle_since = asyncio.get_running_loop().time()
+        while True:
+            batch = await consumer.getmany(timeout_ms=500)
+            now = asyncio.get_running_loop().time()
+            if not batch:
+                if idle_timeout_s is not None and now - idle_since >= idle_timeout_s:
+                    return
+                continue
+            idle_since = now
+            for tp in sorted(batch, key=lambda t: (t.topic, t.partition)):
+                for message in batch[tp]:
+                    yield message
+                    seen += 1
+                    if max_messages is not None and seen >= max_messages:
+                        return
+
+
+async def tail(
+    bootstrap: str,
+    topics: Sequence[str],
+    store: SchemaStore,
+    emit: Callable[[str], None],
+    *,
+    as_json_lines: bool,
+    from_beginning: bool,
+    idle_timeout_s: float | None,
+    max_messages: int | None,
+) -> int:
+    decoder = AnyDecoder(store)
+    count = 0
+    async for message in follow(
+        bootstrap, topics, from_beginning=from_beginning, idle_timeout_s=idle_timeout_s, max_messages=max_messages
+    ):
+        count += 1
+        try:
+            kind, record = decoder.decode(message.value)
+        except CodecError as exc:
+            emit(f"{message.topic}[{message.partition}]@{message.offset}: undecodable ({exc})")
+            continue
+        emit(
+            as_json(message.topic, message.partition, message.offset, kind, record)
+            if as_json_lines
+            else as_line(kind, record)
+        )
+    return count

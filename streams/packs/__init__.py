@@ -1,0 +1,8 @@
+"""Region packs: a prefecture as plain data files — municipalities (MLIT N03), stations, hazard zones, rules and
+JMA's area tables — read and validated on load (``region_pack``, ``station_file``, ``geojson``, ``rule_file``,
+``jma_area_files``), and built from public data by ``bosai region init`` (``region_init``).
+"""
+
+__requires__ = ("platform",)
+
+__layers__ = {"files": ["geojson", "station_file", "rule_file", "jma_area_files", "region_pack", "region_init"]}

@@ -1,0 +1,246 @@
+"""``bosai region init``: a valid region pack built from MLIT N03 boundaries and a station list.
+
+Stations outside the prefecture are left out (and listed), so one AMeDAS file covering several
+prefectures serves each of them; the designated cities are found from the wards (a ward's city code is
+its lowest ward code with the last digit 0: 14101 → 14100).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TextIO
+
+import yaml
+
+from streams.kernel.errors import ConfigError
+from streams.kernel.geo import RegionIndex
+from streams.kernel.model import DEFAULT_STATION_SHARING
+from streams.kernel.region import RegionPack
+from streams.packs.geojson import features, number_or_none
+from streams.packs.jma_area_files import reference_table_path, rows_for_prefecture, write_area_table
+from streams.packs.region_pack import _NAME, DEFAULT_NEAREST_M, MANIFEST, PackError, _load_municipalities, load_pack
+from streams.packs.station_file import STATION_COLUMNS
+from streams.platform.checks import Problems
+from streams.platform.settings import project_root
+
+
+def _open_text(path: Path) -> TextIO:
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
+
+
+# A column only AMeDAS observation CSVs have: their stations are JMA's, whose observations are public.
+AMEDAS_VALUE_COLUMN = "precip_1h_mm"
+
+
+def read_station_list(path: Path) -> list[dict[str, str]]:
+    """Stations from a station CSV or an AMeDAS-format observation CSV (repeated rows per station).
+
+    ``sharing`` is taken from the file's column when it has one; otherwise AMeDAS observations are
+    public (JMA publishes them) and any other sensor is internal until someone decides otherwise.
+    """
+    try:
+        with _open_text(path) as handle:
+            reader = csv.DictReader(handle)
+            columns = set(reader.fieldnames or [])
+            default_sharing = "public" if AMEDAS_VALUE_COLUMN in columns else DEFAULT_STATION_SHARING
+            missing = {"station_id", "lat", "lon", "name_ja"} - columns
+            if missing:
+                raise ConfigError(
+                    path,
+                    f"missing columns {sorted(missing)}",
+                    where="header",
+                    expected="station_id, name_ja, name_en, lat, lon (AMeDAS format is fine)",
+                )
+            stations: dict[str, dict[str, str]] = {}
+            for row_number, row in enumerate(reader, start=2):
+                station_id = (row.get("station_id") or "").strip()
+                if not station_id:
+                    raise ConfigError(path, "empty station_id", where=f"row {row_number}", expected="a station id")
+                entry = {
+                    "station_id": station_id,
+                    "kind": (row.get("kind") or "rain_gauge").strip(),
+                    "name_ja": row.get("name_ja", "").strip(),
+                    "name_en": row.get("name_en", "").strip(),
+                    "lat": row["lat"].strip(),
+                    "lon": row["lon"].strip(),
+                    "alt_m": (row.get("alt_m") or "").strip(),
+                    "sharing": (row.get("sharing") or "").strip() or default_sharing,
+                    "jma_station_code": (row.get("jma_station_code") or "").strip(),
+                }
+                known = stations.setdefault(station_id, entry)
+                if (known["lat"], known["lon"]) != (entry["lat"], entry["lon"]):
+                    raise ConfigError(
+                        path,
+                        f"station {station_id} has two positions ({known['lat']}, {known['lon']}) "
+                        f"and ({entry['lat']}, {entry['lon']})",
+                        where=f"row {row_number}",
+                        expected="one position per station",
+                    )
+    except OSError as exc:
+        raise ConfigError(path, f"cannot read the station list: {exc.strerror}") from exc
+    return [stations[k] for k in sorted(stations)]
+
+
+def _designated_cities_from_n03(features: Iterable[dict]) -> dict[str, str]:
+    """City code per designated city: its lowest ward code with the last digit 0 (14101 → 14100)."""
+    wards: dict[str, list[str]] = {}
+    for feature in features:
+        props = feature.get("properties") or {}
+        city, name, code = props.get("N03_003"), props.get("N03_004"), props.get("N03_007")
+        if isinstance(city, str) and city.endswith("市") and isinstance(name, str) and name.endswith("区") and code:
+            wards.setdefault(city, []).append(code)
+    return {min(codes)[:4] + "0": city for city, codes in sorted(wards.items())}
+
+
+def _prefecture_of(n03: Path, kept: list[dict]) -> tuple[str, str]:
+    """The one prefecture (code, name) the N03 features belong to."""
+    prefectures = sorted({f["properties"]["N03_007"][:2] for f in kept})
+    if len(prefectures) != 1:
+        raise ConfigError(
+            n03,
+            f"codes of {len(prefectures)} prefectures {prefectures}",
+            expected="the N03 features of exactly one prefecture",
+        )
+    names = sorted({(f.get("properties") or {}).get("N03_001") for f in kept} - {None})
+    return prefectures[0], names[0] if names else ""
+
+
+def _stations_inside(index: RegionIndex, rows: list[dict[str, str]]) -> tuple[list[dict], list[str]]:
+    """The station rows within reach of a municipality, and the ids of the others."""
+    located = index.locate_many(
+        [number_or_none(r["lat"]) or 0.0 for r in rows],
+        [number_or_none(r["lon"]) or 0.0 for r in rows],
+        with_zones=False,
+    )
+    found = located.municipality_index.tolist()
+    return (
+        [row for row, i in zip(rows, found, strict=True) if i >= 0],
+        [row["station_id"] for row, i in zip(rows, found, strict=True) if i < 0],
+    )
+
+
+def _copy_zones(out: Path, zones: Iterable[tuple[Path, str, str]]) -> list[dict]:
+    entries = []
+    for zone_file, kind, id_template in zones:
+        (out / "zones").mkdir(exist_ok=True)
+        shutil.copyfile(zone_file, out / "zones" / zone_file.name)
+        entries.append({"file": f"zones/{zone_file.name}", "kind": kind, "id": id_template})
+    return entries
+
+
+def _empty_folder(out: Path, force: bool) -> None:
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise ConfigError(out, "the output folder exists and is not empty", expected="a new folder, or --force")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _write_stations(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(STATION_COLUMNS))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _write_jma_tables(out: Path, prefecture_code: str, known: set[str]) -> tuple[dict[str, str], list[str]]:
+    """The reference tables' rows of this prefecture whose municipalities the pack has (files entries, notes)."""
+    files: dict[str, str] = {}
+    left_out: list[str] = []
+    for key, name, forecast in (
+        ("jma_areas", "jma_areas.csv", False),
+        ("jma_forecast_areas", "jma_forecast_areas.csv", True),
+    ):
+        rows = rows_for_prefecture(reference_table_path(project_root(), forecast), prefecture_code, forecast=forecast)
+        kept = [r for r in rows if set(r["municipality_codes"].split()) <= known]
+        left_out += [next(iter(r.values())) for r in rows if r not in kept]
+        if kept:
+            write_area_table(out / name, kept, forecast=forecast)
+            files[key] = name
+    return files, left_out
+
+
+PACK_FILES = {"municipalities": "municipalities.geojson", "stations": "stations.csv", "rules": "rules.yaml"}
+
+
+def _n03_features(n03: Path, problems: Problems) -> tuple[list[dict], int]:
+    """The N03 features with a code, and how many had none (N03 has some for disputed areas, 所属未定地)."""
+    n03_features = features(n03, problems)
+    if problems.items:
+        raise PackError(n03, problems.items)
+    kept = [f for f in n03_features if (f.get("properties") or {}).get("N03_007")]
+    return kept, len(n03_features) - len(kept)
+
+
+def _write_manifest(out: Path, manifest: dict, title: str, notes: list[str]) -> None:
+    header = "".join(f"# {line}\n" for line in (title, *notes))
+    (out / MANIFEST).write_text(
+        header + yaml.safe_dump(manifest, allow_unicode=True, sort_keys=False), encoding="utf-8"
+    )
+
+
+def init_pack(
+    name: str,
+    n03: Path,
+    stations_csv: Path | None,
+    out: Path,
+    *,
+    zones: Iterable[tuple[Path, str, str]] = (),
+    nearest_max_distance_m: float = DEFAULT_NEAREST_M,
+    force: bool = False,
+) -> RegionPack:
+    """Build a valid pack from an N03 GeoJSON and a station list, with the default JMA rule set.
+
+    Without a station list the pack has no stations: it serves official information (JMA's reports)
+    only. JMA's area codes that are not "JIS code + 00" (split cities, renumbered municipalities) are
+    copied from the hub's reference tables (``jma/areas.csv``) for this prefecture. Stations outside the
+    prefecture (beyond the nearest-municipality reach) are left out and listed in the manifest's header,
+    so one AMeDAS file covering several prefectures serves each of them.
+    """
+    if not _NAME.match(name):
+        raise ConfigError("--name", f"{name!r} is not a pack name", expected="lower-case letters, digits and '-'")
+    problems = Problems()
+    kept, skipped = _n03_features(n03, problems)
+    prefecture_code, prefecture_name = _prefecture_of(n03, kept)
+    station_rows = read_station_list(stations_csv) if stations_csv is not None else []
+    _empty_folder(out, force)
+    (out / "municipalities.geojson").write_text(
+        json.dumps({"type": "FeatureCollection", "features": kept}, ensure_ascii=False), encoding="utf-8"
+    )
+    cities = _designated_cities_from_n03(kept)
+    municipalities, boundaries = _load_municipalities(
+        out / "municipalities.geojson", prefecture_code, {}, cities, problems
+    )
+    if problems.items:
+        raise PackError(n03, problems.items)
+    index = RegionIndex(municipalities, boundaries, nearest_max_distance_m=nearest_max_distance_m)
+    inside, outside = _stations_inside(index, station_rows)
+    _write_stations(out / "stations.csv", inside)
+    shutil.copyfile(project_root() / "regions" / "_template" / "rules.yaml", out / "rules.yaml")
+    jma_files, jma_left_out = _write_jma_tables(out, prefecture_code, {m.code for m in municipalities} | set(cities))
+    manifest = {
+        "format": 1,
+        "name": name,
+        "prefecture_code": prefecture_code,
+        "prefecture_name": prefecture_name,
+        "designated_cities": cities,
+        "files": {**PACK_FILES, **jma_files},
+        "hazard_zones": _copy_zones(out, zones),
+        "geofence": {"nearest_max_distance_m": nearest_max_distance_m},
+    }
+    source = f"{n03.name} and {stations_csv.name}" if stations_csv is not None else f"{n03.name} (no stations)"
+    notes = [
+        f"{skipped} N03 feature(s) without a code were left out; {len(outside)} station(s) outside "
+        f"this prefecture were left out{': ' + ', '.join(outside) if outside else ''}.",
+        f"JMA area codes from jma/areas.csv (sources there): {', '.join(jma_files.values()) or 'none needed'}"
+        + (f"; rows left out (municipalities not in this N03): {', '.join(jma_left_out)}." if jma_left_out else "."),
+    ]
+    _write_manifest(out, manifest, f"Region pack built by `bosai region init` from {source}.", notes)
+    return load_pack(out)

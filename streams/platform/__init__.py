@@ -1,0 +1,36 @@
+"""The Kafka platform and the process environment: everything features share that touches the outside world.
+
+Settings and files (``settings``, ``yamlfile`` the one YAML reader, ``checks`` the one place for "file + key +
+what was expected", ``durations``, ``secret_files``, ``kafka_security``, ``topic_catalog``); Kafka clients
+(``kafka``: every client is built there), administration (``kafka_admin``, ``kafka_protocol``), the embedded
+broker (``broker``, ``kafka_node``, ``kafka_dist``, ``hardening``, ``tls``), the Avro codec (``avro``), every
+Prometheus metric (``metrics``) and the pollers' HTTP (``http_fetch``).
+"""
+
+__requires__ = ()
+
+__layers__ = {
+    "files": [
+        "access_file",
+        "settings",
+        "yamlfile",
+        "checks",
+        "durations",
+        "secret_files",
+        "kafka_security",
+        "topic_catalog",
+    ],
+    "io": [
+        "kafka_protocol",
+        "kafka",
+        "kafka_admin",
+        "kafka_dist",
+        "kafka_node",
+        "tls",
+        "hardening",
+        "broker",
+        "avro",
+        "metrics",
+        "http_fetch",
+    ],
+}
