@@ -1,8 +1,10 @@
 """`bosai` — the operator's command (防災, disaster prevention): thin click groups, one module per group.
 
-Every subcommand parses options, calls the layer that does the work, and prints. Errors an operator
-can act on (BosaiError) are printed as one clear message with exit status 2. The top layer: may import
-every other one; nothing imports it (processes are started through ``python -m streams.runtime.…``).
+Every subcommand parses options, calls the feature that does the work, and prints. Errors an operator can act
+on (BosaiError) are printed as one clear message, and the command exits with the error's code
+(:class:`streams.kernel.errors.ExitCode`: 0 ok, 1 a check failed or drift, 2 usage, 3 the cluster unavailable,
+4 an operational failure, 130 interrupted). The top: may import every feature; nothing imports it
+(processes are started through ``python -m streams.<feature>.…``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from streams.cli.audit import audit
 from streams.cli.bench import bench
 from streams.cli.bridge import bridge
 from streams.cli.broker import broker, tls
-from streams.cli.common import say
+from streams.cli.common import log_level_option, say
 from streams.cli.demo import demo
 from streams.cli.gateway import gateway
 from streams.cli.hub import replay, tail, worker
@@ -26,13 +28,18 @@ from streams.cli.region import locate, region
 from streams.cli.topics import topics
 from streams.cli.watch import amedas, jma
 from streams.cli.web import web
-from streams.kernel.errors import BosaiError
+from streams.kernel.errors import BosaiError, ExitCode
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="bosai")
+@log_level_option
 def cli() -> None:
-    """Real-time disaster-data hub for a prefecture and its municipalities."""
+    """Real-time disaster-data hub for a prefecture and its municipalities.
+
+    Exit codes: 0 ok, 1 a check failed or drift found, 2 usage error, 3 the Kafka cluster could not be reached
+    within the patience, 4 an operational failure (the message says what), 130 interrupted.
+    """
 
 
 for command in (
@@ -65,13 +72,13 @@ def main() -> None:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         say("aborted")
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except BosaiError as exc:
         say(f"bosai: error: {exc}")
-        sys.exit(2)
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         say("interrupted")
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)

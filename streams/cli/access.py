@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from pathlib import Path
 
 import click
 
 from streams.cli.common import catalog, load_packs, region_option, say
 from streams.kernel.access import AccessPolicy, find_principal, format_plan
-from streams.kernel.errors import BosaiError
+from streams.kernel.errors import BosaiError, CheckFailed
 
 
 def _policy() -> AccessPolicy:
@@ -37,8 +36,7 @@ def access_generate(regions: tuple[Path, ...], check: bool) -> None:
     if check:
         current = path.read_text(encoding="utf-8") if path.exists() else ""
         if current != text:
-            click.echo(f"{path} is out of date: run `bosai access generate`")
-            sys.exit(1)
+            raise CheckFailed(f"{path} is out of date: run `bosai access generate`")
         click.echo(f"{path} is up to date")
         return
     path.write_text(text, encoding="utf-8")
@@ -47,11 +45,14 @@ def access_generate(regions: tuple[Path, ...], check: bool) -> None:
 
 @access.command("plan")
 def access_plan() -> None:
-    """Show how the cluster's ACLs differ from topics/access.yaml. Exit 0 when they do not."""
+    """Show how the cluster's ACLs differ from topics/access.yaml. Exit 0 when they do not, 1 when they do."""
     from streams.platform.broker import resolve_admin_bootstrap
     from streams.platform.kafka_admin import plan_access
 
-    click.echo(format_plan(asyncio.run(plan_access(resolve_admin_bootstrap(), _policy()))))
+    plan = asyncio.run(plan_access(resolve_admin_bootstrap(), _policy()))
+    click.echo(format_plan(plan))
+    if plan.changes:
+        raise CheckFailed("the cluster's ACLs differ from topics/access.yaml (`bosai access apply`)")
 
 
 _HUB_CONFIG_HELP = (

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from streams.kernel.errors import BosaiError
+from streams.kernel.errors import CheckFailed
 
 
 @click.command()
@@ -47,10 +47,10 @@ def audit(lock: Path | None, allowlist: Path | None, today: object, strict: bool
         aliases = f" ({', '.join(finding.aliases)})" if finding.aliases else ""
         click.echo(f"  VULNERABLE: {finding.package} {finding.version} {finding.id}{aliases}; fixed in {fixes}")
     if not verdict.ok:
-        raise BosaiError(
+        raise CheckFailed(
             f"{len(verdict.blocking)} vulnerability(ies) not in the allowlist, "
             f"{len(verdict.expired)} expired allowlist entry(ies)"
         )
     if strict and report.not_audited:
-        raise BosaiError(f"{len(report.not_audited)} pin(s) could not be audited (--strict)")
+        raise CheckFailed(f"{len(report.not_audited)} pin(s) could not be audited (--strict)")
     click.echo("audit: ok")

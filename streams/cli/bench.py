@@ -11,14 +11,15 @@ import importlib.util
 import shutil
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
 import click
 
-from streams.cli.common import say
-from streams.kernel.errors import BosaiError
+from streams.cli.common import output_and_json, results_options, say
+from streams.kernel.errors import BosaiError, CheckFailed
 
 if TYPE_CHECKING:  # imported when called: the CLI starts fast
     from streams.platform.broker import BrokerLease
@@ -67,12 +68,7 @@ def _require_peer() -> None:
     type=click.Choice(["1", "3"]),
     help="Nodes of the embedded cluster the bench starts (ignored with KAFKA_BOOTSTRAP_SERVERS).",
 )
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the results here (default <cache>/bench/results/<time>.json).",
-)
+@results_options("<cache>/bench-results/<time>.json")
 @click.pass_context
 def bench(
     ctx: click.Context,
@@ -83,7 +79,8 @@ def bench(
     scaling_readings: int | None,
     skip_peer: bool,
     brokers: str,
-    json_path: Path | None,
+    as_json: bool | Path | None,
+    output: Path | None,
 ) -> None:
     """Benchmark the hub against the passthrough ceiling and a Quix Streams peer; print a table."""
     if ctx.invoked_subcommand is not None:
@@ -117,10 +114,19 @@ def bench(
             skip_peer=skip_peer,
             brokers=int(brokers),
         )
+    json_path, as_json = output_and_json(as_json, output)
     path = pipeline.save(results, json_path or cache_dir() / "bench-results" / time.strftime("%Y%m%d-%H%M%S.json"))
-    for line in pipeline.table(results):
-        click.echo(line)
-    click.echo(f"results: {path}")
+    show_results(pipeline.table(results), path, as_json)
+
+
+def show_results(lines: Iterable[str], path: Path, as_json: bool) -> None:
+    """The table (on stdout, or on stderr when --json prints the results' JSON to stdout) and where they went."""
+    echo = say if as_json else click.echo
+    for line in lines:
+        echo(line)
+    echo(f"results: {path}")
+    if as_json:
+        click.echo(path.read_text(encoding="utf-8"))
 
 
 @bench.command("geofence")
@@ -132,7 +138,9 @@ def bench(
     help="Region pack (default regions/tochigi).",
 )
 @click.option("--points", default=200_000, show_default=True, help="Points for the batch measurement.")
-@click.option("--seed", default=7, show_default=True)
+@click.option(
+    "--seed", default=7, show_default=True, help="Seed of the random points (the same seed, the same points)."
+)
 def bench_geofence(pack_dir: Path | None, points: int, seed: int) -> None:
     """Pack load time and point look-ups per second, single and batch."""
     for line in benchmark_module("geofence").run_geofence_bench(pack_dir, points=points, seed=seed, progress=say):
@@ -143,10 +151,10 @@ def bench_geofence(pack_dir: Path | None, points: int, seed: int) -> None:
 @click.option("--readings", "readings_count", default=10_000, show_default=True, help="Readings in the burst.")
 @click.option("--batch", default=100, show_default=True, help="Readings per POST /v1/readings.")
 @click.option("--concurrency", default=8, show_default=True, help="Clients sending at once.")
-@click.option(
-    "--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the results here too."
-)
-def bench_gateway(readings_count: int, batch: int, concurrency: int, json_path: Path | None) -> None:
+@results_options("<cache>/bench-results/gateway-<time>.json")
+def bench_gateway(
+    readings_count: int, batch: int, concurrency: int, as_json: bool | Path | None, output: Path | None
+) -> None:
     """A burst of readings in batches through `bosai gateway`: readings/s, time to 202, nothing lost."""
     import json
 
@@ -161,12 +169,11 @@ def bench_gateway(readings_count: int, batch: int, concurrency: int, json_path: 
         results = module.run(
             lease.bootstrap, readings=readings_count, batch=batch, concurrency=concurrency, work=work, progress=say
         )
+    json_path, as_json = output_and_json(as_json, output)
     path = json_path or cache_dir() / "bench-results" / time.strftime("gateway-%Y%m%d-%H%M%S.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2), encoding="utf-8")
-    for line in module.table(results):
-        click.echo(line)
-    click.echo(f"results: {path}")
+    show_results(module.table(results), path, as_json)
     if results["lost"] or results["dead_letters"] or set(results["answers"]) != {"202"}:
         raise BosaiError("readings were lost or refused in the burst (see above)")
 
@@ -182,13 +189,8 @@ def bench_gateway(readings_count: int, batch: int, concurrency: int, json_path: 
     "--rate", default=10.0, show_default=True, help="Public alerts raised per second (each cancelled 2 s later)."
 )
 @click.option("--seconds", default=15.0, show_default=True, help="How long alerts flow in each step.")
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the results here (default <cache>/bench-results/web-<time>.json).",
-)
-def bench_web(clients: str, rate: float, seconds: float, json_path: Path | None) -> None:
+@results_options("<cache>/bench-results/web-<time>.json")
+def bench_web(clients: str, rate: float, seconds: float, as_json: bool | Path | None, output: Path | None) -> None:
     """Live clients one `bosai web` process holds with alerts flowing, and alert-to-page latency."""
     from streams.platform.broker import broker_for_command
     from streams.platform.settings import cache_dir
@@ -202,10 +204,9 @@ def bench_web(clients: str, rate: float, seconds: float, json_path: Path | None)
         work = cache_dir() / "bench-web"
         work.mkdir(parents=True, exist_ok=True)
         results = web_bench.run(lease.bootstrap, steps=steps, rate=rate, seconds=seconds, work=work, progress=say)
+    json_path, as_json = output_and_json(as_json, output)
     path = web_bench.save(results, json_path or cache_dir() / "bench-results" / time.strftime("web-%Y%m%d-%H%M%S.json"))
-    for line in web_bench.table(results):
-        click.echo(line)
-    click.echo(f"results: {path}")
+    show_results(web_bench.table(results), path, as_json)
 
 
 @bench.command("soak")
@@ -219,13 +220,15 @@ def bench_web(clients: str, rate: float, seconds: float, json_path: Path | None)
 )
 @click.option("--sample-seconds", default=5.0, show_default=True, type=float, help="Sampling interval.")
 @click.option("--hardened", is_flag=True, help="On a hardened broker (no PLAINTEXT; the hub as User:hub).")
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the samples and figures here (default <cache>/bench-results/soak-<time>.json).",
-)
-def bench_soak(minutes: float, speed: float, sample_seconds: float, hardened: bool, json_path: Path | None) -> None:
+@results_options("<cache>/bench-results/soak-<time>.json")
+def bench_soak(
+    minutes: float,
+    speed: float,
+    sample_seconds: float,
+    hardened: bool,
+    as_json: bool | Path | None,
+    output: Path | None,
+) -> None:
     """The demo's data in a loop through workers, feed, map and sink, with readers attached: memory, descriptors,
     threads of every process and consumer lag over time, and a verdict (exit 1 when a bound is broken)."""
     from streams.cli.common import region_dirs
@@ -245,11 +248,7 @@ def bench_soak(minutes: float, speed: float, sample_seconds: float, hardened: bo
     figures = report.process_figures(soak)
     lag = report.lag_figures(soak, per_loop / max(1e-9, result["loop_s"]) * sample_seconds)
     checks = report.verdict(soak, result, figures, lag)
-    for line in report.table(soak, figures):
-        click.echo(line)
-    click.echo("")
-    for ok, text in checks:
-        click.echo(f"{'ok  ' if ok else 'FAIL'} {text}")
+    json_path, as_json = output_and_json(as_json, output)
     path = report.save(
         json_path or cache_dir() / "bench-results" / time.strftime("soak-%Y%m%d-%H%M%S.json"),
         soak,
@@ -258,9 +257,10 @@ def bench_soak(minutes: float, speed: float, sample_seconds: float, hardened: bo
         lag,
         checks,
     )
-    click.echo(f"results: {path}")
+    lines = [*report.table(soak, figures), "", *(f"{'ok  ' if ok else 'FAIL'} {text}" for ok, text in checks)]
+    show_results(lines, path, as_json)
     if not all(ok for ok, _ in checks):
-        raise BosaiError(f"soak: {sum(not ok for ok, _ in checks)} bound(s) broken (see above)")
+        raise CheckFailed(f"soak: {sum(not ok for ok, _ in checks)} bound(s) broken (see above)")
 
 
 def _soak_cluster(lease: BrokerLease) -> dict:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 from pathlib import Path
 
 import click
 
-from streams.cli.common import catalog, load_packs, region_option, say
+from streams.cli import common
 from streams.kernel.errors import BosaiError
 
 config_option = click.option(
@@ -27,7 +26,7 @@ def load_bridge(config: Path | None, regions: tuple[Path, ...]) -> tuple[list, o
 
     if config is None:
         raise click.UsageError("--config FILE is required (the Orion bridge file)")
-    packs = load_packs(regions)
+    packs = common.load_packs(regions)
     return packs, load_bridge_config(config, packs, load_access(default_access_path()))
 
 
@@ -43,11 +42,11 @@ def bridge() -> None:
 
 
 @bridge.group("orion", invoke_without_command=True)
+@common.log_level_option
 @config_option
-@region_option
-@click.option("--topic-prefix", default=None, help="Topic prefix (default: the catalog's).")
-@click.option("--metrics-port", default=None, type=int, help="Serve /metrics on this port (0 = any free port).")
-@click.option("--metrics-host", default="127.0.0.1", show_default=True)
+@common.region_option
+@common.topic_prefix_option
+@common.metrics_options
 @click.pass_context
 def orion(
     ctx: click.Context,
@@ -61,28 +60,23 @@ def orion(
     if ctx.invoked_subcommand is not None:
         return
     from streams.fiware.bridge import routes_for, run_bridge
-    from streams.platform import metrics
     from streams.platform.avro import default_store
     from streams.platform.broker import resolve_bootstrap
 
     packs, config_ = load_bridge(config, regions)
-    routes = routes_for(config_, packs, catalog(topic_prefix))
-    if metrics_port is not None:
-        say(f"metrics on http://{metrics_host}:{metrics.serve(metrics_port, metrics_host)}/metrics")
+    routes = routes_for(config_, packs, common.catalog(topic_prefix))
+    common.serve_metrics(metrics_port, metrics_host)
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        await run_bridge(routes, resolve_bootstrap(), default_store(), stop, progress=say)
-
-    asyncio.run(main())
-    say("bridge stopped")
+    common.run_until_stopped(
+        lambda stop: run_bridge(routes, resolve_bootstrap(), default_store(), stop, progress=common.say)
+    )
+    common.say("bridge stopped")
 
 
 @orion.command("subscribe")
+@common.log_level_option
 @config_option
-@region_option
+@common.region_option
 @click.option("--orion", "only", multiple=True, help="Only these Orion ids (default: every one with sensors).")
 @click.option("--rotate", is_flag=True, help="Issue a new token even if the Orion's is still valid.")
 @click.option("--tokens", type=click.Path(path_type=Path, dir_okay=False), help="The gateway's token store.")
@@ -108,10 +102,11 @@ def orion_subscribe(
 
 
 @orion.command("redrive")
+@common.log_level_option
 @config_option
-@region_option
+@common.region_option
 @click.option("--orion", "only", multiple=True, help="Only these Orion ids (default: all).")
-@click.option("--topic-prefix", default=None, help="Topic prefix (default: the catalog's).")
+@common.topic_prefix_option
 def orion_redrive(
     config: Path | None, regions: tuple[Path, ...], only: tuple[str, ...], topic_prefix: str | None
 ) -> None:
@@ -123,10 +118,10 @@ def orion_redrive(
     packs, config_ = load_bridge(config, regions)
     wanted = {t.id for t in _selected(config_, only)}
     failed = 0
-    for route in routes_for(config_, packs, catalog(topic_prefix)):
+    for route in routes_for(config_, packs, common.catalog(topic_prefix)):
         if route.target.id in wanted:
             _delivered, _superseded, again = asyncio.run(
-                redrive(route, resolve_bootstrap(), default_store(), progress=say)
+                redrive(route, resolve_bootstrap(), default_store(), progress=common.say)
             )
             failed += again
     sys.exit(1 if failed else 0)

@@ -71,7 +71,7 @@ def _listeners(state: BrokerState) -> None:
 
 
 @broker.command("down")
-@click.option("--name", default="default", show_default=True)
+@click.option("--name", default="default", show_default=True, help="Broker instance name.")
 @click.option("--keep-data", is_flag=True, help="Keep the data directories (topics survive the next `up`).")
 def broker_down(name: str, keep_data: bool) -> None:
     """Stop every node of the embedded broker by its pid; remove their data unless --keep-data."""
@@ -93,7 +93,7 @@ def _external_status(external: str, as_json: bool) -> None:
 
 
 @broker.command("status")
-@click.option("--name", default="default", show_default=True)
+@click.option("--name", default="default", show_default=True, help="Broker instance name.")
 @click.option("--json", "as_json", is_flag=True, help="bootstrap, nodes (id, pid, ports, up), controller_leader.")
 def broker_status(name: str, as_json: bool) -> None:
     """Is the broker up and answering? Exit 0 if so, 1 if not."""
@@ -124,7 +124,7 @@ def broker_status(name: str, as_json: bool) -> None:
 
 
 @broker.command("kill")
-@click.option("--name", default="default", show_default=True)
+@click.option("--name", default="default", show_default=True, help="Broker instance name.")
 @click.option("--node", "node_id", required=True, type=int, help="The node to kill (SIGKILL), e.g. for a drill.")
 def broker_kill(name: str, node_id: int) -> None:
     """Kill one node of the embedded cluster with SIGKILL (a crash); `bosai broker start --node` brings it back."""
@@ -135,7 +135,7 @@ def broker_kill(name: str, node_id: int) -> None:
 
 
 @broker.command("start")
-@click.option("--name", default="default", show_default=True)
+@click.option("--name", default="default", show_default=True, help="Broker instance name.")
 @click.option("--node", "node_id", required=True, type=int, help="The node to start again.")
 def broker_start(name: str, node_id: int) -> None:
     """Start a killed or stopped node again, with its config and data as they are."""
@@ -166,7 +166,14 @@ def tls() -> None:
     show_default=True,
     help="DNS name clients use to reach the broker (repeatable).",
 )
-@click.option("--ip", "ips", multiple=True, default=("127.0.0.1",), show_default=True)
+@click.option(
+    "--ip",
+    "ips",
+    multiple=True,
+    default=("127.0.0.1",),
+    show_default=True,
+    help="An address the broker certificate is valid for (repeatable).",
+)
 def tls_init(out_dir: Path, hostnames: tuple[str, ...], ips: tuple[str, ...]) -> None:
     """For a cluster the hub does not start itself (e.g. docker-compose): make the CA, broker.pem (the nodes'
     key and certificate, also their client certificate between nodes) and admin.pem (admin commands, mTLS)."""

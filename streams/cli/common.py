@@ -1,16 +1,24 @@
-"""What every `bosai` command shares: messages, the --region option, the speed parameter, packs and catalog."""
+"""What every `bosai` command shares: messages, the options that mean the same everywhere (--region, --log-level,
+--json, --output), the speed parameter, packs and catalog."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+import signal
 import socket
 import unicodedata
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from streams.kernel.region import RegionPack
 from streams.kernel.topics import Catalog
+
+T = TypeVar("T")
 
 
 def say(message: str) -> None:
@@ -28,6 +36,45 @@ region_option = click.option(
 
 topic_prefix_option = click.option(
     "--topic-prefix", default=None, help="Topic namespace (default: the catalog's prefix, bosai)."
+)
+
+
+def metrics_options(command: Any) -> Any:
+    """``--metrics-port`` and ``--metrics-host``: where a long-running process serves Prometheus /metrics."""
+    command = click.option(
+        "--metrics-host", default="127.0.0.1", show_default=True, help="Address the metrics endpoint binds."
+    )(command)
+    return click.option(
+        "--metrics-port", default=None, type=int, help="Serve Prometheus /metrics on this port (0 = any free port)."
+    )(command)
+
+
+def serve_metrics(port: int | None, host: str) -> None:
+    """Start the Prometheus endpoint when a port was given, and say where it is."""
+    if port is not None:
+        from streams.platform import metrics
+
+        say(f"metrics on http://{host}:{metrics.serve(port, host)}/metrics")
+
+
+def run_until_stopped(run: Callable[[asyncio.Event], Awaitable[T]]) -> T:
+    """Run ``run(stop)`` in an event loop; SIGINT and SIGTERM set ``stop`` (the process ends cleanly)."""
+
+    async def main() -> T:
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        return await run(stop)
+
+    return asyncio.run(main())
+
+
+replicas_option = click.option(
+    "--replicas",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 16),
+    help="Worker processes per region (they share its partitions).",
 )
 
 
@@ -55,6 +102,96 @@ trusted_proxy_option = click.option(
     help="A reverse proxy in front of this door (CIDR, repeatable): only from these is X-Forwarded-For read "
     "(its right-most address that is not a trusted proxy is the client the login limits count).",
 )
+
+
+# -- logging: one --log-level, one vocabulary (Python's), for every command -----------------------------------
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+ENV_LOG_LEVEL = "BOSAI_LOG_LEVEL"  # what `--log-level` set, for the processes a command starts
+_OLD_LOG_LEVELS = {"warn": "warning", "crit": "critical"}  # Faust's words, accepted by the deprecated --loglevel
+
+
+def configure_logging(level: str) -> None:
+    """Log at ``level`` to stderr, here and in the processes this command starts."""
+    os.environ[ENV_LOG_LEVEL] = level
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s", force=True)
+
+
+def current_log_level(default: str = "warning") -> str:
+    return os.environ.get(ENV_LOG_LEVEL) or default
+
+
+def _log_level(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if param.name == "deprecated_loglevel":
+        say("bosai: --loglevel is deprecated (it goes in the next release): use --log-level")
+    level = _OLD_LOG_LEVELS.get(value.lower(), value.lower())
+    configure_logging(level)
+    return level
+
+
+def log_level_option(command: Any) -> Any:
+    """``--log-level`` (and the deprecated ``--loglevel``, which also takes Faust's warn/crit)."""
+    command = click.option(
+        "--loglevel",
+        "deprecated_loglevel",
+        hidden=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_log_level,
+        type=click.Choice(LOG_LEVELS + tuple(_OLD_LOG_LEVELS), case_sensitive=False),
+        help="Deprecated: use --log-level.",
+    )(command)
+    return click.option(
+        "--log-level",
+        expose_value=False,
+        is_eager=True,
+        callback=_log_level,
+        type=click.Choice(LOG_LEVELS, case_sensitive=False),
+        help=f"Logging detail on stderr: {', '.join(LOG_LEVELS)} [default: warning, or {ENV_LOG_LEVEL}].",
+    )(command)
+
+
+# -- results: --json prints JSON to stdout; --output FILE writes a file ---------------------------------------
+def _json(ctx: click.Context, param: click.Parameter, value: str | None) -> bool | Path | None:
+    """``--json`` alone: JSON on stdout. ``--json FILE`` (the old meaning on `bench`): deprecated --output."""
+    if value is None:
+        return None
+    if value == "-":
+        return True
+    say(f"bosai: --json {value} is deprecated (it goes in the next release): use --output {value}")
+    return Path(value)
+
+
+def results_options(default_note: str) -> Any:
+    """``--json`` (print the results as JSON to stdout) and ``--output FILE`` (write them to a file)."""
+
+    def decorate(command: Any) -> Any:
+        command = click.option(
+            "--output",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help=f"Write the results as JSON to this file [default: {default_note}].",
+        )(command)
+        return click.option(
+            "--json",
+            "as_json",
+            is_flag=False,
+            flag_value="-",
+            default=None,
+            callback=_json,
+            metavar="",
+            help="Print the results as JSON to stdout (the table goes to stderr).",
+        )(command)
+
+    return decorate
+
+
+def output_and_json(as_json: bool | Path | None, output: Path | None) -> tuple[Path | None, bool]:
+    """(the file to write, whether to print JSON on stdout) from --output and --json (old --json FILE too)."""
+    if isinstance(as_json, Path):
+        return output or as_json, False
+    return output, bool(as_json)
 
 
 def region_dirs(regions: tuple[Path, ...]) -> list[Path]:

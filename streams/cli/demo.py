@@ -10,7 +10,17 @@ from typing import TYPE_CHECKING
 
 import click
 
-from streams.cli.common import Speed, catalog, free_ports, load_packs, pad, region_dirs, say
+from streams.cli.common import (
+    Speed,
+    catalog,
+    free_ports,
+    load_packs,
+    log_level_option,
+    pad,
+    region_dirs,
+    replicas_option,
+    say,
+)
 from streams.kernel.errors import BosaiError
 from streams.kernel.region import RegionPack
 from streams.kernel.topics import format_plan
@@ -47,6 +57,7 @@ def episode_summary(alerts: Sequence[dict], packs: Sequence[RegionPack]) -> list
 
 
 @click.command()
+@log_level_option
 @click.option("--from", "since", default="2023-09-04", show_default=True, help="First event time (JST).")
 @click.option("--to", "until", default="2023-09-09", show_default=True, help="End of the range (JST, exclusive).")
 @click.option(
@@ -76,13 +87,7 @@ def episode_summary(alerts: Sequence[dict], packs: Sequence[RegionPack]) -> list
     show_default=True,
     help="After the rain, relay JMA's 土砂災害警戒情報 of 神奈川県, 2024-11-02.",
 )
-@click.option(
-    "--replicas",
-    default=1,
-    show_default=True,
-    type=click.IntRange(1, 16),
-    help="Worker processes per region (they share its partitions).",
-)
+@replicas_option
 def demo(
     since: str,
     until: str,

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
 from pathlib import Path
 
 import click
 
-from streams.cli.common import catalog, load_packs, region_option, say, trusted_proxy_option
+from streams.cli import common
 from streams.kernel.errors import BosaiError
 
 owners_option = click.option(
@@ -24,6 +22,7 @@ tokens_option = click.option(
 
 
 @click.group(invoke_without_command=True)
+@common.log_level_option
 @owners_option
 @click.option(
     "--bridge-config",
@@ -31,15 +30,14 @@ tokens_option = click.option(
     help="The Orion bridge file: opens /v1/orion/<id>/notifications for its Orions.",
 )
 @tokens_option
-@region_option
+@common.region_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8089, show_default=True, type=int)
 @click.option("--max-body-bytes", default=1 << 20, show_default=True, type=int, help="Largest request body.")
 @click.option("--max-readings", default=1000, show_default=True, type=int, help="Most readings in one request.")
-@click.option("--topic-prefix", default=None, help="Topic prefix (default: the catalog's).")
-@click.option("--metrics-port", default=None, type=int, help="Serve /metrics on this port (0 = any free port).")
-@click.option("--metrics-host", default="127.0.0.1", show_default=True)
-@trusted_proxy_option
+@common.topic_prefix_option
+@common.metrics_options
+@common.trusted_proxy_option
 @click.pass_context
 def gateway(
     ctx: click.Context,
@@ -64,18 +62,18 @@ def gateway(
     from streams.gateway.owners import load_owners
     from streams.gateway.server import Doors, Gateway, Limits, serve_gateway
     from streams.kernel.topics import HubTopics
-    from streams.platform import kafka, metrics
+    from streams.platform import kafka
     from streams.platform.avro import default_store
     from streams.platform.broker import resolve_bootstrap
     from streams.security.token_store import TokenStore, default_tokens_path
 
     if owners is None and bridge_config is None:
         raise click.UsageError("give --owners FILE, --bridge-config FILE, or both")
-    packs = load_packs(regions)
+    packs = common.load_packs(regions)
     bridge = load_bridge(bridge_config, regions)[1] if bridge_config else None
     ids = {t.id for t in bridge.orions} if bridge else set()
     tables = {k: v for pack in packs for k, v in load_orion_table(pack, ids).items()} if bridge else {}
-    topics_catalog = catalog(topic_prefix)
+    topics_catalog = common.catalog(topic_prefix)
     service = Gateway(
         packs=packs,
         owners=load_owners(owners, packs) if owners else {},
@@ -87,17 +85,10 @@ def gateway(
         doors=Doors(TokenStore(tokens or default_tokens_path()), trusted_proxies=trusted_proxies),
         limits=Limits(max_body_bytes=max_body_bytes, max_readings=max_readings),
     )
-    if metrics_port is not None:
-        say(f"metrics on http://{metrics_host}:{metrics.serve(metrics_port, metrics_host)}/metrics")
+    common.serve_metrics(metrics_port, metrics_host)
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        await serve_gateway(service, host=host, port=port, stop=stop, progress=say)
-
-    asyncio.run(main())
-    say("gateway stopped")
+    common.run_until_stopped(lambda stop: serve_gateway(service, host=host, port=port, stop=stop, progress=common.say))
+    common.say("gateway stopped")
 
 
 @gateway.group("token")
@@ -109,7 +100,7 @@ def token() -> None:
 @click.argument("owner")
 @owners_option
 @tokens_option
-@region_option
+@common.region_option
 @click.option("--output", type=click.Path(path_type=Path, dir_okay=False), help="Write the token here (mode 0600).")
 def token_issue(
     owner: str, owners: Path | None, tokens: Path | None, regions: tuple[Path, ...], output: Path | None
@@ -120,7 +111,7 @@ def token_issue(
 
     if owners is None:
         raise click.UsageError("--owners FILE is required (the owner must be in it)")
-    known = load_owners(owners, load_packs(regions))
+    known = load_owners(owners, common.load_packs(regions))
     if owner not in known:
         raise BosaiError(f"{owners}: no owner {owner!r} (known: {', '.join(sorted(known))})")
     store = TokenStore(tokens or default_tokens_path())
@@ -129,11 +120,11 @@ def token_issue(
         from streams.platform.secret_files import write_secret
 
         write_secret(output, secret + "\n")
-        say(f"token for {owner} written to {output} (mode 0600)")
+        common.say(f"token for {owner} written to {output} (mode 0600)")
     else:
         click.echo(secret)
     stations = ", ".join(sorted(known[owner].stations))
-    say(f"issued a gateway token for {owner} ({stations}); stored hashed in {store.path}")
+    common.say(f"issued a gateway token for {owner} ({stations}); stored hashed in {store.path}")
 
 
 @token.command("revoke")

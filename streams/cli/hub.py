@@ -10,24 +10,36 @@ from pathlib import Path
 
 import click
 
-from streams.cli.common import Speed, catalog, say, topic_prefix_option
+from streams.cli.common import (
+    Speed,
+    catalog,
+    current_log_level,
+    log_level_option,
+    metrics_options,
+    replicas_option,
+    say,
+    topic_prefix_option,
+)
 from streams.kernel.errors import BosaiError
 
 
 @click.command()
-@click.option("--region", "pack_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--region",
+    "pack_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Region pack folder of the region this worker serves.",
+)
 @topic_prefix_option
-@click.option("--metrics-port", default=None, type=int, help="Serve Prometheus metrics on PORT (0 = any).")
-@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address the metrics endpoint binds.")
+@metrics_options
 @click.option(
     "--batch-max",
     default=10_000,
     show_default=True,
     help="Most records one poll fetches, and one partition's transaction holds.",
 )
-@click.option(
-    "--loglevel", default="warn", show_default=True, type=click.Choice(["crit", "error", "warn", "info", "debug"])
-)
+@log_level_option
 @click.option(
     "--replicas",
     default=1,
@@ -49,7 +61,6 @@ def worker(
     metrics_port: int | None,
     metrics_host: str,
     batch_max: int,
-    loglevel: str,
     replicas: int,
     instance: int,
 ) -> None:
@@ -62,7 +73,7 @@ def worker(
         metrics_port=metrics_port,
         metrics_host=metrics_host,
         batch_max=batch_max,
-        loglevel=loglevel,
+        loglevel=current_log_level(),
         instance=instance,
     )
     if replicas == 1:
@@ -113,6 +124,7 @@ def _report(result, timeout_s: float, allow_dead_letters: bool) -> None:  # noqa
 
 
 @click.command()
+@log_level_option
 @click.option(
     "--region",
     "pack_dirs",
@@ -158,13 +170,7 @@ def _report(result, timeout_s: float, allow_dead_letters: bool) -> None:  # noqa
     is_flag=True,
     help="Start no workers: feed the hub already running on --topic-prefix and wait for it to drain.",
 )
-@click.option(
-    "--replicas",
-    default=1,
-    show_default=True,
-    type=click.IntRange(1, 16),
-    help="Worker processes per region (they share its partitions).",
-)
+@replicas_option
 def replay(
     pack_dirs: tuple[Path, ...],
     csv_path: Path | None,
@@ -221,6 +227,7 @@ def replay(
 
 
 @click.command()
+@log_level_option
 @click.option(
     "--region",
     "pack_dir",

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import click
 
-from streams.cli.common import catalog, load_packs, region_option, say, trusted_proxy_option
+from streams.cli import common
 from streams.kernel.errors import BosaiError
 from streams.kernel.region import RegionPack
 
@@ -55,10 +54,11 @@ def cap_renderer(packs: Sequence[RegionPack]) -> tuple[dict, dict, Callable[[dic
 
 
 @click.command()
-@region_option
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8088, show_default=True, type=int)
-@click.option("--topic-prefix", default=None, help="Topic prefix (default: the catalog's).")
+@common.log_level_option
+@common.region_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the feed binds.")
+@click.option("--port", default=8088, show_default=True, type=int, help="Port the feed listens on.")
+@common.topic_prefix_option
 @click.option(
     "--auth-cache",
     default=30.0,
@@ -80,9 +80,8 @@ def cap_renderer(packs: Sequence[RegionPack]) -> tuple[dict, dict, Callable[[dic
     type=click.FloatRange(min=0.1),
     help="SCRAM handshakes a second this door may ask of the broker, in total (429 past it).",
 )
-@trusted_proxy_option
-@click.option("--metrics-port", default=None, type=int, help="Serve Prometheus /metrics on this port (0: any free).")
-@click.option("--metrics-host", default="127.0.0.1", show_default=True)
+@common.trusted_proxy_option
+@common.metrics_options
 def feed(
     regions: tuple[Path, ...],
     host: str,
@@ -98,18 +97,16 @@ def feed(
     """Serve Atom feeds of current CAP 1.2 messages (per municipality, prefecture, public) behind credentials."""
     from streams.delivery.feed_server import serve_feed
     from streams.kernel.topics import topic_name
-    from streams.platform import metrics
     from streams.platform.access_file import default_access_path, load_access
     from streams.platform.avro import default_store
     from streams.platform.broker import resolve_bootstrap, resolve_clients_listener
 
-    packs = load_packs(regions)
-    topics_catalog = catalog(topic_prefix)
+    packs = common.load_packs(regions)
+    topics_catalog = common.catalog(topic_prefix)
     clients_bootstrap, ca_file = resolve_clients_listener()
     names, polygons, _render = cap_renderer(packs)
     topics = [topic_name(topics_catalog, "alerts", p.name, prefecture_code=p.prefecture_code) for p in packs]
-    if metrics_port is not None:
-        say(f"metrics on http://{metrics_host}:{metrics.serve(metrics_port, metrics_host)}/metrics")
+    common.serve_metrics(metrics_port, metrics_host)
     try:
         asyncio.run(
             serve_feed(
@@ -127,11 +124,11 @@ def feed(
                 trusted_proxies=trusted_proxies,
                 sender_names=names,
                 zone_polygons=polygons,
-                progress=say,
+                progress=common.say,
             )
         )
     except KeyboardInterrupt:
-        say("feed stopped")
+        common.say("feed stopped")
 
 
 @click.group()
@@ -143,11 +140,12 @@ def _routes(config: Path, regions: tuple[Path, ...], topic_prefix: str | None) -
     from streams.delivery.sink import routes_for
     from streams.delivery.subscriptions import load_subscriptions
 
-    packs = load_packs(regions)
-    return packs, routes_for(load_subscriptions(config, packs), packs, catalog(topic_prefix))
+    packs = common.load_packs(regions)
+    return packs, routes_for(load_subscriptions(config, packs), packs, common.catalog(topic_prefix))
 
 
 @sink.command("run")
+@common.log_level_option
 @click.option(
     "--config",
     "config",
@@ -155,39 +153,39 @@ def _routes(config: Path, regions: tuple[Path, ...], topic_prefix: str | None) -
     type=click.Path(path_type=Path, dir_okay=False),
     help="Subscriptions file (see deploy/subscriptions.example.yaml).",
 )
-@region_option
-@click.option("--topic-prefix", default=None, help="Topic prefix (default: the catalog's).")
-@click.option("--metrics-port", default=None, type=int, help="Serve /metrics on this port (0 = any free port).")
-@click.option("--metrics-host", default="127.0.0.1", show_default=True)
+@common.region_option
+@common.topic_prefix_option
+@common.metrics_options
 def sink_run(
     config: Path, regions: tuple[Path, ...], topic_prefix: str | None, metrics_port: int | None, metrics_host: str
 ) -> None:
     """Deliver until Ctrl-C: one consumer group per subscription, retries with backoff, dead letters."""
     from streams.delivery.sink import run_sink
-    from streams.platform import metrics
     from streams.platform.avro import default_store
     from streams.platform.broker import resolve_bootstrap
 
     packs, routes = _routes(config, regions, topic_prefix)
     _names, _polygons, render_cap = cap_renderer(packs)
-    if metrics_port is not None:
-        say(f"metrics on http://{metrics_host}:{metrics.serve(metrics_port, metrics_host)}/metrics")
+    common.serve_metrics(metrics_port, metrics_host)
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        await run_sink(routes, resolve_bootstrap(), default_store(), render_cap, stop, progress=say)
-
-    asyncio.run(main())
-    say("sink stopped")
+    common.run_until_stopped(
+        lambda stop: run_sink(routes, resolve_bootstrap(), default_store(), render_cap, stop, progress=common.say)
+    )
+    common.say("sink stopped")
 
 
 @sink.command("redrive")
-@click.option("--config", "config", required=True, type=click.Path(path_type=Path, dir_okay=False))
+@common.log_level_option
+@click.option(
+    "--config",
+    "config",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Webhook subscriptions file (as for `bosai sink run`).",
+)
 @click.option("--subscription", "only", multiple=True, help="Only these subscription ids (default: all).")
-@region_option
-@click.option("--topic-prefix", default=None, help="Topic prefix (default: the catalog's).")
+@common.region_option
+@common.topic_prefix_option
 def sink_redrive(config: Path, only: tuple[str, ...], regions: tuple[Path, ...], topic_prefix: str | None) -> None:
     """Re-deliver what is in the sink dead-letter topic now; what fails again goes back there."""
     from streams.delivery.sink import redrive
@@ -203,6 +201,8 @@ def sink_redrive(config: Path, only: tuple[str, ...], regions: tuple[Path, ...],
     for route in routes:
         if only and route.subscription.id not in only:
             continue
-        _delivered, again = asyncio.run(redrive(route, resolve_bootstrap(), default_store(), render_cap, progress=say))
+        _delivered, again = asyncio.run(
+            redrive(route, resolve_bootstrap(), default_store(), render_cap, progress=common.say)
+        )
         failed += again
     sys.exit(1 if failed else 0)

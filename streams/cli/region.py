@@ -95,7 +95,9 @@ def region_check(pack_dir: Path) -> None:
 
 
 @click.command()
-@click.option("--region", "pack_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--region", "pack_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Region pack folder."
+)
 @click.option("--lat", required=True, type=float, help="Latitude, WGS84 degrees.")
 @click.option("--lon", required=True, type=float, help="Longitude, WGS84 degrees.")
 @click.option(

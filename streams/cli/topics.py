@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from streams.cli.common import catalog, load_packs, region_option
-from streams.kernel.errors import BosaiError
+from streams.kernel.errors import BosaiError, CheckFailed
 from streams.kernel.topics import TopicSpec, expand, format_plan
 
 
@@ -24,11 +24,14 @@ def topics() -> None:
 @topics.command("plan")
 @region_option
 def topics_plan(regions: tuple[Path, ...]) -> None:
-    """Show what `apply` would change. Exit 0 when nothing would."""
+    """Show what `apply` would change. Exit 0 when nothing would, 1 when something would."""
     from streams.platform.broker import resolve_admin_bootstrap
     from streams.platform.kafka_admin import plan_topics
 
-    click.echo(format_plan(asyncio.run(plan_topics(resolve_admin_bootstrap(), topic_specs(regions)))))
+    plan = asyncio.run(plan_topics(resolve_admin_bootstrap(), topic_specs(regions)))
+    click.echo(format_plan(plan))
+    if plan.changes:
+        raise CheckFailed(f"{len(plan.changes)} change(s) to apply (`bosai topics apply`)")
 
 
 @topics.command("apply")

@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 from pathlib import Path
 
 import click
 
-from streams.cli.common import catalog, load_packs, region_option, say, topic_prefix_option
+from streams.cli import common
 from streams.kernel.errors import BosaiError
 
 _common = [
-    region_option,
-    topic_prefix_option,
+    common.region_option,
+    common.topic_prefix_option,
     click.option("--interval", "interval_s", default=60.0, show_default=True, help="Seconds between polls."),
     click.option("--timeout", "timeout_s", default=10.0, show_default=True, help="Seconds per HTTP request."),
     click.option("--attempts", default=4, show_default=True, help="Tries per request (backoff in between)."),
-    click.option("--metrics-port", type=int, default=None, help="Serve Prometheus metrics on PORT (0 = any)."),
-    click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address the metrics endpoint binds."),
+    common.metrics_options,
     click.option("--max-polls", type=int, default=None, help="Stop after this many polls (scripts, tests)."),
-    click.option(
-        "--loglevel", default="info", show_default=True, type=click.Choice(["error", "warning", "info", "debug"])
-    ),
+    common.log_level_option,
 ]
 
 
@@ -33,23 +28,15 @@ def _options(command):  # noqa: ANN001, ANN202 - a click decorator
     return command
 
 
-def _run(watch_coroutine_of, metrics_port: int | None, metrics_host: str, loglevel: str) -> None:  # noqa: ANN001
+def _run(watch_coroutine_of, metrics_port: int | None, metrics_host: str) -> None:  # noqa: ANN001
     """Run a poller until SIGTERM/SIGINT (or its own end), with its metrics endpoint."""
-    from streams.platform import metrics
 
-    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    if metrics_port is not None:
-        say(f"metrics on http://{metrics_host}:{metrics.serve(metrics_port, metrics_host)}/metrics")
+    if not logging.getLogger().handlers:  # the pollers log each poll: info unless --log-level said otherwise
+        common.configure_logging(common.current_log_level("info"))
+    common.serve_metrics(metrics_port, metrics_host)
 
-    async def main() -> int:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        return await watch_coroutine_of(stop)
-
-    polls = asyncio.run(main())
-    say(f"stopped after {polls} poll(s)")
+    polls = common.run_until_stopped(watch_coroutine_of)
+    common.say(f"stopped after {polls} poll(s)")
 
 
 @click.group()
@@ -71,7 +58,6 @@ def jma_watch(
     metrics_port: int | None,
     metrics_host: str,
     max_polls: int | None,
-    loglevel: str,
     feed_url: str | None,
     long_feed_url: str | None,
     lookback_hours: float,
@@ -90,9 +76,9 @@ def jma_watch(
         retry=RetryPolicy(attempts=attempts, timeout_s=timeout_s),
         max_polls=max_polls,
     )
-    packs = load_packs(regions)
-    watcher = JmaWatcher(packs, catalog(topic_prefix), default_store(), resolve_bootstrap(), settings)
-    _run(lambda stop: watch(watcher, progress=say, stop=stop), metrics_port, metrics_host, loglevel)
+    packs = common.load_packs(regions)
+    watcher = JmaWatcher(packs, common.catalog(topic_prefix), default_store(), resolve_bootstrap(), settings)
+    _run(lambda stop: watch(watcher, progress=common.say, stop=stop), metrics_port, metrics_host)
 
 
 @click.group()
@@ -116,7 +102,6 @@ def amedas_watch(
     metrics_port: int | None,
     metrics_host: str,
     max_polls: int | None,
-    loglevel: str,
     base_url: str | None,
     since: str | None,
     until: str | None,
@@ -146,8 +131,8 @@ def amedas_watch(
     )
     if settings.since_ms is not None and settings.until_ms is not None and settings.until_ms < settings.since_ms:
         raise BosaiError(f"--until {until} is before --since {since}")
-    packs = load_packs(regions)
-    watcher = AmedasWatcher(packs, catalog(topic_prefix), default_store(), resolve_bootstrap(), settings)
+    packs = common.load_packs(regions)
+    watcher = AmedasWatcher(packs, common.catalog(topic_prefix), default_store(), resolve_bootstrap(), settings)
     if not watcher.topic_of:
         raise BosaiError("no AMeDAS rain gauge (5-digit station id, kind rain_gauge) in the region packs")
-    _run(lambda stop: watch(watcher, progress=say, stop=stop), metrics_port, metrics_host, loglevel)
+    _run(lambda stop: watch(watcher, progress=common.say, stop=stop), metrics_port, metrics_host)

@@ -6,14 +6,15 @@ from pathlib import Path
 
 import click
 
-from streams.cli.common import region_dirs, region_option, say
+from streams.cli.common import log_level_option, region_dirs, region_option, say, topic_prefix_option
 
 
 @click.command()
+@log_level_option
 @region_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every one).")
 @click.option("--port", default=8080, show_default=True, type=int, help="Port (0: any free one).")
-@click.option("--topic-prefix", default=None, help="Topic prefix (default: the catalog's).")
+@topic_prefix_option
 @click.option(
     "--tile-url",
     default=None,

@@ -37,6 +37,7 @@ from streams.delivery.webhooks import RetryPolicy
 from streams.kernel.dead_letters import Origin, dead_letter_record, origin_of
 from streams.platform import kafka
 from streams.platform.avro import DEAD_LETTER, AvroCodec, SchemaStore
+from streams.platform.http_fetch import pause
 
 log = logging.getLogger("bosai.delivery")
 Progress = Callable[[str], None]
@@ -248,9 +249,6 @@ async def run_connectors(connectors: Sequence[Connector], stop: asyncio.Event, *
             except Exception as exc:  # one target's trouble (e.g. a broker hiccup) stays its own
                 target = connector.target
                 log.exception("%s %s stopped: %s; restarting in %g s", target.stage, target.id, exc, restart_after_s)
-                try:
-                    await asyncio.wait_for(stop.wait(), restart_after_s)
-                except TimeoutError:
-                    pass
+                await pause(stop, restart_after_s)
 
     await asyncio.gather(*(supervised(connector) for connector in connectors))

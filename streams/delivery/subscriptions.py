@@ -39,7 +39,8 @@ def _secret(entry: Entry, environ: Mapping[str, str]) -> str:
     raise entry.error("no secret", "secret_env or secret_file")
 
 
-def _retry(entry: Entry, defaults: Entry) -> RetryPolicy:
+def retry_policy(entry: Entry, defaults: Entry) -> RetryPolicy:
+    """An entry's ``retry`` over the file's defaults (webhook subscriptions, Orion targets)."""
     merged = Entry({**defaults.child("retry").value, **entry.child("retry").value}, entry.file, f"{entry.where} retry")
     unknown = set(merged.value) - set(RETRY_KEYS)
     if unknown:
@@ -82,7 +83,7 @@ def _subscription(
         url=entry.text("url", pattern=URL, expected="an http:// or https:// URL"),
         secret=_secret(entry, environ),
         format=entry.choice("format", FORMATS, default=defaults.get("format", "json")),
-        retry=_retry(entry, defaults),
+        retry=retry_policy(entry, defaults),
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streams.delivery.subscriptions import RETRY_KEYS
+from streams.delivery.subscriptions import retry_policy
 from streams.delivery.webhooks import RetryPolicy
 from streams.fiware.ngsi import READINGS_ALL, READINGS_CHOICES, READINGS_NONE
 from streams.kernel.access import AccessPolicy, Principal
@@ -96,19 +96,6 @@ def _auth(entry: Entry, environ: Mapping[str, str]) -> OrionAuth | None:
     else:
         raise auth.error("no env or file", "env: VARIABLE or file: PATH (the header value, never inline)")
     return OrionAuth(header=header, value=f"{prefix} {value}".strip())
-
-
-def _retry(entry: Entry, defaults: Entry) -> RetryPolicy:
-    merged = Entry({**defaults.child("retry").value, **entry.child("retry").value}, entry.file, f"{entry.where} retry")
-    unknown = set(merged.value) - set(RETRY_KEYS)
-    if unknown:
-        raise merged.error(f"unknown keys {sorted(unknown)}", ", ".join(RETRY_KEYS))
-    values = {key: merged.number(key, minimum=0) for key in merged.value}
-    if "max_attempts" in values:
-        values["max_attempts"] = merged.integer("max_attempts", expected="an integer >= 1", minimum=1)
-    if values.get("timeout_s", 1) <= 0:
-        raise merged.error(f"timeout_s is {values['timeout_s']}", "> 0 seconds")
-    return RetryPolicy(**values)
 
 
 def _principals(
@@ -192,7 +179,7 @@ def _target(
         readings=readings,
         auth=_auth(entry, environ),
         notify_url=notify_url,
-        retry=_retry(entry, defaults),
+        retry=retry_policy(entry, defaults),
         batch_size=entry.integer(
             "batch_size", expected="entities per update, 1..1000", minimum=1, default=defaults.get("batch_size", 100)
         ),

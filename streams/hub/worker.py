@@ -159,7 +159,7 @@ class WorkerSettings:
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
     batch_max: int = 10_000  # most records one poll fetches, and one partition's transaction holds
-    loglevel: str = "warn"
+    loglevel: str = "warning"  # Python's level names (mode, under Faust, takes them)
     instance: int = 0  # which replica of the region this is (its static group membership)
     session_timeout_ms: int = 6000
 
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
         run_worker(settings, say=lambda line: print(line, file=sys.stderr, flush=True))
     except BosaiError as exc:
         print(f"bosai worker: error: {exc}", file=sys.stderr, flush=True)
-        sys.exit(2)
+        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":

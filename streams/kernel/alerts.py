@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from streams.kernel.times import jst
 
@@ -122,6 +122,27 @@ class SourceReading:
     unit: str
 
 
+class EpisodeChange(Protocol):
+    """What a lifecycle's change says of its episode (a station's change, an area's change)."""
+
+    @property
+    def alert_id(self) -> str: ...
+    @property
+    def sequence(self) -> int: ...
+    @property
+    def transition(self) -> Transition: ...
+    @property
+    def references(self) -> str | None: ...
+    @property
+    def references_observed_at(self) -> int | None: ...
+    @property
+    def level(self) -> Level: ...
+    @property
+    def rank(self) -> int: ...
+    @property
+    def observed_at(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class Alert:
     """One message of an alert episode, as every output (topics, CAP, Atom, webhooks, Orion, the map) sees it."""
@@ -153,6 +174,21 @@ class Alert:
     status: Status = Status.ACTUAL
     expires: int | None = None
     official: Mapping[str, Any] | None = None  # what JMA's report says (the Avro OfficialInfo record)
+
+    @classmethod
+    def of_change(cls, change: EpisodeChange, **fields: Any) -> Alert:
+        """The Alert of a lifecycle change: its episode's part from the change, the rest from ``fields``."""
+        return cls(
+            alert_id=change.alert_id,
+            sequence=change.sequence,
+            transition=change.transition,
+            references=change.references,
+            references_observed_at=change.references_observed_at,
+            level=change.level,
+            rank=change.rank,
+            observed_at=change.observed_at,
+            **fields,
+        )
 
     @property
     def msg_type(self) -> str:

@@ -1,10 +1,30 @@
-"""Errors an operator can act on. The CLI prints them as one line, without a traceback."""
+"""Errors an operator can act on, and the exit codes of ``bosai``. The CLI prints an error as one line, without a
+traceback, and exits with the error's code (the table is in ``docs/reference/cli.md``)."""
 
 from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    CHECK_FAILED = 1  # a check found a problem, or a plan found drift (something would change)
+    USAGE = 2  # the command line is wrong (click's usage errors)
+    CLUSTER_UNAVAILABLE = 3  # the Kafka cluster could not be reached within the configured patience
+    FAILED = 4  # an operational failure the command reports: a file, a configuration, a process that gave up
+    INTERRUPTED = 130  # Ctrl-C / SIGINT
 
 
 class BosaiError(Exception):
     """Base of every error the hub reports to an operator."""
+
+    exit_code: ExitCode = ExitCode.FAILED
+
+
+class CheckFailed(BosaiError):
+    """A check or plan command found a problem or drift (it has printed what)."""
+
+    exit_code = ExitCode.CHECK_FAILED
 
 
 class ConfigError(BosaiError):

@@ -38,7 +38,7 @@ from streams.observed.amedas_map import (
 )
 from streams.platform import kafka, metrics
 from streams.platform.avro import READING, AvroCodec, CodecError, SchemaStore
-from streams.platform.http_fetch import FetchError, HttpFetcher, RetryPolicy
+from streams.platform.http_fetch import FetchError, HttpFetcher, RetryPolicy, pause
 
 log = logging.getLogger("bosai.amedas_watch")
 BASE_URL = "https://www.jma.go.jp/bosai/amedas/data"
@@ -196,8 +196,5 @@ async def watch(watcher: AmedasWatcher, *, progress: Progress, stop: asyncio.Eve
             polls += 1
             if settings.max_polls is not None and polls >= settings.max_polls:
                 break
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=settings.interval_s)
-            except TimeoutError:
-                pass
+            await pause(stop, settings.interval_s)
     return polls

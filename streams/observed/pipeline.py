@@ -117,22 +117,15 @@ class Pipeline:
     def _alert(self, t: StationChange, codes: Sequence[str]) -> Alert:
         pack, station = self.pack, self.pack.stations[t.station_id]
         what = f"{t.level.event}" + (" 解除" if t.transition == Transition.CLEARED else "")
-        return Alert(
-            alert_id=t.alert_id,
-            sequence=t.sequence,
-            transition=t.transition,
-            references=t.references,
-            references_observed_at=t.references_observed_at,
+        return Alert.of_change(
+            t,
             region=pack.name,
             prefecture_code=pack.prefecture_code,
             rule=t.rule.id,
-            level=t.level,
-            rank=t.rank,
             event=t.level.event,
             headline=f"{station.name}（{pack.name_of(station.municipality_code)}）{what}: {t.value:g} {t.rule.unit}",
             sharing_level=SHARING[t.rule.sharing_level],
             subject_id=t.station_id,
-            observed_at=t.observed_at,
             municipality_codes=tuple(codes),
             area_description="、".join(pack.name_of(c) for c in codes),
             point=(station.lat, station.lon, station.alt_m),

@@ -30,7 +30,7 @@ from streams.official.report import KINDS
 from streams.official.routing import OTHER_PREFECTURE, route
 from streams.platform import kafka, metrics
 from streams.platform.avro import OFFICIAL_REPORT, AvroCodec, CodecError, SchemaStore
-from streams.platform.http_fetch import FetchError, HttpFetcher, RetryPolicy
+from streams.platform.http_fetch import FetchError, HttpFetcher, RetryPolicy, pause
 
 log = logging.getLogger("bosai.jma_watch")
 SHORT_FEED = "https://www.data.jma.go.jp/developer/xml/feed/extra.xml"
@@ -220,8 +220,5 @@ async def watch(watcher: JmaWatcher, *, progress: Progress, stop: asyncio.Event 
             log.info("poll %d: %s", polls, outcome)
             if settings.max_polls is not None and polls >= settings.max_polls:
                 break
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=settings.interval_s)
-            except TimeoutError:
-                pass
+            await pause(stop, settings.interval_s)
     return polls

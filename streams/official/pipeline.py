@@ -87,22 +87,15 @@ class OfficialPipeline:
         condition = "取消" if report.info_type == "取消" else target.condition
         said = f" {condition}" if report.info_kind == LANDSLIDE or report.info_type == "取消" else ""
         levels = flood.levels if flood is not None else ()
-        return Alert(
-            alert_id=t.alert_id,
-            sequence=t.sequence,
-            transition=t.transition,
-            references=t.references,
-            references_observed_at=t.references_observed_at,
+        return Alert.of_change(
+            t,
             region=self.pack.name,
             prefecture_code=self.pack.prefecture_code,
             rule=t.rule,
-            level=t.level,
-            rank=t.rank,
             event=flood.kind_name if flood is not None and flood.kind_name else report.info_kind,
             headline=f"{report.head_title}: {target.name}{said}（{CREDIT}）",
             sharing_level="PUBLIC",
             subject_id=target.code,
-            observed_at=t.observed_at,
             municipality_codes=tuple(target.municipality_codes),
             area_description=self._description(t),
             source_readings=tuple(

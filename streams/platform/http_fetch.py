@@ -144,3 +144,12 @@ class HttpFetcher:
                 raise FetchError(TOO_LARGE, url, f"more than {self.max_bytes:,} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+async def pause(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait ``seconds`` or until ``stop`` is set, whichever comes first; True when stopped."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        return False
+    return True

@@ -434,7 +434,7 @@ def main(argv: list[str] | None = None) -> None:
         run_web(settings, resolve_bootstrap(), say=lambda line: print(line, file=sys.stderr, flush=True))
     except BosaiError as exc:
         print(f"bosai web: error: {exc}", file=sys.stderr, flush=True)
-        sys.exit(2)
+        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":

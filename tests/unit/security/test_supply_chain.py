@@ -23,7 +23,7 @@ from streams.security.audit import AllowEntry, Finding, judge
 from streams.security.audit_allowlist import load_allowlist
 from streams.security.pip_audit import audit_report
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 LOCK = ROOT / "requirements" / "deploy.lock"
 
 
