@@ -1,8 +1,7 @@
-"""`bosai probe`, `bosai k8s` and `bosai backup`: running the hub in production — health, manifests, backups."""
+"""`bosai probe` and `bosai k8s`: running the hub in production — health probes, Kubernetes manifests."""
 
 from __future__ import annotations
 
-import json
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -72,54 +71,3 @@ def k8s_generate(regions: tuple[Path, ...], check: bool) -> None:
     packs = common.load_packs(regions)
     files = render(packs, common.catalog(), load_access(default_access_path()))
     _write_or_check(files, base_dir(), check, "manifests", "bosai k8s generate")
-
-
-@click.group()
-def backup() -> None:
-    """Back the hub up (topics with their state changelogs, consumer offsets, packs, credentials) and restore it."""
-
-
-@backup.command("create")
-@common.log_level_option
-@click.option("--to", "target", required=True, type=click.Path(file_okay=False, path_type=Path), help="New folder.")
-@click.option("--topic-prefix", "prefixes", multiple=True, help="Topics to dump by prefix (default: bosai.).")
-@click.option(
-    "--archive", type=click.Path(file_okay=False, path_type=Path), help="The archive folder to copy (bosai archive)."
-)
-@click.option(
-    "--credentials",
-    "credential_paths",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="Credential files or folders to copy, 0600 (default: the hub credential, gateway tokens, TLS).",
-)
-def backup_create(target: Path, prefixes: tuple[str, ...], archive: Path | None, credential_paths: tuple) -> None:
-    """Dump every hub topic (records with keys, headers, timestamps, partitions), the consumer groups' offsets,
-    the region packs, the archive and the credentials into a new folder."""
-    from streams.ops.backup import BackupPlan, create_backup
-    from streams.platform.broker import resolve_bootstrap
-
-    plan = BackupPlan.default(target, prefixes or ("bosai.",), archive, credential_paths)
-    manifest = common.run_until_stopped(lambda _stop: create_backup(resolve_bootstrap(), plan, progress=common.say))
-    click.echo(json.dumps(manifest.summary(), ensure_ascii=False, indent=2))
-
-
-@backup.command("restore")
-@common.log_level_option
-@click.option("--from", "source", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option(
-    "--files-to",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where packs, archive and "
-    "credentials go (default: only the topics are restored; the files stay in the backup to copy).",
-)
-def backup_restore(source: Path, files_to: Path | None) -> None:
-    """Restore the topics into an empty cluster (same partitions, same order, keys, headers, timestamps) and the
-    consumer groups' offsets; then start the workers: they restore their states from the changelogs."""
-    from streams.ops.backup import restore_backup
-    from streams.platform.broker import resolve_bootstrap
-
-    summary = common.run_until_stopped(
-        lambda _stop: restore_backup(resolve_bootstrap(), source, files_to=files_to, progress=common.say)
-    )
-    click.echo(json.dumps(summary, ensure_ascii=False, indent=2))

@@ -60,7 +60,7 @@ def test_dashboards_query_only_the_hubs_metrics_through_the_provisioned_datasour
     assert "uid: bosai-prometheus" in provisioned
 
 
-PROFILES = ["live", "sink", "orion", "gateway", "history", "registry", "replay", "backup"]
+PROFILES = ["live", "sink", "orion", "gateway", "history", "registry", "replay"]
 # Every long-running bosai command (its first words) and the compose service that runs it.
 LONG_RUNNING = {
     ("worker",): {"hub-tochigi", "hub-tochigi-2", "hub-kanagawa"},
@@ -105,7 +105,6 @@ def test_docker_compose_runs_every_long_running_process_as_a_service(compose):
         "topics",
         "access",
         "replay",
-        "backup",
     }
     assert {"kafka-1", "kafka-2", "kafka-3", "prometheus", "grafana"} <= set(compose)
 
