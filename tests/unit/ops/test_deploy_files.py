@@ -55,7 +55,7 @@ def test_dashboards_query_only_the_hubs_metrics_through_the_provisioned_datasour
     for text in render().values():
         exprs = queries(text)
         assert exprs
-        assert all("bosai_" in e for e in exprs)
+        assert all(any(m in e for m in ("bosai_", "kafka_", 'job=~"bosai-')) for e in exprs)
         assert text.count('"uid": "bosai-prometheus"') >= len(exprs)
     assert "uid: bosai-prometheus" in provisioned
 
