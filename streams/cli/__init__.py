@@ -21,6 +21,7 @@ from streams.cli.bridge import bridge
 from streams.cli.broker import broker, tls
 from streams.cli.common import log_level_option, say
 from streams.cli.demo import demo
+from streams.cli.deploy import k8s, probe
 from streams.cli.gateway import gateway
 from streams.cli.hub import replay, tail, worker
 from streams.cli.ops import dashboards, feed, sink
@@ -65,6 +66,8 @@ for command in (bridge, gateway):  # other platforms in and out: FIWARE Orion, m
     cli.add_command(command)
 cli.add_command(web)
 cli.add_command(audit)  # supply chain: the deployment lock against known vulnerabilities
+for command in (probe, k8s):  # production: health probes, Kubernetes manifests
+    cli.add_command(command)
 
 
 def main() -> None:

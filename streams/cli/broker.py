@@ -38,7 +38,13 @@ def broker() -> None:
     help="No PLAINTEXT listener: the hub connects as User:hub (SCRAM over TLS) with only its ACLs, nodes and "
     "admin commands by certificate (mTLS). Creates the hub credential and applies topics/access.yaml.",
 )
-def broker_up(name: str, heap: str, brokers: str, hardened: bool) -> None:
+@click.option(
+    "--jmx-exporter",
+    is_flag=True,
+    help="Each node serves its health for Prometheus (under-replicated and offline partitions, active controller, "
+    "log size) through the pinned JMX exporter agent on a port of its own (printed; `status --json` has it).",
+)
+def broker_up(name: str, heap: str, brokers: str, hardened: bool, jmx_exporter: bool) -> None:
     """Resolve the pinned Kafka with Maven, format KRaft storage, start, wait until it answers."""
     from streams.platform.broker import EmbeddedBroker, probe
     from streams.platform.settings import external_bootstrap
@@ -50,13 +56,17 @@ def broker_up(name: str, heap: str, brokers: str, hardened: bool) -> None:
             raise BosaiError(f"KAFKA_BOOTSTRAP_SERVERS={external} does not answer metadata requests")
         click.echo(f"using KAFKA_BOOTSTRAP_SERVERS={external} ({count} broker(s)); nothing started")
         return
-    state = EmbeddedBroker(name).up(progress=say, heap=heap, brokers=int(brokers), hardened=hardened)
+    state = EmbeddedBroker(name).up(
+        progress=say, heap=heap, brokers=int(brokers), hardened=hardened, jmx_exporter=jmx_exporter
+    )
     pids = ", ".join(str(n.pid) for n in state.nodes)
     click.echo(
         f"broker '{name}' up: bootstrap {state.bootstrap}, Kafka {state.kafka_version}, "
         f"{len(state.nodes)} node(s), pid {pids}"
     )
     _listeners(state)
+    for node in state.nodes if jmx_exporter else ():
+        click.echo(f"node {node.id} JMX exporter: http://127.0.0.1:{node.jmx_exporter_port}/metrics")
 
 
 def _listeners(state: BrokerState) -> None:

@@ -42,10 +42,19 @@ topic_prefix_option = click.option(
 def metrics_options(command: Any) -> Any:
     """``--metrics-port`` and ``--metrics-host``: where a long-running process serves Prometheus /metrics."""
     command = click.option(
-        "--metrics-host", default="127.0.0.1", show_default=True, help="Address the metrics endpoint binds."
+        "--metrics-host",
+        default="127.0.0.1",
+        show_default=True,
+        envvar="BOSAI_METRICS_HOST",
+        help="Address the metrics endpoint binds [env BOSAI_METRICS_HOST].",
     )(command)
     return click.option(
-        "--metrics-port", default=None, type=int, help="Serve Prometheus /metrics on this port (0 = any free port)."
+        "--metrics-port",
+        default=None,
+        type=int,
+        envvar="BOSAI_METRICS_PORT",
+        help="Serve Prometheus /metrics, /healthz (liveness) and /readyz (readiness) on this port "
+        "(0 = any free port) [env BOSAI_METRICS_PORT].",
     )(command)
 
 
@@ -54,19 +63,31 @@ def serve_metrics(port: int | None, host: str) -> None:
     if port is not None:
         from streams.platform import metrics
 
-        say(f"metrics on http://{host}:{metrics.serve(port, host)}/metrics")
+        say(f"metrics on http://{host}:{metrics.serve(port, host)}/metrics (and /healthz, /readyz)")
 
 
 def run_until_stopped(run: Callable[[asyncio.Event], Awaitable[T]]) -> T:
-    """Run ``run(stop)`` in an event loop; SIGINT and SIGTERM set ``stop`` (the process ends cleanly)."""
+    """Run ``run(stop)`` in an event loop; SIGINT and SIGTERM set ``stop`` (the process ends cleanly). The loop's
+    heartbeat (/healthz) runs beside it."""
 
     async def main() -> T:
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        return await run(stop)
+        return await with_heartbeat(run(stop))
 
     return asyncio.run(main())
+
+
+async def with_heartbeat(work: Awaitable[T]) -> T:
+    """Await ``work`` with the event loop's heartbeat running (the liveness of /healthz)."""
+    from streams.platform import health
+
+    beat = health.start_heartbeat()
+    try:
+        return await work
+    finally:
+        beat.cancel()
 
 
 replicas_option = click.option(

@@ -53,7 +53,9 @@ from streams.kernel.errors import BosaiError
     default=0,
     show_default=True,
     type=int,
-    help="This worker's replica number (its static group membership), when a supervisor starts each.",
+    envvar="BOSAI_WORKER_INSTANCE",
+    help="This worker's replica number (its static group membership), when a supervisor starts each; on "
+    "Kubernetes the StatefulSet pod's ordinal [env BOSAI_WORKER_INSTANCE].",
 )
 def worker(
     pack_dir: Path,

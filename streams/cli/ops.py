@@ -109,22 +109,24 @@ def feed(
     common.serve_metrics(metrics_port, metrics_host)
     try:
         asyncio.run(
-            serve_feed(
-                resolve_bootstrap(),
-                topics,
-                default_store(),
-                load_access(default_access_path()),
-                clients_bootstrap,
-                ca_file,
-                host=host,
-                port=port,
-                auth_cache_s=auth_cache,
-                failure_cache_s=failure_cache,
-                handshakes_per_s=handshakes_per_s,
-                trusted_proxies=trusted_proxies,
-                sender_names=names,
-                zone_polygons=polygons,
-                progress=common.say,
+            common.with_heartbeat(
+                serve_feed(
+                    resolve_bootstrap(),
+                    topics,
+                    default_store(),
+                    load_access(default_access_path()),
+                    clients_bootstrap,
+                    ca_file,
+                    host=host,
+                    port=port,
+                    auth_cache_s=auth_cache,
+                    failure_cache_s=failure_cache,
+                    handshakes_per_s=handshakes_per_s,
+                    trusted_proxies=trusted_proxies,
+                    sender_names=names,
+                    zone_polygons=polygons,
+                    progress=common.say,
+                )
             )
         )
     except KeyboardInterrupt:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from streams.cli.common import log_level_option, region_dirs, region_option, say, topic_prefix_option
+from streams.cli.common import log_level_option, metrics_options, region_dirs, region_option, say, topic_prefix_option
 
 
 @click.command()
@@ -23,7 +23,7 @@ from streams.cli.common import log_level_option, region_dirs, region_option, say
 )
 @click.option("--tile-attribution", default="", help="The credit the tile provider asks for (shown on the map).")
 @click.option("--max-clients", default=10_000, show_default=True, help="Live-stream connections held at most.")
-@click.option("--metrics-port", default=None, type=int, help="Serve Prometheus /metrics on this port (127.0.0.1).")
+@metrics_options
 def web(
     regions: tuple[Path, ...],
     host: str,
@@ -33,6 +33,7 @@ def web(
     tile_attribution: str,
     max_clients: int,
     metrics_port: int | None,
+    metrics_host: str,
 ) -> None:
     """Serve the residents' map (住民向け地図): public alerts and public stations, live, no login."""
     from streams.platform.broker import resolve_bootstrap
@@ -47,6 +48,7 @@ def web(
         tile_attribution=tile_attribution,
         max_clients=max_clients,
         metrics_port=metrics_port,
+        metrics_host=metrics_host,
     )
     try:
         run_web(settings, resolve_bootstrap(), say=say)

@@ -35,7 +35,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.delivery.webhooks import RetryPolicy
 from streams.kernel.dead_letters import Origin, dead_letter_record, origin_of
-from streams.platform import kafka
+from streams.platform import health, kafka, metrics
 from streams.platform.avro import DEAD_LETTER, AvroCodec, SchemaStore
 from streams.platform.http_fetch import pause
 
@@ -139,6 +139,7 @@ class Connector:
             target.deadletter_topic, self.dead_letters.encode(record), key=target.id.encode()
         )
         self.dead_lettered += 1
+        metrics.DELIVERY_OUTCOMES.labels(target.stage, target.id, "dead_lettered").inc()
         target.report_dead_letter(undelivered)
         log.warning(
             "%s %s: %s/%d@%d dead-lettered: %s",
@@ -156,6 +157,10 @@ class Connector:
         for undelivered in failed:
             await self.dead_letter(undelivered)
         self.delivered += len(messages) - len(failed)
+        if len(messages) > len(failed):
+            metrics.DELIVERY_OUTCOMES.labels(self.target.stage, self.target.id, "delivered").inc(
+                len(messages) - len(failed)
+            )
 
     async def _handle_unless_stopped(self, messages: Sequence[Origin], stop: asyncio.Event) -> bool:
         """Handle a unit, abandoning it (False: uncommitted, it comes again) if stop is set first: a retrying
@@ -183,6 +188,10 @@ class Connector:
 
     async def run(self, stop: asyncio.Event) -> None:
         target = self.target
+        check = f"{target.stage}:{target.id}"  # /readyz: this target's consumer is up
+        health.READINESS.waiting(check, f"connecting to {self.bootstrap}")
+        for outcome in ("delivered", "dead_lettered"):  # the series exist at 0 before the first event
+            metrics.DELIVERY_OUTCOMES.labels(target.stage, target.id, outcome)
         await target.open()
         try:
             async with kafka.started_consumer(
@@ -191,6 +200,7 @@ class Connector:
                 group_id=f"{target.group_prefix}-{target.id}",
                 max_poll_interval_ms=3_600_000,
             ) as consumer:
+                health.READINESS.ok(check, f"consuming {', '.join(target.topics)}")
                 while not stop.is_set():
                     batches = await consumer.getmany(timeout_ms=500, max_records=target.max_records)
                     for tp in sorted(batches, key=lambda t: (t.topic, t.partition)):
@@ -200,7 +210,9 @@ class Connector:
                             if not await self._handle_unless_stopped(unit, stop):
                                 break  # stopping: this unit stays uncommitted and comes again
                             await consumer.commit({tp: unit[-1].offset + 1})
-                    target.report_lag(await self._lag(consumer))
+                    lag = await self._lag(consumer)
+                    metrics.DELIVERY_LAG.labels(target.stage, target.id).set(lag)
+                    target.report_lag(lag)
         finally:
             await target.close()
 
@@ -248,6 +260,7 @@ async def run_connectors(connectors: Sequence[Connector], stop: asyncio.Event, *
                 raise
             except Exception as exc:  # one target's trouble (e.g. a broker hiccup) stays its own
                 target = connector.target
+                health.READINESS.failed(f"{target.stage}:{target.id}", f"restarting after: {exc}")
                 log.exception("%s %s stopped: %s; restarting in %g s", target.stage, target.id, exc, restart_after_s)
                 await pause(stop, restart_after_s)
 

@@ -39,7 +39,7 @@ from aiohttp import web
 from streams.delivery import cap
 from streams.delivery.atom import CurrentAlerts, feed_entries, render_atom
 from streams.kernel.access import AccessPolicy, Principal, visible
-from streams.platform import kafka, metrics
+from streams.platform import health, kafka, metrics
 from streams.platform.avro import ALERT, AvroCodec, CodecError, SchemaStore
 from streams.platform.tls import client_ssl_context
 from streams.security.credential_cache import CredentialCache
@@ -360,6 +360,7 @@ async def serve_feed(
     """Serve the feeds until cancelled: the alerts are read from the beginning first, then followed."""
     alerts = CurrentAlerts()
     ready = asyncio.Event()
+    health.READINESS.waiting("alerts_loaded", f"reading {', '.join(topics)} from the beginning")
     follower = asyncio.create_task(follow_alerts(bootstrap, topics, alerts, store, ready))
     checker = CredentialChecker(
         clients_bootstrap,
@@ -374,6 +375,7 @@ async def serve_feed(
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     await ready.wait()
+    health.READINESS.ok("alerts_loaded", f"{len(alerts.latest)} alert episodes")
     progress(
         f"feed: http://{host}:{port}/feeds/… ({len(alerts.latest)} alert episodes loaded from "
         f"{', '.join(topics)}); Ctrl-C stops"

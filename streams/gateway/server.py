@@ -42,7 +42,7 @@ from streams.kernel.messages import InMessage, OutRecord
 from streams.kernel.region import RegionPack
 from streams.kernel.topics import HubTopics
 from streams.observed.readings import InvalidReading, validate
-from streams.platform import kafka, metrics
+from streams.platform import health, kafka, metrics
 from streams.platform.avro import DEAD_LETTER, READING, AvroCodec, SchemaStore
 from streams.security import tokens
 from streams.security.login_guard import LoginGuard, LoginLimited
@@ -383,7 +383,9 @@ async def serve_gateway(
     gateway: Gateway, *, host: str, port: int, stop: asyncio.Event, progress: Progress = lambda _m: None
 ) -> None:
     """Serve until stop is set; the Kafka producer is started first and flushed last."""
+    health.READINESS.waiting("kafka", "starting the producer")
     await gateway.sender.start()
+    health.READINESS.ok("kafka", "producer started")
     runner = web.AppRunner(build_app(gateway), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

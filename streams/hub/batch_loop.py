@@ -27,7 +27,7 @@ from aiokafka.errors import ProducerFenced
 from mode import Service
 
 from streams.hub.partition import PartitionFailed, PartitionOwner, Stream
-from streams.platform import kafka
+from streams.platform import health, kafka
 
 log = logging.getLogger("bosai.hub")
 
@@ -61,6 +61,8 @@ class HubService(Service, ConsumerRebalanceListener):
         self.batches = 0
 
     async def on_start(self) -> None:
+        health.READINESS.waiting("kafka", f"connecting to {self.bootstrap}")
+        health.READINESS.waiting("assignment", f"joining group {self.group_id} as {self.instance_id}")
         self.consumer = kafka.consumer(
             self.bootstrap,
             group_id=self.group_id,
@@ -74,6 +76,7 @@ class HubService(Service, ConsumerRebalanceListener):
         )
         self.consumer.subscribe(list(self.streams), listener=self)
         await self.consumer.start()
+        health.READINESS.ok("kafka", self.bootstrap)
 
     async def on_stop(self) -> None:
         for owner in list(self.owners.values()):
@@ -86,6 +89,11 @@ class HubService(Service, ConsumerRebalanceListener):
             await self.consumer.stop()
 
     # -- the loop ---------------------------------------------------------------------------------
+    @Service.task
+    async def _heartbeat(self) -> None:
+        """The event loop's heartbeat: /healthz answers 503 when it stops (a frozen or blocked loop)."""
+        await health.heartbeat()
+
     @Service.task
     async def _run(self) -> None:
         try:
@@ -171,6 +179,7 @@ class HubService(Service, ConsumerRebalanceListener):
     async def on_partitions_assigned(self, assigned: set[kafka.TopicPartition]) -> None:
         new = sorted((tp for tp in assigned if tp not in self.owners), key=lambda t: (t.topic, t.partition))
         if not new:
+            health.READINESS.ok("assignment", f"{len(assigned)} partition(s) of group {self.group_id}")
             return
         self.consumer.pause(*new)
         owners = [
@@ -193,4 +202,5 @@ class HubService(Service, ConsumerRebalanceListener):
                 self.consumer.seek(tp, committed)
             self.owners[tp] = owner
         self.consumer.resume(*new)
+        health.READINESS.ok("assignment", f"{len(assigned)} partition(s) of group {self.group_id}, states restored")
         log.info("%s: now owns %s", self.instance_id, ", ".join(f"{tp.topic}[{tp.partition}]" for tp in new))

@@ -36,7 +36,7 @@ from streams.observed.amedas_map import (
     parse_map,
     readings_of,
 )
-from streams.platform import kafka, metrics
+from streams.platform import health, kafka, metrics
 from streams.platform.avro import READING, AvroCodec, CodecError, SchemaStore
 from streams.platform.http_fetch import FetchError, HttpFetcher, RetryPolicy, pause
 
@@ -170,7 +170,9 @@ async def watch(watcher: AmedasWatcher, *, progress: Progress, stop: asyncio.Eve
     """Backfill (since/until) and exit, or poll until stopped; returns the number of polls."""
     stop = stop or asyncio.Event()
     settings = watcher.settings
+    health.READINESS.waiting("kafka", "reading the cursor from Kafka")
     restored = await watcher.restore()
+    health.READINESS.ok("kafka", "cursor restored")
     progress(f"amedas watch: {len(watcher.topic_of)} station(s); {restored} reading(s) already written")
     polls = 0
     async with (

@@ -28,7 +28,7 @@ from streams.kernel.topics import Catalog, HubTopics
 from streams.official.jma_xml import MAX_REPORT_BYTES, FeedEntry, JmaXmlError, parse_feed
 from streams.official.report import KINDS
 from streams.official.routing import OTHER_PREFECTURE, route
-from streams.platform import kafka, metrics
+from streams.platform import health, kafka, metrics
 from streams.platform.avro import OFFICIAL_REPORT, AvroCodec, CodecError, SchemaStore
 from streams.platform.http_fetch import FetchError, HttpFetcher, RetryPolicy, pause
 
@@ -202,7 +202,9 @@ async def watch(watcher: JmaWatcher, *, progress: Progress, stop: asyncio.Event 
     """Poll until stopped (or ``max_polls``); returns the number of polls."""
     stop = stop or asyncio.Event()
     settings = watcher.settings
+    health.READINESS.waiting("kafka", "reading the cursor from Kafka")
     restored = await watcher.restore()
+    health.READINESS.ok("kafka", "cursor restored")
     progress(
         f"jma watch: {restored} report(s) already written to {', '.join(watcher.all_topics)}; "
         f"polling {settings.feed_url} every {settings.interval_s:g} s"

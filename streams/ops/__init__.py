@@ -1,5 +1,6 @@
-"""Operators' tools: the Grafana dashboards as code (``grafana``) and following a topic decoded (``tail``)."""
+"""Operators' tools: the Grafana dashboards as code (``grafana``), the Kubernetes manifests generated from the
+catalog, the access file and the packs (``k8s``, ``k8s_workloads``) and following a topic decoded (``tail``)."""
 
 __requires__ = ("platform", "packs", "hub")
 
-__layers__ = {"io": ["grafana"], "process": ["tail"]}
+__layers__ = {"io": ["grafana", "k8s_workloads", "k8s"], "process": ["tail"]}

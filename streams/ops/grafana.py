@@ -311,7 +311,87 @@ def usage() -> Any:
     )
 
 
-DASHBOARDS = {"overview": overview, "pipeline": pipeline, "stations": stations, "usage": usage}
+def platform() -> Any:
+    """Every process of the hub and the brokers: health, pollers, deliveries, the archiver, certificates."""
+    base, ts, query, stat, table, geomap, bargauge, source = _builders()
+    board = dashboard_base(base, "bosai — platform (every process, the brokers)", "bosai-platform", ["platform"])
+    return _with_panels(
+        board,
+        [
+            table.Panel()
+            .title("Processes: up and ready (by job and instance)")
+            .span(12)
+            .height(8)
+            .datasource(source)
+            .with_target(query('min by (job, instance) (up{job=~"bosai-.*"})', instant=True, as_table=True))
+            .with_target(query("min by (job, instance, check) (bosai_ready)", instant=True, as_table=True)),
+            ts("Event-loop heartbeat age (liveness)", "s", query("bosai_heartbeat_age_seconds", "{{instance}}")),
+            ts(
+                "Pollers: seconds since the last successful poll",
+                "s",
+                query("time() - max by (poller) (bosai_poll_last_success_timestamp_seconds)", "{{poller}}"),
+            ),
+            ts(
+                "Poll requests by result",
+                "short",
+                query(
+                    "sum by (poller, result) (rate(bosai_poll_requests_total[$__rate_interval]))",
+                    "{{poller}} {{result}}",
+                ),
+            ),
+            ts(
+                "Deliveries by target and outcome (webhooks, Orion, channels)",
+                "short",
+                query(
+                    "sum by (stage, target, outcome) (increase(bosai_delivery_outcomes_total[$__rate_interval]))",
+                    "{{stage}} {{target}} {{outcome}}",
+                ),
+            ),
+            ts(
+                "Deliveries waiting (consumer lag)",
+                "short",
+                query("max by (stage, target) (bosai_delivery_consumer_lag_messages)", "{{stage}} {{target}}"),
+            ),
+            ts(
+                "Archiver: records not archived, seconds since its last write",
+                "short",
+                query("sum by (instance) (bosai_archive_lag_messages)", "lag {{instance}}"),
+                query("time() - bosai_archive_last_write_timestamp_seconds", "since write {{instance}}"),
+            ),
+            ts(
+                "Kafka: under-replicated, under min ISR, offline partitions; active controllers",
+                "short",
+                query("sum(kafka_server_replicamanager_underreplicatedpartitions)", "under-replicated"),
+                query("sum(kafka_server_replicamanager_underminisrpartitioncount)", "under min ISR"),
+                query("max(kafka_controller_kafkacontroller_offlinepartitionscount)", "offline"),
+                query("sum(kafka_controller_kafkacontroller_activecontrollercount)", "active controllers"),
+            ),
+            ts("Kafka: log size per node", "bytes", query("sum by (instance) (kafka_log_log_size)", "{{instance}}")),
+            table.Panel()
+            .title("TLS certificates: days left")
+            .span(12)
+            .height(6)
+            .datasource(source)
+            .with_target(
+                query(
+                    "(min by (file, subject) (bosai_tls_certificate_expiry_timestamp_seconds) - time()) / 86400",
+                    instant=True,
+                    as_table=True,
+                )
+            ),
+        ],
+    )
+
+
+def dashboard_base(base: Any, title: str, uid: str, tags: list[str]) -> Any:
+    """A board without the region variable (it covers processes, not regions)."""
+    board = base(title, uid, tags)
+    board._internal.templating.list_val = []
+    return board
+
+
+DASHBOARDS = {"overview": overview, "pipeline": pipeline, "stations": stations, "usage": usage, "platform": platform}
+WORKER_DASHBOARDS = ("overview", "pipeline", "stations", "usage")  # what a worker's metrics alone fill
 
 
 def render() -> dict[str, str]:

@@ -4,7 +4,8 @@ Settings and files (``settings``, ``yamlfile`` the one YAML reader, ``checks`` t
 what was expected", ``durations``, ``secret_files``, ``kafka_security``, ``topic_catalog``); Kafka clients
 (``kafka``: every client is built there), administration (``kafka_admin``, ``kafka_protocol``), the embedded
 broker (``broker``, ``kafka_node``, ``kafka_dist``, ``hardening``, ``tls``), the Avro codec (``avro``), every
-Prometheus metric (``metrics``) and the pollers' HTTP (``http_fetch``).
+Prometheus metric (``metrics``), the health endpoint beside them (``health``, ``cert_expiry``) and the
+pollers' HTTP (``http_fetch``).
 """
 
 __requires__ = ()
@@ -31,6 +32,8 @@ __layers__ = {
         "broker",
         "avro",
         "metrics",
+        "cert_expiry",
+        "health",
         "http_fetch",
     ],
 }

@@ -135,6 +135,7 @@ class EmbeddedBroker:
         brokers: int = 1,
         hardened: bool = False,
         fixed_heap: bool = False,
+        jmx_exporter: bool = False,
     ) -> BrokerState:
         """Start the cluster (if not running) and return once every node answers as a broker.
 
@@ -152,7 +153,7 @@ class EmbeddedBroker:
         self.home.mkdir(parents=True, exist_ok=True)
         hardening.unregister(self.home, self.name)
         nodes = [KafkaNode(self.home, i) for i in range(1, brokers + 1)]
-        ports = self._ports(nodes, hardened)
+        ports = self._ports(nodes, hardened, jmx_exporter)
         ca = tls.ensure_ca(tls_dir())
         keystore, admin_pem = hardening.node_certificates(ca, self.home, hardened=hardened)
         cluster_id = self._configure(
@@ -166,7 +167,14 @@ class EmbeddedBroker:
             + ",".join(str(ports[n.id]["port"]) for n in nodes)
             + " …"
         )
-        procs = {node.id: node.launch(node.jvm(java, libs, heap, fixed_heap=fixed_heap)) for node in nodes}
+        procs = {
+            n.id: n.launch(
+                n.jvm(
+                    java, libs, heap, fixed_heap=fixed_heap, jmx_exporter_port=ports[n.id].get("jmx_exporter_port", 0)
+                )
+            )
+            for n in nodes
+        }
         state = self._new_state(nodes, ports, procs, ca, cluster_id, hardened)
         self._save(state)
         try:
@@ -279,12 +287,13 @@ class EmbeddedBroker:
                 progress=progress,
             )
 
-    def _ports(self, nodes: list[KafkaNode], hardened: bool = False) -> dict[int, dict[str, int]]:
-        """Each node's client, controller and authenticated-listener ports (and, hardened, the INTERNAL one):
-        the last run's where still free."""
+    def _ports(self, nodes: list[KafkaNode], hardened: bool = False, jmx: bool = False) -> dict[int, dict[str, int]]:
+        """Each node's client, controller and authenticated-listener ports (and, hardened, the INTERNAL one; the
+        JMX exporter's): the last run's where still free."""
         taken: set[int] = set()
         ports: dict[int, dict[str, int]] = {}
         keys = ("port", "controller_port", "clients_port") + (("internal_port",) if hardened else ())
+        keys += ("jmx_exporter_port",) if jmx else ()
         for node in nodes:
             previous = node.previous_ports()
             ports[node.id] = {}

@@ -44,6 +44,7 @@ class NodeState:
     clients_port: int  # CLIENTS: SASL_SSL for everyone else
     home: str
     internal_port: int = 0  # hardened only, INTERNAL: node to node and admin commands (mTLS)
+    jmx_exporter_port: int = 0  # with --jmx-exporter: the Prometheus JMX exporter agent's /metrics
 
     @property
     def address(self) -> str:
@@ -237,11 +238,16 @@ class KafkaNode:
         )
         shutil.copyfile(project_root() / "deploy" / "kafka" / "log4j2.properties", self.home / "log4j2.properties")
 
-    def jvm(self, java: str, libs: Path, heap: str, *, fixed_heap: bool = False) -> list[str]:
+    def jvm(
+        self, java: str, libs: Path, heap: str, *, fixed_heap: bool = False, jmx_exporter_port: int = 0
+    ) -> list[str]:
         """The JVM command. ``fixed_heap``: the whole heap committed and touched at start (-Xms = -Xmx,
-        AlwaysPreTouch), as production brokers run, so resident memory does not grow with the heap."""
+        AlwaysPreTouch), as production brokers run, so resident memory does not grow with the heap.
+        ``jmx_exporter_port``: the Prometheus JMX exporter (a pinned jar of deploy/kafka/pom.xml) serves the
+        broker's health (deploy/kafka/jmx-exporter.yaml: partitions, controller, log size) on that port."""
         return [
             java,
+            *jmx_exporter_agent(libs, jmx_exporter_port),
             *([f"-Xms{heap}", "-XX:+AlwaysPreTouch"] if fixed_heap else ["-Xms256m"]),
             f"-Xmx{heap}",
             "-XX:+UseG1GC",
@@ -304,3 +310,17 @@ class KafkaNode:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+JMX_EXPORTER_JAR = "jmx_prometheus_javaagent-*.jar"
+
+
+def jmx_exporter_agent(libs: Path, port: int) -> list[str]:
+    """``-javaagent:<jar>=<port>:<config>`` for the pinned JMX exporter, or nothing when port is 0."""
+    if not port:
+        return []
+    jars = sorted(libs.glob(JMX_EXPORTER_JAR))
+    if not jars:
+        raise BrokerError(f"{libs}: no {JMX_EXPORTER_JAR} (deploy/kafka/pom.xml pins it; resolve the jars again)")
+    config = project_root() / "deploy" / "kafka" / "jmx-exporter.yaml"
+    return [f"-javaagent:{jars[-1]}=127.0.0.1:{port}:{config}"]

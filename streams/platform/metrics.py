@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram, Info, start_http_server
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -168,6 +168,28 @@ ORION_LAG = Gauge(
     "bosai_orion_consumer_lag_messages", "Alert events and readings not yet handled per Orion.", ["orion"]
 )
 
+# Every delivery connector (streams.delivery.connector): webhooks (stage sink.webhook), Orions (bridge.orion),
+# e-mail and chat channels, whatever their own metrics; target is the configured id (bounded by the config).
+DELIVERY_OUTCOMES = Counter(
+    "bosai_delivery_outcomes_total",
+    "Messages a delivery target handled, by outcome: delivered, dead_lettered (failed past its retries).",
+    ["stage", "target", "outcome"],
+)
+DELIVERY_LAG = Gauge(
+    "bosai_delivery_consumer_lag_messages",
+    "Messages waiting for a delivery target (its consumer group).",
+    ["stage", "target"],
+)
+
+# The archiver (`bosai archive`): what it has not archived yet, and when it last committed. The alert
+# BosaiArchiveFallingBehind (deploy/prometheus/rules.yml) watches both; the archiver sets them.
+ARCHIVE_LAG = Gauge(
+    "bosai_archive_lag_messages", "Records of an archived topic not yet in the archive (committed offsets).", ["topic"]
+)
+ARCHIVE_LAST_WRITE = Gauge(
+    "bosai_archive_last_write_timestamp_seconds", "Wall-clock time of the archiver's last committed write, Unix s."
+)
+
 # Gateway (bosai gateway): door is readings or orion; subject an owner or Orion id of the config files.
 GATEWAY_REQUESTS = Counter("bosai_gateway_requests_total", "HTTP requests by door and status code.", ["door", "status"])
 GATEWAY_READINGS = Counter(
@@ -230,9 +252,11 @@ def worker_info(region: str, app_id: str) -> None:
 
 
 def serve(port: int, host: str = "127.0.0.1") -> int:
-    """Start the /metrics endpoint; port 0 picks a free one. Returns the port."""
-    server, _thread = start_http_server(port, addr=host)
-    return server.server_port
+    """Start the process's endpoint (/metrics, /healthz, /readyz: :mod:`streams.platform.health`); port 0 picks
+    a free one. Returns the port."""
+    from streams.platform import health
+
+    return health.serve(port, host)
 
 
 def observe_batch(

@@ -41,7 +41,7 @@ from streams.kernel.errors import BosaiError
 from streams.kernel.region import RegionPack
 from streams.kernel.topics import HubTopics
 from streams.packs.region_pack import load_pack
-from streams.platform import kafka, metrics
+from streams.platform import health, kafka, metrics
 from streams.platform.avro import ALERT, ENRICHED, AvroCodec, CodecError, SchemaStore, default_store
 from streams.platform.settings import project_root
 from streams.platform.topic_catalog import load_default_catalog
@@ -300,6 +300,7 @@ class WebSettings:
     heartbeat_s: float = 10.0
     web_dir: str | None = None
     metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "streams.publicmap.server", json.dumps(asdict(self))]
@@ -321,6 +322,7 @@ async def serve_web(
     config = page_config(packs, settings.tile_url, settings.tile_attribution, settings.heartbeat_s)
     app = build_app(WebHandlers(state, assets, config, security_headers(settings.tile_url)))
     followers, ready = _followers(bootstrap, store, packs, topic_sets, state)
+    health.READINESS.waiting("alerts_loaded", "reading the public topics from the beginning")
     runner = web.AppRunner(app, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
@@ -331,6 +333,7 @@ async def serve_web(
         if stop.is_set():
             return
         state.ready = True
+        health.READINESS.ok("alerts_loaded", f"{len(state.map.current_records())} public alerts")
         progress(
             f"web: http://{settings.host}:{port}/ — {len(state.map.current_records())} public alerts and "
             f"{len(state.map.station_values)} public stations loaded from {len(topic_sets)} region(s); Ctrl-C stops"
@@ -412,13 +415,18 @@ def _raise_if_ended(tasks: list[asyncio.Task]) -> None:
 def run_web(settings: WebSettings, bootstrap: str, say: Callable[[str], None]) -> None:
     """Run the page until SIGTERM or SIGINT."""
     if settings.metrics_port is not None:
-        say(f"metrics on http://127.0.0.1:{metrics.serve(settings.metrics_port)}/metrics")
+        port = metrics.serve(settings.metrics_port, settings.metrics_host)
+        say(f"metrics on http://{settings.metrics_host}:{port}/metrics (and /healthz, /readyz)")
 
     async def main() -> None:
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        await serve_web(settings, bootstrap, default_store(), say, stop)
+        beat = health.start_heartbeat()
+        try:
+            await serve_web(settings, bootstrap, default_store(), say, stop)
+        finally:
+            beat.cancel()
 
     asyncio.run(main())
 
