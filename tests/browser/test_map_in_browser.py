@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from streams.kernel.times import parse_jst
-from tests.web_data import heavy_rain, internal_alert
-from tests.web_hub import INTERNAL_STATION, WebHub, internal_reading, tochigi_with_an_internal_gauge
+from tests.support.web_data import heavy_rain, internal_alert
+from tests.support.web_hub import INTERNAL_STATION, WebHub, internal_reading, tochigi_with_an_internal_gauge
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
