@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test unit integration lint format clean lock audit
+.PHONY: demo test unit integration lint format docs clean lock audit
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ lint: $(STAMP)          ## ruff: lint rules and formatting (CI runs this before 
 format: $(STAMP)        ## ruff: fix what can be fixed and reformat
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+docs: $(STAMP)          ## the documentation site (docs/, mkdocs.yml), built strictly into a temporary folder, then removed
+	@site=$$(mktemp -d) && trap 'rm -rf "$$site"' EXIT && $(BIN)/mkdocs build --strict --quiet --site-dir "$$site" \
+		&& echo "docs: built $$(find "$$site" -name '*.html' | wc -l) pages (mkdocs build --strict)"
 
 lock: $(STAMP)          ## regenerate requirements/deploy.lock (pinned, hashed) from pyproject.toml's dependencies
 	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \

@@ -1,7 +1,7 @@
 """Faust's own exactly-once: the hub's same pure core in a Faust agent with
 ``processing_guarantee="exactly_once"`` — outputs sent through Faust's transactional producer, station
 states in a Faust table whose changelog joins the transaction. Measured by `bosai bench` to compare
-with the hub's own transactional batch loop (the reason the hub does not use this; see the README).
+with the hub's own transactional batch loop (the reason the hub does not use this; see docs/developers/runtime.md).
 Run as `python -m benchmarks.faust_eos BOOTSTRAP PACK_DIR PREFIX GROUP`.
 """
 

@@ -2,7 +2,7 @@
 
 The package is cut by feature; each feature package's ``__init__`` says what it holds, which features it
 may import (``__requires__``) and the inner layer of each module (``__layers__``: pure < files < io <
-service < process). Features in their dependency order (``tests/architecture.py`` checks all of it):
+service < process). Features in their dependency order (``tests/support/architecture.py`` checks all of it):
 """
 
 __version__ = "0.1.0"

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """The drills' stall times, measured on the three-node cluster: figures, not a pass/fail."""
-    harness = sys.modules.get("tests.integration.drill_harness")  # only when the drills ran
+    harness = sys.modules.get("tests.support.drill_harness")  # only when the drills ran
     if harness is not None and harness.STALLS:
         terminalreporter.section("drills: stall from the fault to the next alert delivered")
         for name, stalls in harness.STALLS.items():

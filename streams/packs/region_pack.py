@@ -9,7 +9,7 @@ A pack is a folder (``regions/<name>/``) with a ``region.yaml`` manifest naming:
 * rules — the rule file (see :mod:`streams.kernel.rules`).
 
 Loading checks everything and reports every problem it finds, each naming the file, the feature or
-row, and what was expected. See the README section "Region packs" for the format.
+row, and what was expected. See docs/region-packs.md for the format.
 """
 
 from __future__ import annotations

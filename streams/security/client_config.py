@@ -1,7 +1,7 @@
 """A principal's client configuration, as ``bosai access issue`` prints it (JSON or Kafka properties).
 
 Kafka properties work for the Java client, librdkafka-based clients (kcat, confluent-kafka) from 2.6.1
-on, and anything that reads ``client.properties``; see the README's section for municipal IT staff.
+on, and anything that reads ``client.properties``; see docs/municipalities.md.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ session's broker with the real 2023-09-04 heavy rain written to its topics.
 
 The tests of this module share one web process, in file order: the screenshot first (the map at 13:00 JST),
 then what changes the picture. ``BOSAI_WRITE_SCREENSHOT=1`` writes the screenshot to docs/web-map.png
-(the README's); otherwise it goes to the test's temporary folder.
+(the README's and docs/map.md's); otherwise it goes to the test's temporary folder.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from streams.kernel.times import parse_jst
-from tests.web_data import heavy_rain, internal_alert
-from tests.web_hub import INTERNAL_STATION, WebHub, internal_reading, tochigi_with_an_internal_gauge
+from tests.support.web_data import heavy_rain, internal_alert
+from tests.support.web_hub import INTERNAL_STATION, WebHub, internal_reading, tochigi_with_an_internal_gauge
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

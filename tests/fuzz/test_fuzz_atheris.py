@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fuzz.conftest import fuzz_profile
-from tests.fuzz.contract import CASES
+from tests.support.fuzz_contract import CASES
+from tests.support.fuzz_profiles import fuzz_profile
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -46,7 +46,7 @@ def test_coverage_guided_fuzzing_finds_no_crash_hang_or_runaway_memory(target, t
     command = [
         sys.executable,
         "-m",
-        "tests.fuzz.atheris_targets",
+        "tests.support.atheris_targets",
         target,
         *budget,
         "-seed=18",

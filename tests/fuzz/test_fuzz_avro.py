@@ -30,9 +30,9 @@ from streams.platform.avro import (
     default_store,
 )
 from streams.platform.topic_catalog import default_catalog_path, load_catalog
-from tests.fuzz.conftest import examples
-from tests.fuzz.contract import check
-from tests.fuzz.strategies import avro_values, mutated, same_value
+from tests.support.fuzz_contract import check
+from tests.support.fuzz_profiles import examples
+from tests.support.fuzz_strategies import avro_values, mutated, same_value
 
 STORE = default_store()
 SCHEMAS = (READING, ALERT, DEAD_LETTER, ENRICHED, OFFICIAL_REPORT)

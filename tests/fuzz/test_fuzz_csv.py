@@ -18,9 +18,9 @@ from streams.observed.amedas_csv import read_amedas
 from streams.packs.jma_area_files import load_area_table
 from streams.packs.station_file import STATION_COLUMNS, load_stations
 from streams.platform.checks import Problems
-from tests.fuzz.conftest import examples
-from tests.fuzz.contract import check
-from tests.fuzz.strategies import awkward_text, dates, mutated, numbers
+from tests.support.fuzz_contract import check
+from tests.support.fuzz_profiles import examples
+from tests.support.fuzz_strategies import awkward_text, dates, mutated, numbers
 
 AMEDAS_COLUMNS = [
     "observed_at",

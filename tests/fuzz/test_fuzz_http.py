@@ -40,10 +40,10 @@ from streams.platform.avro import DEAD_LETTER, AvroCodec, default_store
 from streams.platform.topic_catalog import default_catalog_path, load_catalog
 from streams.publicmap.live_stream import LiveStream
 from streams.security.token_store import TokenStore
-from tests.fuzz.conftest import examples
-from tests.fuzz.contract import CASES, check
-from tests.fuzz.strategies import awkward_text, json_values, mutated
-from tests.orion_standin import RIVER_ENTITY, RIVER_GAUGE, make_nasushiobara_pack
+from tests.support.fuzz_contract import CASES, check
+from tests.support.fuzz_profiles import examples
+from tests.support.fuzz_strategies import awkward_text, json_values, mutated
+from tests.support.orion_standin import RIVER_ENTITY, RIVER_GAUGE, make_nasushiobara_pack
 
 STORE = default_store()
 MAX_BODY = 64_000

@@ -36,10 +36,10 @@ from streams.official.report import ReportError, prefectures_of, read_report
 from streams.packs.region_pack import load_pack
 from streams.platform.avro import DEAD_LETTER, OFFICIAL_REPORT, AvroCodec, default_store
 from streams.platform.topic_catalog import default_catalog_path, load_catalog
-from tests.fuzz.conftest import examples
-from tests.fuzz.contract import check
-from tests.fuzz.strategies import awkward_text, dates, mutated
-from tests.jma_samples import SAMPLES
+from tests.support.fuzz_contract import check
+from tests.support.fuzz_profiles import examples
+from tests.support.fuzz_strategies import awkward_text, dates, mutated
+from tests.support.jma_samples import SAMPLES
 
 ROOT = Path(__file__).resolve().parents[2]
 STORE = default_store()

@@ -15,9 +15,9 @@ from streams.kernel.json_input import MAX_DEPTH, JsonInputError, loads
 from streams.kernel.model import SensorKind, Station
 from streams.observed.amedas_map import ELEMENTS, LayoutError, map_file, parse_latest_time, parse_map, readings_of
 from streams.observed.readings import REASONS, InvalidReading, validate
-from tests.fuzz.conftest import examples
-from tests.fuzz.contract import check
-from tests.fuzz.strategies import awkward_text, dates, json_values, mutated, numbers
+from tests.support.fuzz_contract import check
+from tests.support.fuzz_profiles import examples
+from tests.support.fuzz_strategies import awkward_text, dates, json_values, mutated, numbers
 
 T0 = 1_693_807_200_000
 STATIONS = {

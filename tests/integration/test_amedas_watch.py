@@ -22,7 +22,7 @@ from streams.platform.avro import READING, AvroCodec, default_store
 from streams.platform.http_fetch import RetryPolicy
 from streams.platform.kafka_admin import apply_topics
 from streams.platform.topic_catalog import load_default_catalog
-from tests.stand_ins import AmedasData
+from tests.support.stand_ins import AmedasData
 
 STORE = default_store()
 CSV = "data/amedas/tochigi-kanagawa-2023-07-13_2023-12-06.csv.gz"

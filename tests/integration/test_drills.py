@@ -21,7 +21,7 @@ from streams.packs.region_pack import load_pack
 from streams.platform.broker import EmbeddedBroker
 from streams.platform.kafka_dist import kafka_version
 from streams.platform.settings import cache_dir
-from tests.integration.drill_harness import STALLS, Drill, readings
+from tests.support.drill_harness import STALLS, Drill, readings
 
 WORKER_STALL_S = 20.0
 BROKER_STALL_S = 40.0

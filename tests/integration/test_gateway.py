@@ -25,7 +25,7 @@ from streams.platform.avro import DEAD_LETTER, READING, AvroCodec, default_store
 from streams.platform.kafka_admin import apply_topics
 from streams.platform.topic_catalog import default_catalog_path, load_catalog
 from streams.security.token_store import TokenStore
-from tests.orion_standin import RIVER_ENTITY, RIVER_GAUGE, make_nasushiobara_pack
+from tests.support.orion_standin import RIVER_ENTITY, RIVER_GAUGE, make_nasushiobara_pack
 
 STORE = default_store()
 

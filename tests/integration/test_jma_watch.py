@@ -21,8 +21,17 @@ from streams.platform.avro import OFFICIAL_REPORT, AvroCodec, default_store
 from streams.platform.http_fetch import HttpFetcher, RetryPolicy
 from streams.platform.kafka_admin import apply_topics
 from streams.platform.topic_catalog import load_default_catalog
-from tests.jma_samples import FUKUOKA, FUKUOKA_N03, KANAGAWA, OSAKA_RECORD_RAIN, ROKKAKU, SAGA_N03, edited, sample
-from tests.stand_ins import JmaFeed
+from tests.support.jma_samples import (
+    FUKUOKA,
+    FUKUOKA_N03,
+    KANAGAWA,
+    OSAKA_RECORD_RAIN,
+    ROKKAKU,
+    SAGA_N03,
+    edited,
+    sample,
+)
+from tests.support.stand_ins import JmaFeed
 
 STORE = default_store()
 

@@ -1,4 +1,4 @@
-"""The Orion bridge both ways on the real broker, against the Orion stand-in (or a real Orion, see orion_env).
+"""The Orion bridge both ways on the real broker, against the stand-in (or a real Orion: tests/support/orion_env.py).
 
 End to end: a municipal river gauge's entity changes in 那須塩原市's Orion -> its subscription notifies the
 gateway -> the reading is on the raw topic -> the hub worker raises a river-stage alert -> the bridge
@@ -35,8 +35,8 @@ from streams.platform.avro import ALERT, DEAD_LETTER, AvroCodec, default_store
 from streams.platform.kafka_admin import apply_topics
 from streams.platform.topic_catalog import default_catalog_path, load_catalog
 from streams.security.token_store import TokenStore
-from tests.integration.orion_env import schema_problems, start_orion, with_auth
-from tests.orion_standin import RIVER_ENTITY, RIVER_GAUGE, OrionStandIn, make_nasushiobara_pack
+from tests.support.orion_env import schema_problems, start_orion, with_auth
+from tests.support.orion_standin import RIVER_ENTITY, RIVER_GAUGE, OrionStandIn, make_nasushiobara_pack
 
 STORE = default_store()
 T0 = "2026-07-01T10:00:00+09:00"

@@ -64,7 +64,7 @@ from streams.platform.kafka_admin import apply_topics, revoke_credential
 from streams.platform.settings import ENV_BOOTSTRAP, ENV_CA_FILE, ENV_CLIENTS_BOOTSTRAP
 from streams.platform.topic_catalog import default_catalog_path, load_catalog
 from streams.security.token_store import TokenStore
-from tests.orion_standin import RIVER_ENTITY, RIVER_GAUGE, OrionStandIn, make_nasushiobara_pack
+from tests.support.orion_standin import RIVER_ENTITY, RIVER_GAUGE, OrionStandIn, make_nasushiobara_pack
 
 CSV = Path("data/amedas/tochigi-kanagawa-2023-07-13_2023-12-06.csv.gz")
 STORE = default_store()

@@ -31,8 +31,8 @@ from streams.packs.region_pack import load_pack
 from streams.platform.kafka_admin import apply_topics
 from streams.platform.kafka_node import free_port
 from streams.platform.topic_catalog import load_default_catalog
-from tests.jma_samples import KANAGAWA, sample
-from tests.stand_ins import JmaFeed
+from tests.support.jma_samples import KANAGAWA, sample
+from tests.support.stand_ins import JmaFeed
 
 STALE_TEST_S = 4  # the drill's threshold for BosaiPollerStale (180 in rules.yml)
 

@@ -11,8 +11,8 @@ from aiohttp import ClientSession, ClientTimeout
 
 from streams.delivery.cap_schema import cap_validation_errors
 from streams.kernel.times import parse_jst
-from tests.web_data import alert, heavy_rain, internal_alert, jma_landslide_alert
-from tests.web_hub import INTERNAL_STATION, WebHub, internal_reading, tochigi_with_an_internal_gauge
+from tests.support.web_data import alert, heavy_rain, internal_alert, jma_landslide_alert
+from tests.support.web_hub import INTERNAL_STATION, WebHub, internal_reading, tochigi_with_an_internal_gauge
 
 INTERNAL_WORDS = ("急激な水位上昇", "内部限り", INTERNAL_STATION, "市独自雨量計")
 

@@ -1,5 +1,5 @@
 """The tree is the architecture: features import only what they declare, layers inside a feature point down,
-and pure modules do no I/O (tests/architecture.py)."""
+and pure modules do no I/O (tests/support/architecture.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.architecture import check_tree
+from tests.support.architecture import check_tree
 
 FEATURES = ("kernel", "platform", "alerts", "maps", "cli")
 ROOT_INIT = f"__features__ = {FEATURES!r}\n"

@@ -30,7 +30,7 @@ from streams.official.report import read_report
 from streams.packs.region_pack import default_pack_dirs, load_pack
 from streams.platform.avro import OFFICIAL_REPORT, READING, AvroCodec, default_store
 from streams.platform.topic_catalog import default_catalog_path, load_catalog
-from tests.jma_samples import KANAGAWA, kanagawa_record_rain, sample
+from tests.support.jma_samples import KANAGAWA, kanagawa_record_rain, sample
 
 FORBIDDEN = re.compile(r"特別警報|警報|注意報|予報|予想|見込み|警戒レベル[0-9０-９](?!相当)")
 STORE = default_store()

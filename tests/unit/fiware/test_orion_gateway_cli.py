@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from streams.cli import cli
 from streams.security.token_store import TokenStore
 from streams.security.tokens import token_matches
-from tests.orion_standin import RIVER_ENTITY, OrionStandIn, make_nasushiobara_pack
+from tests.support.orion_standin import RIVER_ENTITY, OrionStandIn, make_nasushiobara_pack
 
 
 @pytest.fixture()

@@ -9,7 +9,7 @@ from streams.delivery.cap import cap_identifier
 from streams.kernel.times import HOUR_MS, parse_jst
 from streams.packs.region_pack import load_pack
 from streams.publicmap.view import PublicMap, RegionView
-from tests.web_data import alert, cancel_of
+from tests.support.web_data import alert, cancel_of
 
 START = parse_jst("2023-09-04T13:00", option="t")
 

@@ -17,7 +17,7 @@ from streams.packs.region_pack import load_pack
 from streams.platform import metrics
 from streams.platform.avro import DEAD_LETTER, OFFICIAL_REPORT, AvroCodec, default_store
 from streams.platform.topic_catalog import default_catalog_path, load_catalog
-from tests.jma_samples import KANAGAWA, sample
+from tests.support.jma_samples import KANAGAWA, sample
 
 STORE = default_store()
 

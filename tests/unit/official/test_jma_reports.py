@@ -11,7 +11,7 @@ from streams.official.jma_xml import JmaXmlError, parse_feed, parse_report, pars
 from streams.official.report import FLOOD, LANDSLIDE, RECORD_RAIN, ReportError, prefectures_of, read_report
 from streams.packs.region_init import init_pack
 from streams.packs.region_pack import load_pack
-from tests.jma_samples import (
+from tests.support.jma_samples import (
     FUKUOKA,
     FUKUOKA_N03,
     KANAGAWA,

@@ -12,7 +12,7 @@ from streams.official.lifecycle import OfficialState, apply_report, targets_of
 from streams.official.report import ReportError, read_report
 from streams.packs.region_init import init_pack
 from streams.packs.region_pack import load_pack
-from tests.jma_samples import (
+from tests.support.jma_samples import (
     HAKODATE,
     KANAGAWA,
     ROKKAKU,

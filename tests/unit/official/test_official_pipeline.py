@@ -18,7 +18,7 @@ from streams.packs.region_init import init_pack
 from streams.packs.region_pack import load_pack
 from streams.platform.avro import ALERT, DEAD_LETTER, OFFICIAL_REPORT, READING, AvroCodec, default_store
 from streams.platform.topic_catalog import default_catalog_path, load_catalog
-from tests.jma_samples import (
+from tests.support.jma_samples import (
     FUKUOKA,
     FUKUOKA_N03,
     KANAGAWA,

@@ -6,8 +6,8 @@ import pytest
 
 from streams.platform import metrics
 from streams.platform.http_fetch import FetchError, HttpFetcher, RetryPolicy
-from tests.jma_samples import KANAGAWA, sample
-from tests.stand_ins import JmaFeed
+from tests.support.jma_samples import KANAGAWA, sample
+from tests.support.stand_ins import JmaFeed
 
 FAST = RetryPolicy(attempts=3, initial_backoff_s=0.01, max_backoff_s=0.02, timeout_s=0.5)
 

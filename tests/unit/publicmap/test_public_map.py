@@ -15,7 +15,7 @@ from streams.platform.topic_catalog import default_catalog_path, load_catalog
 from streams.publicmap import geojson as public_geojson
 from streams.publicmap.labels import HUB_NOTE, JMA_CREDIT, river_stage
 from streams.publicmap.view import PublicMap, RegionView
-from tests.web_data import alert, cancel_of, heavy_rain, internal_alert, jma_landslide_alert
+from tests.support.web_data import alert, cancel_of, heavy_rain, internal_alert, jma_landslide_alert
 
 FORBIDDEN_FOR_THE_HUB = re.compile(r"警報|注意報|特別警報|予報|予想|見込み|警戒レベル\d(?!相当)")
 

@@ -17,7 +17,7 @@ from streams.packs.region_pack import load_pack
 from streams.platform.topic_catalog import default_catalog_path, load_catalog
 from streams.publicmap.live_stream import LiveStream, _Client
 from streams.publicmap.server import WebHandlers, WebState, build_app, load_assets, page_config, security_headers
-from tests.web_data import alert, cancel_of, heavy_rain, internal_alert
+from tests.support.web_data import alert, cancel_of, heavy_rain, internal_alert
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 Run by tests/fuzz/test_fuzz_atheris.py in a subprocess (libFuzzer exits the process when it is done)::
 
-    python -m tests.fuzz.atheris_targets TARGET [libFuzzer flags…] CORPUS_DIR [SEED_DIR…]
+    python -m tests.support.atheris_targets TARGET [libFuzzer flags…] CORPUS_DIR [SEED_DIR…]
 
 Each target feeds the bytes to the hub's own code, as the hub reads them, and lets only the module's documented
 error type pass: anything else propagates, and atheris reports it as a crash (with the input saved under

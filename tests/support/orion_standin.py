@@ -34,7 +34,7 @@ from aiohttp import web
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 
-MODELS = Path(__file__).resolve().parent.parent / "fiware" / "smart-data-models"
+MODELS = Path(__file__).resolve().parents[2] / "fiware" / "smart-data-models"
 FORBIDDEN = set("<>\"'=;()")
 ID_FORBIDDEN = set("&?/#") | FORBIDDEN
 SERVICE = re.compile(r"[A-Za-z0-9_]{1,50}")

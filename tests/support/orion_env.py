@@ -24,7 +24,7 @@ import aiohttp
 from streams.fiware.bridge_file import OrionAuth, OrionTarget
 from streams.fiware.ngsi_schemas import schema_errors
 from streams.fiware.orion import OrionClient
-from tests.orion_standin import OrionStandIn
+from tests.support.orion_standin import OrionStandIn
 
 ENV_URL = "BOSAI_ORION_URL"
 ENV_PUBLIC = "BOSAI_GATEWAY_PUBLIC_URL"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "data" / "jma"
 KANAGAWA = [SAMPLES / f"17_04_0{i}_250630_VXWW50.xml" for i in (1, 2, 3)]
 HAKODATE = [SAMPLES / f"17_02_0{i}_190529_VXWW50.xml" for i in (1, 2, 3)]
