@@ -9,5 +9,6 @@ __layers__ = {
     "pure": ["cap", "atom", "webhooks"],
     "files": ["subscriptions"],
     "io": ["cap_schema"],
+    "service": ["connector"],
     "process": ["sink", "feed_server"],
 }

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
+from streams.kernel.messages import AvroRecord
 from streams.kernel.times import jst
 
 
@@ -152,7 +152,7 @@ class Alert:
     source: Source = Source.HUB
     status: Status = Status.ACTUAL
     expires: int | None = None
-    official: Mapping[str, Any] | None = None  # what JMA's report says (the Avro OfficialInfo record)
+    official: AvroRecord | None = None  # what JMA's report says (the Avro OfficialInfo record)
 
     @property
     def msg_type(self) -> str:
@@ -162,7 +162,7 @@ class Alert:
     def cleared(self) -> bool:
         return self.transition == Transition.CLEARED
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> AvroRecord:
         """The Avro ``Alert`` record (``avro/Alert.avsc``): the one place it is built."""
         level, cleared = self.level, self.cleared
         return {

@@ -227,7 +227,7 @@ class EmbeddedBroker:
         self,
         nodes: list[KafkaNode],
         ports: dict[int, dict[str, int]],
-        procs: dict[int, subprocess.Popen],
+        procs: dict[int, subprocess.Popen[bytes]],
         ca: tls.CertificateAuthority,
         cluster_id: str,
         hardened: bool,
@@ -253,7 +253,7 @@ class EmbeddedBroker:
     def _secure_when_ready(
         self,
         state: BrokerState,
-        procs: dict[int, subprocess.Popen],
+        procs: dict[int, subprocess.Popen[bytes]],
         ca: tls.CertificateAuthority,
         admin_pem: Path | None,
         timeout_s: float,
@@ -262,6 +262,8 @@ class EmbeddedBroker:
         """Wait until every node answers; hardened, register the admin's client config first and then
         create the hub's credential and apply the access file's grants."""
         if state.hardened:
+            if admin_pem is None:
+                raise BrokerError(f"broker '{self.name}' is hardened but has no admin certificate")
             hardening.register(
                 hardening.registry_file(self.home, self.name, hardening.ADMIN),
                 hardening.admin_security(ca.cert_file, admin_pem),
@@ -294,7 +296,7 @@ class EmbeddedBroker:
         return ports
 
     def _wait_ready(
-        self, state: BrokerState, procs: dict[int, subprocess.Popen], brokers: int, timeout_s: float
+        self, state: BrokerState, procs: dict[int, subprocess.Popen[bytes]], brokers: int, timeout_s: float
     ) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -347,7 +349,7 @@ class EmbeddedBroker:
         ]
         return max(views, key=lambda v: v[1])[0] if views else None
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, object]:
         """What `bosai broker status --json` prints."""
         state = self._running()
         leader = self.quorum_leader(state)
@@ -403,10 +405,9 @@ class EmbeddedBroker:
         return state is not None
 
     def log_tail(self, lines: int = 20) -> str:
-        return "\n".join(
-            f"node {n.id}: {KafkaNode(self.home, n.id).log_tail(lines)}"
-            for n in (self.state().nodes if self.state() else ())
-        )
+        state = self.state()
+        nodes = state.nodes if state is not None else ()
+        return "\n".join(f"node {n.id}: {KafkaNode(self.home, n.id).log_tail(lines)}" for n in nodes)
 
 
 def _running_embedded(instance: str) -> BrokerState:

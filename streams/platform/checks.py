@@ -111,7 +111,7 @@ class Entry:
         return self.value[key]
 
     # -- typed values --------------------------------------------------------------------------------
-    def text(self, key: str, *, expected: str, pattern: re.Pattern | None = None, default: Any = _REQUIRED) -> Any:
+    def text(self, key: str, *, expected: str, pattern: re.Pattern[str] | None = None, default: Any = _REQUIRED) -> Any:
         value = self._raw(key, expected, default)
         if value is default and default is not _REQUIRED:
             return value
@@ -144,7 +144,7 @@ class Entry:
             raise self.error(f"{key} is {value!r}", expected)
         return value
 
-    def strings(self, key: str, *, expected: str, pattern: re.Pattern | None = None) -> tuple[str, ...]:
+    def strings(self, key: str, *, expected: str, pattern: re.Pattern[str] | None = None) -> tuple[str, ...]:
         """A list of strings (empty when absent)."""
         value = self.value.get(key) or []
         if not isinstance(value, list) or any(
