@@ -85,18 +85,10 @@ def validate(record: Mapping[str, Any], stations: Mapping[str, Station]) -> Read
         raise InvalidReading(IMPOSSIBLE_VALUE, f"observed_at {observed_at!r} ms is not between 2000 and 2100")
     station = stations.get(station_id)
     location = record.get("location")
-    if location is not None:
-        lat, lon = location.get("lat"), location.get("lon")
-        if not (isinstance(lat, float) and isinstance(lon, float) and math.isfinite(lat) and math.isfinite(lon)):
-            raise InvalidReading(IMPOSSIBLE_VALUE, f"location ({lat}, {lon}) is not a number")
-        if not in_japan(lat, lon):
-            raise InvalidReading(
-                OUTSIDE_JAPAN, f"location ({lat:.5f}, {lon:.5f}) of station {station_id} is outside Japan"
-            )
+    position = _position(location, station_id) if location is not None else None  # checked before the station
     if station is None:
         raise InvalidReading(UNKNOWN_STATION, f"station {station_id!r} is not in the region pack")
-    if location is None:
-        lat, lon = station.lat, station.lon
+    lat, lon = position if position is not None else (station.lat, station.lon)
     values = _measured_values(station_id, measurements)
     quality = record.get("quality", "OK")
     missing = quality == "MISSING" or all(v is None for v in values.values())
@@ -113,6 +105,16 @@ def validate(record: Mapping[str, Any], stations: Mapping[str, Station]) -> Read
         record,
         missing,
     )
+
+
+def _position(location: Mapping[str, Any], station_id: str) -> tuple[float, float]:
+    """A reading's own position (a moving or temporary sensor), checked: finite, in Japan."""
+    lat, lon = location.get("lat"), location.get("lon")
+    if not (isinstance(lat, float) and isinstance(lon, float) and math.isfinite(lat) and math.isfinite(lon)):
+        raise InvalidReading(IMPOSSIBLE_VALUE, f"location ({lat}, {lon}) is not a number")
+    if not in_japan(lat, lon):
+        raise InvalidReading(OUTSIDE_JAPAN, f"location ({lat:.5f}, {lon:.5f}) of station {station_id} is outside Japan")
+    return lat, lon
 
 
 def _measured_values(station_id: str, measurements: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
