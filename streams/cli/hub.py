@@ -181,7 +181,7 @@ def replay(
     replicas: int,
 ) -> None:
     """Replay observations (--csv) and official reports (--jma) through the hub on Kafka; report every alert."""
-    from streams.hub.replay import run_replay, write_alerts
+    from streams.hub.replay import ReplaySettings, run_replay, write_alerts
     from streams.kernel.times import parse_jst
     from streams.packs.region_pack import load_pack
     from streams.platform.avro import default_store
@@ -197,11 +197,10 @@ def replay(
         raise click.UsageError("--running-workers needs the --topic-prefix the workers run on (e.g. bosai)")
     prefix = topic_prefix or time.strftime("replay-%Y%m%d%H%M%S")
     with broker_for_command(progress=say) as lease:
-        result = run_replay(
+        settings = ReplaySettings(
             packs,
             catalog(),
-            default_store(),
-            csv_path,
+            csv_path=csv_path,
             bootstrap=lease.bootstrap,
             prefix=prefix,
             since_ms=since_ms,
@@ -209,12 +208,12 @@ def replay(
             speed=speed,
             timeout_s=timeout_s,
             log_dir=cache_dir() / "logs",
-            progress=say,
             keep_topics=keep_topics or running_workers,
             start_workers=not running_workers,
             replicas=replicas,
             jma_paths=jma_paths,
         )
+        result = run_replay(settings, default_store(), say)
     if alerts_out:
         write_alerts(alerts_out, result.alerts)
     _report(result, timeout_s, allow_dead_letters)

@@ -96,7 +96,7 @@ def feed(
     metrics_host: str,
 ) -> None:
     """Serve Atom feeds of current CAP 1.2 messages (per municipality, prefecture, public) behind credentials."""
-    from streams.delivery.feed_server import serve_feed
+    from streams.delivery.feed_server import FeedSettings, serve_feed
     from streams.kernel.topics import topic_name
     from streams.platform import metrics
     from streams.platform.access_file import default_access_path, load_access
@@ -110,21 +110,24 @@ def feed(
     topics = [topic_name(topics_catalog, "alerts", p.name, prefecture_code=p.prefecture_code) for p in packs]
     if metrics_port is not None:
         say(f"metrics on http://{metrics_host}:{metrics.serve(metrics_port, metrics_host)}/metrics")
+    settings = FeedSettings(
+        resolve_bootstrap(),
+        topics,
+        clients_bootstrap,
+        ca_file,
+        host=host,
+        port=port,
+        auth_cache_s=auth_cache,
+        failure_cache_s=failure_cache,
+        handshakes_per_s=handshakes_per_s,
+        trusted_proxies=trusted_proxies,
+    )
     try:
         asyncio.run(
             serve_feed(
-                resolve_bootstrap(),
-                topics,
-                default_store(),
-                load_access(default_access_path()),
-                clients_bootstrap,
-                ca_file,
-                host=host,
-                port=port,
-                auth_cache_s=auth_cache,
-                failure_cache_s=failure_cache,
-                handshakes_per_s=handshakes_per_s,
-                trusted_proxies=trusted_proxies,
+                settings,
+                store=default_store(),
+                policy=load_access(default_access_path()),
                 sender_names=names,
                 zone_polygons=polygons,
                 progress=say,

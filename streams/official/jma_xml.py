@@ -21,7 +21,6 @@ import functools
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import xmlschema
 from lxml import etree

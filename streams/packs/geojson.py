@@ -17,7 +17,6 @@ from shapely.geometry.base import BaseGeometry
 from streams.kernel.model import in_japan
 from streams.platform.checks import Problems
 
-
 # A GeoJSON feature as read: its geometry and properties are what the file holds (checked where used).
 Feature = dict[str, Any]
 
