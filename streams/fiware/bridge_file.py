@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from streams.delivery.subscriptions import RETRY_KEYS
 from streams.delivery.webhooks import RetryPolicy
@@ -103,7 +104,7 @@ def _retry(entry: Entry, defaults: Entry) -> RetryPolicy:
     unknown = set(merged.value) - set(RETRY_KEYS)
     if unknown:
         raise merged.error(f"unknown keys {sorted(unknown)}", ", ".join(RETRY_KEYS))
-    values = {key: merged.number(key, minimum=0) for key in merged.value}
+    values: dict[str, Any] = {key: merged.number(key, minimum=0) for key in merged.value}  # checked numbers
     if "max_attempts" in values:
         values["max_attempts"] = merged.integer("max_attempts", expected="an integer >= 1", minimum=1)
     if values.get("timeout_s", 1) <= 0:
@@ -125,11 +126,12 @@ def _principals(
     names = entry.strings("municipalities", expected="a list of municipality names or JIS X 0402 codes")
     if not names:
         raise entry.error("no municipalities", "municipalities: [names or codes], or prefecture: true")
-    codes, principals = [], []
+    codes: list[str] = []
+    principals: list[Principal] = []
     for name in names:
         code = pack.find_municipality(name)
         principal = policy.principal(f"muni-{code}") if code else None
-        if principal is None:
+        if principal is None or code is None:
             raise entry.error(
                 f"municipality {name!r} has no principal in {policy.path}",
                 f"a municipality of {pack.name} with its own principal (a designated city, not a ward)",

@@ -53,7 +53,7 @@ def table_path(pack: RegionPack) -> Path | None:
 
 
 def _row(
-    row: dict, where: str, path: Path, pack: RegionPack, orions: Collection[str], problems: Problems
+    row: dict[str, str], where: str, path: Path, pack: RegionPack, orions: Collection[str], problems: Problems
 ) -> EntityMapping | None:
     orion, entity_id, station_id = (row.get(k, "").strip() for k in ("orion", "entity_id", "station_id"))
     if orion not in orions:

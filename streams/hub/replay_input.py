@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,7 +84,7 @@ async def produce_timeline(
     async with kafka.started_producer(bootstrap) as producer:
         started = time.monotonic()
         first = next((m.event_ms for m in ordered if m.event_ms > 0), 0)
-        pending = []
+        pending: list[Awaitable[object]] = []
         last_report = time.monotonic()
         for done, message in enumerate(ordered, start=1):
             if speed is not None and message.event_ms > 0:
