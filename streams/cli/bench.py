@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -263,7 +263,7 @@ def bench_soak(minutes: float, speed: float, sample_seconds: float, hardened: bo
         raise BosaiError(f"soak: {sum(not ok for ok, _ in checks)} bound(s) broken (see above)")
 
 
-def _soak_cluster(lease: BrokerLease) -> dict:
+def _soak_cluster(lease: BrokerLease) -> dict[str, Any]:
     """The soak's view of the cluster: hub and admin addresses, the feed's login listener, the JVMs to watch."""
     from streams.platform.broker import resolve_clients_listener
 

@@ -16,7 +16,7 @@ from streams.kernel.region import RegionPack
 from streams.kernel.topics import format_plan
 
 if TYPE_CHECKING:  # imported when called: the CLI starts fast
-    from streams.hub.replay import ReplayResult
+    from streams.hub.replay import AlertLine, ReplayResult
 
 AMEDAS_CSV = ("data", "amedas", "tochigi-kanagawa-2023-07-13_2023-12-06.csv.gz")
 # JMA's 土砂災害警戒情報 for 神奈川県 of 2024-11-02 (発表 18:50 → 箱根町 joins 20:50 → 解除 23:27)
@@ -27,7 +27,7 @@ CREDITS = (
 )
 
 
-def episode_summary(alerts: Sequence[dict], packs: Sequence[RegionPack]) -> list[str]:
+def episode_summary(alerts: Sequence[AlertLine], packs: Sequence[RegionPack]) -> list[str]:
     """One line per municipality and rule: episodes and the highest level reached."""
     names = {m.code: f"{m.city_name or ''}{m.name}" for pack in packs for m in pack.municipalities}
     ranks: dict[tuple[str, str], dict[str, tuple[int, str]]] = {}

@@ -7,11 +7,15 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from streams.cli.common import Speed, catalog, say, topic_prefix_option
 from streams.kernel.errors import BosaiError
+
+if TYPE_CHECKING:  # types only: the CLI imports what a command needs when it runs
+    from streams.hub.replay import ReplayResult
 
 
 @click.command()
@@ -90,7 +94,7 @@ def worker(
     sys.exit(supervise(processes, say=say))
 
 
-def _report(result, timeout_s: float, allow_dead_letters: bool) -> None:  # noqa: ANN001 - a ReplayResult
+def _report(result: ReplayResult, timeout_s: float, allow_dead_letters: bool) -> None:
     from streams.hub.replay import iter_lines
 
     for line in iter_lines(result.alerts):

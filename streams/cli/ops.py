@@ -7,12 +7,19 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from streams.cli.common import catalog, load_packs, region_option, say, trusted_proxy_option
 from streams.kernel.errors import BosaiError
 from streams.kernel.region import RegionPack
+
+if TYPE_CHECKING:  # types only: the CLI imports what a command needs when it runs
+    from streams.delivery.cap import ZonePolygons
+    from streams.delivery.sink import Route as SinkRoute
+    from streams.kernel.messages import AvroRecord
+    from streams.security.login_limits import Network
 
 
 @click.command()
@@ -39,7 +46,9 @@ def dashboards(check: bool) -> None:
     click.echo(f"wrote {len(rendered)} dashboards to {folder} ({len(stale)} changed)")
 
 
-def cap_renderer(packs: Sequence[RegionPack]) -> tuple[dict, dict, Callable[[dict], bytes]]:
+def cap_renderer(
+    packs: Sequence[RegionPack],
+) -> tuple[dict[str, str], dict[str, ZonePolygons], Callable[[AvroRecord], bytes]]:
     """Sender names and zone polygons per region, and a function rendering an alert event as CAP 1.2."""
     from streams.delivery import cap
 
@@ -91,7 +100,7 @@ def feed(
     auth_cache: float,
     failure_cache: float,
     handshakes_per_s: float,
-    trusted_proxies: tuple,
+    trusted_proxies: tuple[Network, ...],
     metrics_port: int | None,
     metrics_host: str,
 ) -> None:
@@ -142,7 +151,9 @@ def sink() -> None:
     """Webhook deliveries of each municipality's alert events (subscriptions in a config file)."""
 
 
-def _routes(config: Path, regions: tuple[Path, ...], topic_prefix: str | None) -> tuple[list[RegionPack], list]:
+def _routes(
+    config: Path, regions: tuple[Path, ...], topic_prefix: str | None
+) -> tuple[list[RegionPack], list[SinkRoute]]:
     from streams.delivery.sink import routes_for
     from streams.delivery.subscriptions import load_subscriptions
 

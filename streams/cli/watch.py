@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
@@ -25,15 +27,21 @@ _common = [
         "--loglevel", default="info", show_default=True, type=click.Choice(["error", "warning", "info", "debug"])
     ),
 ]
+Command = TypeVar("Command", bound=Callable[..., object])  # a command function, with the poller options
 
 
-def _options(command):  # noqa: ANN001, ANN202 - a click decorator
+def _options(command: Command) -> Command:
     for option in reversed(_common):
         command = option(command)
     return command
 
 
-def _run(watch_coroutine_of, metrics_port: int | None, metrics_host: str, loglevel: str) -> None:  # noqa: ANN001
+def _run(
+    watch_coroutine_of: Callable[[asyncio.Event], Awaitable[int]],
+    metrics_port: int | None,
+    metrics_host: str,
+    loglevel: str,
+) -> None:
     """Run a poller until SIGTERM/SIGINT (or its own end), with its metrics endpoint."""
     from streams.platform import metrics
 

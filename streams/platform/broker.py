@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from streams.platform import hardening, tls
 from streams.platform.kafka_dist import BrokerError, _quiet, kafka_version, require_java, resolve_jars
@@ -349,7 +350,7 @@ class EmbeddedBroker:
         ]
         return max(views, key=lambda v: v[1])[0] if views else None
 
-    def status(self) -> dict[str, object]:
+    def status(self) -> dict[str, Any]:  # the JSON of `bosai broker status --json`
         """What `bosai broker status --json` prints."""
         state = self._running()
         leader = self.quorum_leader(state)
