@@ -27,7 +27,7 @@ _common = [
         "--loglevel", default="info", show_default=True, type=click.Choice(["error", "warning", "info", "debug"])
     ),
 ]
-Command = TypeVar("Command", bound=Callable[..., object])  # a command function, with the poller options
+Command = TypeVar("Command", bound=Callable[..., None])  # a command function, with the poller options
 
 
 def _options(command: Command) -> Command:

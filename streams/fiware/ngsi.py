@@ -221,7 +221,7 @@ def alert_entity(alert: AvroRecord, *, source_entity_id: str | None = None) -> E
     """One alert event as the episode's Alert entity (normalized); a Cancel marks it cleared."""
     cancelled = alert["msg_type"] == "CANCEL"
     kind = alert_kind(alert["rule"], alert.get("unit", ""), alert.get("warning_level"))
-    entity: dict[str, Any] = {
+    entity: Entity = {
         "id": alert_entity_id(alert["alert_id"]),
         "type": ALERT,
         "category": _attr(kind.category, "Text"),

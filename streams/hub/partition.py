@@ -27,7 +27,7 @@ from typing import Any, Generic, Protocol
 
 from aiokafka import AIOKafkaProducer
 
-from streams.kernel.batch import BatchResult, ChangeT, StateT
+from streams.kernel.batch import BatchResult, ChangeT, KeyState, StateT
 from streams.kernel.messages import Message, OutRecord
 from streams.platform import kafka
 
@@ -45,7 +45,7 @@ class Pipeline(Protocol[StateT, ChangeT]):
     ) -> BatchResult[StateT, ChangeT]: ...
 
 
-def _no_restore(_states: Mapping[str, object]) -> None:
+def _no_restore(_states: Mapping[str, KeyState]) -> None:
     """The default of ``Stream.on_restore``: nothing to do with the restored states."""
 
 

@@ -14,11 +14,13 @@ import asyncio
 import json
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from aiokafka.structs import RecordMetadata
 
 from streams.hub.processes import WorkerProcess
 from streams.hub.replay_input import OfficialInput, TimedMessage, official_messages, produce_timeline
@@ -71,7 +73,7 @@ async def produce(
     async with kafka.started_producer(bootstrap) as producer:
         started = time.monotonic()
         first_event = records[0]["observed_at"] if records else 0
-        pending: list[Awaitable[object]] = []
+        pending: list[asyncio.Future[RecordMetadata]] = []
         last_report = time.monotonic()
         for start in range(0, len(records), 2000):
             chunk = list(records[start : start + 2000])

@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
+from streams.kernel.messages import AvroRecord
 from streams.kernel.model import QUANTITY_UNITS, Station, in_japan
 
 # Dead-letter reason codes of the ingest stage (stable: dashboards and alert rules use them).
@@ -68,11 +69,11 @@ class Reading(NamedTuple):
     quality: str
     source: str
     produced_at: int | None
-    record: Mapping[str, Any]  # the decoded record, forwarded unchanged on the enriched topic
+    record: AvroRecord  # the decoded record, forwarded unchanged on the enriched topic
     is_missing: bool = False  # no value at all (a JMA gap): neither raises nor clears alerts
 
 
-def validate(record: Mapping[str, Any], stations: Mapping[str, Station]) -> Reading:
+def validate(record: AvroRecord, stations: Mapping[str, Station]) -> Reading:
     """The record as a Reading, or InvalidReading with the reason and what exactly was wrong."""
     station_id = record.get("station_id")
     if not station_id:

@@ -269,10 +269,10 @@ class AvroCodec:
         schema_id = self.registry.register(self.subject, self.schema)  # cached after the first call
         return CONFLUENT_MAGIC + struct.pack(">I", schema_id)
 
-    def encode(self, record: Mapping[str, Any]) -> bytes:
+    def encode(self, record: AvroRecord) -> bytes:
         return self.encode_many([record])[0]
 
-    def encode_many(self, records: Iterable[Mapping[str, Any]]) -> list[bytes]:
+    def encode_many(self, records: Iterable[AvroRecord]) -> list[bytes]:
         """Encode a batch; one buffer reused, the header computed once."""
         header = self._header_for_write()
         parsed = self.schema.parsed
@@ -381,7 +381,7 @@ class PrefixedRecordEncoder:
         self._header = SINGLE_OBJECT_MAGIC + store.by_name(schema_name).fingerprint
         self._inner_header = SINGLE_OBJECT_MAGIC + self.inner.schema.fingerprint
 
-    def rest_bytes(self, rest: Mapping[str, Any]) -> bytes:
+    def rest_bytes(self, rest: AvroRecord) -> bytes:
         """The encoding of every field after the first."""
         buf = io.BytesIO()
         try:
@@ -392,7 +392,7 @@ class PrefixedRecordEncoder:
             ) from exc
         return buf.getvalue()
 
-    def inner_body(self, payload: bytes | None, record: Mapping[str, Any]) -> bytes:
+    def inner_body(self, payload: bytes | None, record: AvroRecord) -> bytes:
         """The first field's bytes: the payload's own body when it was written with the current schema
         (single-object encoding), else the decoded record encoded again."""
         if payload is not None and payload[:_SO_HEADER] == self._inner_header:

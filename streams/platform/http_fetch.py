@@ -14,6 +14,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from types import TracebackType
 
 import aiohttp
 
@@ -86,7 +87,9 @@ class HttpFetcher:
         self.session = aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": USER_AGENT})
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self.session is not None:
             await self.session.close()
             self.session = None

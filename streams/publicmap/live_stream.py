@@ -41,7 +41,7 @@ def sse_event(event: str, data: bytes, event_id: str | None = None) -> bytes:
 class _Client:
     queue: asyncio.Queue[bytes] = field(default_factory=asyncio.Queue)
     dropped: str | None = None
-    task: asyncio.Task[object] | None = None  # the request handler serving it
+    task: asyncio.Task[web.StreamResponse] | None = None  # the request handler serving it
     writing_since: float | None = None  # monotonic time a write began, while it has not finished
 
 
