@@ -19,11 +19,12 @@ Each reader has its own consumer-group prefix (``<principal>.``); groups outside
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from streams.kernel.errors import ConfigError
+from streams.kernel.messages import AvroRecord
 
 if TYPE_CHECKING:  # a type only: the region pack is the kernel's top value
     from streams.kernel.region import RegionPack
@@ -140,7 +141,7 @@ def municipal_readers(pack: RegionPack) -> list[tuple[str, str]]:
     return sorted(readers)
 
 
-def visible(principal: Principal, alert: Mapping[str, Any]) -> bool:
+def visible(principal: Principal, alert: AvroRecord) -> bool:
     """May this principal see this alert event (an Alert record)? (sharing level × role)."""
     sharing = alert["sharing_level"]
     if principal.role == "hub":
