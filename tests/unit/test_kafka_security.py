@@ -79,7 +79,10 @@ def test_a_wrong_client_config_names_the_file_and_what_was_expected(tmp_path, do
 
 @pytest.mark.parametrize(
     "content, message",
-    [(b'{"security_protocol": "PLAINTEXT"', "not valid JSON"), ('{"username": "ハブ"}'.encode("shift_jis"), "not UTF-8")],
+    [
+        (b'{"security_protocol": "PLAINTEXT"', "not valid JSON"),
+        ('{"username": "ハブ"}'.encode("shift_jis"), "not UTF-8"),
+    ],
 )
 def test_a_client_config_that_is_not_json_or_not_utf8_is_a_config_error(tmp_path, content, message):
     # a file that is not UTF-8 raised AttributeError (a UnicodeDecodeError has no .msg), not a ConfigError
