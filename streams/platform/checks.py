@@ -29,7 +29,7 @@ class Problems:
         self.items: list[ConfigError] = []
 
     def add(self, file: Path | str, problem: str, *, where: str | None = None, expected: str | None = None) -> None:
-        """Record a problem; returns None, so a checker can `return problems.add(...)`."""
+        """Record a problem (a checker then returns None: the value it could not make)."""
         self.items.append(ConfigError(file, problem, where=where, expected=expected))
 
     def extend(self, errors: Sequence[ConfigError]) -> None:
