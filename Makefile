@@ -25,9 +25,10 @@ unit: $(STAMP)          ## only the fast tests that need no broker
 integration: $(STAMP)   ## only the tests against the real broker
 	$(BIN)/pytest -m integration
 
-lint: $(STAMP)          ## ruff: lint rules and formatting (CI runs this before the tests)
+lint: $(STAMP)          ## ruff (lint rules, formatting), then mypy on streams/ ([tool.mypy]); CI runs this before the tests
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy streams
 
 format: $(STAMP)        ## ruff: fix what can be fixed and reformat
 	$(BIN)/ruff check --fix .

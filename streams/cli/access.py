@@ -101,7 +101,7 @@ def _hub_credential(path: Path, *, rotate: bool) -> None:
     previous = read_registered(path) if path.exists() else None
     if path.exists() and previous is None:
         raise BosaiError(f"{path}: not a hub client config (remove it to create a new credential)")
-    ca_file = previous.ca_file if previous else resolve_clients_listener()[1]
+    ca_file = previous.ca_file if previous and previous.ca_file else resolve_clients_listener()[1]
     security = asyncio.run(
         ensure_hub_credential(resolve_admin_bootstrap(), ca_file=Path(ca_file), previous=previous, rotate=rotate)
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import click
@@ -17,7 +17,7 @@ from streams.kernel.errors import CheckFailed
               help="Reviewed vulnerabilities [default: requirements/audit-allowlist.yaml].")  # fmt: skip
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="Judge as of this date.")
 @click.option("--strict", is_flag=True, help="Also fail when a pin could not be audited.")
-def audit(lock: Path | None, allowlist: Path | None, today: object, strict: bool) -> None:
+def audit(lock: Path | None, allowlist: Path | None, today: datetime | None, strict: bool) -> None:
     """pip-audit (PyPI's advisories) on the lock; exit 1 on a vulnerability not allowed, or an expired entry."""
     from streams.platform.settings import project_root
     from streams.security.audit import judge

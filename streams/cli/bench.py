@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -263,7 +263,7 @@ def bench_soak(
         raise CheckFailed(f"soak: {sum(not ok for ok, _ in checks)} bound(s) broken (see above)")
 
 
-def _soak_cluster(lease: BrokerLease) -> dict:
+def _soak_cluster(lease: BrokerLease) -> dict[str, Any]:
     """The soak's view of the cluster: hub and admin addresses, the feed's login listener, the JVMs to watch."""
     from streams.platform.broker import resolve_clients_listener
 

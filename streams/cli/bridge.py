@@ -5,11 +5,16 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from streams.cli import common
 from streams.kernel.errors import BosaiError
+
+if TYPE_CHECKING:  # types only: the CLI imports what a command needs when it runs
+    from streams.fiware.bridge_file import BridgeConfig, OrionTarget
+    from streams.kernel.region import RegionPack
 
 config_option = click.option(
     "--config",
@@ -19,7 +24,7 @@ config_option = click.option(
 )
 
 
-def load_bridge(config: Path | None, regions: tuple[Path, ...]) -> tuple[list, object]:
+def load_bridge(config: Path | None, regions: tuple[Path, ...]) -> tuple[list[RegionPack], BridgeConfig]:
     """The packs and the validated bridge file (its Orions resolved to principals of topics/access.yaml)."""
     from streams.fiware.bridge_file import load_bridge_config
     from streams.platform.access_file import default_access_path, load_access
@@ -30,7 +35,7 @@ def load_bridge(config: Path | None, regions: tuple[Path, ...]) -> tuple[list, o
     return packs, load_bridge_config(config, packs, load_access(default_access_path()))
 
 
-def _selected(bridge: object, only: tuple[str, ...]) -> list:
+def _selected(bridge: BridgeConfig, only: tuple[str, ...]) -> list[OrionTarget]:
     for orion_id in only:
         bridge.orion(orion_id)  # a clear error for an unknown id
     return [t for t in bridge.orions if not only or t.id in only]

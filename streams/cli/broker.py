@@ -110,8 +110,8 @@ def broker_status(name: str, as_json: bool) -> None:
     from streams.platform.broker import EmbeddedBroker, probe
     from streams.platform.settings import external_bootstrap
 
-    if external_bootstrap():
-        _external_status(external_bootstrap(), as_json)
+    if external := external_bootstrap():
+        _external_status(external, as_json)
     embedded = EmbeddedBroker(name)
     state = embedded.state()
     if state is None:

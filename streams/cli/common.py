@@ -19,6 +19,7 @@ from streams.kernel.region import RegionPack
 from streams.kernel.topics import Catalog
 
 T = TypeVar("T")
+CommandT = TypeVar("CommandT", bound=Callable[..., Any])  # a command function (click decorates it)
 
 
 def say(message: str) -> None:
@@ -39,7 +40,7 @@ topic_prefix_option = click.option(
 )
 
 
-def metrics_options(command: Any) -> Any:
+def metrics_options(command: CommandT) -> CommandT:
     """``--metrics-port`` and ``--metrics-host``: where a long-running process serves Prometheus /metrics."""
     command = click.option(
         "--metrics-host",
@@ -151,7 +152,7 @@ def _log_level(ctx: click.Context, param: click.Parameter, value: str | None) ->
     return level
 
 
-def log_level_option(command: Any) -> Any:
+def log_level_option(command: CommandT) -> CommandT:
     """``--log-level`` (and the deprecated ``--loglevel``, which also takes Faust's warn/crit)."""
     command = click.option(
         "--loglevel",
@@ -184,10 +185,10 @@ def _json(ctx: click.Context, param: click.Parameter, value: str | None) -> bool
     return Path(value)
 
 
-def results_options(default_note: str) -> Any:
+def results_options(default_note: str) -> Callable[[CommandT], CommandT]:
     """``--json`` (print the results as JSON to stdout) and ``--output FILE`` (write them to a file)."""
 
-    def decorate(command: Any) -> Any:
+    def decorate(command: CommandT) -> CommandT:
         command = click.option(
             "--output",
             type=click.Path(dir_okay=False, path_type=Path),

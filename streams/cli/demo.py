@@ -26,7 +26,7 @@ from streams.kernel.region import RegionPack
 from streams.kernel.topics import format_plan
 
 if TYPE_CHECKING:  # imported when called: the CLI starts fast
-    from streams.hub.replay import ReplayResult
+    from streams.hub.replay import AlertLine, ReplayResult
 
 AMEDAS_CSV = ("data", "amedas", "tochigi-kanagawa-2023-07-13_2023-12-06.csv.gz")
 # JMA's 土砂災害警戒情報 for 神奈川県 of 2024-11-02 (発表 18:50 → 箱根町 joins 20:50 → 解除 23:27)
@@ -37,7 +37,7 @@ CREDITS = (
 )
 
 
-def episode_summary(alerts: Sequence[dict], packs: Sequence[RegionPack]) -> list[str]:
+def episode_summary(alerts: Sequence[AlertLine], packs: Sequence[RegionPack]) -> list[str]:
     """One line per municipality and rule: episodes and the highest level reached."""
     names = {m.code: f"{m.city_name or ''}{m.name}" for pack in packs for m in pack.municipalities}
     ranks: dict[tuple[str, str], dict[str, tuple[int, str]]] = {}
@@ -167,16 +167,15 @@ def _replay(
     metrics_port: int,
     replicas: int = 1,
 ) -> ReplayResult:
-    from streams.hub.replay import run_replay
+    from streams.hub.replay import ReplaySettings, run_replay
     from streams.kernel.times import parse_jst
     from streams.platform.avro import default_store
     from streams.platform.settings import cache_dir, project_root
 
-    return run_replay(
+    settings = ReplaySettings(
         packs,
         catalog(),
-        default_store(),
-        project_root().joinpath(*AMEDAS_CSV),
+        csv_path=project_root().joinpath(*AMEDAS_CSV),
         bootstrap=bootstrap,
         prefix=prefix,
         since_ms=parse_jst(since, option="--from"),
@@ -184,17 +183,17 @@ def _replay(
         speed=speed,
         timeout_s=600,
         log_dir=cache_dir() / "logs",
-        progress=say,
         keep_topics=True,
         metrics_ports=free_ports(metrics_port, len(packs)),
         live=True,
         replicas=replicas,
     )
+    return run_replay(settings, default_store(), say)
 
 
 def _official_sequence(packs: Sequence[RegionPack], bootstrap: str, prefix: str, speed: float | None) -> None:
     """JMA's 土砂災害警戒情報 of 神奈川県, 2024-11-02, through the same hub (a second replay on the same topics)."""
-    from streams.hub.replay import iter_lines, run_replay
+    from streams.hub.replay import ReplaySettings, iter_lines, run_replay
     from streams.platform.avro import default_store
     from streams.platform.settings import cache_dir, project_root
 
@@ -202,22 +201,18 @@ def _official_sequence(packs: Sequence[RegionPack], bootstrap: str, prefix: str,
     if not kanagawa:
         return
     click.echo("\nOfficial information: JMA's 土砂災害警戒情報, 神奈川県, 2024-11-02 (relayed as JMA's: 出典：気象庁)")
-    result = run_replay(
+    settings = ReplaySettings(
         kanagawa,
         catalog(),
-        default_store(),
-        None,
         bootstrap=bootstrap,
         prefix=prefix,
-        since_ms=None,
-        until_ms=None,
         speed=speed,
         timeout_s=300,
         log_dir=cache_dir() / "logs",
-        progress=say,
         keep_topics=True,
         jma_paths=[project_root().joinpath(*parts) for parts in KANAGAWA_LANDSLIDE],
     )
+    result = run_replay(settings, default_store(), say)
     for line in iter_lines(result.alerts):
         click.echo(line)
     towns = sorted({c for a in result.alerts for c in a["municipalities"]})

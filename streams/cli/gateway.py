@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from streams.cli import common
 from streams.kernel.errors import BosaiError
+
+if TYPE_CHECKING:  # types only: the CLI imports what a command needs when it runs
+    from streams.security.login_limits import Network
 
 owners_option = click.option(
     "--owners",
@@ -52,7 +56,7 @@ def gateway(
     topic_prefix: str | None,
     metrics_port: int | None,
     metrics_host: str,
-    trusted_proxies: tuple,
+    trusted_proxies: tuple[Network, ...],
 ) -> None:
     """Serve POST /v1/readings (sensor owners) and the Orion notification door until Ctrl-C."""
     if ctx.invoked_subcommand is not None:

@@ -7,6 +7,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -21,6 +22,9 @@ from streams.cli.common import (
     topic_prefix_option,
 )
 from streams.kernel.errors import BosaiError
+
+if TYPE_CHECKING:  # types only: the CLI imports what a command needs when it runs
+    from streams.hub.replay import ReplayResult
 
 
 @click.command()
@@ -103,7 +107,7 @@ def worker(
     sys.exit(supervise(processes, say=say))
 
 
-def _report(result, timeout_s: float, allow_dead_letters: bool) -> None:  # noqa: ANN001 - a ReplayResult
+def _report(result: ReplayResult, timeout_s: float, allow_dead_letters: bool) -> None:
     from streams.hub.replay import iter_lines
 
     for line in iter_lines(result.alerts):
@@ -189,7 +193,7 @@ def replay(
     replicas: int,
 ) -> None:
     """Replay observations (--csv) and official reports (--jma) through the hub on Kafka; report every alert."""
-    from streams.hub.replay import run_replay, write_alerts
+    from streams.hub.replay import ReplaySettings, run_replay, write_alerts
     from streams.kernel.times import parse_jst
     from streams.packs.region_pack import load_pack
     from streams.platform.avro import default_store
@@ -205,11 +209,10 @@ def replay(
         raise click.UsageError("--running-workers needs the --topic-prefix the workers run on (e.g. bosai)")
     prefix = topic_prefix or time.strftime("replay-%Y%m%d%H%M%S")
     with broker_for_command(progress=say) as lease:
-        result = run_replay(
+        settings = ReplaySettings(
             packs,
             catalog(),
-            default_store(),
-            csv_path,
+            csv_path=csv_path,
             bootstrap=lease.bootstrap,
             prefix=prefix,
             since_ms=since_ms,
@@ -217,12 +220,12 @@ def replay(
             speed=speed,
             timeout_s=timeout_s,
             log_dir=cache_dir() / "logs",
-            progress=say,
             keep_topics=keep_topics or running_workers,
             start_workers=not running_workers,
             replicas=replicas,
             jma_paths=jma_paths,
         )
+        result = run_replay(settings, default_store(), say)
     if alerts_out:
         write_alerts(alerts_out, result.alerts)
     _report(result, timeout_s, allow_dead_letters)

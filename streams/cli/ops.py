@@ -6,12 +6,19 @@ import asyncio
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from streams.cli import common
 from streams.kernel.errors import BosaiError
 from streams.kernel.region import RegionPack
+
+if TYPE_CHECKING:  # types only: the CLI imports what a command needs when it runs
+    from streams.delivery.cap import ZonePolygons
+    from streams.delivery.sink import Route as SinkRoute
+    from streams.kernel.messages import AvroRecord
+    from streams.security.login_limits import Network
 
 
 @click.command()
@@ -38,7 +45,9 @@ def dashboards(check: bool) -> None:
     click.echo(f"wrote {len(rendered)} dashboards to {folder} ({len(stale)} changed)")
 
 
-def cap_renderer(packs: Sequence[RegionPack]) -> tuple[dict, dict, Callable[[dict], bytes]]:
+def cap_renderer(
+    packs: Sequence[RegionPack],
+) -> tuple[dict[str, str], dict[str, ZonePolygons], Callable[[AvroRecord], bytes]]:
     """Sender names and zone polygons per region, and a function rendering an alert event as CAP 1.2."""
     from streams.delivery import cap
 
@@ -90,12 +99,12 @@ def feed(
     auth_cache: float,
     failure_cache: float,
     handshakes_per_s: float,
-    trusted_proxies: tuple,
+    trusted_proxies: tuple[Network, ...],
     metrics_port: int | None,
     metrics_host: str,
 ) -> None:
     """Serve Atom feeds of current CAP 1.2 messages (per municipality, prefecture, public) behind credentials."""
-    from streams.delivery.feed_server import serve_feed
+    from streams.delivery.feed_server import FeedSettings, serve_feed
     from streams.kernel.topics import topic_name
     from streams.platform.access_file import default_access_path, load_access
     from streams.platform.avro import default_store
@@ -107,22 +116,25 @@ def feed(
     names, polygons, _render = cap_renderer(packs)
     topics = [topic_name(topics_catalog, "alerts", p.name, prefecture_code=p.prefecture_code) for p in packs]
     common.serve_metrics(metrics_port, metrics_host)
+    settings = FeedSettings(
+        resolve_bootstrap(),
+        topics,
+        clients_bootstrap,
+        ca_file,
+        host=host,
+        port=port,
+        auth_cache_s=auth_cache,
+        failure_cache_s=failure_cache,
+        handshakes_per_s=handshakes_per_s,
+        trusted_proxies=trusted_proxies,
+    )
     try:
         asyncio.run(
             common.with_heartbeat(
                 serve_feed(
-                    resolve_bootstrap(),
-                    topics,
-                    default_store(),
-                    load_access(default_access_path()),
-                    clients_bootstrap,
-                    ca_file,
-                    host=host,
-                    port=port,
-                    auth_cache_s=auth_cache,
-                    failure_cache_s=failure_cache,
-                    handshakes_per_s=handshakes_per_s,
-                    trusted_proxies=trusted_proxies,
+                    settings,
+                    store=default_store(),
+                    policy=load_access(default_access_path()),
                     sender_names=names,
                     zone_polygons=polygons,
                     progress=common.say,
@@ -138,7 +150,9 @@ def sink() -> None:
     """Webhook deliveries of each municipality's alert events (subscriptions in a config file)."""
 
 
-def _routes(config: Path, regions: tuple[Path, ...], topic_prefix: str | None) -> tuple[list[RegionPack], list]:
+def _routes(
+    config: Path, regions: tuple[Path, ...], topic_prefix: str | None
+) -> tuple[list[RegionPack], list[SinkRoute]]:
     from streams.delivery.sink import routes_for
     from streams.delivery.subscriptions import load_subscriptions
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
@@ -20,17 +23,19 @@ _common = [
     click.option("--max-polls", type=int, default=None, help="Stop after this many polls (scripts, tests)."),
     common.log_level_option,
 ]
+Command = TypeVar("Command", bound=Callable[..., None])  # a command function, with the poller options
 
 
-def _options(command):  # noqa: ANN001, ANN202 - a click decorator
+def _options(command: Command) -> Command:
     for option in reversed(_common):
         command = option(command)
     return command
 
 
-def _run(watch_coroutine_of, metrics_port: int | None, metrics_host: str) -> None:  # noqa: ANN001
+def _run(
+    watch_coroutine_of: Callable[[asyncio.Event], Awaitable[int]], metrics_port: int | None, metrics_host: str
+) -> None:
     """Run a poller until SIGTERM/SIGINT (or its own end), with its metrics endpoint."""
-
     if not logging.getLogger().handlers:  # the pollers log each poll: info unless --log-level said otherwise
         common.configure_logging(common.current_log_level("info"))
     common.serve_metrics(metrics_port, metrics_host)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from streams.delivery.cap import JMA_CREDIT, cap_identifier, cap_time, is_relayed
 from streams.kernel.access import Principal, visible
+from streams.kernel.messages import AvroRecord
 from streams.kernel.times import HOUR_MS
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -28,13 +29,13 @@ class CurrentAlerts:
     """The latest message of each alert episode, fed in any order (older sequences are ignored)."""
 
     cancel_retention_ms: int = 6 * HOUR_MS
-    latest: dict[str, dict] = field(default_factory=dict)  # alert_id -> record
-    by_identifier: dict[str, dict] = field(default_factory=dict)  # CAP identifier -> record (every message)
+    latest: dict[str, AvroRecord] = field(default_factory=dict)  # alert_id -> record
+    by_identifier: dict[str, AvroRecord] = field(default_factory=dict)  # CAP identifier -> record (every message)
     newest_event_ms: dict[str, int] = field(default_factory=dict)  # region -> newest observed_at
     prune_every: int = 256  # applied messages between two prunes
     _applied: int = field(default=0, repr=False)
 
-    def apply(self, record: dict) -> list[str]:
+    def apply(self, record: AvroRecord) -> list[str]:
         """Take one alert event; returns the alert ids this call forgot (see :meth:`prune`), usually none."""
         self.by_identifier[cap_identifier(record["alert_id"], record["sequence"])] = record
         current = self.latest.get(record["alert_id"])
@@ -49,7 +50,7 @@ class CurrentAlerts:
         """Forget the episodes no feed lists any more, for good: cancelled, or past their ``expires``, more
         than ``cancel_retention_ms`` of their region's event time ago; their CAP messages go with them.
         Messages of one episode arrive in order (keyed by alert id), so none of a forgotten one comes later."""
-        gone = []
+        gone: list[str] = []
         for alert_id, record in list(self.latest.items()):
             horizon = self.newest_event_ms.get(record["region"], 0) - self.cancel_retention_ms
             cancelled = record["msg_type"] == "CANCEL" and record["observed_at"] < horizon
@@ -60,10 +61,10 @@ class CurrentAlerts:
                 gone.append(alert_id)
         return gone
 
-    def current(self, now_ms: int | None = None) -> list[dict]:
+    def current(self, now_ms: int | None = None) -> list[AvroRecord]:
         """Open episodes' latest messages, and recent cancels; newest first. An alert whose ``expires`` has
         passed (by the region's newest event time, or ``now_ms`` when given) has ended and is left out."""
-        out = []
+        out: list[AvroRecord] = []
         for record in self.latest.values():
             newest = self.newest_event_ms.get(record["region"], 0)  # cancels stay for a while in event time
             if record["msg_type"] == "CANCEL" and record["observed_at"] < newest - self.cancel_retention_ms:
@@ -82,8 +83,8 @@ def feed_entries(
     municipality_code: str | None = None,
     public_only: bool = False,
     now_ms: int | None = None,
-) -> list[dict]:
-    out = []
+) -> list[AvroRecord]:
+    out: list[AvroRecord] = []
     for record in alerts.current(now_ms):
         if not visible(principal, record):
             continue
@@ -99,7 +100,7 @@ def feed_entries(
     return out
 
 
-def render_atom(entries: Iterable[dict], *, feed_id: str, title: str, self_url: str, cap_url: str) -> bytes:
+def render_atom(entries: Iterable[AvroRecord], *, feed_id: str, title: str, self_url: str, cap_url: str) -> bytes:
     """An Atom 1.0 feed; each entry links to its CAP 1.2 document (``cap_url`` formats the identifier)."""
     ET.register_namespace("", ATOM_NS)
 
@@ -134,4 +135,5 @@ def render_atom(entries: Iterable[dict], *, feed_id: str, title: str, self_url: 
             f"{record['msg_type'].title()}: {record['headline']} ({' '.join(record['municipality_codes'])})",
             type="text",
         )
-    return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+    document: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+    return document

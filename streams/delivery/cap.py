@@ -20,10 +20,11 @@ Pure: no Kafka. ``zone_polygons`` (zone id → lon/lat ring) is passed in by cal
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from streams.kernel.alerts import CAP_MSG_TYPE
+from streams.kernel.messages import AvroRecord
 from streams.kernel.times import jst
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ GEOCODE_NAME = "JIS X 0402"
 
 _SCOPE = {"PUBLIC": "Public", "MUNICIPAL": "Restricted", "INTERNAL": "Private"}
 # 警戒レベル (5-level alert level) → what people should do (CAP responseType).
-_RESPONSE = {2: "Monitor", 3: "Prepare", 4: "Evacuate", 5: "Execute"}
+_RESPONSE: dict[int | None, str] = {2: "Monitor", 3: "Prepare", 4: "Evacuate", 5: "Execute"}
 _INSTRUCTION = {
     2: "警戒レベル2相当: ハザードマップ等で避難行動を確認してください。(Check evacuation routes.)",
     3: "警戒レベル3相当: 高齢者等は危険な場所から避難してください。(Elderly and others evacuate.)",
@@ -63,7 +64,7 @@ def sender_for(region: str, source: str = "hub") -> str:
     return f"jma-relay.bosai-hub.{region}.jp" if source == "jma" else f"bosai-hub.{region}.jp"
 
 
-def is_relayed(alert: Mapping) -> bool:
+def is_relayed(alert: AvroRecord) -> bool:
     """A relayed official report (JMA's words), not one of the hub's own threshold alerts."""
     return alert.get("source") == "jma" and alert.get("official") is not None
 
@@ -72,7 +73,7 @@ def cap_time(epoch_ms: int) -> str:
     return jst(epoch_ms).isoformat(timespec="seconds")
 
 
-def references_triple(alert: Mapping) -> str | None:
+def references_triple(alert: AvroRecord) -> str | None:
     """CAP references (sender,identifier,sent) of the message this one follows."""
     if not alert.get("references") or alert.get("references_observed_at") is None:
         return None
@@ -97,7 +98,7 @@ def _fmt(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
 
 
-def _head(root: ET.Element, alert: Mapping, status: str, prefecture_principal: str | None) -> None:
+def _head(root: ET.Element, alert: AvroRecord, status: str, prefecture_principal: str | None) -> None:
     """identifier … incidents: who sent what, when, to whom."""
     _sub(root, "identifier", cap_identifier(alert["alert_id"], alert["sequence"]))
     _sub(root, "sender", sender_for(alert["region"], alert.get("source", "hub")))
@@ -131,7 +132,7 @@ def _head(root: ET.Element, alert: Mapping, status: str, prefecture_principal: s
     _sub(root, "incidents", alert["alert_id"])
 
 
-def _parameters(info: ET.Element, alert: Mapping) -> None:
+def _parameters(info: ET.Element, alert: AvroRecord) -> None:
     parameters = [
         ("level", alert["level"]),
         ("level_rank", str(alert["level_rank"])),
@@ -149,7 +150,7 @@ def _parameters(info: ET.Element, alert: Mapping) -> None:
         _sub(parameter, "value", value)
 
 
-def _official_parameters(info: ET.Element, alert: Mapping) -> None:
+def _official_parameters(info: ET.Element, alert: AvroRecord) -> None:
     official = alert["official"]
     parameters = [
         ("EventID", official["event_id"]),
@@ -170,7 +171,7 @@ def _official_parameters(info: ET.Element, alert: Mapping) -> None:
             _sub(parameter, "value", value)
 
 
-def _relayed_info(root: ET.Element, alert: Mapping) -> ET.Element:
+def _relayed_info(root: ET.Element, alert: AvroRecord) -> ET.Element:
     """JMA's report as JMA's: its headline and wording, credited; no instruction of the hub's own."""
     official = alert["official"]
     info = _sub(root, "info")
@@ -204,7 +205,7 @@ def _relayed_info(root: ET.Element, alert: Mapping) -> ET.Element:
     return info
 
 
-def _info(root: ET.Element, alert: Mapping, sender_name: str) -> ET.Element:
+def _info(root: ET.Element, alert: AvroRecord, sender_name: str) -> ET.Element:
     """What happened, how bad, what to do."""
     if is_relayed(alert):
         return _relayed_info(root, alert)
@@ -240,7 +241,7 @@ def _info(root: ET.Element, alert: Mapping, sender_name: str) -> ET.Element:
     return info
 
 
-def _area(info: ET.Element, alert: Mapping, zone_polygons: ZonePolygons | None) -> None:
+def _area(info: ET.Element, alert: AvroRecord, zone_polygons: ZonePolygons | None) -> None:
     """Where: the municipality names and codes, the station, the linked hazard zones."""
     area = alert["area"]
     area_element = _sub(info, "area")
@@ -264,7 +265,7 @@ def _area(info: ET.Element, alert: Mapping, zone_polygons: ZonePolygons | None) 
 
 
 def render(
-    alert: Mapping,
+    alert: AvroRecord,
     *,
     sender_name: str = "",
     status: str = "Actual",
@@ -276,7 +277,8 @@ def render(
     _head(root, alert, status, prefecture_principal)
     _area(_info(root, alert, sender_name), alert, zone_polygons)
     ET.register_namespace("", CAP_NS)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document
 
 
 def zone_polygons_of(pack: RegionPack, max_points: int = 200) -> ZonePolygons:

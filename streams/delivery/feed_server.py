@@ -31,7 +31,8 @@ import binascii
 import logging
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
@@ -39,6 +40,8 @@ from aiohttp import web
 from streams.delivery import cap
 from streams.delivery.atom import CurrentAlerts, feed_entries, render_atom
 from streams.kernel.access import AccessPolicy, Principal, visible
+from streams.kernel.errors import SettingsError
+from streams.kernel.messages import AvroRecord
 from streams.platform import health, kafka, metrics
 from streams.platform.avro import ALERT, AvroCodec, CodecError, SchemaStore
 from streams.platform.tls import client_ssl_context
@@ -149,8 +152,8 @@ class FeedHandlers:
         policy: AccessPolicy,
         checker: CredentialChecker,
         *,
-        sender_names: dict[str, str],
-        zone_polygons: dict,
+        sender_names: Mapping[str, str],
+        zone_polygons: Mapping[str, cap.ZonePolygons],
         guard: LoginGuard | None = None,
     ):
         self.alerts, self.policy, self.checker = alerts, policy, checker
@@ -227,7 +230,7 @@ class FeedHandlers:
         )
 
     @staticmethod
-    def atom(request: web.Request, entries: list[dict], feed_id: str, title: str) -> web.Response:
+    def atom(request: web.Request, entries: list[AvroRecord], feed_id: str, title: str) -> web.Response:
         base = f"{request.scheme}://{request.host}"
         body = render_atom(
             entries,
@@ -296,8 +299,8 @@ def build_app(
     policy: AccessPolicy,
     checker: CredentialChecker,
     *,
-    sender_names: dict[str, str],
-    zone_polygons: dict,
+    sender_names: Mapping[str, str],
+    zone_polygons: Mapping[str, cap.ZonePolygons],
     guard: LoginGuard | None = None,
 ) -> web.Application:
     handlers = FeedHandlers(
@@ -339,45 +342,68 @@ async def follow_alerts(
                     ready.set()
 
 
+@dataclass(frozen=True)
+class FeedSettings:
+    """What `bosai feed` serves and how: the alert topics it follows, where it listens, how logins are
+    checked against the broker and remembered. Checked once, when made (SettingsError says which setting)."""
+
+    bootstrap: str  # the hub's listener: the alert topics are read through it
+    topics: Sequence[str]  # each region's prefecture-wide alerts topic
+    clients_bootstrap: str  # the SASL_SSL listener that logins are checked against
+    ca_file: Path  # that listener's CA
+    host: str
+    port: int  # 0: any free port
+    auth_cache_s: float  # how long a right credential is remembered (0: asked every time)
+    failure_cache_s: float = 60.0  # how long a wrong one is
+    handshakes_per_s: float = 5.0  # SCRAM handshakes the broker is asked for, at most
+    trusted_proxies: Sequence[Network] = ()  # whose X-Forwarded-For names the client
+
+    def __post_init__(self) -> None:
+        def refuse(setting: str, value: object, expected: str) -> SettingsError:
+            return SettingsError("feed", setting, value, expected)
+
+        if not self.topics:
+            raise refuse("topics", list(self.topics), "at least one alerts topic")
+        if not 0 <= self.port <= 65535:
+            raise refuse("port", self.port, "a TCP port, 0..65535")
+        for setting, seconds in (("auth_cache_s", self.auth_cache_s), ("failure_cache_s", self.failure_cache_s)):
+            if not seconds >= 0:
+                raise refuse(setting, seconds, "seconds, 0 or more")
+        if not self.handshakes_per_s > 0:
+            raise refuse("handshakes_per_s", self.handshakes_per_s, "a positive rate")
+
+
 async def serve_feed(
-    bootstrap: str,
-    topics: Sequence[str],
+    settings: FeedSettings,
+    *,
     store: SchemaStore,
     policy: AccessPolicy,
-    clients_bootstrap: str,
-    ca_file: Path,
-    *,
-    host: str,
-    port: int,
-    auth_cache_s: float,
-    sender_names: dict[str, str],
-    zone_polygons: dict,
+    sender_names: Mapping[str, str],
+    zone_polygons: Mapping[str, cap.ZonePolygons],
     progress: Callable[[str], None],
-    failure_cache_s: float = 60.0,
-    handshakes_per_s: float = 5.0,
-    trusted_proxies: Sequence[Network] = (),
 ) -> None:
     """Serve the feeds until cancelled: the alerts are read from the beginning first, then followed."""
     alerts = CurrentAlerts()
     ready = asyncio.Event()
+    topics = settings.topics
     health.READINESS.waiting("alerts_loaded", f"reading {', '.join(topics)} from the beginning")
-    follower = asyncio.create_task(follow_alerts(bootstrap, topics, alerts, store, ready))
+    follower = asyncio.create_task(follow_alerts(settings.bootstrap, topics, alerts, store, ready))
     checker = CredentialChecker(
-        clients_bootstrap,
-        ca_file,
-        cache_s=auth_cache_s,
-        failure_cache_s=failure_cache_s,
-        handshakes_per_s=handshakes_per_s,
+        settings.clients_bootstrap,
+        settings.ca_file,
+        cache_s=settings.auth_cache_s,
+        failure_cache_s=settings.failure_cache_s,
+        handshakes_per_s=settings.handshakes_per_s,
     )
-    guard = LoginGuard(trusted_proxies=trusted_proxies, metrics_door=DOOR)
+    guard = LoginGuard(trusted_proxies=settings.trusted_proxies, metrics_door=DOOR)
     app = build_app(alerts, policy, checker, sender_names=sender_names, zone_polygons=zone_polygons, guard=guard)
     runner = web.AppRunner(app)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    await web.TCPSite(runner, settings.host, settings.port).start()
     await ready.wait()
     health.READINESS.ok("alerts_loaded", f"{len(alerts.latest)} alert episodes")
     progress(
-        f"feed: http://{host}:{port}/feeds/… ({len(alerts.latest)} alert episodes loaded from "
+        f"feed: http://{settings.host}:{settings.port}/feeds/… ({len(alerts.latest)} alert episodes loaded from "
         f"{', '.join(topics)}); Ctrl-C stops"
     )
     try:

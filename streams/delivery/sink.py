@@ -24,6 +24,7 @@ import aiohttp
 from streams.delivery.connector import Connector, DeliveryTarget, Undelivered, retrying, run_connectors
 from streams.delivery.webhooks import PERMANENT_STATUSES, Subscription, headers, json_body
 from streams.kernel.dead_letters import Origin
+from streams.kernel.messages import AvroRecord
 from streams.kernel.redact import redact, url_origin
 from streams.kernel.region import RegionPack
 from streams.kernel.topics import Catalog, HubTopics, topic_name
@@ -32,7 +33,7 @@ from streams.platform.avro import ALERT, AvroCodec, CodecError, SchemaStore
 
 log = logging.getLogger("bosai.sink")
 Progress = Callable[[str], None]
-RenderCap = Callable[[dict], bytes]
+RenderCap = Callable[[AvroRecord], bytes]
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,12 @@ def routes_for(subscriptions: Sequence[Subscription], packs: Sequence[RegionPack
     return out
 
 
-def body_for(sub: Subscription, alert: dict, render_cap: RenderCap) -> bytes:
+def body_for(sub: Subscription, alert: AvroRecord, render_cap: RenderCap) -> bytes:
     return render_cap(alert) if sub.format == "cap" else json_body(alert)
 
 
 async def deliver(
-    session: aiohttp.ClientSession, sub: Subscription, alert: dict, body: bytes, *, rng: random.Random
+    session: aiohttp.ClientSession, sub: Subscription, alert: AvroRecord, body: bytes, *, rng: random.Random
 ) -> tuple[bool, int, str]:
     """POST until a 2xx, a permanent refusal, or max_attempts; returns (delivered, attempts, last error)."""
 

@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from streams.delivery.webhooks import FORMATS, RetryPolicy, Subscription
 from streams.kernel.errors import ConfigError
@@ -45,7 +46,7 @@ def retry_policy(entry: Entry, defaults: Entry) -> RetryPolicy:
     unknown = set(merged.value) - set(RETRY_KEYS)
     if unknown:
         raise merged.error(f"unknown keys {sorted(unknown)}", ", ".join(RETRY_KEYS))
-    values = {key: merged.number(key, minimum=0) for key in merged.value}
+    values: dict[str, Any] = {key: merged.number(key, minimum=0) for key in merged.value}  # checked numbers
     if "max_attempts" in values:
         values["max_attempts"] = merged.integer("max_attempts", expected="an integer >= 1", minimum=1)
     retry = RetryPolicy(**values)

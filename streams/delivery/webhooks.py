@@ -17,8 +17,9 @@ import hashlib
 import hmac
 import json
 import random
-from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from streams.kernel.messages import AvroRecord
 
 FORMATS = ("json", "cap")
 # Client errors a retry cannot fix: go straight to the sink dead-letter topic.
@@ -34,8 +35,9 @@ class RetryPolicy:
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Wait before attempt number ``attempt + 1`` (attempt >= 1): exponential, with equal jitter."""
-        ceiling = min(self.max_backoff_s, self.initial_backoff_s * 2 ** (attempt - 1))
-        return ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
+        ceiling = min(self.max_backoff_s, self.initial_backoff_s * 2.0 ** (attempt - 1))
+        jitter = random.uniform(0, ceiling / 2) if rng is None else rng.uniform(0, ceiling / 2)
+        return ceiling / 2 + jitter
 
 
 @dataclass(frozen=True)
@@ -63,11 +65,11 @@ def verify(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
     return hmac.compare_digest(expected, signature)
 
 
-def json_body(alert: Mapping) -> bytes:
+def json_body(alert: AvroRecord) -> bytes:
     return json.dumps(alert, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
-def headers(subscription: Subscription, alert: Mapping, body: bytes, timestamp: int) -> dict[str, str]:
+def headers(subscription: Subscription, alert: AvroRecord, body: bytes, timestamp: int) -> dict[str, str]:
     return {
         "Content-Type": "application/json; charset=utf-8"
         if subscription.format == "json"

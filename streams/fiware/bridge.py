@@ -69,13 +69,17 @@ def routes_for(config: BridgeConfig, packs: Sequence[RegionPack], catalog: Catal
     return out
 
 
+# What an entity's state is newer by: an alert's (sequence, issued at), an observation's (observed at,).
+Version = tuple[int, ...]
+
+
 @dataclass
 class Pending:
     """One entity to send: the merged state of every message about it in this batch."""
 
-    entity: dict
-    version: tuple
-    messages: list = field(default_factory=list)
+    entity: ngsi.Entity
+    version: Version
+    messages: list[Origin] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -111,18 +115,18 @@ class EntityMapper:
         if alert:
             if not ngsi.orion_may_see_alert(target.principals, record):
                 return None
-            entity = ngsi.alert_entity(record, source_entity_id=self.source_ids.get(record.get("station_id")))
-            version = ngsi.alert_version(record)
+            entity = ngsi.alert_entity(record, source_entity_id=self.source_ids.get(record.get("station_id", "")))
+            version: Version = ngsi.alert_version(record)
         else:
             if not ngsi.orion_may_see_reading(target.readings, target.codes, record):
                 return None
             station = self.route.pack.stations.get(record["reading"]["station_id"])
             if station is None:
                 return None
-            entity = ngsi.observation_entity(record, station, self.places[station.station_id])
-            if entity is None:
+            observation = ngsi.observation_entity(record, station, self.places[station.station_id])
+            if observation is None:
                 return None
-            version = (record["reading"]["observed_at"],)
+            entity, version = observation, (record["reading"]["observed_at"],)
         problems = schema_errors(entity)
         if problems:
             return Refusal("schema_invalid", f"{entity['id']} does not follow {entity['type']}: {'; '.join(problems)}")
@@ -143,9 +147,10 @@ class OrionDelivery(DeliveryTarget):
         self.unit_size = 500
         self.mapper = EntityMapper(route, store)
         self.rng = random.Random(seed)
-        self.sent_versions: dict[str, tuple] = {}  # what this process has delivered: never go back
+        self.sent_versions: dict[str, Version] = {}  # what this process has delivered: never go back
         self.attributes_held: dict[tuple[str, str], bool] = {}  # (entity, removable attribute) -> in the Orion
         self.superseded = 0
+        self.entities_sent = 0  # entities Orion accepted (messages merged per entity)
         self.session: aiohttp.ClientSession | None = None
         self.client: OrionClient | None = None
 
@@ -162,7 +167,7 @@ class OrionDelivery(DeliveryTarget):
         metrics.ORION_LAG.labels(self.target.id).set(lag)
 
     # -- delivery ------------------------------------------------------------------------------------
-    async def send(self, entities: list[dict]) -> OrionError | None:
+    async def send(self, entities: list[ngsi.Entity]) -> OrionError | None:
         """One batch update, retried with backoff; None when Orion accepted it, else the last error."""
         client = self.client
         assert client is not None, "open() first"
@@ -182,7 +187,7 @@ class OrionDelivery(DeliveryTarget):
         )
         return None if delivered else error
 
-    async def _remove_absent(self, client: OrionClient, entities: list[dict]) -> None:
+    async def _remove_absent(self, client: OrionClient, entities: list[ngsi.Entity]) -> None:
         """Delete, before the update, model attributes the new state lacks and the Orion may still hold."""
         for entity in entities:
             for attribute in ngsi.absent_attributes(entity):
@@ -199,6 +204,7 @@ class OrionDelivery(DeliveryTarget):
                 for attribute in ngsi.REMOVABLE.get(pending.entity["type"], ()):
                     self.attributes_held[(pending.entity["id"], attribute)] = attribute in pending.entity
                 metrics.ORION_ENTITIES.labels(self.target.id, pending.entity["type"], "sent").inc()
+                self.entities_sent += 1
                 stamps = [m.timestamp for m in pending.messages if m.timestamp]
                 if stamps:
                     metrics.ORION_LATENCY.labels(self.target.id).observe(max(0.0, now - max(stamps) / 1000))
@@ -293,7 +299,7 @@ async def run_bridge(
     return connectors
 
 
-def _current_version(entity_type: str, current: dict) -> tuple:
+def _current_version(entity_type: str, current: ngsi.Entity) -> Version:
     """The version of what the Orion holds now (keyValues), comparable with Pending.version."""
     try:
         if entity_type == ngsi.ALERT:

@@ -112,11 +112,12 @@ def _principals(
     names = entry.strings("municipalities", expected="a list of municipality names or JIS X 0402 codes")
     if not names:
         raise entry.error("no municipalities", "municipalities: [names or codes], or prefecture: true")
-    codes, principals = [], []
+    codes: list[str] = []
+    principals: list[Principal] = []
     for name in names:
         code = pack.find_municipality(name)
         principal = policy.principal(f"muni-{code}") if code else None
-        if principal is None:
+        if principal is None or code is None:
             raise entry.error(
                 f"municipality {name!r} has no principal in {policy.path}",
                 f"a municipality of {pack.name} with its own principal (a designated city, not a ward)",

@@ -31,6 +31,7 @@ from typing import Any
 
 from streams.kernel.access import Principal, visible
 from streams.kernel.alerts import CAP_MSG_TYPE
+from streams.kernel.messages import AvroRecord
 from streams.kernel.model import SensorKind, Station
 
 FORBIDDEN_CHARS = "<>\"'=;()"
@@ -45,6 +46,10 @@ JMA_SOURCE = "https://www.jma.go.jp/"
 JMA_CREDIT = "出典：気象庁"
 
 # CAP severity -> the Alert model's severity.
+# An NGSI v2 entity, normalized: id, type, and each attribute as {type, value, metadata} (Orion's JSON).
+Entity = dict[str, Any]
+Attribute = dict[str, Any]  # {type, value, metadata}
+
 SEVERITY = {"Extreme": "critical", "Severe": "high", "Moderate": "medium", "Minor": "low", "Unknown": "informational"}
 # JMA's exercises and tests (Control/Status 訓練 / 試験) reach only a prefecture's Orion, marked so no
 # dashboard mistakes them for the real thing.
@@ -123,22 +128,22 @@ def parse_iso_ms(text: str) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def _attr(value: Any, ngsi_type: str, **metadata: tuple[str, Any]) -> dict:
-    out = {"type": ngsi_type, "value": sanitise(value)}
+def _attr(value: Any, ngsi_type: str, **metadata: tuple[str, Any]) -> Attribute:
+    out: Attribute = {"type": ngsi_type, "value": sanitise(value)}
     if metadata:
         out["metadata"] = {name: {"type": t, "value": sanitise(v)} for name, (t, v) in metadata.items()}
     return out
 
 
-def _number(value: float, unit: str) -> dict:
+def _number(value: float, unit: str) -> Attribute:
     return _attr(value, "Number", unitCode=("Text", UNIT_CODE[unit])) if unit in UNIT_CODE else _attr(value, "Number")
 
 
-def _point(lat: float, lon: float) -> dict:
+def _point(lat: float, lon: float) -> Attribute:
     return _attr({"type": "Point", "coordinates": [lon, lat]}, "geo:json")
 
 
-def key_values(entity: Mapping) -> dict:
+def key_values(entity: Mapping[str, Any]) -> Entity:
     """A normalized entity as keyValues (what Orion returns with options=keyValues)."""
     return {k: v if k in ("id", "type") else v["value"] for k, v in entity.items()}
 
@@ -175,7 +180,7 @@ def observation_entity_id(region: str, station: Station) -> str:
     return entity_id(ENTITY_TYPE_OF_KIND[station.kind], "bosai", region, station.station_id)
 
 
-def _alert_data(alert: Mapping, kind: AlertKind) -> dict:
+def _alert_data(alert: AvroRecord, kind: AlertKind) -> dict[str, Any]:
     """The hub's details in the model's free ``data`` payload (None values left out)."""
     data = {
         "alertId": alert["alert_id"],
@@ -212,11 +217,11 @@ def _alert_data(alert: Mapping, kind: AlertKind) -> dict:
     return {k: v for k, v in data.items() if v is not None}
 
 
-def alert_entity(alert: Mapping, *, source_entity_id: str | None = None) -> dict:
+def alert_entity(alert: AvroRecord, *, source_entity_id: str | None = None) -> Entity:
     """One alert event as the episode's Alert entity (normalized); a Cancel marks it cleared."""
     cancelled = alert["msg_type"] == "CANCEL"
     kind = alert_kind(alert["rule"], alert.get("unit", ""), alert.get("warning_level"))
-    entity: dict[str, Any] = {
+    entity: Entity = {
         "id": alert_entity_id(alert["alert_id"]),
         "type": ALERT,
         "category": _attr(kind.category, "Text"),
@@ -250,7 +255,7 @@ def alert_entity(alert: Mapping, *, source_entity_id: str | None = None) -> dict
     return entity
 
 
-def alert_version(alert: Mapping) -> tuple[int, int]:
+def alert_version(alert: AvroRecord) -> tuple[int, int]:
     """Order of an alert episode's messages: a later one must never be overwritten by an earlier one."""
     return (alert["sequence"], alert["observed_at"])
 
@@ -267,7 +272,7 @@ class Place:
     municipality_name: str | None
 
 
-def _common(station: Station, place: Place, observed_at: int, lat: float, lon: float, source: str) -> dict:
+def _common(station: Station, place: Place, observed_at: int, lat: float, lon: float, source: str) -> Entity:
     address = {"addressCountry": "JP", "addressRegion": place.prefecture_name}
     if place.municipality_name:
         address["addressLocality"] = place.municipality_name
@@ -283,13 +288,13 @@ def _common(station: Station, place: Place, observed_at: int, lat: float, lon: f
     }
 
 
-def observation_entity(enriched: Mapping, station: Station, place: Place) -> dict | None:
+def observation_entity(enriched: AvroRecord, station: Station, place: Place) -> Entity | None:
     """A valid reading (the EnrichedReading record) as its station's latest observation; None when its
     main value (1-hour rainfall, water level) is missing — the entity then keeps the last complete one."""
     reading = enriched["reading"]
     values = {m["quantity"]: m["value"] for m in reading["measurements"]}
     location = reading.get("location") or {"lat": station.lat, "lon": station.lon}
-    entity = {"id": observation_entity_id(place.region, station), "type": ENTITY_TYPE_OF_KIND[station.kind]}
+    entity: Entity = {"id": observation_entity_id(place.region, station), "type": ENTITY_TYPE_OF_KIND[station.kind]}
     common = _common(
         station, place, reading["observed_at"], location["lat"], location["lon"], reading.get("source", "")
     )
@@ -316,7 +321,7 @@ def observation_entity(enriched: Mapping, station: Station, place: Place) -> dic
 REMOVABLE = {WATER_OBSERVED: ("waterLevel",), WEATHER_OBSERVED: ("precipitation",)}
 
 
-def absent_attributes(entity: Mapping) -> tuple[str, ...]:
+def absent_attributes(entity: Mapping[str, Any]) -> tuple[str, ...]:
     """The removable attributes this entity does not carry (to delete from the Orion's copy)."""
     return tuple(a for a in REMOVABLE.get(entity["type"], ()) if a not in entity)
 
@@ -327,14 +332,14 @@ READINGS_NONE, READINGS_OWN, READINGS_ALL = "none", "own_stations", "all"
 READINGS_CHOICES = (READINGS_NONE, READINGS_OWN, READINGS_ALL)
 
 
-def orion_may_see_alert(principals: Sequence[Principal], alert: Mapping) -> bool:
+def orion_may_see_alert(principals: Sequence[Principal], alert: AvroRecord) -> bool:
     """An Orion sees what one of its principals may see (access_policy.visible); exercises and tests
     (JMA 訓練/試験) only where the prefecture is the reader, as on the Kafka topics."""
     actual = alert.get("status", "Actual") == "Actual"
     return any(visible(p, alert) and (actual or p.role in ("hub", "prefecture")) for p in principals)
 
 
-def orion_may_see_reading(readings: str, codes: frozenset[str], enriched: Mapping) -> bool:
+def orion_may_see_reading(readings: str, codes: frozenset[str], enriched: AvroRecord) -> bool:
     """``all`` (a prefecture's Orion), ``own_stations`` (stations in its municipalities) or ``none``."""
     if readings == READINGS_ALL:
         return True

@@ -22,6 +22,7 @@ from typing import Any
 from streams.fiware.ngsi import ENTITY_TYPE_OF_KIND
 from streams.kernel import json_input
 from streams.kernel.json_input import JsonInputError
+from streams.kernel.messages import AvroRecord
 from streams.kernel.model import QUANTITY_UNITS, SensorKind, Station
 from streams.observed.readings import (
     IMPOSSIBLE_VALUE,
@@ -85,10 +86,11 @@ def parse_notification(body: bytes) -> list[Any]:
         raise NotificationError(str(exc)) from None
     if not isinstance(document, dict) or not isinstance(document.get("data"), list):
         raise NotificationError('not an NGSI-v2 notification: expected {"subscriptionId": …, "data": [entities]}')
-    return document["data"]
+    entities: list[Any] = document["data"]  # each checked by entity_record
+    return entities
 
 
-def attrs_format(header: str | None, entity: Mapping) -> str:
+def attrs_format(header: str | None, entity: Mapping[str, Any]) -> str:
     """normalized or keyValues: the Ngsiv2-AttrsFormat header, else what the entity looks like."""
     if header in (NORMALIZED, KEY_VALUES):
         return header
@@ -97,7 +99,7 @@ def attrs_format(header: str | None, entity: Mapping) -> str:
     return NORMALIZED if looks_normalized else KEY_VALUES
 
 
-def _value_and_metadata(entity: Mapping, name: str, fmt: str) -> tuple[Any, Mapping]:
+def _value_and_metadata(entity: Mapping[str, Any], name: str, fmt: str) -> tuple[Any, Mapping[str, Any]]:
     raw = entity.get(name)
     if fmt == KEY_VALUES:
         return raw, {}
@@ -109,7 +111,7 @@ def _value_and_metadata(entity: Mapping, name: str, fmt: str) -> tuple[Any, Mapp
     return raw["value"], metadata if isinstance(metadata, dict) else {}
 
 
-def _event_time(entity: Mapping, fmt: str, where: str) -> int:
+def _event_time(entity: Mapping[str, Any], fmt: str, where: str) -> int:
     for name in TIME_ATTRIBUTES:
         value, _ = _value_and_metadata(entity, name, fmt)
         if value is None:
@@ -126,7 +128,7 @@ def _event_time(entity: Mapping, fmt: str, where: str) -> int:
     raise InvalidReading(MISSING_FIELD, f"{where}: no dateObserved (or TimeInstant)")
 
 
-def _measurement(entity: Mapping, mapping: EntityMapping, fmt: str, where: str) -> dict:
+def _measurement(entity: Mapping[str, Any], mapping: EntityMapping, fmt: str, where: str) -> AvroRecord:
     value, metadata = _value_and_metadata(entity, mapping.attribute, fmt)
     if value is None:
         raise InvalidReading(MISSING_FIELD, f"{where}: no attribute {mapping.attribute}")
@@ -153,7 +155,7 @@ def entity_record(
     mappings: Mapping[tuple[str, str], EntityMapping],
     stations: Mapping[str, Station],
     produced_at: int,
-) -> dict:
+) -> AvroRecord:
     """One notified entity as a SensorReading record (not yet validated), or InvalidReading."""
     if not isinstance(entity, dict) or not isinstance(entity.get("id"), str):
         raise InvalidReading(MISSING_FIELD, f"entity {str(entity)[:80]!r} has no id")

@@ -11,6 +11,7 @@ import functools
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
@@ -37,12 +38,14 @@ def models_dir() -> Path:
     return project_root() / "fiware" / "smart-data-models"
 
 
-def _load(relative: str) -> dict:
-    return json.loads((models_dir() / relative).read_text(encoding="utf-8"))
+def _load(relative: str) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads((models_dir() / relative).read_text(encoding="utf-8"))
+    return schema
 
 
 def _offline(uri: str) -> Resource:
-    raise NoSuchResource(ref=uri)
+    # referencing declares its attrs classes with the pre-PEP 681 __dataclass_transform__, unread by mypy
+    raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
 
 
 @functools.lru_cache(maxsize=1)
@@ -51,13 +54,13 @@ def validators() -> dict[str, Draft202012Validator]:
     schemas = {t: _load(p) for t, p in ENTITY_SCHEMAS.items()}
     resources = [(url, Resource.from_contents(_load(p))) for url, p in SHARED.items()]
     resources += [(s["$id"], Resource.from_contents(s)) for s in schemas.values()]
-    registry = Registry(retrieve=_offline).with_resources(resources)
+    registry = Registry(retrieve=_offline).with_resources(resources)  # type: ignore[call-arg]  # (as above)
     return {t: Draft202012Validator(s, registry=registry, format_checker=FormatChecker()) for t, s in schemas.items()}
 
 
-def schema_errors(entity: Mapping) -> list[str]:
+def schema_errors(entity: Mapping[str, Any]) -> list[str]:
     """Why the entity (normalized or keyValues) does not follow its Smart Data Model; empty when it does."""
-    validator = validators().get(entity.get("type"))
+    validator = validators().get(str(entity.get("type")))
     if validator is None:
         return [f"no Smart Data Model here for type {entity.get('type')!r} (known: {', '.join(ENTITY_SCHEMAS)})"]
     attributes = [v for k, v in entity.items() if k not in ("id", "type")]

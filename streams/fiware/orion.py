@@ -24,6 +24,7 @@ import aiohttp
 
 from streams.delivery.webhooks import PERMANENT_STATUSES
 from streams.fiware.bridge_file import OrionTarget
+from streams.fiware.ngsi import Entity
 from streams.kernel import json_input
 from streams.kernel.json_input import JsonInputError
 from streams.kernel.redact import redact
@@ -54,7 +55,7 @@ class OrionError(Exception):
 @dataclass(frozen=True)
 class Subscription:
     id: str
-    body: dict = field(repr=False)  # holds the gateway token Orion sends with each notification
+    body: dict[str, Any] = field(repr=False)  # holds the gateway token Orion sends with each notification
 
 
 class OrionClient:
@@ -73,7 +74,7 @@ class OrionClient:
         return out
 
     async def _request(
-        self, method: str, path: str, service_path: str, *, payload: Any = None, params: Mapping | None = None
+        self, method: str, path: str, service_path: str, *, payload: Any = None, params: Mapping[str, str] | None = None
     ) -> tuple[int, Mapping[str, str], bytes]:
         data = None if payload is None else json.dumps(payload, ensure_ascii=False).encode()
         try:
@@ -99,7 +100,7 @@ class OrionClient:
         return [self.target.auth.value] if self.target.auth is not None else []
 
     # -- entities ------------------------------------------------------------------------------------
-    async def append(self, entities: Sequence[Mapping], *, service_path: str | None = None) -> None:
+    async def append(self, entities: Sequence[Entity], *, service_path: str | None = None) -> None:
         """Create or update the entities (normalized) in one batch: Orion answers 204."""
         await self._request(
             "POST",
@@ -108,7 +109,7 @@ class OrionClient:
             payload={"actionType": "append", "entities": list(entities)},
         )
 
-    async def entity(self, entity_id: str, entity_type: str, *, service_path: str | None = None) -> dict | None:
+    async def entity(self, entity_id: str, entity_type: str, *, service_path: str | None = None) -> Entity | None:
         """The entity as keyValues, or None when Orion has none by that id."""
         try:
             _, _, body = await self._request(
@@ -178,11 +179,11 @@ class OrionClient:
                 return found
         raise OrionError(None, BAD_ANSWER, f"more than {len(found)} subscriptions in {service_path} (or a paging loop)")
 
-    async def create_subscription(self, body: Mapping, service_path: str) -> str:
+    async def create_subscription(self, body: Mapping[str, Any], service_path: str) -> str:
         _, headers, _ = await self._request("POST", "/v2/subscriptions", service_path, payload=body)
         return headers.get("Location", "").rsplit("/", 1)[-1]
 
-    async def update_subscription(self, subscription_id: str, body: Mapping, service_path: str) -> None:
+    async def update_subscription(self, subscription_id: str, body: Mapping[str, Any], service_path: str) -> None:
         await self._request("PATCH", f"/v2/subscriptions/{quote(subscription_id, safe='')}", service_path, payload=body)
 
     async def delete_subscription(self, subscription_id: str, service_path: str) -> None:

@@ -53,41 +53,47 @@ def table_path(pack: RegionPack) -> Path | None:
 
 
 def _row(
-    row: dict, where: str, path: Path, pack: RegionPack, orions: Collection[str], problems: Problems
+    row: dict[str, str], where: str, path: Path, pack: RegionPack, orions: Collection[str], problems: Problems
 ) -> EntityMapping | None:
     orion, entity_id, station_id = (row.get(k, "").strip() for k in ("orion", "entity_id", "station_id"))
     if orion not in orions:
-        return problems.add(
+        problems.add(
             path, f"orion {orion!r}", where=where, expected=f"an Orion of the bridge file ({', '.join(sorted(orions))})"
         )
+        return None
     if not valid_entity_id(entity_id):
-        return problems.add(
+        problems.add(
             path,
             f"entity_id {entity_id!r}",
             where=where,
             expected="an id Orion accepts (ASCII, ≤ 256, no space & ? / # < > \" ' = ; ( ))",
         )
+        return None
     station = pack.stations.get(station_id)
     if station is None:
-        return problems.add(
+        problems.add(
             path, f"station {station_id!r} is not in {pack.name}", where=where, expected="a station of the pack"
         )
+        return None
     attribute = (row.get("attribute") or "").strip()
     if attribute and not ATTRIBUTE.fullmatch(attribute):
-        return problems.add(path, f"attribute {attribute!r}", where=where, expected="an NGSI attribute name")
+        problems.add(path, f"attribute {attribute!r}", where=where, expected="an NGSI attribute name")
+        return None
     quantity = (row.get("quantity") or "").strip()
     if quantity and quantity not in KIND_QUANTITIES[station.kind]:
-        return problems.add(
+        problems.add(
             path,
             f"quantity {quantity!r} for {station.kind.value} {station_id}",
             where=where,
             expected=" | ".join(sorted(KIND_QUANTITIES[station.kind])),
         )
+        return None
     mapping = default_mapping(orion, entity_id, station, attribute, quantity)
     entity_type = (row.get("entity_type") or "").strip()
     if entity_type:
         if not valid_entity_id(entity_type):
-            return problems.add(path, f"entity_type {entity_type!r}", where=where, expected="an NGSI type name")
+            problems.add(path, f"entity_type {entity_type!r}", where=where, expected="an NGSI type name")
+            return None
         mapping = EntityMapping(**{**mapping.__dict__, "entity_type": entity_type})
     return mapping
 

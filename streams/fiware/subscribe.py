@@ -11,8 +11,9 @@ are deleted.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
@@ -30,7 +31,7 @@ def description_of(target: OrionTarget) -> str:
     return f"bosai hub {target.id}: sensors of {target.service}{target.sensor_service_path} to the hub gateway"
 
 
-def subscription_body(target: OrionTarget, mappings: Iterable[EntityMapping], token: str) -> dict:
+def subscription_body(target: OrionTarget, mappings: Iterable[EntityMapping], token: str) -> dict[str, Any]:
     entities = sorted({(m.entity_id, m.entity_type) for m in mappings if m.orion == target.id})
     if not entities:
         raise BosaiError(
@@ -46,7 +47,7 @@ def subscription_body(target: OrionTarget, mappings: Iterable[EntityMapping], to
     }
 
 
-def _same(existing: dict, wanted: dict) -> bool:
+def _same(existing: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
     """Whether the Orion's subscription does what we want (its token checked separately)."""
     notification = existing.get("notification") or {}
     return (
@@ -58,9 +59,11 @@ def _same(existing: dict, wanted: dict) -> bool:
     )
 
 
-def _token_in(existing: dict) -> str:
-    header = ((existing.get("notification") or {}).get("httpCustom") or {}).get("headers", {}).get(TOKEN_HEADER, "")
-    return header.removeprefix("Bearer ").strip()
+def _token_in(existing: Mapping[str, Any]) -> str:
+    """The token the Orion's subscription sends (empty when it sends none, or the document has another shape)."""
+    headers = ((existing.get("notification") or {}).get("httpCustom") or {}).get("headers") or {}
+    header = headers.get(TOKEN_HEADER, "") if isinstance(headers, dict) else ""
+    return header.removeprefix("Bearer ").strip() if isinstance(header, str) else ""
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,9 @@ async def subscribe(
         removed = tuple(s.id for s in ours[1:])
         for extra in removed:
             await client.delete_subscription(extra, path)
-        token_ok = keep is not None and not rotate and store.holds(subject, _token_in(keep.body))
-        token = _token_in(keep.body) if token_ok else store.issue(subject)
+        held = _token_in(keep.body) if keep is not None else ""
+        token_ok = keep is not None and not rotate and store.holds(subject, held)
+        token = held if token_ok else store.issue(subject)
         wanted = subscription_body(target, mappings, token)
         if keep is None:
             created = await client.create_subscription(wanted, path)

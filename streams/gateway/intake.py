@@ -23,6 +23,7 @@ from typing import Any
 
 from streams.kernel import json_input
 from streams.kernel.json_input import JsonInputError
+from streams.kernel.messages import AvroRecord
 from streams.observed.readings import IMPOSSIBLE_VALUE, MISSING_FIELD, UNDECODABLE, InvalidReading, finite_number
 
 QUALITIES = ("OK", "ESTIMATED", "INCOMPLETE", "MISSING", "SUSPECT")
@@ -64,7 +65,7 @@ def _observed_at(value: Any) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def _measurement(raw: Any, i: int) -> dict:
+def _measurement(raw: Any, i: int) -> AvroRecord:
     if not isinstance(raw, dict):
         raise InvalidReading(MISSING_FIELD, f"measurements[{i}] is {raw!r}, expected {{quantity, value, unit}}")
     unknown = set(raw) - MEASUREMENT_KEYS
@@ -80,7 +81,7 @@ def _measurement(raw: Any, i: int) -> dict:
     return {"quantity": raw["quantity"], "value": number, "unit": raw["unit"]}
 
 
-def _location(raw: Any) -> dict | None:
+def _location(raw: Any) -> AvroRecord | None:
     if raw is None:
         return None
     lat, lon = (finite_number(raw.get("lat")), finite_number(raw.get("lon"))) if isinstance(raw, dict) else (None, None)
@@ -89,7 +90,7 @@ def _location(raw: Any) -> dict | None:
     return {"lat": lat, "lon": lon, "alt_m": None}
 
 
-def reading_record(raw: Any, *, sensor_kinds: Mapping[str, str], source: str, produced_at: int) -> dict:
+def reading_record(raw: Any, *, sensor_kinds: Mapping[str, str], source: str, produced_at: int) -> AvroRecord:
     """One JSON reading as a SensorReading record (validated further by core.readings.validate)."""
     if not isinstance(raw, dict):
         raise InvalidReading(UNDECODABLE, f"reading is {str(raw)[:80]!r}, expected an object")

@@ -31,14 +31,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from streams.fiware.bridge_file import BridgeConfig, OrionTarget
-from streams.fiware.ngsi_in import NotificationError, entity_record, parse_notification
+from streams.fiware.ngsi_in import EntityMapping, NotificationError, entity_record, parse_notification
 from streams.gateway import intake
 from streams.gateway.owners import Owner
 from streams.kernel.dead_letters import dead_letter_record
 from streams.kernel.errors import ConfigError
-from streams.kernel.messages import InMessage, OutRecord
+from streams.kernel.messages import AvroRecord, InMessage, OutRecord
 from streams.kernel.region import RegionPack
 from streams.kernel.topics import HubTopics
 from streams.observed.readings import InvalidReading, validate
@@ -92,10 +93,11 @@ class Doors:
         self.tokens, self.refresh_s = tokens, refresh_s
         self.guard = LoginGuard(policy=policy, trusted_proxies=trusted_proxies, metrics_door="gateway")
         self._mtime = tokens.mtime_ns()
-        self._stored: Mapping = tokens.load()  # a store others may read or write is refused at start
+        # a store others may read or write is refused at start
+        self._stored: Mapping[str, Mapping[str, str]] = tokens.load()
         self._checked = -math.inf  # the first request looks for a change again
 
-    def _current(self) -> Mapping:
+    def _current(self) -> Mapping[str, Mapping[str, str]]:
         now = time.monotonic()
         if now - self._checked >= self.refresh_s:
             self._checked = now
@@ -144,8 +146,9 @@ class PayloadTooLarge(web.HTTPClientError):
     status_code = 413
 
 
-def _json_error(cls: type[web.HTTPException], detail: str, **fields: object) -> web.HTTPException:
-    headers = fields.pop("headers", None)
+def _json_error(
+    cls: type[web.HTTPException], detail: str, *, headers: Mapping[str, str] | None = None, **fields: object
+) -> web.HTTPException:
     name = cls.__name__.removeprefix("HTTP")
     body = json.dumps({"error": name, "detail": detail, **fields}, ensure_ascii=False)
     return cls(text=body, content_type="application/json", headers=headers)
@@ -160,7 +163,7 @@ class Gateway:
         packs: Sequence[RegionPack],
         owners: Mapping[str, Owner],
         bridge: BridgeConfig | None,
-        tables: Mapping,
+        tables: Mapping[tuple[str, str], EntityMapping],  # (orion, entity id) -> station
         topics: Mapping[str, HubTopics],
         sender: kafka.BatchSender,
         store: SchemaStore,
@@ -196,7 +199,7 @@ class Gateway:
     # -- writing -----------------------------------------------------------------------------------------
     def _dead_letter(
         self, door: str, subject: Subject, index: int, key: bytes | None, raw: bytes, reason: str, detail: str
-    ) -> dict:
+    ) -> AvroRecord:
         now = int(self.clock() * 1000)
         origin = InMessage(f"http:{subject.label}", -1, index, key, raw, now)  # an HTTP request's item
         return dead_letter_record(
@@ -209,7 +212,7 @@ class Gateway:
         )
 
     async def _write(
-        self, region: str, door: str, subject: Subject, items: Sequence[tuple[object, dict | InvalidReading]]
+        self, region: str, door: str, subject: Subject, items: Sequence[tuple[object, AvroRecord | InvalidReading]]
     ) -> web.Response:
         """Validate each (raw, record | refusal), write valid ones and dead letters, answer after the acks."""
         pack, topics = self.packs[region], self.topics[region]
@@ -284,7 +287,7 @@ class Gateway:
             )
         self._limit(subject, len(readings), owner.rate_per_s, owner.burst)
         source, now = f"gateway:{owner.id}", int(self.clock() * 1000)
-        items = []
+        items: list[tuple[object, AvroRecord | InvalidReading]] = []
         for raw in readings:
             try:
                 items.append(
@@ -326,7 +329,7 @@ class Gateway:
             int(self.clock() * 1000),
             request.headers.get("Ngsiv2-AttrsFormat"),
         )
-        items = []
+        items: list[tuple[object, AvroRecord | InvalidReading]] = []
         for entity in entities:
             try:
                 record = entity_record(
@@ -355,7 +358,7 @@ def _dumps(value: object) -> str:
 
 
 @web.middleware
-async def _count(request: web.Request, handler: Callable) -> web.StreamResponse:
+async def _count(request: web.Request, handler: Handler) -> web.StreamResponse:
     door = (
         "orion" if request.path.startswith("/v1/orion/") else "readings" if request.path == "/v1/readings" else "other"
     )
@@ -390,7 +393,7 @@ async def serve_gateway(
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    bound = site._server.sockets[0].getsockname()[1] if site._server and site._server.sockets else port
+    bound = runner.addresses[0][1] if runner.addresses else port
     progress(f"gateway: http://{host}:{bound}/v1/readings and /v1/orion/<id>/notifications; Ctrl-C stops")
     try:
         await stop.wait()

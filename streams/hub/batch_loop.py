@@ -21,12 +21,13 @@ import logging
 import os
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.errors import ProducerFenced
 from mode import Service
 
-from streams.hub.partition import PartitionFailed, PartitionOwner, Stream
+from streams.hub.partition import AnyStream, PartitionFailed, PartitionOwner
 from streams.platform import health, kafka
 
 log = logging.getLogger("bosai.hub")
@@ -40,15 +41,15 @@ class HubService(Service, ConsumerRebalanceListener):
 
     def __init__(
         self,
-        streams: Sequence[Stream],
+        streams: Sequence[AnyStream],
         *,
         bootstrap: str,
         group_id: str,
         instance_id: str,
         session_timeout_ms: int = 6000,
         max_records: int = 10_000,
-        **kwargs: object,
-    ):
+        **kwargs: Any,  # mode's Service options
+    ) -> None:
         super().__init__(**kwargs)
         self.streams = {s.topic: s for s in streams}
         self.bootstrap = bootstrap
@@ -56,7 +57,7 @@ class HubService(Service, ConsumerRebalanceListener):
         self.instance_id = instance_id
         self.session_timeout_ms = session_timeout_ms
         self.max_records = max_records
-        self.owners: dict[kafka.TopicPartition, PartitionOwner] = {}
+        self.owners: dict[kafka.TopicPartition, PartitionOwner[Any, Any]] = {}
         self.consumer: AIOKafkaConsumer | None = None
         self.batches = 0
 
@@ -78,6 +79,11 @@ class HubService(Service, ConsumerRebalanceListener):
         await self.consumer.start()
         health.READINESS.ok("kafka", self.bootstrap)
 
+    def _running_consumer(self) -> AIOKafkaConsumer:
+        if self.consumer is None:
+            raise RuntimeError(f"{self.instance_id}: the batch loop's consumer is not started")
+        return self.consumer
+
     async def on_stop(self) -> None:
         for owner in list(self.owners.values()):
             try:
@@ -96,16 +102,17 @@ class HubService(Service, ConsumerRebalanceListener):
 
     @Service.task
     async def _run(self) -> None:
+        consumer = self._running_consumer()
         try:
             while not self.should_stop:
-                batches = await self.consumer.getmany(timeout_ms=100, max_records=self.max_records)
+                batches = await consumer.getmany(timeout_ms=100, max_records=self.max_records)
                 for tp, messages in batches.items():
                     owner = self.owners.get(tp)
                     if owner is not None and messages:
                         await owner.submit(messages)
                         self.batches += 1
         except PartitionFailed as exc:
-            self._crash(exc)
+            self._exit_for(exc)
         except asyncio.CancelledError:
             raise
 
@@ -143,7 +150,9 @@ class HubService(Service, ConsumerRebalanceListener):
         its own, and a commit marker at a partition's end is skipped by the position, not counted as lag)."""
         lag = dict.fromkeys(self.streams, 0)
         consumer = self.consumer
-        for tp, owner in list(self.owners.items()) if consumer is not None else ():
+        if consumer is None:
+            return lag
+        for tp, owner in list(self.owners.items()):
             stable = consumer.last_stable_offset(tp)
             if stable is None:
                 continue
@@ -154,7 +163,15 @@ class HubService(Service, ConsumerRebalanceListener):
             lag[tp.topic] += max(0, stable - position) + owner.queued
         return lag
 
-    def _crash(self, exc: PartitionFailed) -> None:
+    def _crash(self, reason: BaseException) -> None:
+        """mode's crash of this service (one of its tasks raised, or another service of the worker crashed):
+        crash-only, the worker exits at once as for a failed transaction.
+
+        (mode's ``Service._crash``, overridden: before, the loop's own exit shared this name by accident.)"""
+        self._exit_for(reason)
+
+    def _exit_for(self, exc: BaseException) -> None:
+        """Exit the worker: ``FENCED_EXIT`` when another worker owns the partition now, else ``RESTART_EXIT``."""
         fenced = isinstance(exc.__cause__, ProducerFenced)
         code = FENCED_EXIT if fenced else RESTART_EXIT
         log.error(
@@ -174,33 +191,34 @@ class HubService(Service, ConsumerRebalanceListener):
                 try:
                     await owner.close()
                 except PartitionFailed as exc:
-                    self._crash(exc)
+                    self._exit_for(exc)
 
     async def on_partitions_assigned(self, assigned: set[kafka.TopicPartition]) -> None:
         new = sorted((tp for tp in assigned if tp not in self.owners), key=lambda t: (t.topic, t.partition))
         if not new:
             health.READINESS.ok("assignment", f"{len(assigned)} partition(s) of group {self.group_id}")
             return
-        self.consumer.pause(*new)
+        consumer = self._running_consumer()
+        consumer.pause(*new)
         owners = [
             PartitionOwner(
                 self.streams[tp.topic],
                 tp.partition,
                 bootstrap=self.bootstrap,
                 group_id=self.group_id,
-                on_failure=self._crash,
+                on_failure=self._exit_for,
                 max_batch=self.max_records,
             )
             for tp in new
         ]
         await asyncio.gather(*(owner.start() for owner in owners))
         for tp, owner in zip(new, owners, strict=True):
-            committed = await self.consumer.committed(tp)  # stable now: the previous owner is fenced
+            committed = await consumer.committed(tp)  # stable now: the previous owner is fenced
             if committed is None:
-                await self.consumer.seek_to_beginning(tp)
+                await consumer.seek_to_beginning(tp)
             else:
-                self.consumer.seek(tp, committed)
+                consumer.seek(tp, committed)
             self.owners[tp] = owner
-        self.consumer.resume(*new)
+        consumer.resume(*new)
         health.READINESS.ok("assignment", f"{len(assigned)} partition(s) of group {self.group_id}, states restored")
         log.info("%s: now owns %s", self.instance_id, ", ".join(f"{tp.topic}[{tp.partition}]" for tp in new))

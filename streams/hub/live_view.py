@@ -14,9 +14,10 @@ import threading
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TextIO
 
+from streams.kernel.messages import AvroRecord
 from streams.kernel.times import jst
 from streams.platform import kafka
 from streams.platform.avro import ALERT, AvroCodec, SchemaStore
@@ -44,7 +45,7 @@ class LiveView:
         self.urls = list(metrics_urls)
         self.out = out
         self.tty = out.isatty()
-        self.alerts = Counter()
+        self.alerts: Counter[tuple[str, str]] = Counter()
         self.processed = 0
         self.event_time: float | None = None
         self._lock = threading.Lock()
@@ -55,7 +56,7 @@ class LiveView:
         self.out.write(text)
         self.out.flush()
 
-    def alert(self, record: dict) -> None:
+    def alert(self, record: AvroRecord) -> None:
         with self._lock:
             self.alerts[(record["msg_type"], record["level"])] += 1
             when = jst(record["observed_at"]).strftime("%m-%d %H:%M")
@@ -111,7 +112,14 @@ class LiveView:
 class AlertFollower(threading.Thread):
     """Follows alert topics from given offsets in a thread, feeding the view; refreshes progress."""
 
-    def __init__(self, bootstrap: str, topics: Sequence[str], starts: dict, view: LiveView, store: SchemaStore):
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: Sequence[str],
+        starts: Mapping[kafka.TopicPartition, int],
+        view: LiveView,
+        store: SchemaStore,
+    ):
         super().__init__(name="bosai-live", daemon=True)
         self.bootstrap, self.topics, self.starts, self.view, self.store = bootstrap, list(topics), starts, view, store
         self.stopping = threading.Event()

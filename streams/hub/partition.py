@@ -23,37 +23,49 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol
 
 from aiokafka import AIOKafkaProducer
 
-from streams.kernel.messages import InMessage, OutRecord
+from streams.kernel.batch import BatchResult, ChangeT, KeyState, StateT
+from streams.kernel.messages import Message, OutRecord
 from streams.platform import kafka
 
 log = logging.getLogger("bosai.hub")
 
 
-class Processor(Protocol):
-    """A pipeline: one batch of messages and the current states in, records and new states out."""
+class Pipeline(Protocol[StateT, ChangeT]):
+    """A pipeline: one batch of messages and the current states in, records and new states out.
 
-    def process(self, messages: Sequence[InMessage], state_of: Callable[[str], Any]) -> Any: ...
+    ``StateT`` is what it keeps per key (a station's state, an official event's), ``ChangeT`` the change
+    behind each alert it emits; the observed and the official pipelines are the two there are."""
+
+    def process(
+        self, messages: Sequence[Message], state_of: Callable[[str], StateT]
+    ) -> BatchResult[StateT, ChangeT]: ...
 
 
-class State(Protocol):
-    def to_bytes(self) -> bytes: ...
+def _no_restore(_states: Mapping[str, KeyState]) -> None:
+    """The default of ``Stream.on_restore``: nothing to do with the restored states."""
 
 
 @dataclass(frozen=True)
-class Stream:
+class Stream(Generic[StateT, ChangeT]):
     """An input topic of the worker, the pipeline that processes it and the changelog of its states."""
 
     name: str  # readings | official
     topic: str
     changelog: str
-    processor: Processor
-    decode_state: Callable[[bytes | None], Any]
-    on_batch: Callable[[Any, float, float, int], None]  # metrics: (result, started_s, finished_s, bytes)
-    on_restore: Callable[[Mapping[str, Any]], None] = lambda _states: None
+    processor: Pipeline[StateT, ChangeT]
+    decode_state: Callable[[bytes | None], StateT]
+    # metrics: (result, started_s, finished_s, bytes written)
+    on_batch: Callable[[BatchResult[StateT, ChangeT], float, float, int], None]
+    on_restore: Callable[[Mapping[str, StateT]], None] = _no_restore
+
+
+# The worker's streams side by side: each has its own state and change types, seen only by its own pipeline,
+# partition owners and metrics; the batch loop only routes partitions to owners (an existential type: Any).
+AnyStream = Stream[Any, Any]
 
 
 MAX_QUEUED = 50_000  # messages a partition may have fetched and not processed before the loop waits for it
@@ -63,26 +75,26 @@ class PartitionFailed(Exception):
     """A transaction of this partition failed: the worker's memory may be ahead of Kafka; it must restart."""
 
 
-class PartitionOwner:
+class PartitionOwner(Generic[StateT, ChangeT]):
     """This worker's ownership of one input partition (see the module docstring)."""
 
     def __init__(
         self,
-        stream: Stream,
+        stream: Stream[StateT, ChangeT],
         partition: int,
         *,
         bootstrap: str,
         group_id: str,
         on_failure: Callable[[PartitionFailed], None] = lambda _exc: None,
         max_batch: int = 10_000,
-    ):
+    ) -> None:
         self.stream = stream
         self.partition = partition
         self.bootstrap = bootstrap
         self.group_id = group_id
         self.transactional_id = f"{group_id}.{stream.topic}.{partition}"
         self.tp = kafka.TopicPartition(stream.topic, partition)
-        self.states: dict[str, Any] = {}
+        self.states: dict[str, StateT] = {}
         self.active = False
         self.failure: BaseException | None = None
         self._closing = False
@@ -90,8 +102,8 @@ class PartitionOwner:
         self._writer: kafka.RecordWriter | None = None
         self.on_failure = on_failure  # called when a transaction fails while the partition is owned
         self.max_batch = max_batch  # messages in one transaction at most (well inside its 10 s timeout)
-        self._queued: list = []  # fetched, not yet processed
-        self._driver: asyncio.Task | None = None
+        self._queued: list[Message] = []  # fetched, not yet processed
+        self._driver: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Fence the previous owner, then restore the states committed with the partition's offset."""
@@ -100,14 +112,17 @@ class PartitionOwner:
         self._writer = kafka.RecordWriter(self._producer)
         started = time.monotonic()
         records = await kafka.read_partition(self.bootstrap, self.stream.changelog, self.partition)
-        decode = self.stream.decode_state
+        latest: dict[str, bytes] = {}  # each key's last state, decoded once the changelog is read
         for record in records:
+            if record.key is None:
+                continue  # not a state: the hub writes every state with its key
             key = record.key.decode()
             if record.value is None:
-                self.states.pop(key, None)
+                latest.pop(key, None)
             else:
-                self.states[key] = record.value  # decoded when first asked for
-        self.states = {key: decode(value) for key, value in self.states.items()}
+                latest[key] = record.value
+        decode = self.stream.decode_state
+        self.states = {key: decode(value) for key, value in latest.items()}
         self.stream.on_restore(self.states)
         log.info(
             "%s[%d]: %d states restored from %s in %.2fs",
@@ -119,7 +134,7 @@ class PartitionOwner:
         )
         self.active = True
 
-    def state_of(self, key: str) -> Any:
+    def state_of(self, key: str) -> StateT:
         state = self.states.get(key)
         return state if state is not None else self.stream.decode_state(None)
 
@@ -127,11 +142,11 @@ class PartitionOwner:
     def queued(self) -> int:
         return len(self._queued)
 
-    async def submit(self, messages: Sequence) -> None:
+    async def submit(self, messages: Sequence[Message]) -> None:
         """Queue a fetched batch for this partition's driver, which processes everything queued as one
         batch as soon as the partition's previous transaction has committed. A partition waiting for its
         commit thus never holds up the others' batches (the loop goes on fetching); past ``MAX_QUEUED``
-        messages the loop waits for this partition. aiokafka's records serve as ``InMessage``s."""
+        messages the loop waits for this partition. aiokafka's records serve as ``Message``s."""
         if not self.active:
             return  # revoked or failed: the next owner reads these messages again
         self._queued.extend(messages)
@@ -159,8 +174,9 @@ class PartitionOwner:
             self.active = False  # the worker is stopping: the next owner aborts the open transaction
             raise
         except BaseException as exc:
-            failed = exc
-            if not isinstance(exc, PartitionFailed):
+            if isinstance(exc, PartitionFailed):
+                failed = exc
+            else:
                 failed = PartitionFailed(f"{self.transactional_id}: batch not processed: {exc!r}")
                 failed.__cause__ = exc
             self.active, self.failure = False, failed
@@ -168,12 +184,17 @@ class PartitionOwner:
                 self.on_failure(failed)  # crash-only: the worker exits, whoever waits or not
             raise failed from failed.__cause__
 
-    async def _commit(self, result: Any, changelog: list[OutRecord], next_offset: int, started: float) -> None:
+    async def _commit(
+        self, result: BatchResult[StateT, ChangeT], changelog: list[OutRecord], next_offset: int, started: float
+    ) -> None:
+        producer, writer = self._producer, self._writer
+        if producer is None or writer is None:
+            raise PartitionFailed(f"{self.transactional_id}: not started")
         try:
-            await self._producer.begin_transaction()
-            written = await self._writer.write([*result.records, *changelog])
-            await self._producer.send_offsets_to_transaction({self.tp: next_offset}, self.group_id)
-            await self._producer.commit_transaction()
+            await producer.begin_transaction()
+            written = await writer.write([*result.records, *changelog])
+            await producer.send_offsets_to_transaction({self.tp: next_offset}, self.group_id)
+            await producer.commit_transaction()
         except asyncio.CancelledError:
             raise
         except BaseException as exc:

@@ -6,8 +6,10 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from types import FrameType
 
 from streams.hub.worker import FENCED_EXIT, RESTART_EXIT, WorkerSettings
 
@@ -23,7 +25,7 @@ class WorkerProcess:
         self.cmd = self.settings.command()
         self.env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, PYTHONUNBUFFERED="1")
         self.log_file = log_file
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -39,6 +41,11 @@ class WorkerProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once the process has ended (None while it runs, or before it started)."""
+        return self.proc.returncode if self.proc is not None else None
+
     def restart_if_asked(self) -> bool:
         """A worker that exited crash-only (a transaction it could not commit, or frozen past its session
         timeout) starts again: it restores its partitions' states from Kafka, not from memory."""
@@ -49,19 +56,21 @@ class WorkerProcess:
 
     def kill(self) -> None:
         """SIGKILL: a crash, for tests."""
-        if self.alive():
-            self.proc.kill()
-            self.proc.wait()
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
     def stop(self, timeout_s: float = 20.0) -> None:
-        if not self.alive():
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
             return
-        self.proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGTERM)
         try:
-            self.proc.wait(timeout=timeout_s)
+            proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            proc.kill()
+            proc.wait()
 
     def log_tail(self, lines: int = 15) -> str:
         try:
@@ -70,15 +79,15 @@ class WorkerProcess:
             return "(no log)"
 
 
-def supervise(workers: list[WorkerProcess], *, poll_s: float = 0.5, say=print) -> int:  # noqa: ANN001
+def supervise(workers: list[WorkerProcess], *, poll_s: float = 0.5, say: Callable[[str], None] = print) -> int:
     """Run the workers until SIGTERM/SIGINT; restart one that exits crash-only; stop all by pid at the end.
 
     Returns the exit status to use: 0 after a stop signal, else the status of a worker that failed for good.
     """
 
-    stopping = {"signal": None}
+    stopping: dict[str, int | None] = {"signal": None}
 
-    def stop(signum: int, _frame: object) -> None:
+    def stop(signum: int, _frame: FrameType | None) -> None:
         stopping["signal"] = signum
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -93,9 +102,9 @@ def supervise(workers: list[WorkerProcess], *, poll_s: float = 0.5, say=print) -
                 elif not worker.alive():
                     say(
                         f"replica {worker.settings.instance} (pid {worker.pid}) exited with status "
-                        f"{worker.proc.returncode}; last lines of {worker.log_file}:\n{worker.log_tail()}"
+                        f"{worker.returncode}; last lines of {worker.log_file}:\n{worker.log_tail()}"
                     )
-                    return worker.proc.returncode or 1
+                    return worker.returncode or 1
             time.sleep(poll_s)
         return 0
     finally:

@@ -14,15 +14,19 @@ import asyncio
 import json
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
+
+from aiokafka.structs import RecordMetadata
 
 from streams.hub.processes import WorkerProcess
 from streams.hub.replay_input import OfficialInput, TimedMessage, official_messages, produce_timeline
 from streams.hub.worker import WorkerSettings, app_id_for
-from streams.kernel.errors import BosaiError
+from streams.kernel.errors import BosaiError, SettingsError
+from streams.kernel.messages import AvroRecord
 from streams.kernel.region import RegionPack
 from streams.kernel.times import jst_iso
 from streams.kernel.topics import Catalog, HubTopics, expand
@@ -32,6 +36,8 @@ from streams.platform.avro import ALERT, OFFICIAL_REPORT, READING, AvroCodec, Sc
 from streams.platform.kafka_admin import apply_topics, delete_namespace
 
 Progress = Callable[[str], None]
+AlertLine = dict[str, Any]  # one line of --alerts-out, as JSON (see alert_line)
+Offsets = Mapping[kafka.TopicPartition, int]
 
 
 @dataclass
@@ -39,23 +45,23 @@ class ReplayResult:
     prefix: str
     readings: int
     skipped: int
-    alerts: list[dict] = field(default_factory=list)
+    alerts: list[AlertLine] = field(default_factory=list)
     dead_letters: int = 0
     produce_s: float = 0.0
     drain_s: float = 0.0
     total_s: float = 0.0
     drained: bool = True
-    records: list[dict] = field(default_factory=list)  # the alert events as decoded (once per alert id, sequence)
+    records: list[AvroRecord] = field(default_factory=list)  # the alert events as decoded (once per alert id, sequence)
     reports: int = 0  # official reports produced
     reports_other_prefecture: int = 0  # official report files of no region's prefecture (not produced)
 
-    def by_level(self) -> Counter:
+    def by_level(self) -> Counter[tuple[str, str, str]]:
         return Counter((a["rule"], a["level"], a["msg_type"]) for a in self.alerts)
 
 
 async def produce(
     bootstrap: str,
-    records: Sequence[dict],
+    records: Sequence[AvroRecord],
     routes: dict[str, str],
     codec: AvroCodec,
     *,
@@ -67,7 +73,7 @@ async def produce(
     async with kafka.started_producer(bootstrap) as producer:
         started = time.monotonic()
         first_event = records[0]["observed_at"] if records else 0
-        pending = []
+        pending: list[asyncio.Future[RecordMetadata]] = []
         last_report = time.monotonic()
         for start in range(0, len(records), 2000):
             chunk = list(records[start : start + 2000])
@@ -107,7 +113,7 @@ async def produce(
 async def wait_drained(
     bootstrap: str,
     group_id: str,
-    targets: dict,
+    targets: Offsets,
     *,
     timeout_s: float,
     progress: Progress,
@@ -136,7 +142,7 @@ async def wait_drained(
     return False
 
 
-def alert_line(record: dict, topics: Sequence[str]) -> dict:
+def alert_line(record: AvroRecord, topics: Iterable[str]) -> AlertLine:
     """One line of --alerts-out: the alert event as the hub emitted it, with where it was delivered.
 
     ``source`` tells the hub's own alerts (hub) from relayed official reports (jma); for these,
@@ -181,12 +187,12 @@ def alert_line(record: dict, topics: Sequence[str]) -> dict:
 
 
 async def collect_alerts(
-    bootstrap: str, store: SchemaStore, starts: dict, ends: dict, records: list[dict] | None = None
-) -> list[dict]:
+    bootstrap: str, store: SchemaStore, starts: Offsets, ends: Offsets, records: list[AvroRecord] | None = None
+) -> list[AlertLine]:
     """Every alert event between the offsets, once per (alert id, sequence), with the topics it reached
     (and, into ``records`` when given, the decoded events themselves)."""
     codec = AvroCodec(store, ALERT)
-    seen: dict[tuple[str, int], dict] = {}
+    seen: dict[tuple[str, int], AvroRecord] = {}
     delivered: dict[tuple[str, int], set[str]] = defaultdict(set)
     try:
         messages = await kafka.read_range(bootstrap, starts, ends)
@@ -213,7 +219,7 @@ class ReplayPlan:
     packs: Sequence[RegionPack]
     catalog: Catalog
     topic_sets: list[HubTopics]
-    readings: list[dict]
+    readings: list[AvroRecord]
     routes: dict[str, str]  # station id -> raw topic
     official: OfficialInput | None = None
 
@@ -232,13 +238,8 @@ class ReplayPlan:
 
 
 def _readings(
-    packs: Sequence[RegionPack],
-    routes: dict[str, str],
-    csv_path: Path | None,
-    since_ms: int | None,
-    until_ms: int | None,
-    progress: Progress,
-) -> tuple[list[dict], int]:
+    routes: dict[str, str], csv_path: Path | None, since_ms: int | None, until_ms: int | None, progress: Progress
+) -> tuple[list[AvroRecord], int]:
     if csv_path is None:
         return [], 0
     records = read_amedas(csv_path, since_ms=since_ms, until_ms=until_ms)
@@ -254,19 +255,11 @@ def _readings(
     return wanted, skipped
 
 
-def _plan(
-    packs: Sequence[RegionPack],
-    catalog: Catalog,
-    csv_path: Path | None,
-    since_ms: int | None,
-    until_ms: int | None,
-    progress: Progress,
-    jma_paths: Sequence[Path] = (),
-    store: SchemaStore | None = None,
-) -> tuple[ReplayPlan, int]:
+def _plan(settings: ReplaySettings, store: SchemaStore, progress: Progress) -> tuple[ReplayPlan, int]:
+    packs, catalog, jma_paths = settings.packs, replace(settings.catalog, prefix=settings.prefix), settings.jma_paths
     topic_sets = [HubTopics.for_region(catalog, p) for p in packs]
     routes = {sid: t.raw for p, t in zip(packs, topic_sets, strict=True) for sid in p.stations}
-    wanted, skipped = _readings(packs, routes, csv_path, since_ms, until_ms, progress)
+    wanted, skipped = _readings(routes, settings.csv_path, settings.since_ms, settings.until_ms, progress)
     official = None
     if jma_paths:
         by_prefecture: dict[str, list[str]] = {}
@@ -285,22 +278,16 @@ def _plan(
     return ReplayPlan(packs, catalog, topic_sets, wanted, routes, official), skipped
 
 
-def _workers(
-    plan: ReplayPlan,
-    bootstrap: str,
-    log_dir: Path,
-    settings: WorkerSettings | None,
-    metrics_ports: Sequence[int],
-    replicas: int,
-) -> list[WorkerProcess]:
+def _workers(plan: ReplayPlan, settings: ReplaySettings) -> list[WorkerProcess]:
     """``replicas`` worker processes per region; the metrics ports go to each region's first replica."""
-    base = settings or WorkerSettings(pack_dir="")
+    base = settings.worker_settings or WorkerSettings(pack_dir="")
+    metrics_ports, replicas = settings.metrics_ports, settings.replicas
     return [
         WorkerProcess(
-            p.path,
+            Path(p.path),
             plan.catalog.prefix,
-            bootstrap,
-            log_dir / f"{plan.catalog.prefix}-{p.name}{f'-{r}' if r else ''}.log",
+            settings.bootstrap,
+            settings.log_dir / f"{plan.catalog.prefix}-{p.name}{f'-{r}' if r else ''}.log",
             settings=replace(
                 base, instance=r, metrics_port=metrics_ports[i] if r == 0 and i < len(metrics_ports) else None
             ),
@@ -338,54 +325,76 @@ async def _drain(
         ends = again
 
 
-def run_replay(
-    packs: Sequence[RegionPack],
-    catalog: Catalog,
-    store: SchemaStore,
-    csv_path: Path | None,
-    *,
-    bootstrap: str,
-    prefix: str,
-    since_ms: int | None,
-    until_ms: int | None,
-    speed: float | None,
-    timeout_s: float,
-    log_dir: Path,
-    progress: Progress,
-    keep_topics: bool = False,
-    worker_settings: WorkerSettings | None = None,
-    replicas: int = 1,
-    metrics_ports: Sequence[int] = (),
-    live: bool = False,
-    start_workers: bool = True,
-    jma_paths: Sequence[Path] = (),
-) -> ReplayResult:
+@dataclass(frozen=True)
+class ReplaySettings:
+    """What one replay does: the regions, the input (readings and/or official reports), the topic namespace,
+    the workers and how long to wait for them. Checked once, when made (SettingsError says which setting)."""
+
+    packs: Sequence[RegionPack]
+    catalog: Catalog
+    bootstrap: str
+    prefix: str  # the topic namespace of the replay ("bosai" = the live topics, never deleted)
+    log_dir: Path  # the workers' logs
+    csv_path: Path | None = None  # AMeDAS readings
+    jma_paths: Sequence[Path] = ()  # JMA's XML reports
+    since_ms: int | None = None  # the readings' event-time range
+    until_ms: int | None = None
+    speed: float | None = None  # x real time; None = as fast as the broker takes them
+    timeout_s: float = 600.0  # for the workers to drain their input
+    keep_topics: bool = False
+    worker_settings: WorkerSettings | None = None
+    replicas: int = 1  # worker processes per region
+    metrics_ports: Sequence[int] = ()  # one per region's first replica
+    live: bool = False  # the demo's terminal view
+    start_workers: bool = True  # False: workers already run on ``prefix``
+
+    def __post_init__(self) -> None:
+        def refuse(setting: str, value: object, expected: str) -> SettingsError:
+            return SettingsError("replay", setting, value, expected)
+
+        if not self.packs:
+            raise refuse("packs", list(self.packs), "at least one region pack")
+        if self.csv_path is None and not self.jma_paths:
+            raise refuse("input", None, "readings (a CSV), official reports (JMA XML files), or both")
+        if not self.prefix:
+            raise refuse("prefix", self.prefix, "a topic prefix")
+        if self.since_ms is not None and self.until_ms is not None and self.since_ms > self.until_ms:
+            raise refuse("range", (self.since_ms, self.until_ms), "a start at or before the end")
+        if self.speed is not None and not self.speed > 0:
+            raise refuse("speed", self.speed, "a positive factor, or None for as fast as possible")
+        if not self.timeout_s > 0:
+            raise refuse("timeout_s", self.timeout_s, "a positive number of seconds")
+        if self.replicas < 1:
+            raise refuse("replicas", self.replicas, "at least 1")
+
+
+def run_replay(settings: ReplaySettings, store: SchemaStore, progress: Progress) -> ReplayResult:
     """Produce the CSV's readings into each region's raw topic and the official reports (``jma_paths``)
-    into its official-reports topic, run one worker per region, collect alerts."""
-    started = time.monotonic()
-    plan, skipped = _plan(
-        packs, replace(catalog, prefix=prefix), csv_path, since_ms, until_ms, progress, jma_paths, store
-    )
+    into its official-reports topic, run the workers of each region, collect alerts."""
+    started, bootstrap, prefix = time.monotonic(), settings.bootstrap, settings.prefix
+    plan, skipped = _plan(settings, store, progress)
     result = ReplayResult(prefix=prefix, readings=len(plan.readings), skipped=skipped)
     if plan.official is not None:
         result.reports, result.reports_other_prefecture = plan.official.reports, plan.official.other_prefecture
-    before, _ = asyncio.run(apply_topics(bootstrap, expand(plan.catalog, [p.topics_input() for p in packs])))
+    before, _ = asyncio.run(apply_topics(bootstrap, expand(plan.catalog, [p.topics_input() for p in plan.packs])))
     progress(f"topics under prefix '{prefix}': {len(before.changes)} created or updated")
     starts = asyncio.run(kafka.end_offsets(bootstrap, plan.output_topics + plan.input_topics))
-    workers = _workers(plan, bootstrap, log_dir, worker_settings, metrics_ports, replicas) if start_workers else []
+    workers = _workers(plan, settings) if settings.start_workers else []
     with (
-        _running(workers, metrics_ports, progress),
-        _live(live, plan, bootstrap, starts, store, metrics_ports) as shown,
+        _running(workers, settings.metrics_ports, progress),
+        _live(settings.live, plan, bootstrap, starts, store, settings.metrics_ports) as shown,
     ):
         progress = (lambda _message: None) if shown else progress  # the live view shows progress itself
         produce_started = time.monotonic()
-        asyncio.run(_produce(plan, bootstrap, store, speed=speed, progress=progress))
+        asyncio.run(_produce(plan, bootstrap, store, speed=settings.speed, progress=progress))
         result.produce_s = time.monotonic() - produce_started
-        result.drained = asyncio.run(_drain(plan, bootstrap, timeout_s=timeout_s, progress=progress, workers=workers))
+        result.drained = asyncio.run(
+            _drain(plan, bootstrap, timeout_s=settings.timeout_s, progress=progress, workers=workers)
+        )
         result.drain_s = time.monotonic() - produce_started - result.produce_s
     _collect(result, plan, bootstrap, store, starts)
-    if not keep_topics and prefix != "bosai":  # never delete the live topics
-        asyncio.run(delete_namespace(bootstrap, prefix, [p.name for p in packs]))
+    if not settings.keep_topics and prefix != "bosai":  # never delete the live topics
+        asyncio.run(delete_namespace(bootstrap, prefix, [p.name for p in plan.packs]))
     result.total_s = time.monotonic() - started
     return result
 
@@ -425,7 +434,7 @@ def _running(workers: Sequence[WorkerProcess], metrics_ports: Sequence[int], pro
 
 @contextmanager
 def _live(
-    live: bool, plan: ReplayPlan, bootstrap: str, starts: dict, store: SchemaStore, metrics_ports: Sequence[int]
+    live: bool, plan: ReplayPlan, bootstrap: str, starts: Offsets, store: SchemaStore, metrics_ports: Sequence[int]
 ) -> Iterator[bool]:
     """The demo's terminal view while the block runs (when live); yields whether it is shown."""
     if not live:
@@ -443,7 +452,7 @@ def _live(
         view.close()
 
 
-def _collect(result: ReplayResult, plan: ReplayPlan, bootstrap: str, store: SchemaStore, starts: dict) -> None:
+def _collect(result: ReplayResult, plan: ReplayPlan, bootstrap: str, store: SchemaStore, starts: Offsets) -> None:
     ends = asyncio.run(kafka.end_offsets(bootstrap, plan.output_topics))
     alert_ends = {tp: e for tp, e in ends.items() if not tp.topic.endswith(".deadletter")}
     dead_ends = {tp: e for tp, e in ends.items() if tp.topic.endswith(".deadletter")}
@@ -451,13 +460,13 @@ def _collect(result: ReplayResult, plan: ReplayPlan, bootstrap: str, store: Sche
     result.alerts = asyncio.run(collect_alerts(bootstrap, store, starts, alert_ends, result.records))
 
 
-def write_alerts(path: Path, alerts: Sequence[dict]) -> None:
+def write_alerts(path: Path, alerts: Sequence[AlertLine]) -> None:
     with open(path, "w", encoding="utf-8") as handle:
         for alert in alerts:
             handle.write(json.dumps(alert, ensure_ascii=False) + "\n")
 
 
-def iter_lines(alerts: Sequence[dict]) -> Iterator[str]:
+def iter_lines(alerts: Sequence[AlertLine]) -> Iterator[str]:
     for alert in alerts:
         yield (
             f"{alert['observed_at']}  {alert['msg_type']:<6} {alert['rule']:<8} {alert['level']:<10} "

@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from aiokafka.structs import RecordMetadata
+
 from streams.kernel.times import jst_iso
 from streams.official.routing import OTHER_PREFECTURE, UNREADABLE, report_files, route
 from streams.platform import kafka
@@ -84,7 +86,7 @@ async def produce_timeline(
     async with kafka.started_producer(bootstrap) as producer:
         started = time.monotonic()
         first = next((m.event_ms for m in ordered if m.event_ms > 0), 0)
-        pending = []
+        pending: list[asyncio.Future[RecordMetadata]] = []
         last_report = time.monotonic()
         for done, message in enumerate(ordered, start=1):
             if speed is not None and message.event_ms > 0:

@@ -14,6 +14,7 @@ import gc
 import json
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,12 +26,12 @@ from streams.hub.partition import Stream
 from streams.kernel.errors import BosaiError
 from streams.kernel.region import RegionPack
 from streams.kernel.topics import Catalog, HubTopics, topic_name
-from streams.observed.lifecycle import StationState
+from streams.observed.lifecycle import StationChange, StationState
 from streams.observed.open_alerts import OpenAlerts
-from streams.observed.pipeline import Pipeline
+from streams.observed.pipeline import ObservedResult, Pipeline
 from streams.observed.readings import REASONS
-from streams.official.lifecycle import RULES, OfficialState
-from streams.official.pipeline import OfficialPipeline
+from streams.official.lifecycle import RULES, AreaChange, OfficialState
+from streams.official.pipeline import OfficialPipeline, OfficialResult
 from streams.packs.region_pack import load_pack
 from streams.platform import metrics
 from streams.platform.avro import SchemaStore, default_store
@@ -83,14 +84,14 @@ class HostApp(faust.App):
     BootStrategy = NoKafkaBoot
 
 
-def readings_stream(pack: RegionPack, catalog: Catalog, store: SchemaStore) -> Stream:
+def readings_stream(pack: RegionPack, catalog: Catalog, store: SchemaStore) -> Stream[StationState, StationChange]:
     """The raw readings of a region, processed by the readings pipeline, states on state.readings."""
     topics = HubTopics.for_region(catalog, pack)
     changelog = topic_name(catalog, "state.readings", pack.name, prefecture_code=pack.prefecture_code)
     clock = metrics.StationClock(pack.name, pack.stations)
     open_alerts = OpenAlerts(pack)
 
-    def on_batch(result: object, started_s: float, finished_s: float, written: int) -> None:
+    def on_batch(result: ObservedResult, started_s: float, finished_s: float, written: int) -> None:
         open_alerts.update(result.states)
         metrics.observe_batch(
             pack.name, result, started_s=started_s, finished_s=finished_s, bytes_written=written, records=result.records
@@ -108,12 +109,12 @@ def readings_stream(pack: RegionPack, catalog: Catalog, store: SchemaStore) -> S
     )
 
 
-def official_stream(pack: RegionPack, catalog: Catalog, store: SchemaStore) -> Stream:
+def official_stream(pack: RegionPack, catalog: Catalog, store: SchemaStore) -> Stream[OfficialState, AreaChange]:
     """JMA's official reports of a region, processed by the official pipeline, states on state.official."""
     topics = HubTopics.for_region(catalog, pack)
     changelog = topic_name(catalog, "state.official", pack.name, prefecture_code=pack.prefecture_code)
 
-    def on_batch(result: object, started_s: float, finished_s: float, written: int) -> None:
+    def on_batch(result: OfficialResult, started_s: float, finished_s: float, written: int) -> None:
         metrics.observe_official_batch(
             pack.name, result, started_s=started_s, finished_s=finished_s, bytes_written=written, records=result.records
         )
@@ -144,10 +145,11 @@ def create_app(pack: RegionPack, catalog: Catalog, *, bootstrap: str, prefix: st
 def sample_lag(app: faust.App, service: HubService, region: str) -> None:
     """Every 5 s, the consumer lag of this worker's partitions (``HubService.lag``: no Kafka request)."""
 
-    @app.timer(5.0)
     async def _sample_lag() -> None:
         for topic, lag in (await service.lag()).items():
             metrics.CONSUMER_LAG.labels(region, topic).set(lag)
+
+    app.timer(5.0)(_sample_lag)  # registers the timer (Faust's decorator is untyped: called, not applied)
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,7 @@ class WorkerSettings:
         return [sys.executable, "-m", "streams.hub.worker", json.dumps(asdict(self))]
 
 
-def run_worker(settings: WorkerSettings, say=print) -> None:  # noqa: ANN001 - a print-like callable
+def run_worker(settings: WorkerSettings, say: Callable[[str], None] = print) -> None:
     """Run the hub for one region until stopped (SIGTERM/SIGINT)."""
     pack = load_pack(Path(settings.pack_dir))
     catalog = load_default_catalog(settings.topic_prefix)

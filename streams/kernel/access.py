@@ -19,10 +19,15 @@ Each reader has its own consumer-group prefix (``<principal>.``); groups outside
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from streams.kernel.errors import ConfigError
+from streams.kernel.messages import AvroRecord
+
+if TYPE_CHECKING:  # a type only: the region pack is the kernel's top value
+    from streams.kernel.region import RegionPack
 
 ROLES = ("hub", "prefecture", "municipality", "public")
 RESOURCES = ("topic", "group", "cluster", "transactional_id")
@@ -129,24 +134,24 @@ class AccessPolicy:
 # -- who is who --------------------------------------------------------------------------------------
 
 
-def municipal_readers(pack) -> list[tuple[str, str]]:  # noqa: ANN001 - a RegionPack
+def municipal_readers(pack: RegionPack) -> list[tuple[str, str]]:
     """Municipalities that get a principal: every non-ward municipality and every designated city."""
     readers = [(m.code, m.name) for m in pack.municipalities if not m.city_code]
     readers += list(pack.designated_cities.items())
     return sorted(readers)
 
 
-def visible(principal: Principal, alert: Mapping) -> bool:
-    """May this principal see this alert event? (sharing level × role)."""
+def visible(principal: Principal, alert: AvroRecord) -> bool:
+    """May this principal see this alert event (an Alert record)? (sharing level × role)."""
     sharing = alert["sharing_level"]
     if principal.role == "hub":
         return True
     if principal.role == "prefecture":
-        return alert["region"] == principal.region
+        return bool(alert["region"] == principal.region)
     if principal.role == "municipality":
         own = set(principal.municipality_codes) | {principal.name.removeprefix("muni-")}
         return sharing in ("PUBLIC", "MUNICIPAL") and bool(own & set(alert["municipality_codes"]))
-    return sharing == "PUBLIC"
+    return bool(sharing == "PUBLIC")
 
 
 # -- plan ---------------------------------------------------------------------------------------------
@@ -196,7 +201,7 @@ def format_plan(result: AccessPlan) -> str:
     return "\n".join(lines)
 
 
-def find_principal(policy: AccessPolicy, query: str, packs: Sequence = ()) -> Principal:
+def find_principal(policy: AccessPolicy, query: str, packs: Sequence[RegionPack] = ()) -> Principal:
     """A principal by its name, a JIS code (muni-<code>) or a municipality name (宇都宮市, 横浜市)."""
     if (found := policy.principal(query)) is not None:
         return found

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
+from streams.kernel.messages import AvroRecord
 from streams.kernel.times import jst
 
 
@@ -173,7 +174,7 @@ class Alert:
     source: Source = Source.HUB
     status: Status = Status.ACTUAL
     expires: int | None = None
-    official: Mapping[str, Any] | None = None  # what JMA's report says (the Avro OfficialInfo record)
+    official: AvroRecord | None = None  # what JMA's report says (the Avro OfficialInfo record)
 
     @classmethod
     def of_change(cls, change: EpisodeChange, **fields: Any) -> Alert:
@@ -198,7 +199,7 @@ class Alert:
     def cleared(self) -> bool:
         return self.transition == Transition.CLEARED
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> AvroRecord:
         """The Avro ``Alert`` record (``avro/Alert.avsc``): the one place it is built."""
         level, cleared = self.level, self.cleared
         return {

@@ -7,11 +7,11 @@ records and states in one Kafka transaction per input partition and feeds its fi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from streams.kernel.alerts import Alert
 from streams.kernel.dead_letters import dead_letter_record
-from streams.kernel.messages import InMessage, OutRecord
+from streams.kernel.messages import AvroRecord, Message, OutRecord
 
 
 class KeyState(Protocol):
@@ -30,12 +30,14 @@ class AlertOut(Generic[ChangeT]):
 
     change: ChangeT  # a station's change (observed) or an area's (a relayed JMA report)
     alert: Alert
-    record: dict[str, Any]
+    record: AvroRecord  # the Alert record
     topics: tuple[str, ...]
 
 
 @dataclass
 class BatchResult(Generic[StateT, ChangeT]):
+    """One batch's outcome; ``StateT`` is the pipeline's state of a key, ``ChangeT`` a change behind an alert."""
+
     records: list[OutRecord] = field(default_factory=list)
     # new states by key: StationState (readings) or OfficialState (official reports)
     states: dict[str, StateT] = field(default_factory=dict)
@@ -53,8 +55,8 @@ class BatchResult(Generic[StateT, ChangeT]):
     areas_skipped: int = 0  # official reports: areas of other prefectures
 
     def dead_letter(
-        self, message: InMessage, reason: str, detail: str, *, stage: str, failed_at: int, worker: str
-    ) -> dict[str, Any]:
+        self, message: Message, reason: str, detail: str, *, stage: str, failed_at: int, worker: str
+    ) -> AvroRecord:
         """Count a refused message and return its DeadLetter record: the original bytes, where they came
         from, why and by whom (every pipeline's dead letters have this one shape)."""
         self.dead_letters[reason] = self.dead_letters.get(reason, 0) + 1

@@ -7,31 +7,14 @@ shape on every dead-letter topic and ``redrive`` can send the original bytes aga
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from streams.kernel.messages import AvroRecord, InMessage, Message
 
-from streams.kernel.messages import InMessage
-
-
-class Origin(Protocol):
-    """Where a refused message came from (a consumed Kafka record, or an HTTP request's item)."""
-
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def timestamp(self) -> int | None: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
+Origin = Message  # where a refused message came from (a consumed Kafka record, or an HTTP request's item)
 
 
 def dead_letter_record(
     origin: Origin, *, reason: str, detail: str, stage: str, failed_at: int, worker: str
-) -> dict[str, Any]:
+) -> AvroRecord:
     """The DeadLetter record of a refused message: its original bytes, where they came from, why, by whom."""
     return {
         "reason": reason,
@@ -48,7 +31,7 @@ def dead_letter_record(
     }
 
 
-def origin_of(record: dict[str, Any]) -> InMessage:
+def origin_of(record: AvroRecord) -> InMessage:
     """A dead-lettered message as it was first read (what a redrive delivers, and may dead-letter again)."""
     return InMessage(
         record["source_topic"],

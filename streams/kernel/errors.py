@@ -42,3 +42,11 @@ class ConfigError(BosaiError):
         if expected:
             text += f" (expected {expected})"
         super().__init__(text)
+
+
+class SettingsError(BosaiError):
+    """A command's settings are wrong: which setting, what it was, and what was expected."""
+
+    def __init__(self, what: str, setting: str, value: object, expected: str):
+        self.setting = setting
+        super().__init__(f"{what}: {setting} is {value!r} (expected {expected})")

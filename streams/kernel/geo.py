@@ -13,10 +13,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import shapely
+from numpy.typing import ArrayLike, NDArray
+from shapely.geometry import GeometryCollection, MultiPolygon
 from shapely.geometry.base import BaseGeometry
 
 from streams.kernel.model import Location, Municipality, ZoneRef
@@ -43,16 +45,22 @@ class LocalProjection:
         phi = math.radians(self.lat0)
         return 111_412.84 * math.cos(phi) - 93.5 * math.cos(3 * phi)
 
-    def xy(self, lons: Any, lats: Any) -> tuple[np.ndarray, np.ndarray]:
-        lons = np.asarray(lons, dtype=float)
-        lats = np.asarray(lats, dtype=float)
-        return (lons - self.lon0) * self.m_per_deg_lon, (lats - self.lat0) * self.m_per_deg_lat
+    def xy(self, lons: ArrayLike, lats: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        x = np.asarray(lons, dtype=float)
+        y = np.asarray(lats, dtype=float)
+        return (x - self.lon0) * self.m_per_deg_lon, (y - self.lat0) * self.m_per_deg_lat
 
     def geometry(self, geom: BaseGeometry) -> BaseGeometry:
         kx, ky = self.m_per_deg_lon, self.m_per_deg_lat
         offset = np.array([self.lon0, self.lat0])
         scale = np.array([kx, ky])
         return shapely.transform(geom, lambda coords: (coords - offset) * scale)
+
+
+def _points(xs: NDArray[np.float64], ys: NDArray[np.float64]) -> NDArray[np.object_]:
+    """The points of coordinate arrays (an array of Point geometries, one per x, y)."""
+    # the stubs answer `Point | array` for array-likes: arrays in give an array out
+    return cast("NDArray[np.object_]", shapely.points(xs, ys))
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,7 @@ class ZoneShape:
     ref: ZoneRef
     name: str
     geometry: BaseGeometry
-    attributes: dict = field(default_factory=dict, hash=False, compare=False)
+    attributes: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)  # the GeoJSON properties
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,7 @@ class BatchLocation:
 
 def _parts(geom: BaseGeometry) -> list[BaseGeometry]:
     """Polygons of a (Multi)Polygon or collection: the STRtree indexes parts, not multi-shapes."""
-    if geom.geom_type in ("MultiPolygon", "GeometryCollection"):
+    if isinstance(geom, MultiPolygon | GeometryCollection):
         return [p for g in geom.geoms for p in _parts(g)]
     return [geom]
 
@@ -125,12 +133,12 @@ class RegionIndex:
 
     # -- batch (hot path) -----------------------------------------------------------------
     def locate_many(
-        self, lats: Any, lons: Any, *, with_zones: bool = True, nearest_max_distance_m: float | None = None
+        self, lats: ArrayLike, lons: ArrayLike, *, with_zones: bool = True, nearest_max_distance_m: float | None = None
     ) -> BatchLocation:
         """Municipality (exact containment, else nearest within reach) and zones of every point."""
         xs, ys = self.projection.xy(lons, lats)
         n = len(xs)
-        points = shapely.points(xs, ys)
+        points = _points(xs, ys)
         index = np.full(n, -1, dtype=np.int32)
         method = np.zeros(n, dtype=np.int8)
         distance = np.full(n, np.nan)
@@ -154,10 +162,10 @@ class RegionIndex:
                 index[targets] = self._muni_owner[near_part]
                 method[targets] = NEAREST
                 distance[targets] = near_dist
-        zones = self._zones_of(points) if with_zones else [()] * n
+        zones: list[tuple[ZoneRef, ...]] = self._zones_of(points) if with_zones else [()] * n
         return BatchLocation(index, method, distance, zones)
 
-    def _zones_of(self, points: np.ndarray) -> list[tuple[ZoneRef, ...]]:
+    def _zones_of(self, points: NDArray[np.object_]) -> list[tuple[ZoneRef, ...]]:
         n = len(points)
         if self._zone_tree is None or n == 0:
             return [()] * n
@@ -184,7 +192,7 @@ class RegionIndex:
 
     def zones_at(self, lat: float, lon: float) -> tuple[ZoneRef, ...]:
         xs, ys = self.projection.xy([lon], [lat])
-        return self._zones_of(shapely.points(xs, ys))[0]
+        return self._zones_of(_points(xs, ys))[0]
 
     def municipalities_intersecting(self, area_lonlat: BaseGeometry) -> list[str]:
         """Codes of every municipality an area (lon/lat polygon, line or point) touches, sorted."""
@@ -195,14 +203,14 @@ class RegionIndex:
     def municipalities_within(self, lat: float, lon: float, radius_m: float) -> list[str]:
         """Codes of every municipality within radius_m metres of a point, sorted."""
         xs, ys = self.projection.xy([lon], [lat])
-        point = shapely.points(xs, ys)[0]
+        point = _points(xs, ys)[0]
         parts = self._muni_tree.query(point, predicate="dwithin", distance=radius_m)
         return sorted({self.municipalities[i].code for i in self._muni_owner[parts].tolist()})
 
     def nearest_municipality(self, lat: float, lon: float) -> tuple[str, float]:
         """The nearest municipality at any distance, and the distance in metres (for error messages)."""
         xs, ys = self.projection.xy([lon], [lat])
-        (_, part), dist = self._muni_tree.query_nearest(shapely.points(xs, ys), return_distance=True, all_matches=False)
+        (_, part), dist = self._muni_tree.query_nearest(_points(xs, ys), return_distance=True, all_matches=False)
         return self.municipalities[int(self._muni_owner[part[0]])].code, float(dist[0])
 
     def municipality(self, code: str) -> Municipality:

@@ -6,7 +6,30 @@ The adapters move them to and from Kafka; nothing here knows a client.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
+
+# A record as fastavro writes and reads it: field name -> value, as its schema (``avro/``) says. The values'
+# Python types follow the schema (str, int, None, nested records and arrays): honestly ``Any`` to the checker.
+AvroRecord = dict[str, Any]
+
+
+class Message(Protocol):
+    """A consumed message as the pipelines read it: an :class:`InMessage`, aiokafka's ``ConsumerRecord``
+    (which has these fields and more: the worker hands a fetched batch over without a copy), or an HTTP
+    request's item standing for one (the gateway)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def timestamp(self) -> int | None: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
 
 
 class InMessage(NamedTuple):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TypedDict
 
 # Every quantity a reading may carry, and its unit (the Avro Measurement's quantity/unit pair).
 QUANTITY_UNITS = {
@@ -17,6 +18,14 @@ QUANTITY_UNITS = {
     "precipitation_increment": "mm",  # rainfall since the sensor's previous report
     "water_level": "m",  # river water level (水位) above the gauge's zero
 }
+
+
+class RuleOverride(TypedDict, total=False):
+    """A station's override of one rule (``stations.yaml``'s ``rules:``; validated by the pack loader)."""
+
+    enabled: bool
+    hysteresis: float
+    thresholds: dict[str, float]  # level name -> the value that enters it
 
 
 # Japan's extent in WGS84 degrees, rounded out: Okinotorishima .. Etorofu, Yonaguni .. Minamitorishima.
@@ -95,12 +104,19 @@ class Station:
     river_stages: RiverStages | None = None
     downstream_municipalities: tuple[str, ...] = ()
     hazard_zone_ids: tuple[str, ...] = ()
-    rule_overrides: dict = field(default_factory=dict, hash=False, compare=False)
+    rule_overrides: dict[str, RuleOverride] = field(default_factory=dict, hash=False, compare=False)
     sharing: str = DEFAULT_STATION_SHARING  # STATION_SHARING: who may see its readings
 
     @property
     def is_public(self) -> bool:
         return self.sharing == "public"
+
+    @property
+    def home_code(self) -> str:
+        """The municipality the station stands in (every station of a loaded pack has one)."""
+        if self.municipality_code is None:
+            raise ValueError(f"station {self.station_id} has no municipality: it was not located by its pack")
+        return self.municipality_code
 
     jma_station_code: str | None = None  # 17-digit 水位観測所 code of JMA's flood forecasts (river gauges)
 
@@ -125,7 +141,7 @@ class Location:
     distance_m: float
     hazard_zones: tuple[ZoneRef, ...] = ()
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         return {
             "municipality_code": self.municipality_code,
             "municipality_name": self.municipality_name,

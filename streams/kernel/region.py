@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Protocol
+
+from shapely.geometry.base import BaseGeometry
 
 from streams.kernel.geo import METHOD_NAMES, RegionIndex, ZoneShape
 from streams.kernel.model import Location, Municipality, Station, ZoneRef
@@ -20,6 +22,12 @@ from streams.kernel.topics import RegionTopics
 
 # Where a position is: (municipality code, designated city code, geofence method, distance in m, zones).
 Placement = tuple[str | None, str | None, str, float | None, tuple[ZoneRef, ...]]
+
+
+class Folder(Protocol):
+    """A folder's path (``os.PathLike[str]``, e.g. a pathlib.Path), named here without importing os."""
+
+    def __fspath__(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -34,7 +42,7 @@ class AreaRow:
 
 @dataclass(frozen=True)
 class RegionPack:
-    path: Any  # the pack's folder (a pathlib.Path; only shown, never opened here)
+    path: Folder  # the pack's folder (a pathlib.Path; only shown, never opened here)
     name: str
     prefecture_code: str
     prefecture_name: str
@@ -111,7 +119,7 @@ class RegionPack:
     def concerned_codes(self, station: Station) -> tuple[str, ...]:
         """Municipalities an alert of this station concerns: its own (and its city), downstream ones
         (river gauges), and every municipality intersecting its linked hazard zones."""
-        base = [station.municipality_code, *station.downstream_municipalities]
+        base = [station.home_code, *station.downstream_municipalities]
         if station.hazard_zone_ids:
             base += self.index.municipalities_intersecting(self.index.zone_area(station.hazard_zone_ids))
         codes: set[str] = set()
@@ -119,7 +127,7 @@ class RegionPack:
             codes.update(self.affected_codes(code))
         return tuple(sorted(codes))
 
-    def boundaries(self) -> list[tuple[Municipality, Any]]:
+    def boundaries(self) -> list[tuple[Municipality, BaseGeometry]]:
         """Every municipality with its boundary (a lon/lat shapely geometry), as loaded."""
         return list(zip(self.index.municipalities, self.index.boundaries, strict=True))
 

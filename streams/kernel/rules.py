@@ -26,10 +26,9 @@ from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from operator import itemgetter
-from typing import Any
 
 from streams.kernel.alerts import SHARING, Level
-from streams.kernel.model import QUANTITY_UNITS
+from streams.kernel.model import QUANTITY_UNITS, RiverStages, RuleOverride
 from streams.kernel.times import HOUR_MS, MINUTE_MS
 
 RULE_KINDS = ("band", "cumulative", "river_stage", "rate_of_rise")
@@ -60,18 +59,22 @@ class Rule:
                 return level
         raise KeyError(name)
 
-    def with_overrides(self, overrides: Mapping[str, Any]) -> Rule:
+    def with_overrides(self, overrides: RuleOverride) -> Rule:
         """This rule with a station's overrides (already validated) applied."""
         levels = self.levels
         thresholds = overrides.get("thresholds") or {}
         if thresholds:
-            levels = tuple(replace(lv, threshold=float(thresholds.get(lv.name, lv.threshold))) for lv in levels)
+            levels = tuple(replace(lv, threshold=_threshold(thresholds.get(lv.name), lv.threshold)) for lv in levels)
         return replace(
             self,
             levels=levels,
             hysteresis=float(overrides.get("hysteresis", self.hysteresis)),
             enabled=bool(overrides.get("enabled", self.enabled)),
         )
+
+
+def _threshold(override: float | None, own: float | None) -> float | None:
+    return own if override is None else float(override)
 
 
 @dataclass(frozen=True)
@@ -116,10 +119,11 @@ _observed_at = itemgetter(0)
 
 def sample_of(observed_at: int, values: Mapping[str, float | None]) -> Sample | None:
     """What the rules remember of a reading, or None when it has none of the remembered values."""
-    remembered = tuple(map(values.get, REMEMBERED))
-    if remembered == (None, None, None):
+    get = values.get
+    p1h, increment, level = get("precipitation_1h"), get("precipitation_increment"), get("water_level")
+    if p1h is None and increment is None and level is None:
         return None
-    return (observed_at, *remembered)
+    return (observed_at, p1h, increment, level)
 
 
 def measure(
@@ -135,29 +139,39 @@ def measure(
         reported = values.get(rule.quantity)
         if reported is not None:
             return reported
-        start = observed_at - rule.window_ms
+        start = observed_at - _window(rule)
         if "precipitation_increment" in values:
-            if values["precipitation_increment"] is None:
+            increment = values["precipitation_increment"]
+            if increment is None:
                 return None
             earlier = 0.0
             for sample in reversed(history):  # newest first: stop at the window's start
                 if sample[0] <= start:
                     break
                 earlier += sample[INCREMENT] or 0.0
-            return round(earlier + values["precipitation_increment"], 3)
-        if values.get("precipitation_1h") is not None and rule.window_ms % HOUR_MS == 0:
-            return round(values["precipitation_1h"] + _hourly_values_before(history, observed_at, start), 3)
+            return round(earlier + increment, 3)
+        p1h = values.get("precipitation_1h")
+        if p1h is not None and _window(rule) % HOUR_MS == 0:
+            return round(p1h + _hourly_values_before(history, observed_at, start), 3)
         return None
     if rule.kind == "rate_of_rise":
         current = values.get("water_level")
         if current is None:
             return None
-        start = observed_at - rule.window_ms
+        start = observed_at - _window(rule)
         for sample in history:  # oldest first: the earliest level in the window
-            if sample[0] >= start and sample[WATER_LEVEL] is not None:
-                return round(current - sample[WATER_LEVEL], 3)
+            earliest = sample[WATER_LEVEL]
+            if sample[0] >= start and earliest is not None:
+                return round(current - earliest, 3)
         return None
     raise ValueError(f"unknown rule kind {rule.kind}")
+
+
+def _window(rule: Rule) -> int:
+    """The window of a windowed rule (cumulative, rate_of_rise: the rule file requires one)."""
+    if rule.window_ms is None:
+        raise ValueError(f"rule {rule.id}: a {rule.kind} rule has no window")
+    return rule.window_ms
 
 
 def _hourly_values_before(history: Sequence[Sample], observed_at: int, start: int) -> float:
@@ -186,7 +200,7 @@ def _hourly_values_before(history: Sequence[Sample], observed_at: int, start: in
     return total
 
 
-def thresholds_for(rule: Rule, river_stages: Any | None) -> list[float | None]:
+def thresholds_for(rule: Rule, river_stages: RiverStages | None) -> list[float | None]:
     """Threshold of each level (lowest first) for one station; None where the station lacks the stage."""
     if rule.kind != "river_stage":
         return [lv.threshold for lv in rule.levels]

@@ -15,8 +15,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from streams.kernel.errors import ConfigError
+
+if TYPE_CHECKING:  # the region imports this module
+    from streams.kernel.region import RegionPack
 
 CLEANUP_POLICIES = ("compact", "compact,delete", "delete")
 TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
@@ -177,6 +181,11 @@ class Plan:
     def notices(self) -> list[Action]:
         return [a for a in self.actions if not a.changes_cluster]
 
+    @property
+    def creates(self) -> list[TopicSpec]:
+        """The topics to create (a create action always carries its spec)."""
+        return [a.spec for a in self.actions if a.kind == "create" and a.spec is not None]
+
 
 def effective_spec(spec: TopicSpec, broker_count: int) -> TopicSpec:
     """The spec with replication capped at the cluster's size (a single local broker gets 1)."""
@@ -271,7 +280,7 @@ class HubTopics:
     official: str = ""  # official reports as received (JMA's XML)
 
     @classmethod
-    def for_region(cls, catalog: Catalog, pack) -> HubTopics:  # noqa: ANN001 - a RegionPack
+    def for_region(cls, catalog: Catalog, pack: RegionPack) -> HubTopics:
         def name(topic_id: str, code: str | None = None) -> str:
             return topic_name(
                 catalog, topic_id, pack.name, prefecture_code=pack.prefecture_code, municipality_code=code
@@ -291,6 +300,6 @@ class HubTopics:
         """Every topic alert events go to."""
         return [self.alerts, self.public, *self.municipal.values()]
 
-    def read_by(self, pack, code: str) -> list[str]:  # noqa: ANN001 - a RegionPack
+    def read_by(self, pack: RegionPack, code: str) -> list[str]:
         """The alert topics a municipality reads: its own, or all its wards' for a designated city."""
         return [self.municipal[c] for c in pack.codes_read_by(code)]

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from streams.kernel.errors import ConfigError
+from streams.kernel.messages import AvroRecord
 
 COLUMNS = {"observed_at", "station_id", "lat", "lon", "precip_1h_mm", "precip_24h_mm"}
 
@@ -30,7 +31,7 @@ def _observed_at(text: str) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def read_amedas(path: Path, *, since_ms: int | None = None, until_ms: int | None = None) -> list[dict]:
+def read_amedas(path: Path, *, since_ms: int | None = None, until_ms: int | None = None) -> list[AvroRecord]:
     """SensorReading records from an AMeDAS-format CSV (or .csv.gz), in event-time order; ConfigError (file,
     row, what was expected) for anything else: not UTF-8, a broken gzip stream, not CSV, a bad value."""
     try:
@@ -43,7 +44,7 @@ def read_amedas(path: Path, *, since_ms: int | None = None, until_ms: int | None
         raise ConfigError(path, f"not UTF-8 text (byte {exc.start}: {exc.reason})", expected="UTF-8 CSV") from None
 
 
-def _read(path: Path, since_ms: int | None, until_ms: int | None) -> list[dict]:
+def _read(path: Path, since_ms: int | None, until_ms: int | None) -> list[AvroRecord]:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle, restval="")

@@ -22,12 +22,13 @@ A changed layout (not an object, a station entry that is not an object, an eleme
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from streams.kernel import json_input
 from streams.kernel.json_input import JsonInputError
+from streams.kernel.messages import AvroRecord
 from streams.kernel.times import JST, MINUTE_MS, jst
 from streams.observed.readings import EARLIEST_MS, LATEST_MS, finite_number
 
@@ -95,7 +96,7 @@ def _value(pair: Any, station_id: str, element: str) -> float | None:
     return finite_number(value) if flag == USABLE_FLAG else None
 
 
-def readings_of(document: Any, station_ids: Mapping[str, Any], observed_at: int) -> list[dict]:
+def readings_of(document: Any, station_ids: Iterable[str], observed_at: int) -> list[AvroRecord]:
     """SensorReading records of the given stations from one map file (stations not in it: none)."""
     if not isinstance(document, dict):
         raise LayoutError(f"the map is a {type(document).__name__}, not an object of stations")
@@ -103,7 +104,7 @@ def readings_of(document: Any, station_ids: Mapping[str, Any], observed_at: int)
         raise LayoutError(
             f"none of the map's {len(document)} stations has {', '.join(ELEMENTS)}: has the layout changed?"
         )
-    out = []
+    out: list[AvroRecord] = []
     for station_id in sorted(station_ids):
         entry = document.get(station_id)
         if entry is None:

@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from aiokafka import AIOKafkaProducer
+
 from streams.kernel.region import RegionPack
 from streams.kernel.times import jst_iso
 from streams.kernel.topics import Catalog, HubTopics
@@ -97,7 +99,7 @@ class AmedasWatcher:
                 self.newest = max(self.newest or 0, record["observed_at"])
         return len(self.written)
 
-    async def file(self, fetcher: HttpFetcher, producer: object, observed_at: int) -> str:
+    async def file(self, fetcher: HttpFetcher, producer: AIOKafkaProducer, observed_at: int) -> str:
         """Fetch one map file and write the readings not written yet; returns what happened."""
         url = f"{self.settings.base_url}/{map_file(observed_at)}"
         try:
@@ -154,7 +156,9 @@ async def _latest(fetcher: HttpFetcher, base_url: str) -> int:
         raise
 
 
-async def _run_times(watcher: AmedasWatcher, fetcher: HttpFetcher, producer: object, times: Sequence[int]) -> list[int]:
+async def _run_times(
+    watcher: AmedasWatcher, fetcher: HttpFetcher, producer: AIOKafkaProducer, times: Sequence[int]
+) -> list[int]:
     """Fetch the files in order; stop at the first one that cannot be fetched and return the times left."""
     for i, observed_at in enumerate(times):
         try:

@@ -55,14 +55,14 @@ class StationState:
     def from_json(cls, doc: Mapping[str, Any] | bytes | None) -> StationState:
         if not doc:
             return cls()
-        if isinstance(doc, (bytes, bytearray)):
-            doc = orjson.loads(doc)
+        document: Mapping[str, Any] = orjson.loads(doc) if isinstance(doc, (bytes, bytearray)) else doc
+        samples = (_sample(entry) for entry in document.get("history", []))
         return cls(
-            last_observed_at=doc.get("last_observed_at"),
-            history=tuple(_sample(entry) for entry in doc.get("history", [])),
+            last_observed_at=document.get("last_observed_at"),
+            history=tuple(sample for sample in samples if sample is not None),
             rules={
                 k: RuleState(rank=r[0], alert_id=r[1], sequence=r[2], sent_at=r[3] if len(r) > 3 else None)
-                for k, r in doc.get("rules", {}).items()
+                for k, r in document.get("rules", {}).items()
             },
         )
 
@@ -99,12 +99,12 @@ def step(
     observed_at: int,
     value: float,
     thresholds: Sequence[float | None],
-) -> tuple[RuleState, StationChange | None]:
-    """Move one rule's state to new_rank; return the transition it makes, if any."""
+) -> tuple[RuleState, StationChange]:
+    """Move one rule's state to new_rank (another rank than its own); return the transition it makes."""
     if new_rank == state.rank:
-        return state, None
+        raise ValueError(f"rule {rule.id} at {station_id}: already at rank {new_rank}, no transition to make")
     kind = Transition.between(state.rank, new_rank)
-    if state.rank == 0:
+    if state.rank == 0 or state.alert_id is None:  # (an open alert always has its id)
         alert_id, sequence, references = alert_id_for(region, rule.id, station_id, observed_at), 0, None
         references_at = None
     else:
@@ -221,9 +221,10 @@ def evaluate_reading(
 _NO_ALERT = RuleState()
 
 
-def _sample(entry: Sequence[Any]) -> Sample:
+def _sample(entry: Sequence[Any]) -> Sample | None:
     """A history entry of the table: [t, p1h, increment, level], or [t, {quantity: value}] as written
-    before samples were flat."""
+    before samples were flat (None when such an entry holds none of the remembered values)."""
     if len(entry) == 2 and isinstance(entry[1], Mapping):
         return sample_of(entry[0], entry[1])
-    return tuple(entry)
+    t, p1h, increment, level = entry
+    return (t, p1h, increment, level)

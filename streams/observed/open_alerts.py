@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from streams.kernel.region import RegionPack
 from streams.observed.lifecycle import StationState
 from streams.platform.metrics import OPEN_ALERTS
@@ -20,13 +22,13 @@ class OpenAlerts:
         if station is None:
             return set()
         return {
-            (rule_id, self.pack.rules.rule(rule_id).levels[rs.rank - 1].name, station.municipality_code)
+            (rule_id, self.pack.rules.rule(rule_id).levels[rs.rank - 1].name, station.home_code)
             for rule_id, rs in state.rules.items()
             if rs.rank > 0
         }
 
-    def update(self, changed: dict) -> None:
-        touched = set()
+    def update(self, changed: Mapping[str, StationState]) -> None:
+        touched: set[tuple[str, str, str]] = set()
         for station_id, state in changed.items():
             if not state.rules and not self.by_station.get(station_id):
                 continue  # no alert before or after: the common case, kept cheap

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from streams.kernel.alerts import SHARING, Alert, SourceReading, Transition, topics_for_alert
 from streams.kernel.batch import AlertOut, BatchResult
-from streams.kernel.messages import InMessage, OutRecord
+from streams.kernel.messages import AvroRecord, Message, OutRecord
 from streams.kernel.region import Placement, RegionPack
 from streams.kernel.topics import HubTopics
 from streams.observed.lifecycle import StationChange, StationState, evaluate_reading, station_rules
@@ -33,6 +33,9 @@ from streams.platform.avro import (
     PrefixedRecordEncoder,
     SchemaStore,
 )
+
+# What one batch of readings gives: the stations' new states, and the changes behind its alert events.
+ObservedResult = BatchResult[StationState, StationChange]
 
 _CODEC_REASON = {
     "truncated": UNDECODABLE,
@@ -78,7 +81,7 @@ class Pipeline:
         return topics_for_alert(topics.alerts, topics.municipal, topics.public, codes, sharing_level=sharing_level)
 
     # -- stages ----------------------------------------------------------------------------------
-    def _dead_letter(self, result: BatchResult, message: InMessage, reason: str, detail: str) -> dict:
+    def _dead_letter(self, result: ObservedResult, message: Message, reason: str, detail: str) -> AvroRecord:
         return result.dead_letter(
             message, reason, detail, stage="ingest", failed_at=int(self.clock() * 1000), worker=self.worker
         )
@@ -123,7 +126,7 @@ class Pipeline:
             prefecture_code=pack.prefecture_code,
             rule=t.rule.id,
             event=t.level.event,
-            headline=f"{station.name}（{pack.name_of(station.municipality_code)}）{what}: {t.value:g} {t.rule.unit}",
+            headline=f"{station.name}（{pack.name_of(station.home_code)}）{what}: {t.value:g} {t.rule.unit}",
             sharing_level=SHARING[t.rule.sharing_level],
             subject_id=t.station_id,
             municipality_codes=tuple(codes),
@@ -138,11 +141,11 @@ class Pipeline:
 
     # -- the batch -------------------------------------------------------------------------------
     def _decode(
-        self, messages: Sequence[InMessage], result: BatchResult
-    ) -> tuple[list[tuple[InMessage, Reading]], list[tuple[InMessage, dict]]]:
+        self, messages: Sequence[Message], result: ObservedResult
+    ) -> tuple[list[tuple[Message, Reading]], list[tuple[Message, AvroRecord]]]:
         """The valid readings, and a dead letter for every message that is not one."""
-        dead_records: list[tuple[InMessage, dict]] = []
-        valid: list[tuple[InMessage, Reading]] = []
+        dead_records: list[tuple[Message, AvroRecord]] = []
+        valid: list[tuple[Message, Reading]] = []
         stations = self.pack.stations
         for message, decoded in zip(messages, self.readings.decode_many([m.value for m in messages]), strict=True):
             if isinstance(decoded, CodecError):
@@ -158,7 +161,7 @@ class Pipeline:
         return valid, dead_records
 
     @staticmethod
-    def _count(result: BatchResult, valid: Sequence[tuple[InMessage, Reading]], methods: Sequence[str]) -> None:
+    def _count(result: ObservedResult, valid: Sequence[tuple[Message, Reading]], methods: Sequence[str]) -> None:
         """The batch's figures for the metrics, in one pass each (not per reading)."""
         readings = [reading for _, reading in valid]
         result.readings_valid += len(readings)
@@ -178,7 +181,7 @@ class Pipeline:
     def _apply_rules(
         self,
         reading: Reading,
-        result: BatchResult,
+        result: ObservedResult,
         state_of: Callable[[str], StationState],
         alert_outs: list[AlertOut[StationChange]],
     ) -> None:
@@ -204,9 +207,9 @@ class Pipeline:
             alert = self._alert(t, codes)
             alert_outs.append(AlertOut(t, alert, alert.record(), self.topics_for(codes, alert.sharing_level)))
 
-    def process(self, messages: Sequence[InMessage], state_of: Callable[[str], StationState]) -> BatchResult:
+    def process(self, messages: Sequence[Message], state_of: Callable[[str], StationState]) -> ObservedResult:
         """One batch: the records to write (enriched readings, alert events, dead letters) and new states."""
-        result = BatchResult()
+        result = ObservedResult()
         valid, dead_records = self._decode(messages, result)
         alert_outs: list[AlertOut[StationChange]] = []
         records = result.records

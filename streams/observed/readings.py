@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
+from streams.kernel.messages import AvroRecord
 from streams.kernel.model import QUANTITY_UNITS, Station, in_japan
 
 # Dead-letter reason codes of the ingest stage (stable: dashboards and alert rules use them).
@@ -68,11 +69,11 @@ class Reading(NamedTuple):
     quality: str
     source: str
     produced_at: int | None
-    record: Mapping[str, Any]  # the decoded record, forwarded unchanged on the enriched topic
+    record: AvroRecord  # the decoded record, forwarded unchanged on the enriched topic
     is_missing: bool = False  # no value at all (a JMA gap): neither raises nor clears alerts
 
 
-def validate(record: Mapping[str, Any], stations: Mapping[str, Station]) -> Reading:
+def validate(record: AvroRecord, stations: Mapping[str, Station]) -> Reading:
     """The record as a Reading, or InvalidReading with the reason and what exactly was wrong."""
     station_id = record.get("station_id")
     if not station_id:
@@ -85,18 +86,10 @@ def validate(record: Mapping[str, Any], stations: Mapping[str, Station]) -> Read
         raise InvalidReading(IMPOSSIBLE_VALUE, f"observed_at {observed_at!r} ms is not between 2000 and 2100")
     station = stations.get(station_id)
     location = record.get("location")
-    if location is not None:
-        lat, lon = location.get("lat"), location.get("lon")
-        if not (isinstance(lat, float) and isinstance(lon, float) and math.isfinite(lat) and math.isfinite(lon)):
-            raise InvalidReading(IMPOSSIBLE_VALUE, f"location ({lat}, {lon}) is not a number")
-        if not in_japan(lat, lon):
-            raise InvalidReading(
-                OUTSIDE_JAPAN, f"location ({lat:.5f}, {lon:.5f}) of station {station_id} is outside Japan"
-            )
+    position = _position(location, station_id) if location is not None else None  # checked before the station
     if station is None:
         raise InvalidReading(UNKNOWN_STATION, f"station {station_id!r} is not in the region pack")
-    if location is None:
-        lat, lon = station.lat, station.lon
+    lat, lon = position if position is not None else (station.lat, station.lon)
     values = _measured_values(station_id, measurements)
     quality = record.get("quality", "OK")
     missing = quality == "MISSING" or all(v is None for v in values.values())
@@ -113,6 +106,16 @@ def validate(record: Mapping[str, Any], stations: Mapping[str, Station]) -> Read
         record,
         missing,
     )
+
+
+def _position(location: Mapping[str, Any], station_id: str) -> tuple[float, float]:
+    """A reading's own position (a moving or temporary sensor), checked: finite, in Japan."""
+    lat, lon = location.get("lat"), location.get("lon")
+    if not (isinstance(lat, float) and isinstance(lon, float) and math.isfinite(lat) and math.isfinite(lon)):
+        raise InvalidReading(IMPOSSIBLE_VALUE, f"location ({lat}, {lon}) is not a number")
+    if not in_japan(lat, lon):
+        raise InvalidReading(OUTSIDE_JAPAN, f"location ({lat:.5f}, {lon:.5f}) of station {station_id} is outside Japan")
+    return lat, lon
 
 
 def _measured_values(station_id: str, measurements: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:

@@ -23,11 +23,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from aiokafka import AIOKafkaProducer
+
 from streams.kernel.region import RegionPack
 from streams.kernel.topics import Catalog, HubTopics
 from streams.official.jma_xml import MAX_REPORT_BYTES, FeedEntry, JmaXmlError, parse_feed
 from streams.official.report import KINDS
-from streams.official.routing import OTHER_PREFECTURE, route
+from streams.official.routing import OTHER_PREFECTURE, Routed, route
 from streams.platform import health, kafka, metrics
 from streams.platform.avro import OFFICIAL_REPORT, AvroCodec, CodecError, SchemaStore
 from streams.platform.http_fetch import FetchError, HttpFetcher, RetryPolicy, pause
@@ -91,6 +93,8 @@ class JmaWatcher:
         newest = None
         records: dict[str, bytes] = {}
         for message in await kafka.read_since(self.bootstrap, self.all_topics, since):
+            if message.value is None:
+                continue
             try:
                 record = self.codec.decode(message.value)
             except CodecError:
@@ -110,7 +114,7 @@ class JmaWatcher:
         self.need_long = gap is None or gap > self.settings.short_feed_span_s
         return len(self.done)
 
-    async def finish(self, producer: object) -> None:
+    async def finish(self, producer: AIOKafkaProducer) -> None:
         """Write the reports the poller had written to only some of their topics when it stopped."""
         for entry_id, value in self.unfinished:
             routed = route(self.codec.decode(value)["xml"], entry_id, self.topics_by_prefecture)
@@ -118,7 +122,7 @@ class JmaWatcher:
             self.done.add(entry_id)
         self.unfinished.clear()
 
-    async def _write(self, producer: object, entry_id: str, routed: object, value: bytes) -> None:
+    async def _write(self, producer: AIOKafkaProducer, entry_id: str, routed: Routed, value: bytes) -> None:
         for topic in routed.topics:
             if (topic, entry_id) in self.written:
                 continue
@@ -136,7 +140,7 @@ class JmaWatcher:
             return False
         return True
 
-    async def _entry(self, fetcher: HttpFetcher, producer: object, entry: FeedEntry) -> bool:
+    async def _entry(self, fetcher: HttpFetcher, producer: AIOKafkaProducer, entry: FeedEntry) -> bool:
         """Fetch one entry's XML and write it where it belongs; False when it could not be fetched."""
         try:
             fetched = await fetcher.get(entry.url)
@@ -165,7 +169,7 @@ class JmaWatcher:
         metrics.JMA_FEED_ENTRIES.labels("produced").inc()
         return True
 
-    async def poll(self, fetcher: HttpFetcher, producer: object) -> str:
+    async def poll(self, fetcher: HttpFetcher, producer: AIOKafkaProducer) -> str:
         """One poll: the short feed (or the long one after a gap); returns what happened, for logs."""
         if self.last_success is not None and time.time() - self.last_success > self.settings.short_feed_span_s:
             self.need_long = True  # the short feed no longer reaches back to the last poll that worked

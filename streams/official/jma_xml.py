@@ -21,7 +21,6 @@ import functools
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import xmlschema
 from lxml import etree
@@ -64,7 +63,7 @@ def _parser() -> etree.XMLParser:
     )
 
 
-def _check_shape(root: Any, max_elements: int, max_children: int) -> None:
+def _check_shape(root: etree._Element, max_elements: int, max_children: int) -> None:
     """Depth, element count and children per element within bounds; JmaXmlError otherwise.
 
     The bounds keep schema validation linear: xmlschema spends time proportional to an element's
@@ -90,7 +89,7 @@ def parse_safely(
     max_bytes: int = MAX_REPORT_BYTES,
     max_elements: int = MAX_ELEMENTS,
     max_children: int = MAX_CHILDREN,
-) -> Any:
+) -> etree._Element:
     """The root element of an XML document, or JmaXmlError (too large, not XML, too deep)."""
     if data is None or not data.strip():
         raise JmaXmlError(NOT_XML, "empty document")
@@ -102,7 +101,7 @@ def parse_safely(
         raise JmaXmlError(NOT_XML, f"not well-formed XML: {exc}") from None
     if root is None:
         raise JmaXmlError(NOT_XML, "no root element")
-    if root.getroottree().docinfo.doctype:
+    if root.getroottree().docinfo.doctype:  # type: ignore[union-attr]  # lxml has it; lxml-stubs 0.5.1 lack it
         # JMA's documents have none; an internal subset could still expand entities into attribute values
         raise JmaXmlError(NOT_XML, "a document type declaration (<!DOCTYPE …>) is not accepted")
     if any(isinstance(node, etree._Entity) for node in root.iter()):
@@ -111,7 +110,7 @@ def parse_safely(
     return root
 
 
-def parse_report(data: bytes | None) -> Any:
+def parse_report(data: bytes | None) -> etree._Element:
     """A report's root element, parsed safely and valid against JMA's schema; JmaXmlError otherwise."""
     root = parse_safely(data)
     errors = []

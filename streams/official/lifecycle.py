@@ -28,13 +28,13 @@ Alert ids are ``<region>-<rule>-<area code>-<ReportDateTime of the raise, JST>``
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from streams.kernel.alerts import Level, Status, Transition, alert_id_for, references_of
 from streams.kernel.times import HOUR_MS
-from streams.official.areas import OTHER, OWN, JmaAreas
+from streams.official.areas import OTHER, OWN, JmaAreas, Resolved
 from streams.official.report import FLOOD, LANDSLIDE, RECORD_RAIN, UNHANDLED_CODE, JmaReport, ReportError
 
 RULES = {LANDSLIDE: "jma_landslide", FLOOD: "jma_flood", RECORD_RAIN: "jma_record_rain"}
@@ -115,14 +115,13 @@ class OfficialState:
     def from_json(cls, doc: Mapping[str, Any] | bytes | None) -> OfficialState:
         if not doc:
             return cls()
-        if isinstance(doc, (bytes, bytearray)):
-            doc = json.loads(doc)
-        last = doc.get("last")
+        document: Mapping[str, Any] = json.loads(doc) if isinstance(doc, (bytes, bytearray)) else doc
+        last = document.get("last")
         return cls(
             last=(last[0], last[1]) if last else None,
             open={
                 code: OpenAlert(v[0], v[1], v[2], v[3], (v[4], v[5]), (v[6], v[7]), v[8])
-                for code, v in (doc.get("open") or {}).items()
+                for code, v in (document.get("open") or {}).items()
             },
         )
 
@@ -167,10 +166,12 @@ class Outcome:
     outcome: str
 
 
-def _resolve_all(codes: Sequence[tuple[str, str]], resolve: Any, skipped: list[str]) -> dict[str, tuple[str, ...]]:
+def _resolve_all(
+    codes: Sequence[tuple[str, str]], resolve: Callable[[str], Resolved], skipped: list[str]
+) -> dict[str, tuple[str, ...]]:
     """Own areas' municipality codes; other prefectures' codes into skipped; unknown own areas raise."""
     own: dict[str, tuple[str, ...]] = {}
-    unknown = []
+    unknown: list[str] = []
     for code, name in codes:
         found = resolve(code)
         if found.kind == OWN:
@@ -306,13 +307,13 @@ def _record_rain(step: _Step, targets: Sequence[Target], corrected: tuple[int, i
             del step.open[code]  # ended by itself at expires: nothing to send
     for target in targets:
         current = step.open.get(target.code)
-        mine = current is not None and corrected is not None and current.last_by == corrected
-        if target.rank > 0 and mine:
-            step.change(current, target)
+        mine = current if current is not None and corrected is not None and current.last_by == corrected else None
+        if target.rank > 0 and mine is not None:
+            step.change(mine, target)
         elif target.rank > 0:
             step.raise_(target)
-        elif mine:
-            step.clear(current, target)
+        elif mine is not None:
+            step.clear(mine, target)
 
 
 def _withdraw(state: OfficialState, report: JmaReport, targets: Sequence[Target], region: str) -> Outcome:

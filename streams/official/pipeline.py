@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 from streams.kernel.alerts import Alert, Source, SourceReading, Status, topics_for_alert
 from streams.kernel.batch import AlertOut, BatchResult
-from streams.kernel.messages import InMessage, OutRecord
+from streams.kernel.messages import AvroRecord, Message, OutRecord
 from streams.kernel.region import RegionPack
 from streams.kernel.topics import HubTopics
 from streams.observed.pipeline import _worker_name
@@ -37,6 +37,9 @@ from streams.official.lifecycle import (
 )
 from streams.official.report import FLOOD, LANDSLIDE, JmaReport, ReportError, read_report
 from streams.platform.avro import ALERT, DEAD_LETTER, OFFICIAL_REPORT, READING, AvroCodec, CodecError, SchemaStore
+
+# What one batch of official reports gives: each event's new state, and the areas' changes behind its alerts.
+OfficialResult = BatchResult[OfficialState, AreaChange]
 
 CREDIT = "出典：気象庁"
 WRONG_KEY = "wrong_key"
@@ -108,7 +111,7 @@ class OfficialPipeline:
             official=self._official(t, condition),
         )
 
-    def _official(self, t: AreaChange, condition: str) -> dict:
+    def _official(self, t: AreaChange, condition: str) -> AvroRecord:
         report, flood = t.report, t.report.flood
         area = next((a for a in report.areas if a.code == t.target.code), None)
         return {
@@ -134,9 +137,9 @@ class OfficialPipeline:
         station = self.pack.stations_by_jma_code.get(jma_code)
         return station.station_id if station is not None else jma_code
 
-    def _readings(self, report: JmaReport) -> list[dict]:
+    def _readings(self, report: JmaReport) -> list[AvroRecord]:
         """The observed (現況) water levels at the gauges this pack knows, as SensorReading records."""
-        out = []
+        out: list[AvroRecord] = []
         for level in report.flood.levels if report.flood is not None else ():
             station = self.pack.stations_by_jma_code.get(level.station_code)
             if station is None:
@@ -155,13 +158,13 @@ class OfficialPipeline:
             )
         return out
 
-    def _dead_letter(self, result: BatchResult, message: InMessage, reason: str, detail: str) -> dict:
+    def _dead_letter(self, result: OfficialResult, message: Message, reason: str, detail: str) -> AvroRecord:
         return result.dead_letter(
             message, reason, detail, stage="official", failed_at=int(self.clock() * 1000), worker=self.worker
         )
 
     # -- the batch -------------------------------------------------------------------------------
-    def _report_of(self, message: InMessage, decoded: dict | CodecError) -> JmaReport:
+    def _report_of(self, message: Message, decoded: AvroRecord | CodecError) -> JmaReport:
         """The report a message carries; CodecError, JmaXmlError or ReportError when it is not a usable one."""
         if isinstance(decoded, CodecError):
             raise decoded
@@ -173,11 +176,11 @@ class OfficialPipeline:
 
     def _one(
         self,
-        message: InMessage,
-        decoded: dict | CodecError,
-        result: BatchResult,
+        message: Message,
+        decoded: AvroRecord | CodecError,
+        result: OfficialResult,
         state_of: Callable[[str], OfficialState],
-    ) -> tuple[list[AreaChange], list[dict]]:
+    ) -> tuple[list[AreaChange], list[AvroRecord]]:
         """One report's transitions and readings; raises what makes it a dead letter."""
         report = self._report_of(message, decoded)
         rule = RULES[report.info_kind]
@@ -197,12 +200,12 @@ class OfficialPipeline:
         readings = self._readings(report) if outcome.outcome == APPLIED and report.info_kind == FLOOD else []
         return outcome.transitions, readings
 
-    def process(self, messages: Sequence[InMessage], state_of: Callable[[str], OfficialState]) -> BatchResult:
+    def process(self, messages: Sequence[Message], state_of: Callable[[str], OfficialState]) -> OfficialResult:
         """One batch: the records to write (alert events, readings, dead letters) and the new states by key."""
-        result = BatchResult()
+        result = OfficialResult()
         transitions: list[AreaChange] = []
-        readings: list[dict] = []
-        dead: list[tuple[InMessage, dict]] = []
+        readings: list[AvroRecord] = []
+        dead: list[tuple[Message, AvroRecord]] = []
         for message, decoded in zip(messages, self.reports.decode_many([m.value for m in messages]), strict=True):
             try:
                 more, levels = self._one(message, decoded, result, state_of)
@@ -215,7 +218,7 @@ class OfficialPipeline:
                 continue
             transitions += more
             readings += levels
-        alert_outs = []
+        alert_outs: list[AlertOut[AreaChange]] = []
         for t in transitions:
             alert = self._alert(t)
             topics = self.topics_for(alert.municipality_codes, alert.status)
@@ -231,6 +234,6 @@ class OfficialPipeline:
         return result
 
 
-def _count(result: BatchResult, rule: str, outcome: str) -> None:
+def _count(result: OfficialResult, rule: str, outcome: str) -> None:
     key = f"{rule}/{outcome}"
     result.reports[key] = result.reports.get(key, 0) + 1

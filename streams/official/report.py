@@ -18,7 +18,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the parsed documents are lxml's elements (parsed safely by jma_xml)
+    from lxml.etree import _Element as Element
 
 NS = {
     "jmx": "http://xml.kishou.go.jp/jmaxml1/",
@@ -150,19 +153,19 @@ def epoch_ms(text: str | None, what: str) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def _text(element: Any, path: str) -> str:
+def _text(element: Element, path: str) -> str:
     found = element.find(path, NS)
     return (found.text or "").strip() if found is not None else ""
 
 
-def _need(element: Any, path: str) -> str:
+def _need(element: Element, path: str) -> str:
     value = _text(element, path)
     if not value:
         raise ReportError(MISSING_FIELD, f"no {path.split(':')[-1]} in the report")
     return value
 
 
-def read_report(root: Any) -> JmaReport:
+def read_report(root: Element) -> JmaReport:
     """The report's values; ReportError for a kind, status or info type the hub does not handle."""
     control_title = _need(root, "jmx:Control/jmx:Title")
     info_kind = _need(root, "ib:Head/ib:InfoKind")
@@ -196,7 +199,7 @@ def read_report(root: Any) -> JmaReport:
     return replace(report, areas=_warning_areas(body))
 
 
-def _warning_areas(body: Any) -> tuple[AreaStatus, ...]:
+def _warning_areas(body: Element) -> tuple[AreaStatus, ...]:
     """Every Body/Warning/Item with one Area (土砂災害警戒情報, 記録的短時間大雨情報)."""
     out = []
     for item in body.findall("b:Warning/b:Item", NS):
@@ -215,7 +218,7 @@ def _warning_areas(body: Any) -> tuple[AreaStatus, ...]:
     return tuple(out)
 
 
-def _flood_kind(root: Any) -> tuple[str, str, str, str, str]:
+def _flood_kind(root: Element) -> tuple[str, str, str, str, str]:
     """(kind code, kind name, condition, forecast area code, name) from the Headline's 予報区域 item."""
     for information in root.findall("ib:Head/ib:Headline/ib:Information", NS):
         if information.get("type") != "指定河川洪水予報（予報区域）":
@@ -235,11 +238,11 @@ def _flood_kind(root: Any) -> tuple[str, str, str, str, str]:
     )
 
 
-def _flood(root: Any, body: Any) -> Flood:
+def _flood(root: Element, body: Element | None) -> Flood:
     code, name, condition, area_code, area_name = _flood_kind(root)
     if not code:
         raise ReportError(MISSING_FIELD, "the flood forecast's Kind has no Code")
-    main_text, cities, levels = "", [], ()
+    main_text, cities, levels = "", list[FloodCity](), tuple[WaterLevel, ...]()
     if body is not None:
         for item in body.findall("b:Warning/b:Item", NS):
             if _text(item, "b:Kind/b:Property/b:Type") == "主文" and not main_text:
@@ -259,7 +262,7 @@ def _flood(root: Any, body: Any) -> Flood:
     return Flood(code, name, condition, area_code, area_name, main_text, tuple(cities), levels, prefecture_areas)
 
 
-def observed_levels(body: Any) -> tuple[WaterLevel, ...]:
+def observed_levels(body: Element) -> tuple[WaterLevel, ...]:
     """Each gauge's water level at the TimeDefine named 現況 — never a forecast hour, never 欠測 or 未計算."""
     out = []
     for series in body.findall("b:MeteorologicalInfos/b:TimeSeriesInfo", NS):

@@ -7,44 +7,59 @@ streams/metrics.py; the Prometheus test evaluates each one against a real Promet
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the SDK is imported when a dashboard is built (a dev tool, not needed by the hub)
+    from grafana_foundation_sdk.builders.dashboard import Dashboard
+    from grafana_foundation_sdk.builders.prometheus import Dataquery
+    from grafana_foundation_sdk.builders.timeseries import Panel as TimeSeries
+    from grafana_foundation_sdk.cog.builder import Builder
+    from grafana_foundation_sdk.models.dashboard import Panel
 
 DATASOURCE_UID = "bosai-prometheus"
 REGION = 'region=~"$region"'
 
 
-def _sdk() -> tuple[Any, ...]:
-    try:
-        from grafana_foundation_sdk.builders import bargauge, dashboard, geomap, prometheus, stat, table, timeseries
-        from grafana_foundation_sdk.cog.encoder import JSONEncoder
+def _require_sdk() -> None:
+    """The SDK is a dev tool (the test extra): the hub itself does not need it."""
+    if importlib.util.find_spec("grafana_foundation_sdk") is None:
+        raise SystemExit("grafana-foundation-sdk is not installed: pip install -e '.[test]'")
+
+
+class _Kit:
+    """The SDK's builders, preset for the hub: its Prometheus data source, the region variable."""
+
+    def __init__(self) -> None:
+        _require_sdk()
         from grafana_foundation_sdk.models import dashboard as models
+
+        self.source = models.DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)
+
+    def query(self, expr: str, legend: str = "", *, instant: bool = False, as_table: bool = False) -> Dataquery:
+        from grafana_foundation_sdk.builders import prometheus
         from grafana_foundation_sdk.models.prometheus import PromQueryFormat
-    except ImportError as exc:  # a dev tool: the hub itself does not need it
-        raise SystemExit("grafana-foundation-sdk is not installed: pip install -e '.[test]'") from exc
-    return bargauge, dashboard, geomap, prometheus, stat, table, timeseries, JSONEncoder, models, PromQueryFormat
 
-
-def _builders() -> tuple[Any, ...]:
-    bargauge, dashboard, geomap, prometheus, stat, table, timeseries, _, models, fmt = _sdk()
-    source = models.DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)
-
-    def query(expr: str, legend: str = "", *, instant: bool = False, as_table: bool = False) -> Any:
-        q = prometheus.Dataquery().expr(expr).datasource(source)
+        q = prometheus.Dataquery().expr(expr).datasource(self.source)
         if legend:
             q = q.legend_format(legend)
         if instant:
             q = q.instant()
         if as_table:
-            q = q.format(fmt.TABLE)
+            q = q.format(PromQueryFormat.TABLE)
         return q
 
-    def base(title: str, uid: str, tags: list[str]) -> Any:
+    def base(self, title: str, uid: str, tags: list[str]) -> Dashboard:
+        from grafana_foundation_sdk.builders import dashboard
+        from grafana_foundation_sdk.models import dashboard as models
+
         region = (
             dashboard.QueryVariable("region")
             .label("Region")
-            .datasource(source)
+            .datasource(self.source)
             .query("label_values(bosai_readings_total, region)")
             .multi(True)
             .include_all(True)
@@ -61,23 +76,23 @@ def _builders() -> tuple[Any, ...]:
             .with_variable(region)
         )
 
-    def ts(title: str, unit: str, *targets: Any, description: str = "") -> Any:
-        panel = timeseries.Panel().title(title).unit(unit).span(12).height(8).datasource(source)
+    def ts(self, title: str, unit: str, *targets: Dataquery, description: str = "") -> TimeSeries:
+        from grafana_foundation_sdk.builders import timeseries
+
+        panel = timeseries.Panel().title(title).unit(unit).span(12).height(8).datasource(self.source)
         for target in targets:
             panel = panel.with_target(target)
         return panel.description(description) if description else panel
 
-    return base, ts, query, stat, table, geomap, bargauge, source
 
-
-def _with_panels(board: Any, panels: list[Any]) -> Any:
+def _with_panels(board: Dashboard, panels: Sequence[Builder[Panel]]) -> Dashboard:
     for panel in panels:
         board = board.with_panel(panel)
     return board
 
 
-def _station_map(geomap: Any, query: Any, source: Any) -> Any:
-    from grafana_foundation_sdk.builders import common
+def _station_map(kit: _Kit) -> Builder[Panel]:
+    from grafana_foundation_sdk.builders import common, geomap
     from grafana_foundation_sdk.models.common import FrameGeometrySourceMode as mode
 
     markers = (
@@ -92,18 +107,21 @@ def _station_map(geomap: Any, query: Any, source: Any) -> Any:
         .title("Stations")
         .span(12)
         .height(10)
-        .datasource(source)
+        .datasource(kit.source)
         .view(geomap.MapViewConfig().id("coords").lat(36).lon(139).zoom(7))
         .basemap(common.MapLayerOptions().type("default").name("Basemap"))
         .layers([markers])
-        .with_target(query(f"bosai_station_info{{{REGION}}}", instant=True, as_table=True))
+        .with_target(kit.query(f"bosai_station_info{{{REGION}}}", instant=True, as_table=True))
     )
 
 
-def overview() -> Any:
-    base, ts, query, stat, table, geomap, bargauge, source = _builders()
+def overview() -> Dashboard:
+    kit = _Kit()  # (says so when the SDK is not installed)
+    from grafana_foundation_sdk.builders import stat, table
 
-    def figure(title: str, expr: str) -> Any:
+    base, ts, query, source = kit.base, kit.ts, kit.query, kit.source
+
+    def figure(title: str, expr: str) -> Builder[Panel]:
         return stat.Panel().title(title).span(6).height(5).datasource(source).with_target(query(expr, instant=True))
 
     return _with_panels(
@@ -131,7 +149,7 @@ def overview() -> Any:
                     as_table=True,
                 )
             ),
-            _station_map(geomap, query, source),
+            _station_map(kit),
             ts(
                 "Alert events by level",
                 "short",
@@ -152,8 +170,10 @@ def overview() -> Any:
     )
 
 
-def _latency_panels(ts: Any, query: Any) -> list[Any]:
-    def latency(quantile: str) -> Any:
+def _latency_panels(kit: _Kit) -> list[Builder[Panel]]:
+    ts, query = kit.ts, kit.query
+
+    def latency(quantile: str) -> Dataquery:
         return query(
             f"histogram_quantile({quantile}, sum by (le) "
             f"(rate(bosai_processing_latency_seconds_bucket{{{REGION}}}[$__rate_interval])))",
@@ -176,8 +196,11 @@ def _latency_panels(ts: Any, query: Any) -> list[Any]:
     ]
 
 
-def pipeline() -> Any:
-    base, ts, query, stat, table, geomap, bargauge, source = _builders()
+def pipeline() -> Dashboard:
+    kit = _Kit()  # (says so when the SDK is not installed)
+    from grafana_foundation_sdk.builders import table
+
+    base, ts, query, source = kit.base, kit.ts, kit.query, kit.source
     return _with_panels(
         base("bosai — pipeline health", "bosai-pipeline", ["pipeline"]),
         [
@@ -193,7 +216,7 @@ def pipeline() -> Any:
                     f"sum by (reason) (increase(bosai_dead_letters_total{{{REGION}}}[$__rate_interval]))", "{{reason}}"
                 ),
             ),
-            *_latency_panels(ts, query),
+            *_latency_panels(kit),
             ts(
                 "Consumer lag (readings waiting)",
                 "short",
@@ -222,8 +245,11 @@ def pipeline() -> Any:
     )
 
 
-def stations() -> Any:
-    base, ts, query, stat, table, geomap, bargauge, source = _builders()
+def stations() -> Dashboard:
+    kit = _Kit()  # (says so when the SDK is not installed)
+    from grafana_foundation_sdk.builders import stat, table
+
+    base, ts, query, source = kit.base, kit.ts, kit.query, kit.source
     return (
         base("bosai — station health", "bosai-stations", ["stations"])
         .with_panel(
@@ -263,8 +289,11 @@ def stations() -> Any:
     )
 
 
-def usage() -> Any:
-    base, ts, query, stat, table, geomap, bargauge, source = _builders()
+def usage() -> Dashboard:
+    kit = _Kit()  # (says so when the SDK is not installed)
+    from grafana_foundation_sdk.builders import bargauge
+
+    base, ts, query, source = kit.base, kit.ts, kit.query, kit.source
     return (
         base("bosai — usage per municipality (費用負担)", "bosai-usage", ["usage"])
         .with_panel(
@@ -311,10 +340,13 @@ def usage() -> Any:
     )
 
 
-def platform() -> Any:
+def platform() -> Dashboard:
     """Every process of the hub and the brokers: health, pollers, deliveries, the archiver, certificates."""
-    base, ts, query, stat, table, geomap, bargauge, source = _builders()
-    board = dashboard_base(base, "bosai — platform (every process, the brokers)", "bosai-platform", ["platform"])
+    kit = _Kit()  # (says so when the SDK is not installed)
+    from grafana_foundation_sdk.builders import table
+
+    ts, query, source = kit.ts, kit.query, kit.source
+    board = dashboard_base(kit, "bosai — platform (every process, the brokers)", "bosai-platform", ["platform"])
     return _with_panels(
         board,
         [
@@ -383,9 +415,9 @@ def platform() -> Any:
     )
 
 
-def dashboard_base(base: Any, title: str, uid: str, tags: list[str]) -> Any:
+def dashboard_base(kit: _Kit, title: str, uid: str, tags: list[str]) -> Dashboard:
     """A board without the region variable (it covers processes, not regions)."""
-    board = base(title, uid, tags)
+    board = kit.base(title, uid, tags)
     board._internal.templating.list_val = []
     return board
 
@@ -396,7 +428,10 @@ WORKER_DASHBOARDS = ("overview", "pipeline", "stations", "usage")  # what a work
 
 def render() -> dict[str, str]:
     """File name -> JSON text of every dashboard."""
-    encoder = _sdk()[7](sort_keys=True, indent=2)
+    _require_sdk()
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+
+    encoder = JSONEncoder(sort_keys=True, indent=2)
     return {f"bosai-{name}.json": encoder.encode(build().build()) + "\n" for name, build in DASHBOARDS.items()}
 
 

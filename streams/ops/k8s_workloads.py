@@ -15,10 +15,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 
 from streams.kernel.region import RegionPack
+
+Manifest = dict[str, Any]  # one Kubernetes object, as YAML reads it
 
 CLUSTER = "bosai"  # the Strimzi Kafka's name: its bootstrap Service is bosai-kafka-bootstrap
 LABELS = {"app.kubernetes.io/part-of": "bosai-hub"}
@@ -45,7 +48,7 @@ class Process:
     port: int | None = None  # an HTTP door's own port (a Service and a PDB)
     config: bool = False  # mounts the ConfigMap bosai-config at /etc/bosai
     volume: str | None = None  # a StatefulSet's own volume (mounted at /var/lib/bosai/<volume>)
-    env: list[dict] = field(default_factory=list)
+    env: list[Manifest] = field(default_factory=list)
     memory: str = "1Gi"
 
 
@@ -117,11 +120,11 @@ def processes(packs: list[RegionPack]) -> list[Process]:
     ]
 
 
-def _labels(process: Process) -> dict:
+def _labels(process: Process) -> Manifest:
     return {**LABELS, "app.kubernetes.io/name": process.name, "bosai.jp/job": process.job}
 
 
-def _container(process: Process) -> dict:
+def _container(process: Process) -> Manifest:
     probe = {"httpGet": {"path": "/healthz", "port": "metrics"}, "periodSeconds": 15, "timeoutSeconds": 5}
     ports = [{"name": "metrics", "containerPort": METRICS_PORT}]
     ports += [{"name": "http", "containerPort": process.port}] if process.port else []
@@ -151,7 +154,7 @@ def _container(process: Process) -> dict:
     }
 
 
-def _pod(process: Process) -> dict:
+def _pod(process: Process) -> Manifest:
     volumes = [
         {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
         {"name": "hub-credential", "secret": {"secretName": "hub"}},
@@ -182,9 +185,9 @@ def _pod(process: Process) -> dict:
     }
 
 
-def _workload(process: Process) -> dict:
+def _workload(process: Process) -> Manifest:
     selector = {"matchLabels": {"app.kubernetes.io/name": process.name}}
-    spec: dict = {"replicas": process.replicas, "selector": selector, "template": _pod(process)}
+    spec: Manifest = {"replicas": process.replicas, "selector": selector, "template": _pod(process)}
     if process.kind == "StatefulSet":
         spec |= {
             "serviceName": process.name,
@@ -208,10 +211,10 @@ def _workload(process: Process) -> dict:
     }
 
 
-def _service(process: Process) -> dict:
+def _service(process: Process) -> Manifest:
     ports = [{"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics"}]
     ports += [{"name": "http", "port": process.port, "targetPort": "http"}] if process.port else []
-    spec: dict = {"selector": {"app.kubernetes.io/name": process.name}, "ports": ports}
+    spec: Manifest = {"selector": {"app.kubernetes.io/name": process.name}, "ports": ports}
     if process.kind == "StatefulSet":
         spec["clusterIP"] = "None"  # headless: the pods' stable names
     return {
@@ -222,7 +225,7 @@ def _service(process: Process) -> dict:
     }
 
 
-def _budget(process: Process) -> dict:
+def _budget(process: Process) -> Manifest:
     budget = {"maxUnavailable": 1} if process.kind == "StatefulSet" else {"minAvailable": 1}
     return {
         "apiVersion": "policy/v1",
@@ -232,7 +235,7 @@ def _budget(process: Process) -> dict:
     }
 
 
-def prometheus_config(rules: dict) -> dict:
+def prometheus_config(rules: Manifest) -> Manifest:
     """Scrape config (pods annotated prometheus.io/scrape; job from the label bosai.jp/job; the Kafka pods'
     exporter on 9404) and the alert rules of deploy/prometheus/rules.yml, for an in-cluster Prometheus."""
     pods = {
@@ -283,14 +286,14 @@ def prometheus_config(rules: dict) -> dict:
     }
 
 
-def workloads(packs: list[RegionPack], rules: dict) -> list[dict]:
+def workloads(packs: list[RegionPack], rules: Manifest) -> list[Manifest]:
     account = {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
         "metadata": {"name": "bosai-hub", "labels": LABELS},
         "automountServiceAccountToken": False,
     }
-    docs: list[dict] = [account]
+    docs: list[Manifest] = [account]
     for process in processes(packs):
         docs.append(_workload(process))
         if process.port or process.kind == "StatefulSet":

@@ -12,6 +12,7 @@ import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
+from streams.kernel.messages import AvroRecord
 from streams.kernel.times import jst
 from streams.platform import kafka
 from streams.platform.avro import SINGLE_OBJECT_MAGIC, AvroCodec, CodecError, SchemaStore
@@ -24,7 +25,7 @@ class AnyDecoder:
         self.store = store
         self._codecs: dict[str, AvroCodec] = {}
 
-    def decode(self, payload: bytes) -> tuple[str, dict]:
+    def decode(self, payload: bytes | None) -> tuple[str, AvroRecord]:
         if payload is None or payload[:2] != SINGLE_OBJECT_MAGIC or len(payload) < 10:
             raise CodecError("bad_magic", "not a single-object-encoded Avro message")
         schema = self.store.by_fingerprint(payload[2:10])
@@ -48,14 +49,14 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def as_json(topic: str, partition: int, offset: int, kind: str, record: dict) -> str:
+def as_json(topic: str, partition: int, offset: int, kind: str, record: AvroRecord) -> str:
     return json.dumps(
         {"topic": topic, "partition": partition, "offset": offset, "schema": kind, "value": _jsonable(record)},
         ensure_ascii=False,
     )
 
 
-def as_line(kind: str, record: dict) -> str:
+def as_line(kind: str, record: AvroRecord) -> str:
     """One readable line per message."""
     if kind == "Alert":
         status = "" if record.get("status", "Actual") == "Actual" else f"[{record['status']}] "
@@ -96,8 +97,8 @@ async def follow(
     from_beginning: bool,
     idle_timeout_s: float | None,
     max_messages: int | None,
-    consumer_config: dict | None = None,
-) -> AsyncIterator:
+    consumer_config: dict[str, Any] | None = None,  # aiokafka consumer options
+) -> AsyncIterator[kafka.Record]:
     """Yield messages of the topics; stop after max_messages, or idle_timeout_s without a message."""
     async with kafka.started_consumer(bootstrap, **(consumer_config or {})) as consumer:
         partitions = []

@@ -17,6 +17,9 @@ from shapely.geometry.base import BaseGeometry
 from streams.kernel.model import in_japan
 from streams.platform.checks import Problems
 
+# A GeoJSON feature as read: its geometry and properties are what the file holds (checked where used).
+Feature = dict[str, Any]
+
 
 def read_json(path: Path, problems: Problems) -> Any:
     try:
@@ -28,7 +31,7 @@ def read_json(path: Path, problems: Problems) -> Any:
     return None
 
 
-def features(path: Path, problems: Problems) -> list[dict]:
+def features(path: Path, problems: Problems) -> list[Any]:
     doc = read_json(path, problems)
     if doc is None:
         return []
@@ -37,7 +40,8 @@ def features(path: Path, problems: Problems) -> list[dict]:
             path, "not a GeoJSON FeatureCollection", expected='{"type": "FeatureCollection", "features": [...]}'
         )
         return []
-    return doc["features"]
+    found: list[Any] = doc["features"]  # each checked where it is used
+    return found
 
 
 def polygon(feature: Any, path: Path, where: str, problems: Problems) -> BaseGeometry | None:

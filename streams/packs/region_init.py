@@ -21,7 +21,7 @@ from streams.kernel.errors import ConfigError
 from streams.kernel.geo import RegionIndex
 from streams.kernel.model import DEFAULT_STATION_SHARING
 from streams.kernel.region import RegionPack
-from streams.packs.geojson import features, number_or_none
+from streams.packs.geojson import Feature, features, number_or_none
 from streams.packs.jma_area_files import reference_table_path, rows_for_prefecture, write_area_table
 from streams.packs.region_pack import _NAME, DEFAULT_NEAREST_M, MANIFEST, PackError, _load_municipalities, load_pack
 from streams.packs.station_file import STATION_COLUMNS
@@ -88,7 +88,7 @@ def read_station_list(path: Path) -> list[dict[str, str]]:
     return [stations[k] for k in sorted(stations)]
 
 
-def _designated_cities_from_n03(features: Iterable[dict]) -> dict[str, str]:
+def _designated_cities_from_n03(features: Iterable[Feature]) -> dict[str, str]:
     """City code per designated city: its lowest ward code with the last digit 0 (14101 → 14100)."""
     wards: dict[str, list[str]] = {}
     for feature in features:
@@ -99,20 +99,20 @@ def _designated_cities_from_n03(features: Iterable[dict]) -> dict[str, str]:
     return {min(codes)[:4] + "0": city for city, codes in sorted(wards.items())}
 
 
-def _prefecture_of(n03: Path, kept: list[dict]) -> tuple[str, str]:
+def _prefecture_of(n03: Path, kept: list[Feature]) -> tuple[str, str]:
     """The one prefecture (code, name) the N03 features belong to."""
-    prefectures = sorted({f["properties"]["N03_007"][:2] for f in kept})
+    prefectures: list[str] = sorted({f["properties"]["N03_007"][:2] for f in kept})
     if len(prefectures) != 1:
         raise ConfigError(
             n03,
             f"codes of {len(prefectures)} prefectures {prefectures}",
             expected="the N03 features of exactly one prefecture",
         )
-    names = sorted({(f.get("properties") or {}).get("N03_001") for f in kept} - {None})
+    names = sorted({name for f in kept if isinstance(name := (f.get("properties") or {}).get("N03_001"), str)})
     return prefectures[0], names[0] if names else ""
 
 
-def _stations_inside(index: RegionIndex, rows: list[dict[str, str]]) -> tuple[list[dict], list[str]]:
+def _stations_inside(index: RegionIndex, rows: list[dict[str, str]]) -> tuple[list[dict[str, str]], list[str]]:
     """The station rows within reach of a municipality, and the ids of the others."""
     located = index.locate_many(
         [number_or_none(r["lat"]) or 0.0 for r in rows],
@@ -126,7 +126,7 @@ def _stations_inside(index: RegionIndex, rows: list[dict[str, str]]) -> tuple[li
     )
 
 
-def _copy_zones(out: Path, zones: Iterable[tuple[Path, str, str]]) -> list[dict]:
+def _copy_zones(out: Path, zones: Iterable[tuple[Path, str, str]]) -> list[dict[str, str]]:
     entries = []
     for zone_file, kind, id_template in zones:
         (out / "zones").mkdir(exist_ok=True)
@@ -143,7 +143,7 @@ def _empty_folder(out: Path, force: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def _write_stations(path: Path, rows: list[dict]) -> None:
+def _write_stations(path: Path, rows: list[dict[str, str]]) -> None:
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(STATION_COLUMNS))
         writer.writeheader()
@@ -170,7 +170,7 @@ def _write_jma_tables(out: Path, prefecture_code: str, known: set[str]) -> tuple
 PACK_FILES = {"municipalities": "municipalities.geojson", "stations": "stations.csv", "rules": "rules.yaml"}
 
 
-def _n03_features(n03: Path, problems: Problems) -> tuple[list[dict], int]:
+def _n03_features(n03: Path, problems: Problems) -> tuple[list[Feature], int]:
     """The N03 features with a code, and how many had none (N03 has some for disputed areas, 所属未定地)."""
     n03_features = features(n03, problems)
     if problems.items:
@@ -179,7 +179,7 @@ def _n03_features(n03: Path, problems: Problems) -> tuple[list[dict], int]:
     return kept, len(n03_features) - len(kept)
 
 
-def _write_manifest(out: Path, manifest: dict, title: str, notes: list[str]) -> None:
+def _write_manifest(out: Path, manifest: dict[str, object], title: str, notes: list[str]) -> None:
     header = "".join(f"# {line}\n" for line in (title, *notes))
     (out / MANIFEST).write_text(
         header + yaml.safe_dump(manifest, allow_unicode=True, sort_keys=False), encoding="utf-8"

@@ -27,7 +27,7 @@ from shapely.geometry.base import BaseGeometry
 from streams.kernel.errors import BosaiError, ConfigError
 from streams.kernel.geo import RegionIndex, ZoneShape
 from streams.kernel.model import Municipality, Station, ZoneRef
-from streams.kernel.region import RegionPack
+from streams.kernel.region import AreaRow, RegionPack
 from streams.packs.geojson import features, number_or_none, polygon
 from streams.packs.jma_area_files import load_area_table
 from streams.packs.rule_file import load_rules
@@ -81,18 +81,19 @@ def _municipality_of(
     code, name = props.get(keys.code), props.get(keys.name)
     where = f"feature {i} {keys.code}={code!r}"
     if not isinstance(code, str) or not _CODE.match(code):
-        return problems.add(
-            path, f"unknown code {code!r}", where=where, expected=f"a 5-digit JIS X 0402 code in {keys.code}"
-        )
+        problems.add(path, f"unknown code {code!r}", where=where, expected=f"a 5-digit JIS X 0402 code in {keys.code}")
+        return None
     if not code.startswith(keys.prefecture_code):
-        return problems.add(
+        problems.add(
             path,
             f"code {code} belongs to prefecture {code[:2]}, not {keys.prefecture_code}",
             where=where,
             expected=f"codes starting with {keys.prefecture_code}",
         )
+        return None
     if not isinstance(name, str) or not name:
-        return problems.add(path, f"no name in {keys.name}", where=where, expected="the municipality's name")
+        problems.add(path, f"no name in {keys.name}", where=where, expected="the municipality's name")
+        return None
     geom = polygon(feature, path, where, problems)
     if geom is None:
         return None
@@ -100,17 +101,18 @@ def _municipality_of(
     if not (isinstance(city_name, str) and city_name.endswith("市") and name.endswith("区")):
         city_name = None
     elif (city_code := keys.city_codes_by_name.get(city_name)) is None:
-        return problems.add(
+        problems.add(
             path,
             f"ward {name} ({code}) belongs to designated city {city_name}, which region.yaml does not list",
             where=where,
             expected=f"designated_cities: {{'<code>': {city_name}}} in {MANIFEST}",
         )
+        return None
     return Municipality(code=code, name=name, city_code=city_code, city_name=city_name), geom
 
 
 def _load_municipalities(
-    path: Path, prefecture_code: str, mapping: dict, cities: dict[str, str], problems: Problems
+    path: Path, prefecture_code: str, mapping: dict[str, Any], cities: dict[str, str], problems: Problems
 ) -> tuple[list[Municipality], list[BaseGeometry]]:
     keys = _N03Keys(
         code=mapping.get("code_property", "N03_007"),
@@ -119,7 +121,7 @@ def _load_municipalities(
         prefecture_code=prefecture_code,
         city_codes_by_name={name: code for code, name in cities.items()},
     )
-    by_code: dict[str, tuple[Municipality, list]] = {}
+    by_code: dict[str, tuple[Municipality, list[BaseGeometry]]] = {}
     for i, feature in enumerate(features(path, problems)):
         found = _municipality_of(feature, i, path, keys, problems)
         if found is None:
@@ -161,22 +163,25 @@ class _ZoneMapping:
 def _zone_mapping(pack_dir: Path, entry: Any, i: int, manifest: Path, problems: Problems) -> _ZoneMapping | None:
     where = f"hazard_zones[{i}]"
     if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
-        return problems.add(manifest, f"entry is {entry!r}", where=where, expected="file, kind, id (and name, rank)")
+        problems.add(manifest, f"entry is {entry!r}", where=where, expected="file, kind, id (and name, rank)")
+        return None
     kind, id_template = entry.get("kind"), entry.get("id")
     if not isinstance(kind, str) or not re.match(r"^[a-z][a-z0-9_]*$", kind):
-        return problems.add(
+        problems.add(
             manifest,
             f"kind is {kind!r}",
             where=where,
             expected="a zone kind such as flood_inundation or landslide_warning",
         )
+        return None
     if not isinstance(id_template, str) or "{" not in id_template:
-        return problems.add(
+        problems.add(
             manifest,
             f"id is {id_template!r}",
             where=where,
             expected="a template over feature properties, e.g. 'lsld-{A33_004}'",
         )
+        return None
     return _ZoneMapping(
         path=pack_dir / entry["file"],
         where=where,
@@ -190,25 +195,27 @@ def _zone_mapping(pack_dir: Path, entry: Any, i: int, manifest: Path, problems: 
 
 def _zone_of(
     feature: Any, j: int, mapping: _ZoneMapping, manifest: Path, problems: Problems
-) -> tuple[ZoneRef, str, BaseGeometry, dict] | None:
+) -> tuple[ZoneRef, str, BaseGeometry, dict[str, Any]] | None:
     """One feature as (zone, name, polygon, kept attributes); None after recording what is wrong."""
     path = mapping.path
     props = (feature.get("properties") or {}) if isinstance(feature, dict) else {}
     missing = sorted(f for f in mapping.fields if props.get(f) is None)
     if missing:
-        return problems.add(
+        problems.add(
             path,
             f"missing properties {missing}",
             where=f"feature {j}",
             expected=f"the properties named by the mapping in {manifest.name} {mapping.where}",
         )
+        return None
     zone_id = mapping.id_template.format(**props)
     spot = f"feature {j} zone {zone_id}"
     rank = None
     if mapping.rank_key:
         value = props[mapping.rank_key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-            return problems.add(path, f"{mapping.rank_key} is {value!r}", where=spot, expected="an integer rank")
+            problems.add(path, f"{mapping.rank_key} is {value!r}", where=spot, expected="an integer rank")
+            return None
         rank = int(value)
     geom = polygon(feature, path, spot, problems)
     if geom is None:
@@ -225,7 +232,7 @@ def _load_zone_file(pack_dir: Path, entry: Any, i: int, manifest: Path, problems
     mapping = _zone_mapping(pack_dir, entry, i, manifest, problems)
     if mapping is None:
         return []
-    grouped: dict[str, tuple[ZoneRef, str, list, dict]] = {}
+    grouped: dict[str, tuple[ZoneRef, str, list[BaseGeometry], dict[str, Any]]] = {}
     for j, feature in enumerate(features(mapping.path, problems)):
         found = _zone_of(feature, j, mapping, manifest, problems)
         if found is None:
@@ -257,12 +264,12 @@ class Manifest:
     prefecture_name: str
     designated_cities: dict[str, str]
     nearest_max_distance_m: float
-    files: dict[str, str]
-    municipality_properties: dict
-    hazard_zones: list
+    files: dict[str, Any]  # file names by key (municipalities, stations, rules checked to be names)
+    municipality_properties: dict[str, Any]
+    hazard_zones: list[Any]  # the entries, each checked when its zone file is loaded
 
 
-def _manifest_document(pack_dir: Path) -> dict:
+def _manifest_document(pack_dir: Path) -> dict[str, Any]:
     """region.yaml parsed; a pack that has none, or not a manifest, stops here."""
     manifest = pack_dir / MANIFEST
     try:
@@ -302,7 +309,7 @@ def _designated_cities(raw: Any, manifest: Path, problems: Problems) -> dict[str
     return cities
 
 
-def _files(raw: Any, manifest: Path, problems: Problems) -> dict[str, str]:
+def _files(raw: Any, manifest: Path, problems: Problems) -> dict[str, Any]:
     if not isinstance(raw, dict):
         problems.add(manifest, f"files is {raw!r}", where="files", expected="municipalities, stations, rules")
         return {}
@@ -321,7 +328,7 @@ def _read_manifest(pack_dir: Path, problems: Problems) -> Manifest:
     manifest = pack_dir / MANIFEST
     doc = _manifest_document(pack_dir)
 
-    def need(key: str, pattern: re.Pattern | None, expected: str) -> str:
+    def need(key: str, pattern: re.Pattern[str] | None, expected: str) -> str:
         value = doc.get(key)
         if not isinstance(value, str) or (pattern and not pattern.match(value)):
             problems.add(manifest, f"{key} is {value!r}", where=key, expected=expected)
@@ -446,10 +453,12 @@ def load_pack(pack_dir: Path | str) -> RegionPack:
     )
 
 
-def _jma_tables(pack_dir: Path, manifest: Manifest, municipalities: list[Municipality], problems: Problems) -> tuple:
+def _jma_tables(
+    pack_dir: Path, manifest: Manifest, municipalities: list[Municipality], problems: Problems
+) -> tuple[list[AreaRow], list[AreaRow]]:
     """The optional JMA area tables named in region.yaml (files.jma_areas, files.jma_forecast_areas)."""
     known = {m.code for m in municipalities} | set(manifest.designated_cities)
-    tables = []
+    tables: list[list[AreaRow]] = []
     for key, forecast in (("jma_areas", False), ("jma_forecast_areas", True)):
         name = manifest.files.get(key)
         if name is None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from streams.kernel.alerts import Level
 from streams.kernel.errors import ConfigError
+from streams.kernel.model import RuleOverride
 from streams.kernel.rules import (
     CERTAINTIES,
     QUANTITIES,
@@ -19,7 +21,6 @@ from streams.kernel.rules import (
     SEVERITIES,
     SHARING_LEVELS,
     URGENCIES,
-    Level,
     Rule,
     RuleSet,
     rolling_sum_quantity,
@@ -93,7 +94,7 @@ def _check_order(entry: Entry, kind: str, levels: tuple[Level, ...]) -> None:
                 "a subset of standby < caution < evacuation < danger < overflow",
             )
         return
-    thresholds = [lv.threshold for lv in levels]
+    thresholds = [lv.threshold for lv in levels if lv.threshold is not None]  # (every level of these kinds has one)
     if any(b <= a for a, b in zip(thresholds, thresholds[1:], strict=False)):
         raise entry.error(f"thresholds {thresholds} do not rise", "strictly rising thresholds, lowest level first")
 
@@ -146,13 +147,13 @@ def load_rules(path: Path) -> RuleSet:
     return RuleSet(file=str(path), rules=tuple(rules))
 
 
-def validate_overrides(rules: RuleSet, overrides: Any, *, file: Path, where: str) -> dict[str, dict]:
+def validate_overrides(rules: RuleSet, overrides: Any, *, file: Path, where: str) -> dict[str, RuleOverride]:
     """Check a station's ``rules:`` overrides against the rule set; return them normalised."""
     if overrides is None:
         return {}
     if not isinstance(overrides, dict):
         raise ConfigError(file, f"rules is {overrides!r}", where=where, expected="a mapping of rule id to overrides")
-    out: dict[str, dict] = {}
+    out: dict[str, RuleOverride] = {}
     for rule_id, override in overrides.items():
         spot = f"{where} rules.{rule_id}"
         if rule_id not in rules.ids:
@@ -169,10 +170,23 @@ def validate_overrides(rules: RuleSet, overrides: Any, *, file: Path, where: str
             if level_name not in level_names:
                 raise entry.error(f"unknown level {level_name!r}", f"one of {level_names}")
             thresholds.number(level_name, minimum=0)
-        values = [lv.threshold for lv in rule.with_overrides(override).levels if lv.threshold is not None]
+        normalised = _override(override)
+        values = [lv.threshold for lv in rule.with_overrides(normalised).levels if lv.threshold is not None]
         if any(b <= a for a, b in zip(values, values[1:], strict=False)):
             raise entry.error(f"thresholds {values} do not rise after the override", "strictly rising thresholds")
         if "hysteresis" in override:
             entry.number("hysteresis", minimum=0)
-        out[rule_id] = dict(override)
+        out[rule_id] = normalised
     return out
+
+
+def _override(raw: dict[str, Any]) -> RuleOverride:
+    """A station's override of one rule as the rules take it (its keys already checked)."""
+    override = RuleOverride()
+    if "enabled" in raw:
+        override["enabled"] = raw["enabled"]
+    if "hysteresis" in raw:
+        override["hysteresis"] = raw["hysteresis"]
+    if "thresholds" in raw:
+        override["thresholds"] = raw["thresholds"]
+    return override

@@ -138,11 +138,12 @@ def _river_stages(raw: Any, path: Path, where: str) -> RiverStages:
             where=where,
             expected="standby_m, caution_m, evacuation_m, danger_m (and optional overflow_m) in metres",
         )
-    values = {k: number_or_none(raw.get(f"{k}_m")) for k in RIVER_STAGE_KEYS}
-    absent = [f"{k}_m" for k in RIVER_STAGE_KEYS[:4] if values[k] is None]
-    if absent:
+    stages = [number_or_none(raw.get(f"{k}_m")) for k in RIVER_STAGE_KEYS]
+    standby, caution, evacuation, danger, overflow = stages
+    if standby is None or caution is None or evacuation is None or danger is None:
+        absent = [f"{k}_m" for k, value in zip(RIVER_STAGE_KEYS[:4], stages, strict=False) if value is None]
         raise ConfigError(path, f"river_stages lacks {absent}", where=where, expected="numbers in metres")
-    ordered = [values[k] for k in RIVER_STAGE_KEYS if values[k] is not None]
+    ordered = [value for value in stages if value is not None]
     if any(b <= a for a, b in zip(ordered, ordered[1:], strict=False)):
         raise ConfigError(
             path,
@@ -150,7 +151,7 @@ def _river_stages(raw: Any, path: Path, where: str) -> RiverStages:
             where=where,
             expected="水防団待機 < 氾濫注意 < 避難判断 < 氾濫危険 (< 氾濫発生)",
         )
-    return RiverStages(values["standby"], values["caution"], values["evacuation"], values["danger"], values["overflow"])
+    return RiverStages(standby, caution, evacuation, danger, overflow)
 
 
 def _with_settings(
@@ -219,11 +220,14 @@ def apply_station_settings(
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as exc:
-        return problems.add(path, f"cannot read: {exc.strerror}")
+        problems.add(path, f"cannot read: {exc.strerror}")
+        return None
     except yaml.YAMLError as exc:
-        return problems.add(path, f"not valid YAML: {exc}")
+        problems.add(path, f"not valid YAML: {exc}")
+        return None
     if not isinstance(doc, dict):
-        return problems.add(path, "not a mapping", expected="station id -> settings")
+        problems.add(path, "not a mapping", expected="station id -> settings")
+        return None
     for station_id, settings in doc.items():
         station = stations.get(str(station_id))
         if station is None:

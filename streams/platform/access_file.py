@@ -37,7 +37,9 @@ from streams.platform.yamlfile import read_yaml
 _CODE = re.compile(r"\d{5}")
 
 
-def _reader(name: str, role: str, description: str, topics: Iterable[tuple[str, str]], **extra: object) -> dict:
+def _reader(
+    name: str, role: str, description: str, topics: Iterable[tuple[str, str]], **extra: object
+) -> dict[str, object]:
     """A principal that reads the given (pattern, topic) and uses only consumer groups named ``<name>.…``."""
     grants = [
         {"resource": "topic", "pattern": pattern, "name": topic, "operations": list(READ)} for pattern, topic in topics
@@ -53,7 +55,7 @@ def _reader(name: str, role: str, description: str, topics: Iterable[tuple[str, 
     }
 
 
-def _hub(prefix: str) -> dict:
+def _hub(prefix: str) -> dict[str, object]:
     """Exactly what the hub's processes need, by name prefix (they connect as ``hub`` in hardened mode).
 
     The live namespace (``<prefix>.``) is read and written, never created, altered or deleted: that is
@@ -84,7 +86,7 @@ def _hub(prefix: str) -> dict:
     }
 
 
-def _region_readers(pack: RegionPack, catalog: Catalog) -> list[dict]:
+def _region_readers(pack: RegionPack, catalog: Catalog) -> list[dict[str, object]]:
     """The prefecture, and each municipality (a designated city reading all its wards)."""
 
     def topic(topic_id: str, code: str | None = None) -> str:
@@ -151,7 +153,7 @@ class _Dumper(yaml.SafeDumper):
     """Lists of plain values (operations, codes) on one line: the file stays readable."""
 
 
-def _list(dumper: yaml.SafeDumper, items: list) -> yaml.Node:
+def _list(dumper: yaml.SafeDumper, items: list[object]) -> yaml.Node:
     flow = all(isinstance(item, (str, int)) for item in items)
     return dumper.represent_sequence("tag:yaml.org,2002:seq", items, flow_style=flow)
 

@@ -27,10 +27,13 @@ import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import fastavro
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
+from fastavro.types import Schema
+
+from streams.kernel.messages import AvroRecord
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = b"\x00"
@@ -64,7 +67,7 @@ class AvroSchema:
 
     name: str
     source: str
-    parsed: Any
+    parsed: Schema  # fastavro's parsed form
     canonical: str
     fingerprint: bytes  # 8 bytes, little-endian CRC-64-AVRO
 
@@ -94,7 +97,7 @@ class SchemaStore:
     """
 
     def __init__(self) -> None:
-        self._named: dict[str, Any] = {}
+        self._named: dict[str, dict[str, Any]] = {}  # fastavro's named types, by full name
         self._by_name: dict[str, AvroSchema] = {}
         self._by_fingerprint: dict[bytes, AvroSchema] = {}
 
@@ -135,10 +138,11 @@ class SchemaStore:
 
     def add(self, schema_json: Mapping[str, Any] | str, *, source: str = "<inline>") -> AvroSchema:
         """Register a schema (e.g. an older version a producer may still write with)."""
-        if isinstance(schema_json, str):
-            schema_json = json.loads(schema_json)
+        document = json.loads(schema_json) if isinstance(schema_json, str) else dict(schema_json)
         named = dict(self._named)  # do not let an older version overwrite current named types
-        parsed = parse_schema(copy.deepcopy(schema_json), named_schemas=named)
+        parsed = parse_schema(copy.deepcopy(document), named_schemas=named)
+        if not isinstance(parsed, dict):
+            raise CodecError("unknown_schema", f"{source}: not a named record schema: {document!r:.80}")
         expanded = fastavro.schema.expand_schema(parsed)
         canonical = to_parsing_canonical_form(expanded)
         schema = AvroSchema(
@@ -188,7 +192,7 @@ class SchemaRegistryClient:
         self._schemas: dict[int, str] = {}
         self._lock = threading.Lock()
 
-    def _request(self, method: str, path: str, body: dict | None = None) -> Any:
+    def _request(self, method: str, path: str, body: dict[str, str] | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(
             self.url + path,
@@ -256,19 +260,19 @@ class AvroCodec:
         if registry is not None and not subject:
             raise ValueError("a registry codec needs the subject to register under (e.g. '<topic>-value')")
         self._header = SINGLE_OBJECT_MAGIC + self.schema.fingerprint
-        self._registry_writers: dict[int, Any] = {}
+        self._registry_writers: dict[int, Schema] = {}
 
     # -- encoding --------------------------------------------------------------------------
     def _header_for_write(self) -> bytes:
-        if self.registry is None:
+        if self.registry is None or self.subject is None:  # (a registry codec has a subject: see __init__)
             return self._header
         schema_id = self.registry.register(self.subject, self.schema)  # cached after the first call
         return CONFLUENT_MAGIC + struct.pack(">I", schema_id)
 
-    def encode(self, record: Mapping[str, Any]) -> bytes:
+    def encode(self, record: AvroRecord) -> bytes:
         return self.encode_many([record])[0]
 
-    def encode_many(self, records: Iterable[Mapping[str, Any]]) -> list[bytes]:
+    def encode_many(self, records: Iterable[AvroRecord]) -> list[bytes]:
         """Encode a batch; one buffer reused, the header computed once."""
         header = self._header_for_write()
         parsed = self.schema.parsed
@@ -286,7 +290,7 @@ class AvroCodec:
         return out
 
     # -- decoding --------------------------------------------------------------------------
-    def _writer_for(self, payload: bytes) -> tuple[Any, int]:
+    def _writer_for(self, payload: bytes) -> tuple[Schema, int]:
         if payload[:2] == SINGLE_OBJECT_MAGIC:
             if len(payload) < _SO_HEADER:
                 raise CodecError("truncated", f"{len(payload)} bytes is shorter than the single-object header")
@@ -300,21 +304,22 @@ class AvroCodec:
             if len(payload) < _CF_HEADER:
                 raise CodecError("truncated", f"{len(payload)} bytes is shorter than the Confluent header")
             (schema_id,) = struct.unpack(">I", payload[1:_CF_HEADER])
-            writer = self._registry_writers.get(schema_id)
-            if writer is None:
-                writer = self._registry_writer(schema_id)
-                self._registry_writers[schema_id] = writer
-            return writer, _CF_HEADER
+            registered = self._registry_writers.get(schema_id)
+            if registered is None:
+                registered = self._registry_writer(schema_id)
+                self._registry_writers[schema_id] = registered
+            return registered, _CF_HEADER
         if not payload:
             raise CodecError("truncated", "empty message")
         raise CodecError("bad_magic", f"not Avro single-object encoded (starts with {payload[:4].hex() or 'nothing'})")
 
-    def _registry_writer(self, schema_id: int) -> Any:
+    def _registry_writer(self, schema_id: int) -> Schema:
         """The writer schema a registry has under ``schema_id``: a record of this codec's name, else CodecError."""
+        registry = self.registry
+        if registry is None:
+            raise CodecError("registry", f"schema id {schema_id}: this codec has no registry")
         try:
-            writer = parse_schema(
-                _strip_logical_types(json.loads(self.registry.schema_by_id(schema_id))), named_schemas={}
-            )
+            writer = parse_schema(_strip_logical_types(json.loads(registry.schema_by_id(schema_id))), named_schemas={})
         except CodecError:
             raise
         except Exception as exc:  # not JSON, not an Avro schema: fastavro raises many types
@@ -324,7 +329,7 @@ class AvroCodec:
             raise CodecError("unknown_schema", f"message is a {name}, expected a {self.schema.name}")
         return writer
 
-    def decode(self, payload: bytes) -> dict[str, Any]:
+    def decode(self, payload: bytes | None) -> AvroRecord:
         if payload is None:
             raise CodecError("truncated", "message has no value (null)")
         writer, offset = self._writer_for(payload)
@@ -340,11 +345,11 @@ class AvroCodec:
             raise CodecError("undecodable", f"{type(exc).__name__}: {exc}") from exc
         if body.tell() != len(payload):
             raise CodecError("undecodable", f"{len(payload) - body.tell()} trailing bytes after the record")
-        return record
+        return cast(AvroRecord, record)  # a record schema (every codec's: see __init__) reads a dict
 
-    def decode_many(self, payloads: Iterable[bytes]) -> list[dict[str, Any] | CodecError]:
-        """Decode a batch: each item is the record or the CodecError for that message."""
-        results: list[dict[str, Any] | CodecError] = []
+    def decode_many(self, payloads: Iterable[bytes | None]) -> list[AvroRecord | CodecError]:
+        """Decode a batch: each item is the record or the CodecError for that message (a null value is one)."""
+        results: list[AvroRecord | CodecError] = []
         decode = self.decode
         for payload in payloads:
             try:
@@ -376,7 +381,7 @@ class PrefixedRecordEncoder:
         self._header = SINGLE_OBJECT_MAGIC + store.by_name(schema_name).fingerprint
         self._inner_header = SINGLE_OBJECT_MAGIC + self.inner.schema.fingerprint
 
-    def rest_bytes(self, rest: Mapping[str, Any]) -> bytes:
+    def rest_bytes(self, rest: AvroRecord) -> bytes:
         """The encoding of every field after the first."""
         buf = io.BytesIO()
         try:
@@ -387,10 +392,10 @@ class PrefixedRecordEncoder:
             ) from exc
         return buf.getvalue()
 
-    def inner_body(self, payload: bytes, record: Mapping[str, Any]) -> bytes:
+    def inner_body(self, payload: bytes | None, record: AvroRecord) -> bytes:
         """The first field's bytes: the payload's own body when it was written with the current schema
         (single-object encoding), else the decoded record encoded again."""
-        if payload[:_SO_HEADER] == self._inner_header:
+        if payload is not None and payload[:_SO_HEADER] == self._inner_header:
             return payload[_SO_HEADER:]
         return self.inner.encode(record)[_SO_HEADER:]
 

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from streams.platform import hardening, tls
 from streams.platform.kafka_dist import BrokerError, _quiet, kafka_version, require_java, resolve_jars
@@ -235,7 +236,7 @@ class EmbeddedBroker:
         self,
         nodes: list[KafkaNode],
         ports: dict[int, dict[str, int]],
-        procs: dict[int, subprocess.Popen],
+        procs: dict[int, subprocess.Popen[bytes]],
         ca: tls.CertificateAuthority,
         cluster_id: str,
         hardened: bool,
@@ -261,7 +262,7 @@ class EmbeddedBroker:
     def _secure_when_ready(
         self,
         state: BrokerState,
-        procs: dict[int, subprocess.Popen],
+        procs: dict[int, subprocess.Popen[bytes]],
         ca: tls.CertificateAuthority,
         admin_pem: Path | None,
         timeout_s: float,
@@ -270,6 +271,8 @@ class EmbeddedBroker:
         """Wait until every node answers; hardened, register the admin's client config first and then
         create the hub's credential and apply the access file's grants."""
         if state.hardened:
+            if admin_pem is None:
+                raise BrokerError(f"broker '{self.name}' is hardened but has no admin certificate")
             hardening.register(
                 hardening.registry_file(self.home, self.name, hardening.ADMIN),
                 hardening.admin_security(ca.cert_file, admin_pem),
@@ -303,7 +306,7 @@ class EmbeddedBroker:
         return ports
 
     def _wait_ready(
-        self, state: BrokerState, procs: dict[int, subprocess.Popen], brokers: int, timeout_s: float
+        self, state: BrokerState, procs: dict[int, subprocess.Popen[bytes]], brokers: int, timeout_s: float
     ) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -356,7 +359,7 @@ class EmbeddedBroker:
         ]
         return max(views, key=lambda v: v[1])[0] if views else None
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:  # the JSON of `bosai broker status --json`
         """What `bosai broker status --json` prints."""
         state = self._running()
         leader = self.quorum_leader(state)
@@ -412,10 +415,9 @@ class EmbeddedBroker:
         return state is not None
 
     def log_tail(self, lines: int = 20) -> str:
-        return "\n".join(
-            f"node {n.id}: {KafkaNode(self.home, n.id).log_tail(lines)}"
-            for n in (self.state().nodes if self.state() else ())
-        )
+        state = self.state()
+        nodes = state.nodes if state is not None else ()
+        return "\n".join(f"node {n.id}: {KafkaNode(self.home, n.id).log_tail(lines)}" for n in nodes)
 
 
 def _running_embedded(instance: str) -> BrokerState:

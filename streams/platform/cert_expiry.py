@@ -18,7 +18,7 @@ from pathlib import Path
 
 from cryptography import x509
 from prometheus_client import REGISTRY
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from streams.platform.settings import ENV_CA_FILE, tls_dir
 
@@ -65,7 +65,7 @@ class CertificateExpiry:
     def __init__(self) -> None:
         self._cache: dict[Path, tuple[float, tuple[float, str] | None]] = {}
 
-    def describe(self) -> list:
+    def describe(self) -> list[Metric]:
         return []
 
     def collect(self) -> Iterable[GaugeMetricFamily]:

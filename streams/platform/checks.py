@@ -13,11 +13,13 @@ import io
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from streams.kernel.errors import ConfigError
 
-_REQUIRED = object()
+_REQUIRED = object()  # no default: the key must be there
+_T = TypeVar("_T")
+_D = TypeVar("_D")  # a default's own type
 
 
 class Problems:
@@ -27,7 +29,7 @@ class Problems:
         self.items: list[ConfigError] = []
 
     def add(self, file: Path | str, problem: str, *, where: str | None = None, expected: str | None = None) -> None:
-        """Record a problem; returns None, so a checker can `return problems.add(...)`."""
+        """Record a problem (a checker then returns None: the value it could not make)."""
         self.items.append(ConfigError(file, problem, where=where, expected=expected))
 
     def extend(self, errors: Sequence[ConfigError]) -> None:
@@ -103,15 +105,21 @@ class Entry:
     def __contains__(self, key: str) -> bool:
         return key in self.value
 
-    def _raw(self, key: str, expected: str, default: Any = _REQUIRED) -> Any:
+    def _raw(self, key: str, expected: str, default: object = _REQUIRED) -> Any:
         if key not in self.value:
             if default is _REQUIRED:
                 raise self.error(f"missing key '{key}'", expected)
             return default
         return self.value[key]
 
-    # -- typed values --------------------------------------------------------------------------------
-    def text(self, key: str, *, expected: str, pattern: re.Pattern | None = None, default: Any = _REQUIRED) -> Any:
+    # -- typed values (a default, when given, is returned as it is when the key is absent) ----------------
+    @overload
+    def text(self, key: str, *, expected: str, pattern: re.Pattern[str] | None = None) -> str: ...
+    @overload
+    def text(self, key: str, *, expected: str, pattern: re.Pattern[str] | None = None, default: _D) -> str | _D: ...
+    def text(
+        self, key: str, *, expected: str, pattern: re.Pattern[str] | None = None, default: object = _REQUIRED
+    ) -> object:
         value = self._raw(key, expected, default)
         if value is default and default is not _REQUIRED:
             return value
@@ -119,7 +127,11 @@ class Entry:
             raise self.error(f"{key} is {value!r}", expected)
         return value
 
-    def integer(self, key: str, *, expected: str, minimum: int | None = None, default: Any = _REQUIRED) -> Any:
+    @overload
+    def integer(self, key: str, *, expected: str, minimum: int | None = None) -> int: ...
+    @overload
+    def integer(self, key: str, *, expected: str, minimum: int | None = None, default: _D) -> int | _D: ...
+    def integer(self, key: str, *, expected: str, minimum: int | None = None, default: object = _REQUIRED) -> object:
         value = self._raw(key, expected, default)
         if value is default and default is not _REQUIRED:
             return value
@@ -128,7 +140,7 @@ class Entry:
         return value
 
     def number(
-        self, key: str, *, expected: str = "a number", minimum: float | None = None, default: Any = _REQUIRED
+        self, key: str, *, expected: str = "a number", minimum: float | None = None, default: object = _REQUIRED
     ) -> float:
         value = self._raw(key, expected, default)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
@@ -137,14 +149,16 @@ class Entry:
             raise self.error(f"{key} is {value}", f">= {minimum}")
         return float(value)
 
-    def choice(self, key: str, choices: Sequence[Any], *, default: Any = _REQUIRED) -> Any:
+    def choice(self, key: str, choices: Sequence[_T], *, default: object = _REQUIRED) -> _T:
+        """One of the choices; a default outside them (None) makes an absent key an error naming the choices."""
         expected = " | ".join(str(c) for c in choices)
         value = self._raw(key, expected, default)
         if value not in choices:
             raise self.error(f"{key} is {value!r}", expected)
-        return value
+        chosen: _T = value  # one of the choices (checked above)
+        return chosen
 
-    def strings(self, key: str, *, expected: str, pattern: re.Pattern | None = None) -> tuple[str, ...]:
+    def strings(self, key: str, *, expected: str, pattern: re.Pattern[str] | None = None) -> tuple[str, ...]:
         """A list of strings (empty when absent)."""
         value = self.value.get(key) or []
         if not isinstance(value, list) or any(

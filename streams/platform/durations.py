@@ -13,7 +13,7 @@ _DURATION = re.compile(r"^(\d+)\s*(ms|s|m|h|d|w)$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": MINUTE_MS, "h": HOUR_MS, "d": DAY_MS, "w": 7 * DAY_MS}
 
 
-def parse_duration_ms(value: Any, *, file: Path | str, where: str, what: str = "retention") -> int:
+def parse_duration_ms(value: Any, *, file: Path | str, where: str | None, what: str = "retention") -> int:
     """``7d`` -> 604800000; ``infinite`` -> -1; a bare integer is milliseconds."""
     if isinstance(value, bool):
         raise ConfigError(

@@ -22,6 +22,7 @@ import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from streams.kernel.errors import BosaiError
 from streams.platform import tls
@@ -69,7 +70,7 @@ def register(path: Path, security: ClientSecurity, bootstrap: str, state_file: P
 
 def write_client_config(path: Path, security: ClientSecurity, *, previous_document: Path | None = None) -> Path:
     """Write a hub client config (0600); a registered one keeps its bootstrap and broker (so it stays registered)."""
-    kept: dict = {}
+    kept: dict[str, Any] = {}
     if previous_document is not None and previous_document.exists():
         try:
             old = json.loads(previous_document.read_text(encoding="utf-8"))
@@ -108,6 +109,8 @@ async def _wait_login(bootstrap: str, security: ClientSecurity, timeout_s: float
     host, _, port = sorted(addresses(bootstrap))[0].rpartition(":")
     context = ssl_context_for(security)
     deadline = time.monotonic() + timeout_s
+    if security.username is None or security.password is None:
+        raise BosaiError(f"{security.source}: no SCRAM username and password to log in with")
     while not await scram_login(host, int(port), context, security.username, security.password):
         if time.monotonic() > deadline:
             raise BosaiError(f"the broker at {bootstrap} did not accept the {security.username} credential in time")
@@ -124,8 +127,8 @@ async def ensure_hub_credential(
 ) -> ClientSecurity:
     """Create the ``hub`` SCRAM credential, or register again the one the hub already holds (``previous``),
     or replace it (``rotate``). Returns the hub's client security (the password in it, never printed)."""
-    keep = previous is not None and not rotate and previous.username == HUB and previous.password
-    password = previous.password if keep else secrets.token_urlsafe(32)
+    kept = previous.password if previous is not None and not rotate and previous.username == HUB else None
+    password = kept or secrets.token_urlsafe(32)
     await issue_credential_with(admin_bootstrap, HUB, password)
     security = ClientSecurity(
         protocol="SASL_SSL", username=HUB, password=password, ca_file=str(ca_file), source="the hub credential"

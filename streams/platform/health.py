@@ -22,11 +22,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 from wsgiref.simple_server import make_server
 
 from prometheus_client import REGISTRY, make_wsgi_app
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import ThreadingWSGIServer, _SilentHandler
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 STALE_AFTER_S = 30.0  # no heartbeat for this long: the loop is stuck (probes add their own failure threshold)
 BEAT_EVERY_S = 2.0
@@ -101,33 +104,34 @@ async def heartbeat(every_s: float = BEAT_EVERY_S, liveness: Liveness = LIVENESS
         await asyncio.sleep(every_s)
 
 
-def start_heartbeat() -> asyncio.Task:
+def start_heartbeat() -> asyncio.Task[None]:
     """The heartbeat as a task of the running loop (cancel it when the process ends)."""
     return asyncio.get_running_loop().create_task(heartbeat(), name="bosai-heartbeat")
 
 
-def liveness_answer(liveness: Liveness = LIVENESS) -> tuple[int, dict]:
+def liveness_answer(liveness: Liveness = LIVENESS) -> tuple[int, dict[str, Any]]:
     age, alive = liveness.age(), liveness.alive()
-    body = {"status": "ok" if alive else "stalled", "heartbeat_age_s": None if age is None else round(age, 3)}
+    body: dict[str, Any] = {
+        "status": "ok" if alive else "stalled",
+        "heartbeat_age_s": None if age is None else round(age, 3),
+    }
     return (200 if alive else 503), body
 
 
-def readiness_answer(readiness: Readiness = READINESS, liveness: Liveness = LIVENESS) -> tuple[int, dict]:
+def readiness_answer(readiness: Readiness = READINESS, liveness: Liveness = LIVENESS) -> tuple[int, dict[str, Any]]:
     checks = readiness.checks()
     ready = liveness.alive() and all(c.ok for c in checks)
-    body = {
-        "status": "ready" if ready else "not ready",
-        "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks},
-    }
+    results: dict[str, dict[str, object]] = {c.name: {"ok": c.ok, "detail": c.detail} for c in checks}
     if not liveness.alive():
-        body["checks"]["heartbeat"] = {"ok": False, "detail": "the event loop has not turned"}
+        results["heartbeat"] = {"ok": False, "detail": "the event loop has not turned"}
+    body: dict[str, Any] = {"status": "ready" if ready else "not ready", "checks": results}
     return (200 if ready else 503), body
 
 
 class _HealthCollector:
     """``bosai_ready{check}`` and ``bosai_heartbeat_age_seconds``, built at scrape time."""
 
-    def describe(self) -> list:
+    def describe(self) -> list[Metric]:
         return []
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
@@ -137,19 +141,20 @@ class _HealthCollector:
         age = GaugeMetricFamily(
             "bosai_heartbeat_age_seconds", "Seconds since the process's event loop last turned (liveness)."
         )
-        if LIVENESS.age() is not None:
-            age.add_metric([], LIVENESS.age())
+        seconds = LIVENESS.age()
+        if seconds is not None:
+            age.add_metric([], seconds)
         return [ready, age]
 
 
 REGISTRY.register(_HealthCollector())
 
 
-def wsgi_app(metrics_app: Callable | None = None) -> Callable:
+def wsgi_app(metrics_app: WsgiApp | None = None) -> WsgiApp:
     """/metrics (prometheus-client's app), /healthz and /readyz; anything else 404."""
     metrics = metrics_app or make_wsgi_app(REGISTRY)
 
-    def app(environ: dict, start_response: Callable) -> list[bytes]:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")
         if path in ("/healthz", "/readyz"):
             status, body = liveness_answer() if path == "/healthz" else readiness_answer()

@@ -14,6 +14,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from types import TracebackType
 
 import aiohttp
 
@@ -58,7 +59,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         """Wait before attempt ``attempt + 1``: exponential, with equal jitter."""
-        ceiling = min(self.max_backoff_s, self.initial_backoff_s * 2 ** (attempt - 1))
+        ceiling = min(self.max_backoff_s, self.initial_backoff_s * 2.0 ** (attempt - 1))
         return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
@@ -86,7 +87,9 @@ class HttpFetcher:
         self.session = aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": USER_AGENT})
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self.session is not None:
             await self.session.close()
             self.session = None
@@ -108,10 +111,14 @@ class HttpFetcher:
             result = {304: NOT_MODIFIED, 404: NOT_FOUND}.get(fetched.status, OK)
             metrics.POLL_REQUESTS.labels(self.poller, result).inc()
             return fetched
-        raise last  # type: ignore[misc]  # at least one attempt was made
+        if last is None:
+            raise FetchError(HTTP_ERROR, url, f"no attempt made ({self.policy.attempts} attempts allowed)")
+        raise last
 
     async def _once(self, url: str, if_modified_since: str | None, not_found_ok: bool) -> Fetched:
         headers = {"If-Modified-Since": if_modified_since} if if_modified_since else {}
+        if self.session is None:
+            raise RuntimeError("HttpFetcher.get outside `async with HttpFetcher(...)`: no session")
         try:
             async with self.session.get(url, headers=headers, allow_redirects=True) as response:
                 if response.status == 304:

@@ -18,6 +18,7 @@ import ssl
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from types import TracebackType
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -30,14 +31,19 @@ from aiokafka.errors import (
     SaslAuthenticationFailed,
 )
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.structs import ConsumerRecord
 
 from streams.kernel.messages import OutRecord
 from streams.platform.kafka_security import ClientSecurity, client_security
 
 log = logging.getLogger("bosai.kafka")
 
+# A consumed record: the hub's consumers have no deserializers, so its key and value are bytes (or None).
+Record = ConsumerRecord[bytes, bytes]
+
 __all__ = [
     "TopicPartition",
+    "Record",
     "BatchSender",
     "RecordWriter",
     "transactional_producer",
@@ -227,7 +233,9 @@ class GroupLag:
     async def __aenter__(self) -> GroupLag:
         return self
 
-    async def __aexit__(self, *_exc: object) -> None:
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.close()
 
     async def _clients(self) -> tuple[AIOKafkaConsumer, AIOKafkaAdminClient]:
@@ -272,7 +280,7 @@ class GroupLag:
 
     async def _records(self, tp: TopicPartition, start: int, end: int) -> int:
         """Committed records between two offsets of one partition (markers take offsets, not records)."""
-        client = self._consumer
+        client, _ = await self._clients()
         client.assign([tp])
         try:
             client.seek(tp, start)
@@ -305,7 +313,7 @@ async def uncommitted(
         messages = await read_range(
             bootstrap, {tp: committed.get(tp, 0) for tp in small}, {tp: ends[tp] for tp in small}
         )
-        counted = defaultdict(int)
+        counted: defaultdict[TopicPartition, int] = defaultdict(int)
         for message in messages:
             counted[TopicPartition(message.topic, message.partition)] += 1
         gaps.update({tp: counted[tp] for tp in small})
@@ -314,7 +322,7 @@ async def uncommitted(
 
 async def read_range(
     bootstrap: str, starts: Mapping[TopicPartition, int], ends: Mapping[TopicPartition, int], *, timeout_s: float = 10.0
-) -> list:
+) -> list[Record]:
     """Every committed message between start and end offsets of the given partitions.
 
     Ends are positions, not message offsets: in a topic written by transactions, the commit markers take
@@ -322,7 +330,7 @@ async def read_range(
     wanted = {tp: end for tp, end in ends.items() if end > starts.get(tp, 0)}
     if not wanted:
         return []
-    messages = []
+    messages: list[Record] = []
     async with started_consumer(bootstrap) as client:
         client.assign(list(wanted))
         for tp in wanted:
@@ -350,7 +358,7 @@ async def count_messages(
     return len(await read_range(bootstrap, starts, ends))
 
 
-async def read_since(bootstrap: str, topics: Iterable[str], since_ms: int, *, timeout_s: float = 30.0) -> list:
+async def read_since(bootstrap: str, topics: Iterable[str], since_ms: int, *, timeout_s: float = 30.0) -> list[Record]:
     """Every message of the topics written at or after ``since_ms`` (record timestamps), up to the current ends.
 
     What a poller reads back from the topics it writes, to know on start what it already produced.
@@ -441,14 +449,14 @@ class RecordWriter:
         return written
 
 
-async def read_partition(bootstrap: str, topic: str, partition: int, *, timeout_s: float = 60.0) -> list:
+async def read_partition(bootstrap: str, topic: str, partition: int, *, timeout_s: float = 60.0) -> list[Record]:
     """Every committed record of one partition, from the oldest retained to the end (restoring state)."""
     tp = TopicPartition(topic, partition)
     async with started_consumer(bootstrap) as client:
         client.assign([tp])
         await client.seek_to_beginning(tp)
         end = (await client.end_offsets([tp]))[tp]
-        records: list = []
+        records: list[Record] = []
         deadline = asyncio.get_running_loop().time() + timeout_s
         while await client.position(tp) < end:
             if asyncio.get_running_loop().time() > deadline:
@@ -487,4 +495,6 @@ class BatchSender:
     async def send(self, records: Sequence[OutRecord]) -> int:
         """Send and wait until the broker has every record (acks=all); return the bytes written."""
         await self.start()
+        if self._writer is None:
+            raise RuntimeError("the producer stopped while sending")
         return await self._writer.write(records)

@@ -37,7 +37,7 @@ async def observe(admin: AIOKafkaAdminClient, names: Sequence[str]) -> tuple[dic
     if not present:
         return observed, broker_count
     described = await admin.describe_topics(present)
-    shapes = {}
+    shapes: dict[str, tuple[int, int]] = {}
     for topic in described:
         partitions = topic["partitions"]
         rf = max((len(p["replicas"]) for p in partitions), default=0)
@@ -60,7 +60,7 @@ async def observe(admin: AIOKafkaAdminClient, names: Sequence[str]) -> tuple[dic
 
 async def apply_plan(admin: AIOKafkaAdminClient, result: Plan) -> None:
     """Carry out a plan's changes: create, add partitions, set configs (catalog keys only)."""
-    creates = [a.spec for a in result.changes if a.kind == "create"]
+    creates = result.creates
     if creates:
         new_topics = [NewTopic(s.name, s.partitions, s.replication_factor, topic_configs=s.configs) for s in creates]
         response = await admin.create_topics(new_topics)
@@ -158,7 +158,7 @@ async def scram_users(admin: AIOKafkaAdminClient) -> dict[str, int]:
     """Users with a SCRAM-SHA-512 credential, with its iteration count."""
     response = await admin._send_request(protocol.DescribeScram(None))
     protocol.raise_for(response.error_code, response.error_message, "DescribeUserScramCredentials")
-    users = {}
+    users: dict[str, int] = {}
     for user, error_code, _message, infos, _tags in response.results:
         if error_code:
             continue
@@ -176,7 +176,14 @@ def salted_password(password: str, salt: bytes, iterations: int = protocol.SCRAM
 async def upsert_scram(admin: AIOKafkaAdminClient, user: str, password: str) -> None:
     """Create or replace user's SCRAM-SHA-512 credential."""
     salt = secrets.token_bytes(32)
-    upsertion = (user, protocol.SCRAM_SHA_512, protocol.SCRAM_ITERATIONS, salt, salted_password(password, salt), {})
+    upsertion: protocol.ScramUpsertion = (
+        user,
+        protocol.SCRAM_SHA_512,
+        protocol.SCRAM_ITERATIONS,
+        salt,
+        salted_password(password, salt),
+        {},
+    )
     response = await admin._send_request(protocol.AlterScram([], [upsertion]))
     for result_user, error_code, message, _tags in response.results:
         protocol.raise_for(error_code, message, f"AlterUserScramCredentials (upsert {result_user})")

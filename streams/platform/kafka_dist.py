@@ -35,10 +35,6 @@ _POM_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
 _MIN_JAVA = 17
 
 
-def _quiet(_: str) -> None:
-    return None
-
-
 def pom_path() -> Path:
     return project_root() / "deploy" / "kafka" / "pom.xml"
 
@@ -51,9 +47,10 @@ def kafka_version(pom: Path | None = None) -> str:
     except (OSError, ET.ParseError) as exc:
         raise BrokerError(f"{pom}: cannot read the Kafka POM: {exc}") from exc
     node = root.find("m:properties/m:kafka.version", _POM_NS)
-    if node is None or not (node.text or "").strip():
+    version = (node.text or "").strip() if node is not None else ""
+    if not version:
         raise BrokerError(f"{pom}: no <properties><kafka.version> (expected the pinned Kafka release, e.g. 4.4.0)")
-    return node.text.strip()
+    return version
 
 
 def jar_pins_path() -> Path:

@@ -23,9 +23,10 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from streams.platform.kafka_dist import BrokerError
 from streams.platform.settings import project_root
@@ -84,7 +85,7 @@ class BrokerState:
         raise BrokerError(f"broker '{self.name}' has no node {node_id} (nodes: {[n.id for n in self.nodes]})")
 
     @classmethod
-    def from_json(cls, doc: dict) -> BrokerState:
+    def from_json(cls, doc: dict[str, Any]) -> BrokerState:  # the parsed state file
         return cls(**{**doc, "nodes": tuple(NodeState(**n) for n in doc["nodes"])})
 
 
@@ -98,7 +99,7 @@ def port_open(bootstrap: str, timeout_s: float) -> bool:
         return False
 
 
-def free_port(preferred: int | None = None, taken: set[int] = frozenset()) -> int:
+def free_port(preferred: int | None = None, taken: Set[int] = frozenset()) -> int:
     """A free TCP port on 127.0.0.1: the preferred one when it is free."""
     for candidate in ([preferred] if preferred else []) + [0] * 20:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -106,7 +107,7 @@ def free_port(preferred: int | None = None, taken: set[int] = frozenset()) -> in
                 sock.bind(("127.0.0.1", candidate))
             except OSError:
                 continue
-            port = sock.getsockname()[1]
+            port: int = sock.getsockname()[1]
             if port not in taken:
                 return port
     raise BrokerError("no free TCP port on 127.0.0.1")
@@ -276,7 +277,7 @@ class KafkaNode:
                 f"kafka-storage format failed ({self.config_file}):\n{(fmt.stdout + fmt.stderr).strip()[-2000:]}"
             )
 
-    def launch(self, jvm: list[str]) -> subprocess.Popen:
+    def launch(self, jvm: list[str]) -> subprocess.Popen[bytes]:
         """Start the node's JVM in its own session (it outlives the command that started it)."""
         with open(self.log_file, "ab") as log:
             return subprocess.Popen(

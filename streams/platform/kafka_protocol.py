@@ -56,7 +56,15 @@ class AdminRequestError(BosaiError):
     """The broker refused an ACL or credential request."""
 
 
-def acl_wire(binding: AclBinding) -> tuple:
+# An ACL binding as CreateAcls/DeleteAcls carry it: resource type, name, pattern type, principal, host,
+# operation, permission (the codes of the tables above).
+AclWire = tuple[int, str, int, str, str, int, int]
+TaggedFieldValues = dict[int, bytes]  # a flexible request's tagged fields (the hub sends none)
+ScramDeletion = tuple[str, int, TaggedFieldValues]  # user, mechanism
+ScramUpsertion = tuple[str, int, int, bytes, bytes, TaggedFieldValues]  # user, mechanism, iterations, salt, salted
+
+
+def acl_wire(binding: AclBinding) -> AclWire:
     """An ACL binding as the CreateAcls/DeleteAcls structs take it."""
     return (
         RESOURCE_TYPES[binding.resource_type],
@@ -173,18 +181,18 @@ class AlterUserScramCredentialsRequest_v0(RequestStruct):
 class DescribeScram(Request[DescribeUserScramCredentialsRequest_v0]):
     API_KEY = 50
 
-    def __init__(self, users: list[str] | None):
+    def __init__(self, users: list[str] | None) -> None:
         self._users = users
 
     def build(self, request_struct_class: type[RequestStruct]) -> RequestStruct:
-        users = None if self._users is None else [(u, {}) for u in self._users]
+        users = None if self._users is None else [(u, TaggedFieldValues()) for u in self._users]
         return request_struct_class(users, {})
 
 
 class AlterScram(Request[AlterUserScramCredentialsRequest_v0]):
     API_KEY = 51
 
-    def __init__(self, deletions: list[tuple], upsertions: list[tuple]):
+    def __init__(self, deletions: list[ScramDeletion], upsertions: list[ScramUpsertion]) -> None:
         self._deletions = deletions
         self._upsertions = upsertions
 
@@ -195,7 +203,7 @@ class AlterScram(Request[AlterUserScramCredentialsRequest_v0]):
 class CreateAcls(Request[CreateAclsRequest_v1]):
     API_KEY = 30
 
-    def __init__(self, creations: list[tuple]):
+    def __init__(self, creations: list[AclWire]) -> None:
         self._creations = creations
 
     def build(self, request_struct_class: type[RequestStruct]) -> RequestStruct:
@@ -205,7 +213,7 @@ class CreateAcls(Request[CreateAclsRequest_v1]):
 class DeleteAcls(Request[DeleteAclsRequest_v1]):
     API_KEY = 31
 
-    def __init__(self, filters: list[tuple]):
+    def __init__(self, filters: list[AclWire]) -> None:
         self._filters = filters
 
     def build(self, request_struct_class: type[RequestStruct]) -> RequestStruct:

@@ -60,9 +60,9 @@ class ClientSecurity:
             return f"the certificate {self.cert_file}"
         return "User:ANONYMOUS"
 
-    def document(self, bootstrap: str | None = None, **extra: object) -> dict:
+    def document(self, bootstrap: str | None = None, **extra: object) -> dict[str, object]:
         """The JSON form of a client config file (what :func:`load_client_file` reads)."""
-        doc = {"security_protocol": self.protocol}
+        doc: dict[str, object] = {"security_protocol": self.protocol}
         if self.protocol == "SASL_SSL":
             doc.update(sasl_mechanism=self.mechanism, username=self.username, password=self.password)
         if self.ca_file:
@@ -116,7 +116,9 @@ def load_client_file(path: Path) -> ClientSecurity:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(path, f"cannot read the Kafka client config: {exc.strerror}") from exc
-    except ValueError as exc:
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, f"not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
+    except json.JSONDecodeError as exc:
         raise ConfigError(path, f"not valid JSON: {exc.msg} at line {exc.lineno}") from exc
     return parse_client_document(raw, path)
 
@@ -160,6 +162,8 @@ def addresses(bootstrap: str) -> frozenset[str]:
 
 def _broker_alive(state_file: str | None) -> bool:
     """Whether the broker that registered a config still runs (any of its nodes' pids is alive)."""
+    if state_file is None:
+        return False
     try:
         nodes = json.loads(Path(state_file).read_text())["nodes"]
     except (OSError, ValueError, TypeError, KeyError):

@@ -10,30 +10,14 @@ from __future__ import annotations
 import platform
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Protocol
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, Info
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from streams.kernel.batch import BatchResult, ChangeT, StateT
+from streams.kernel.messages import OutRecord
 from streams.kernel.region import RegionPack
-
-
-class BatchFigures(Protocol):
-    """What a processed batch tells the metrics (the pipeline's BatchResult has these)."""
-
-    dead_letters: Mapping[str, int]
-    readings_valid: int
-    readings_missing: int
-    readings_stale: int
-    geofence_nearest: int
-    geofence_none: int
-    event_time_max: int | None
-    produced_at: Sequence[int]
-    alerts: Sequence
-    reports: Mapping[str, int]
-    areas_skipped: int
-
 
 READINGS = Counter("bosai_readings_total", "Readings through each stage.", ["region", "stage"])
 DEAD_LETTERS = Counter("bosai_dead_letters_total", "Messages dead-lettered, by reason code.", ["region", "reason"])
@@ -260,7 +244,13 @@ def serve(port: int, host: str = "127.0.0.1") -> int:
 
 
 def observe_batch(
-    region: str, result: BatchFigures, *, started_s: float, finished_s: float, bytes_written: int, records: Sequence
+    region: str,
+    result: BatchResult[StateT, ChangeT],
+    *,
+    started_s: float,
+    finished_s: float,
+    bytes_written: int,
+    records: Sequence[OutRecord],
 ) -> None:
     dead = sum(result.dead_letters.values())
     READINGS.labels(region, "received").inc(result.readings_valid + dead)
@@ -281,7 +271,13 @@ def observe_batch(
 
 
 def observe_official_batch(
-    region: str, result: BatchFigures, *, started_s: float, finished_s: float, bytes_written: int, records: Sequence
+    region: str,
+    result: BatchResult[StateT, ChangeT],
+    *,
+    started_s: float,
+    finished_s: float,
+    bytes_written: int,
+    records: Sequence[OutRecord],
 ) -> None:
     """A batch of official reports: outcomes per rule, skipped areas, dead letters, alert events, deliveries."""
     for key, count in result.reports.items():
@@ -293,14 +289,14 @@ def observe_official_batch(
     BATCH_SECONDS.labels(region).observe(finished_s - started_s)
 
 
-def _observe_outputs(region: str, result: BatchFigures, records: Sequence) -> None:
+def _observe_outputs(region: str, result: BatchResult[StateT, ChangeT], records: Sequence[OutRecord]) -> None:
     """Dead letters, alert events and what was delivered where (both pipelines)."""
     for reason, count in result.dead_letters.items():
         DEAD_LETTERS.labels(region, reason).inc(count)
     for out in result.alerts:
-        record = out.record
-        for code in record["municipality_codes"]:
-            ALERT_EVENTS.labels(region, record["rule"], record["level"], record["msg_type"], code).inc()
+        alert = out.record
+        for code in alert["municipality_codes"]:
+            ALERT_EVENTS.labels(region, alert["rule"], alert["level"], alert["msg_type"], code).inc()
     per_topic: dict[str, list[int]] = {}
     for record in records:
         tally = per_topic.setdefault(record.topic, [0, 0])
@@ -352,7 +348,7 @@ class StationClock:
 
     def export(self, silence: GaugeMetricFamily, last_reading: GaugeMetricFamily, silent: GaugeMetricFamily) -> None:
         silent_count = 0
-        if self.latest is not None:
+        if self.latest is not None and self.first is not None:  # both set by the first update
             latest, first = self.latest, self.first
             for station_id, seconds in list(self.last.items()):
                 since = seconds if seconds is not None else first
@@ -369,7 +365,7 @@ class _StationClocks(Collector):
     def __init__(self) -> None:
         self.clocks: dict[str, StationClock] = {}
 
-    def describe(self) -> list:
+    def describe(self) -> list[Metric]:
         return []  # built at scrape time; one instance per process, so no name can clash
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
@@ -402,8 +398,8 @@ def initialise(pack: RegionPack, *, dead_letter_reasons: Iterable[str], official
         READINGS.labels(pack.name, stage)
     for reason in dead_letter_reasons:
         DEAD_LETTERS.labels(pack.name, reason)
-    for rule in official_rules:
-        OFFICIAL_REPORTS.labels(pack.name, rule, "applied")
+    for official_rule in official_rules:
+        OFFICIAL_REPORTS.labels(pack.name, official_rule, "applied")
     OFFICIAL_AREAS_SKIPPED.labels(pack.name)
     for method in ("nearest", "none"):
         GEOFENCE_FALLBACKS.labels(pack.name, method)

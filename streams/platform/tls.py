@@ -90,11 +90,17 @@ def ensure_ca(tls_dir: Path, common_name: str = "bosai hub local CA") -> Certifi
 
 
 def _issue(
-    ca: CertificateAuthority, out_file: Path, common_name: str, usages: list, alt_names: list[x509.GeneralName]
+    ca: CertificateAuthority,
+    out_file: Path,
+    common_name: str,
+    usages: list[x509.ObjectIdentifier],
+    alt_names: list[x509.GeneralName],
 ) -> Path:
     """A key + certificate chain (PEM, 0600) signed by the CA."""
     check_private(ca.key_file, "the CA's private key")
     ca_key = serialization.load_pem_private_key(ca.key_file.read_bytes(), password=None)
+    if not isinstance(ca_key, rsa.RSAPrivateKey):  # the CA this module makes has an RSA key
+        raise ValueError(f"{ca.key_file}: a {type(ca_key).__name__}, not the CA's RSA private key")
     ca_cert = x509.load_pem_x509_certificate(ca.cert_file.read_bytes())
     key = _new_key()
     now = dt.datetime.now(dt.UTC)

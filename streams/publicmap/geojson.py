@@ -18,21 +18,22 @@ from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
 from streams.kernel.region import RegionPack
+from streams.publicmap.labels import PageData
 from streams.publicmap.view import PublicMap
 
 DECIMALS = 5
 ZONE_TOLERANCE_DEG = 0.00005  # about 5 m: zones are drawn, not measured, on the page
 
 
-def _rounded(geometry: BaseGeometry) -> dict:
+def _rounded(geometry: BaseGeometry) -> PageData:
     return mapping(shapely.transform(geometry, lambda coords: np.round(coords, DECIMALS)))
 
 
-def collection(features: list[dict]) -> dict:
+def collection(features: list[PageData]) -> PageData:
     return {"type": "FeatureCollection", "features": features}
 
 
-def municipalities(packs: Sequence[RegionPack]) -> dict:
+def municipalities(packs: Sequence[RegionPack]) -> PageData:
     features = []
     for pack in packs:
         for municipality, boundary in pack.boundaries():
@@ -56,7 +57,7 @@ def municipalities(packs: Sequence[RegionPack]) -> dict:
     return collection(features)
 
 
-def hazard_zones(packs: Sequence[RegionPack]) -> dict:
+def hazard_zones(packs: Sequence[RegionPack]) -> PageData:
     features = []
     for pack in packs:
         for zone in pack.zones:
@@ -78,7 +79,7 @@ def hazard_zones(packs: Sequence[RegionPack]) -> dict:
     return collection(features)
 
 
-def alerts(public_map: PublicMap, packs: Sequence[RegionPack]) -> dict:
+def alerts(public_map: PublicMap, packs: Sequence[RegionPack]) -> PageData:
     """Current public alerts; each feature's geometry is the MultiPolygon of its municipalities."""
     shapes = {m.code: b for pack in packs for m, b in pack.boundaries()}
     features = []
@@ -94,7 +95,7 @@ def alerts(public_map: PublicMap, packs: Sequence[RegionPack]) -> dict:
     return collection(features)
 
 
-def stations(public_map: PublicMap) -> dict:
+def stations(public_map: PublicMap) -> PageData:
     """Public stations with their latest values (stations that have reported nothing yet included, empty)."""
     reported = {(s["region"], s["id"]): s for s in public_map.stations()}
     features = []

@@ -11,11 +11,13 @@ a text label too, so nothing is told by colour alone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from typing import Any
 
+from streams.kernel.messages import AvroRecord
 from streams.kernel.model import RiverStages
 
 Text = dict[str, str]  # {"ja": …, "en": …}
+PageData = dict[str, Any]  # a JSON object the residents' page receives (built here, read by its script)
 
 HUB_NOTE: Text = {
     "ja": "観測値に基づく情報（気象庁の警報ではありません）",
@@ -87,14 +89,14 @@ RAIN_CLASSES: tuple[tuple[float, str], ...] = (
 )
 
 
-def tone_of(record: Mapping) -> str:
+def tone_of(record: AvroRecord) -> str:
     warning_level = record.get("warning_level")
     if warning_level:
         return f"level{min(max(int(warning_level), 2), 5)}"
     return _SEVERITY_TONE.get(record.get("severity", ""), "minor")
 
 
-def priority(record: Mapping) -> tuple[int, int, int, int]:
+def priority(record: AvroRecord) -> tuple[int, int, int, int]:
     """Which alert a municipality is coloured by: 警戒レベル first, then severity, level, recency."""
     return (
         int(record.get("warning_level") or 0),
@@ -104,11 +106,11 @@ def priority(record: Mapping) -> tuple[int, int, int, int]:
     )
 
 
-def is_jma(record: Mapping) -> bool:
+def is_jma(record: AvroRecord) -> bool:
     return record.get("source") == "jma"
 
 
-def level_label(record: Mapping, event_en: str | None) -> Text:
+def level_label(record: AvroRecord, event_en: str | None) -> Text:
     """警戒レベルN相当 where the alert maps to one; otherwise what was observed (e.g. 非常に激しい雨)."""
     warning_level = record.get("warning_level")
     if warning_level:
@@ -116,7 +118,7 @@ def level_label(record: Mapping, event_en: str | None) -> Text:
     return {"ja": record["event"], "en": event_en or record["event"]}
 
 
-def what_label(record: Mapping, event_en: str | None) -> Text:
+def what_label(record: AvroRecord, event_en: str | None) -> Text:
     """What the alert is about: JMA's report kind as JMA names it, or the hub's observed event."""
     official = record.get("official") or {}
     if is_jma(record) and official.get("info_kind"):
@@ -125,7 +127,7 @@ def what_label(record: Mapping, event_en: str | None) -> Text:
     return {"ja": record["event"], "en": event_en or record["event"]}
 
 
-def source_label(record: Mapping) -> dict:
+def source_label(record: AvroRecord) -> PageData:
     """Who issued it, and the note or credit that goes with it."""
     if is_jma(record):
         official = record.get("official") or {}
@@ -134,7 +136,7 @@ def source_label(record: Mapping) -> dict:
     return {"kind": "hub", "name": HUB_SOURCE, "note": HUB_NOTE}
 
 
-def headline(record: Mapping, *, station_name_en: str | None, area_en: str, event_en: str | None) -> Text:
+def headline(record: AvroRecord, *, station_name_en: str | None, area_en: str, event_en: str | None) -> Text:
     """JMA's own headline for its reports; the hub's headline, with an English line, for its own."""
     official = record.get("official") or {}
     if is_jma(record):
@@ -147,7 +149,7 @@ def headline(record: Mapping, *, station_name_en: str | None, area_en: str, even
     return {"ja": record["headline"], "en": f"{where} ({area_en}): {event_en or record['event']}{cleared}: {amount}"}
 
 
-def river_stage(level_m: float | None, stages: RiverStages | None) -> dict | None:
+def river_stage(level_m: float | None, stages: RiverStages | None) -> PageData | None:
     """The highest published stage a water level reaches, with its label; None without stages or level."""
     if stages is None or level_m is None:
         return None

@@ -39,9 +39,9 @@ def sse_event(event: str, data: bytes, event_id: str | None = None) -> bytes:
 
 @dataclass(eq=False)
 class _Client:
-    queue: asyncio.Queue = field(default_factory=asyncio.Queue)
+    queue: asyncio.Queue[bytes] = field(default_factory=asyncio.Queue)
     dropped: str | None = None
-    task: asyncio.Task | None = None  # the request handler serving it
+    task: asyncio.Task[web.StreamResponse] | None = None  # the request handler serving it
     writing_since: float | None = None  # monotonic time a write began, while it has not finished
 
 
@@ -68,7 +68,7 @@ class LiveStream:
         self.data_time = data_time
         self.clients: set[_Client] = set()
         self.dropped = 0
-        self._beats: asyncio.Task | None = None
+        self._beats: asyncio.Task[None] | None = None
 
     @property
     def last_id(self) -> str:

@@ -31,13 +31,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from streams.delivery import cap
 from streams.delivery.atom import render_atom
 from streams.kernel.errors import BosaiError
+from streams.kernel.messages import AvroRecord
 from streams.kernel.region import RegionPack
 from streams.kernel.topics import HubTopics
 from streams.packs.region_pack import load_pack
@@ -48,6 +49,7 @@ from streams.platform.topic_catalog import load_default_catalog
 from streams.publicmap import geojson as public_geojson
 from streams.publicmap import labels
 from streams.publicmap.http import Body, dumps, load_assets, security_headers
+from streams.publicmap.labels import PageData
 from streams.publicmap.live_stream import LiveStream
 from streams.publicmap.view import PublicMap, RegionView
 
@@ -73,7 +75,7 @@ class WebState:
         self.updated_at: float | None = None  # wall clock of the last change (for /healthz)
         self.ready = False  # the topics have been read up to their end once
 
-    def apply(self, *, alerts: Sequence[dict] = (), readings: Sequence[dict] = ()) -> None:
+    def apply(self, *, alerts: Sequence[AvroRecord] = (), readings: Sequence[AvroRecord] = ()) -> None:
         ignored = self.map.ignored
         change = self.map.apply(alerts=alerts, readings=readings)
         if self.map.ignored > ignored:
@@ -98,7 +100,9 @@ class WebState:
         return self.rendered("snapshot", lambda: dumps(self.map.snapshot()), "application/json").data
 
 
-def page_config(packs: Sequence[RegionPack], tile_url: str | None, tile_attribution: str, heartbeat_s: float) -> dict:
+def page_config(
+    packs: Sequence[RegionPack], tile_url: str | None, tile_attribution: str, heartbeat_s: float
+) -> PageData:
     return {
         "regions": [
             {
@@ -120,12 +124,12 @@ def page_config(packs: Sequence[RegionPack], tile_url: str | None, tile_attribut
 class WebHandlers:
     """Every route of the page: request handling lives here, behind one middleware."""
 
-    def __init__(self, state: WebState, assets: dict[str, Body], config: dict, headers: dict[str, str]):
+    def __init__(self, state: WebState, assets: dict[str, Body], config: PageData, headers: dict[str, str]) -> None:
         self.state, self.assets, self.headers = state, assets, headers
         self.config = Body.of(dumps(config), "application/json")
 
     @web.middleware
-    async def guard(self, request: web.Request, handler: Callable) -> web.StreamResponse:
+    async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """In front of every request: security headers (and, later, request limits)."""
         response = await handler(request)
         if not response.prepared:
@@ -251,8 +255,8 @@ def build_app(handlers: WebHandlers) -> web.Application:
 async def follow(
     bootstrap: str,
     topics: Sequence[str],
-    decode: Callable[[Any], dict | None],
-    apply: Callable[[list[dict]], None],
+    decode: Callable[[kafka.Record], AvroRecord | None],
+    apply: Callable[[list[AvroRecord]], None],
     ready: asyncio.Event,
 ) -> None:
     """Read the topics from the beginning, then keep following them; each batch is applied at once."""
@@ -266,10 +270,12 @@ async def follow(
                 ready.set()
 
 
-def decoder(codec: AvroCodec, topic_kind: str, keys: dict[str, set[bytes]] | None = None) -> Callable:
+def decoder(
+    codec: AvroCodec, topic_kind: str, keys: dict[str, set[bytes]] | None = None
+) -> Callable[[kafka.Record], AvroRecord | None]:
     """Decode a message, or None (counted and logged) when it is not for the map or cannot be read."""
 
-    def decode(message: Any) -> dict | None:
+    def decode(message: kafka.Record) -> AvroRecord | None:
         if keys is not None and message.key not in keys.get(message.topic, ()):
             metrics.WEB_IGNORED.labels(topic_kind, "station_not_public").inc()
             return None  # a station that is not public: not even decoded
@@ -352,7 +358,7 @@ async def serve_web(
 
 def _followers(
     bootstrap: str, store: SchemaStore, packs: Sequence[RegionPack], topic_sets: Sequence[HubTopics], state: WebState
-) -> tuple[list[asyncio.Task], list[asyncio.Event]]:
+) -> tuple[list[asyncio.Task[None]], list[asyncio.Event]]:
     """Two consumers, so a flood of readings never delays an alert: the public alerts, and the readings
     (of public stations only, told apart by their key)."""
     public_keys = {
@@ -383,7 +389,9 @@ def _followers(
     return tasks, ready
 
 
-async def _until_ready_or_stopped(events: list[asyncio.Event], tasks: list[asyncio.Task], stop: asyncio.Event) -> None:
+async def _until_ready_or_stopped(
+    events: list[asyncio.Event], tasks: list[asyncio.Task[None]], stop: asyncio.Event
+) -> None:
     waits = [asyncio.create_task(e.wait()) for e in events]
     stopping = asyncio.create_task(stop.wait())
     try:
@@ -397,7 +405,7 @@ async def _until_ready_or_stopped(events: list[asyncio.Event], tasks: list[async
             wait.cancel()
 
 
-async def _until_stopped(tasks: list[asyncio.Task], stop: asyncio.Event) -> None:
+async def _until_stopped(tasks: list[asyncio.Task[None]], stop: asyncio.Event) -> None:
     stopping = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait([*tasks, stopping], return_when=asyncio.FIRST_COMPLETED)
@@ -406,7 +414,7 @@ async def _until_stopped(tasks: list[asyncio.Task], stop: asyncio.Event) -> None
         stopping.cancel()
 
 
-def _raise_if_ended(tasks: list[asyncio.Task]) -> None:
+def _raise_if_ended(tasks: list[asyncio.Task[None]]) -> None:
     for task in tasks:
         if task.done() and not task.cancelled() and task.exception() is not None:
             raise BosaiError(f"following the topics failed: {task.exception()!r}")

@@ -22,11 +22,14 @@ from dataclasses import dataclass, field
 from streams.delivery.atom import CurrentAlerts, feed_entries
 from streams.delivery.cap import cap_identifier
 from streams.kernel.access import Principal, visible
+from streams.kernel.alerts import Level
+from streams.kernel.messages import AvroRecord
 from streams.kernel.model import SensorKind, Station
 from streams.kernel.region import RegionPack
-from streams.kernel.rules import Level, Rule, Sample, measure, sample_of
+from streams.kernel.rules import Rule, Sample, measure, sample_of
 from streams.kernel.times import DAY_MS, HOUR_MS, jst_iso
 from streams.publicmap import labels
+from streams.publicmap.labels import PageData
 
 PUBLIC_PRINCIPAL = Principal(name="public", role="public", description="anyone: the residents' map", grants=())
 
@@ -66,10 +69,10 @@ class RegionView:
 class Change:
     """What changed on the map: alerts added or updated, alerts gone, municipalities re-coloured, stations."""
 
-    alerts: list[dict] = field(default_factory=list)
+    alerts: list[PageData] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
-    municipalities: dict[str, dict | None] = field(default_factory=dict)  # None: no alert any more
-    stations: list[dict] = field(default_factory=list)
+    municipalities: dict[str, PageData | None] = field(default_factory=dict)  # None: no alert any more
+    stations: list[PageData] = field(default_factory=list)
     official_landslide: list[str] | None = None  # the new set of codes, when it changed
     data_time: int | None = None
 
@@ -80,7 +83,7 @@ class Change:
     def __bool__(self) -> bool:
         return self.has_alerts or bool(self.stations)
 
-    def alerts_event(self) -> dict:
+    def alerts_event(self) -> PageData:
         return {
             "alerts": self.alerts,
             "removed": self.removed,
@@ -89,11 +92,11 @@ class Change:
             "data_time": self.data_time,
         }
 
-    def stations_event(self) -> dict:
+    def stations_event(self) -> PageData:
         return {"stations": self.stations, "data_time": self.data_time}
 
 
-def is_public_alert(record: Mapping) -> bool:
+def is_public_alert(record: AvroRecord) -> bool:
     """Only Actual alerts whose sharing level lets anyone see them (``access_policy.visible``)."""
     return record.get("status", "Actual") == "Actual" and visible(PUBLIC_PRINCIPAL, record)
 
@@ -105,17 +108,17 @@ class PublicMap:
         self.regions = {r.name: r for r in regions}
         self.feed = CurrentAlerts()  # public alert events: the Atom feed and the CAP messages
         self.first_seen: dict[str, int] = {}  # alert id -> event time of its first message
-        self.station_values: dict[tuple[str, str], dict] = {}
+        self.station_values: dict[tuple[str, str], PageData] = {}
         self._history: dict[tuple[str, str], tuple[Sample, ...]] = {}
         self.data_time: dict[str, int] = {}  # region -> newest event time seen
-        self._items: dict[str, dict] = {}  # the current list, as last computed
-        self._statuses: dict[str, dict] = {}
+        self._items: dict[str, PageData] = {}  # the current list, as last computed
+        self._statuses: dict[str, PageData] = {}
         self._landslide: list[str] = []
         self.version = 0  # +1 per change: caches and ETags key on it
         self.ignored = 0  # records refused (not public, not Actual, unknown or non-public station)
 
     # -- input -------------------------------------------------------------------------------------
-    def apply(self, alerts: Iterable[Mapping] = (), readings: Iterable[Mapping] = ()) -> Change:
+    def apply(self, alerts: Iterable[AvroRecord] = (), readings: Iterable[AvroRecord] = ()) -> Change:
         """Apply alert events and enriched readings; what changed for a page that had the state before."""
         change = Change()
         for record in alerts:
@@ -132,7 +135,7 @@ class PublicMap:
             change.data_time = max(self.data_time.values(), default=None)
         return change
 
-    def _apply_alert(self, record: Mapping) -> None:
+    def _apply_alert(self, record: AvroRecord) -> None:
         if not is_public_alert(record):
             self.ignored += 1
             return
@@ -143,11 +146,11 @@ class PublicMap:
         self.first_seen[alert_id] = min(self.first_seen.get(alert_id, record["observed_at"]), record["observed_at"])
         self._advance(record["region"], record["observed_at"])
 
-    def _apply_reading(self, enriched: Mapping) -> dict | None:
+    def _apply_reading(self, enriched: AvroRecord) -> PageData | None:
         reading = enriched["reading"]
         region = self.regions.get(enriched.get("region", ""))
         station = region.stations.get(reading["station_id"]) if region else None
-        if station is None:  # unknown, or not public: never shown
+        if region is None or station is None:  # unknown, or not public: never shown
             self.ignored += 1
             return None
         key = (region.name, station.station_id)
@@ -179,13 +182,13 @@ class PublicMap:
             self.data_time[region] = event_ms
 
     # -- what is current ---------------------------------------------------------------------------
-    def _is_current(self, record: Mapping) -> bool:
+    def _is_current(self, record: AvroRecord) -> bool:
         if record["msg_type"] == "CANCEL":
             return False
         expires = record.get("expires")
         return expires is None or expires > self.data_time.get(record["region"], 0)
 
-    def current_records(self) -> list[dict]:
+    def current_records(self) -> list[AvroRecord]:
         """The latest message of every open public episode, newest first."""
         records = [r for r in self.feed.latest.values() if self._is_current(r)]
         return sorted(records, key=lambda r: (r["observed_at"], r["alert_id"]), reverse=True)
@@ -211,9 +214,9 @@ class PublicMap:
             change.official_landslide = landslide
         self._items, self._statuses, self._landslide = items, statuses, landslide
 
-    def _municipality_statuses(self, records: Sequence[Mapping]) -> dict[str, dict]:
+    def _municipality_statuses(self, records: Sequence[AvroRecord]) -> dict[str, PageData]:
         """Per municipality: the highest current alert (its tone and label) and how many there are."""
-        tops: dict[str, Mapping] = {}
+        tops: dict[str, AvroRecord] = {}
         counts: dict[str, int] = {}
         for record in records:
             for code in record["municipality_codes"]:
@@ -238,18 +241,19 @@ class PublicMap:
         view = self.regions.get(region)
         return view.names.get(code, code) if view else code
 
-    def _event_en(self, record: Mapping) -> str | None:
+    def _event_en(self, record: AvroRecord) -> str | None:
         view = self.regions.get(record["region"])
         return view.events_en.get((record.get("rule", ""), record.get("level", ""))) if view else None
 
-    def item(self, record: Mapping) -> dict:
+    def item(self, record: AvroRecord) -> PageData:
         """One entry of the alert list: where, what, level, since when (JST), source, its CAP message."""
         region = self.regions.get(record["region"])
         event_en = self._event_en(record)
         names = [self._name(record["region"], c) for c in record["municipality_codes"]]
         station = region.stations.get(record.get("station_id", "")) if region else None
         identifier = cap_identifier(record["alert_id"], record["sequence"])
-        since = self.first_seen.get(record["alert_id"], record["observed_at"])
+        observed_at: int = record["observed_at"]
+        since = self.first_seen.get(record["alert_id"], observed_at)
         area_ja = "、".join(names) or record["area"]["description"]
         official = record.get("official") or {}
         return {
@@ -278,19 +282,19 @@ class PublicMap:
             "station": {"id": station.station_id, "lat": station.lat, "lon": station.lon} if station else None,
         }
 
-    def alert_items(self) -> list[dict]:
+    def alert_items(self) -> list[PageData]:
         return [self.item(r) for r in self.current_records()]
 
-    def municipality_statuses(self) -> dict[str, dict]:
+    def municipality_statuses(self) -> dict[str, PageData]:
         return self._municipality_statuses(self.current_records())
 
     def official_landslide_codes(self) -> list[str]:
         return list(self._landslide)
 
-    def stations(self) -> list[dict]:
+    def stations(self) -> list[PageData]:
         return [self.station_values[k] for k in sorted(self.station_values)]
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> PageData:
         """Everything the page shows, in one document (the live stream sends changes to it)."""
         return {
             "version": self.version,
@@ -301,11 +305,11 @@ class PublicMap:
             "stations": self.stations(),
         }
 
-    def public_feed(self) -> list[dict]:
+    def public_feed(self) -> list[AvroRecord]:
         """The entries of ``public.atom``: public alerts, with recent cancels (``atom.CurrentAlerts``)."""
         return feed_entries(self.feed, PUBLIC_PRINCIPAL, public_only=True)
 
-    def cap_record(self, identifier: str) -> dict | None:
+    def cap_record(self, identifier: str) -> AvroRecord | None:
         record = self.feed.by_identifier.get(identifier)
         return record if record is not None and is_public_alert(record) else None
 
@@ -319,7 +323,7 @@ def station_value(
     quality: str,
     precipitation_1h: float | None,
     precipitation_24h: float | None,
-) -> dict:
+) -> PageData:
     """A public station's latest values as the page shows them (rain: 1 h and 24 h; river: level and stage)."""
     is_river = station.kind is SensorKind.RIVER_LEVEL_GAUGE
     water_level = values.get("water_level") if is_river else None

@@ -7,14 +7,26 @@ on, and anything that reads ``client.properties``; see docs/municipalities.md.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from streams.kernel.access import Principal
 
 
-def client_config(
-    principal: Principal, password: str, *, clients_bootstrap: str, ca_file: Path | str
-) -> dict[str, Any]:
+class ClientConfig(TypedDict):
+    """What a municipality's client needs to connect (``bosai access issue --format json``)."""
+
+    principal: str
+    bootstrap_servers: str
+    security_protocol: str
+    sasl_mechanism: str
+    username: str
+    password: str
+    ca_file: str
+    group_prefix: str
+    topics: list[str]
+
+
+def client_config(principal: Principal, password: str, *, clients_bootstrap: str, ca_file: Path | str) -> ClientConfig:
     """What a municipality's IT staff need to connect (the JSON form of ``bosai access issue``)."""
     return {
         "principal": principal.name,
@@ -29,14 +41,14 @@ def client_config(
     }
 
 
-def _header(config: dict[str, Any], principal: Principal) -> str:
+def _header(config: ClientConfig, principal: Principal) -> str:
     return (
         f"# bosai hub credential for {principal.name} ({principal.description})\n"
         f"# Shown once: store the password in your secret store. Rotate with `bosai access issue` again.\n"
     )
 
 
-def _footer(config: dict[str, Any]) -> str:
+def _footer(config: ClientConfig) -> str:
     topics = "\n".join(f"#   {t}" for t in config["topics"]) or "#   (none)"
     return (
         f"# consumer groups must start with {config['group_prefix']}\n"
@@ -45,7 +57,7 @@ def _footer(config: dict[str, Any]) -> str:
     )
 
 
-def render_librdkafka(config: dict[str, Any], principal: Principal) -> str:
+def render_librdkafka(config: ClientConfig, principal: Principal) -> str:
     """The same for librdkafka-based clients (kcat -F, confluent-kafka): librdkafka 2.6.1 or newer."""
     return (
         _header(config, principal)
@@ -61,7 +73,7 @@ def render_librdkafka(config: dict[str, Any], principal: Principal) -> str:
     )
 
 
-def render_client_properties(config: dict[str, Any], principal: Principal) -> str:
+def render_client_properties(config: ClientConfig, principal: Principal) -> str:
     """The same as Java Kafka client properties (kafka-console-consumer, Kafka Connect, Spring …)."""
     return (
         _header(config, principal) + f"bootstrap.servers={config['bootstrap_servers']}\n"

@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import islice
+from typing import Generic, TypeVar
 
 UNKNOWN = "?"  # the principal key of every name the door does not know
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -92,12 +93,15 @@ def _delay(failures: int, free: int, base_s: float, max_s: float) -> float:
     return 0.0 if failures < free else min(max_s, base_s * 2.0 ** min(failures - free, 60))
 
 
-class _Table:
+Key = TypeVar("Key", bound=Hashable)  # an address, a principal, or the pair of them
+
+
+class _Table(Generic[Key]):
     """Failures per key, oldest last failure first; bounded by expiry and by ``max_keys``."""
 
     def __init__(self, policy: LoginPolicy, block_after: int | None):
         self.policy, self.block_after = policy, block_after
-        self.entries: OrderedDict[object, _Failures] = OrderedDict()
+        self.entries: OrderedDict[Key, _Failures] = OrderedDict()
 
     def refusal_s(self, entry: _Failures, now_s: float) -> float:
         """Seconds this entry still refuses attempts (0: none)."""
@@ -110,7 +114,7 @@ class _Table:
     def _expired(self, entry: _Failures, now_s: float) -> bool:
         return now_s - entry.last_s >= self.policy.window_s and self.refusal_s(entry, now_s) == 0
 
-    def count(self, key: object, now_s: float) -> tuple[int, float]:
+    def count(self, key: Key, now_s: float) -> tuple[int, float]:
         """(failures, seconds of refusal left) of a key."""
         entry = self.entries.get(key)
         if entry is None:
@@ -120,7 +124,7 @@ class _Table:
             return 0, 0.0
         return entry.count, self.refusal_s(entry, now_s)
 
-    def add(self, key: object, now_s: float) -> None:
+    def add(self, key: Key, now_s: float) -> None:
         entry = self.entries.get(key)
         if entry is None:
             self._make_room(now_s)
@@ -129,14 +133,14 @@ class _Table:
         entry.last_s = now_s
         self.entries.move_to_end(key)
 
-    def take_back(self, key: object) -> None:
+    def take_back(self, key: Key) -> None:
         entry = self.entries.get(key)
         if entry is not None:
             entry.count -= 1
             if entry.count <= 0:
                 del self.entries[key]
 
-    def forget(self, key: object) -> None:
+    def forget(self, key: Key) -> None:
         self.entries.pop(key, None)
 
     def purge(self, now_s: float, budget: int = 8) -> None:
@@ -159,9 +163,9 @@ class LoginLimiter:
 
     def __init__(self, policy: LoginPolicy = LoginPolicy()):
         self.policy = policy
-        self.pairs = _Table(policy, policy.pair_block_after)
-        self.addresses = _Table(policy, policy.address_block_after)
-        self.principals = _Table(policy, None)
+        self.pairs: _Table[tuple[str, str]] = _Table(policy, policy.pair_block_after)
+        self.addresses: _Table[str] = _Table(policy, policy.address_block_after)
+        self.principals: _Table[str] = _Table(policy, None)
         self.successes: OrderedDict[tuple[str, str], _Success] = OrderedDict()
 
     @property
@@ -252,7 +256,8 @@ class HandshakeBudget:
         if rate_per_s <= 0 or burst < 1 or not 0 <= reserve < burst:
             raise ValueError(f"handshake budget {rate_per_s}/s, burst {burst}, reserve {reserve}: not a budget")
         self.rate_per_s, self.burst, self.reserve = rate_per_s, burst, reserve
-        self.tokens, self.updated_s = burst, None
+        self.tokens = burst
+        self.updated_s: float | None = None  # when tokens were last counted
 
     def take(self, now_s: float, *, privileged: bool) -> float:
         """0 when a handshake may go now (and takes it), else the seconds before asking again."""

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,9 +59,10 @@ def run_pip_audit(lock: Path, *, timeout_s: float = 600.0) -> dict[str, Any]:
     if done.returncode not in (0, 1):  # 1: vulnerabilities found
         raise BosaiError(f"pip-audit failed (exit {done.returncode}): {done.stderr.strip()[-800:]}")
     try:
-        return json.loads(done.stdout)
+        report: dict[str, Any] = json.loads(done.stdout)
     except ValueError:
         raise BosaiError(f"pip-audit printed no JSON report: {done.stdout[:300]!r} {done.stderr[-300:]!r}") from None
+    return report
 
 
 def _importable(module: str) -> bool:
@@ -72,12 +74,13 @@ def _importable(module: str) -> bool:
 def project_document(name: str, *, timeout_s: float = 30.0) -> dict[str, Any]:
     try:
         with urllib.request.urlopen(f"{PYPI}/{name}/json", timeout=timeout_s) as answer:
-            return json.loads(answer.read())
+            document: dict[str, Any] = json.loads(answer.read())
+            return document
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise BosaiError(f"PyPI's JSON API for {name}: {exc}") from exc
 
 
-def audit_report(report: dict[str, Any], fetch: Any = project_document) -> AuditReport:
+def audit_report(report: dict[str, Any], fetch: Callable[[str], dict[str, Any]] = project_document) -> AuditReport:
     """Findings of pip-audit's report, with the skipped pins audited through the project document when possible."""
     out = AuditReport()
     for dependency in report.get("dependencies", []):

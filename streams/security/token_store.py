@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -59,7 +60,7 @@ class TokenStore:
         except OSError:
             return 0
 
-    def _save(self, tokens: dict) -> None:
+    def _save(self, tokens: Mapping[str, Mapping[str, str]]) -> None:
         write_secret(self.path, json.dumps({"tokens": tokens}, indent=2, sort_keys=True))
 
     def issue(self, subject: str) -> str:

@@ -37,7 +37,7 @@ from aiokafka.errors import (
 
 from streams.delivery.atom import ATOM_NS
 from streams.hub.processes import WorkerProcess
-from streams.hub.replay import collect_alerts, run_replay, wait_drained
+from streams.hub.replay import ReplaySettings, collect_alerts, run_replay, wait_drained
 from streams.hub.worker import WorkerSettings, app_id_for
 from streams.kernel.messages import InMessage
 from streams.kernel.times import parse_jst
@@ -97,11 +97,10 @@ def replayed(hardened_kafka, project_root, tochigi, tmp_path_factory):
     """The heavy rain of 2023-09-04..06 replayed through a worker on the hardened broker, as the hub."""
     prefix = f"replay-h{os.getpid() % 100_000}"
     catalog = load_catalog(default_catalog_path())
-    result = run_replay(
+    settings = ReplaySettings(
         [tochigi],
         catalog,
-        default_store(),
-        project_root / CSV,
+        csv_path=project_root / CSV,
         bootstrap=hardened_kafka.bootstrap,
         prefix=prefix,
         since_ms=parse_jst("2023-09-04", option="--from"),
@@ -109,9 +108,9 @@ def replayed(hardened_kafka, project_root, tochigi, tmp_path_factory):
         speed=None,
         timeout_s=120,
         log_dir=tmp_path_factory.mktemp("logs"),
-        progress=print,
         keep_topics=True,
     )
+    result = run_replay(settings, default_store(), print)
     topics = HubTopics.for_region(replace(catalog, prefix=prefix), tochigi)
     return {"result": result, "prefix": prefix, "topics": topics}
 

@@ -14,7 +14,7 @@ import pytest
 
 from streams.delivery import cap
 from streams.delivery.cap_schema import cap_validation_errors
-from streams.hub.replay import run_replay
+from streams.hub.replay import ReplaySettings, run_replay
 from streams.packs.region_pack import load_pack
 from streams.platform.avro import READING, AvroCodec, default_store
 from streams.platform.topic_catalog import default_catalog_path, load_catalog
@@ -33,22 +33,17 @@ TOWNS = {"14206": "小田原市", "14383": "真鶴町", "14384": "湯河原町",
 
 
 def _replay(packs, bootstrap, prefix, log_dir, jma_paths, **options):
-    return run_replay(
+    settings = ReplaySettings(
         packs,
         load_catalog(default_catalog_path()),
-        default_store(),
-        None,
         bootstrap=bootstrap,
         prefix=prefix,
-        since_ms=None,
-        until_ms=None,
-        speed=None,
         timeout_s=180,
         log_dir=log_dir,
-        progress=print,
         jma_paths=jma_paths,
         **options,
     )
+    return run_replay(settings, default_store(), print)
 
 
 @pytest.fixture(scope="module")

@@ -319,8 +319,8 @@ async def test_a_dead_orion_delays_only_itself_its_failures_wait_in_the_dead_let
         stop.set()
         loops = await asyncio.wait_for(task, 30)
     good, bad = loops
-    assert good.delivered == 3 and good.dead_lettered == 0, "the dead Orion never held the healthy one up"
-    assert bad.delivered == 0 and bad.dead_lettered == 4
+    assert good.target.entities_sent == 3 and good.dead_lettered == 0, "the dead Orion never held the healthy one up"
+    assert bad.target.entities_sent == 0 and bad.dead_lettered == 4
     decoded = [AvroCodec(STORE, DEAD_LETTER).decode(m.value) for m in letters]
     assert all(d["reason"] == "orion_delivery_failed" and "503" in d["error_detail"] for d in decoded)
     assert not [e for e in healthy.received if "41277" in e["id"]], "宇都宮市's alert is not 那須塩原市's to see"

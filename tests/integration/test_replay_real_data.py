@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.hub.replay import run_replay
+from streams.hub.replay import ReplaySettings, run_replay
 from streams.kernel.times import parse_jst
 from streams.packs.region_pack import load_pack
 from streams.platform.avro import default_store
@@ -16,11 +16,10 @@ CSV = "data/amedas/tochigi-kanagawa-2023-07-13_2023-12-06.csv.gz"
 
 
 def _replay(root: Path, bootstrap: str, prefix: str, speed: float | None, log_dir: Path):
-    return run_replay(
+    settings = ReplaySettings(
         [load_pack(root / "regions" / "tochigi")],
         load_catalog(default_catalog_path()),
-        default_store(),
-        root / CSV,
+        csv_path=root / CSV,
         bootstrap=bootstrap,
         prefix=prefix,
         since_ms=parse_jst("2023-09-04", option="--from"),
@@ -28,8 +27,8 @@ def _replay(root: Path, bootstrap: str, prefix: str, speed: float | None, log_di
         speed=speed,
         timeout_s=180,
         log_dir=log_dir,
-        progress=print,
     )
+    return run_replay(settings, default_store(), print)
 
 
 @pytest.fixture(scope="module")

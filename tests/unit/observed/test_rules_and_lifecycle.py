@@ -233,6 +233,19 @@ def test_state_survives_a_json_round_trip(rules, gauge):
     assert StationState.from_json(json.loads(json.dumps(old_form))) == state
 
 
+def test_an_old_history_entry_without_remembered_values_is_left_out_not_kept_as_none(rules, gauge):
+    _, state = _run(rules, gauge, [(0, rain(30)), (1, rain(55))])
+    # the old [t, {quantity: value}] form could hold none of the values the rules remember: it was restored
+    # as None in the history, and the station's next reading then failed on it
+    old_form = dict(state.to_json(), history=[[0, {"precipitation_10min": 3.0}], *state.to_json()["history"]])
+
+    restored = StationState.from_json(json.loads(json.dumps(old_form)))
+
+    assert restored == state and None not in restored.history
+    transitions, _ = _run(rules, gauge, [(2, rain(60))], state=restored)
+    assert transitions == []
+
+
 def test_next_rank_matches_its_definition_on_random_inputs():
     import random
 

@@ -77,6 +77,24 @@ def test_a_wrong_client_config_names_the_file_and_what_was_expected(tmp_path, do
     assert SECRET not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b'{"security_protocol": "PLAINTEXT"', "not valid JSON"),
+        ('{"username": "ハブ"}'.encode("shift_jis"), "not UTF-8"),
+    ],
+)
+def test_a_client_config_that_is_not_json_or_not_utf8_is_a_config_error(tmp_path, content, message):
+    # a file that is not UTF-8 raised AttributeError (a UnicodeDecodeError has no .msg), not a ConfigError
+    config = tmp_path / "hub.json"
+    config.write_bytes(content)
+
+    with pytest.raises(ConfigError) as caught:
+        load_client_file(config)
+
+    assert str(config) in str(caught.value) and message in str(caught.value)
+
+
 def test_the_environment_takes_the_password_from_a_file(clean_env, tmp_path, ca_file):
     password_file = tmp_path / "password"
     password_file.write_text(SECRET + "\n")
