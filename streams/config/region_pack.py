@@ -26,12 +26,13 @@ from shapely.geometry.base import BaseGeometry
 
 from streams.config.checks import Problems
 from streams.config.geojson import features, number_or_none, polygon
-from streams.config.jma_areas import load_area_table
+from streams.config.jma_areas import HIERARCHY_KEY, TABLES, load_hierarchy, load_table
 from streams.config.rule_file import load_rules
 from streams.config.settings import project_root
 from streams.config.station_file import apply_station_settings, load_stations
 from streams.core.errors import BosaiError, ConfigError
 from streams.core.geo import RegionIndex, ZoneShape
+from streams.core.jma_areas import OWN, JmaAreas
 from streams.core.model import Municipality, Station, ZoneRef
 from streams.core.region import RegionPack
 
@@ -427,7 +428,7 @@ def load_pack(pack_dir: Path | str) -> RegionPack:
             {z.ref.zone_id for z in zones},
             problems,
         )
-    area_rows, forecast_rows = _jma_tables(pack_dir, manifest, municipalities, problems)
+    jma = _jma_tables(pack_dir, manifest, municipalities, problems)
     if problems:
         raise PackError(pack_dir, problems.items)
     return RegionPack(
@@ -441,28 +442,63 @@ def load_pack(pack_dir: Path | str) -> RegionPack:
         zones=tuple(zones),
         rules=rules,
         index=index,
-        jma_area_rows=tuple(area_rows),
-        jma_forecast_area_rows=tuple(forecast_rows),
+        **{field: tuple(jma[key]) for key, field in JMA_FIELDS.items()},
     )
 
 
-def _jma_tables(pack_dir: Path, manifest: Manifest, municipalities: list[Municipality], problems: Problems) -> tuple:
-    """The optional JMA area tables named in region.yaml (files.jma_areas, files.jma_forecast_areas)."""
+# region.yaml files.<key> -> RegionPack field
+JMA_FIELDS = {
+    "jma_areas": "jma_area_rows",
+    "jma_forecast_areas": "jma_forecast_area_rows",
+    HIERARCHY_KEY: "jma_hierarchy_rows",
+    "jma_earthquake_areas": "jma_earthquake_area_rows",
+    "jma_tsunami_areas": "jma_tsunami_area_rows",
+}
+
+
+def _jma_tables(pack_dir: Path, manifest: Manifest, municipalities: list[Municipality], problems: Problems) -> dict:
+    """The optional JMA area tables named in region.yaml (files.jma_areas, files.jma_forecast_hierarchy, …)."""
     known = {m.code for m in municipalities} | set(manifest.designated_cities)
-    tables = []
-    for key, forecast in (("jma_areas", False), ("jma_forecast_areas", True)):
+    tables: dict[str, list] = {}
+    for key in (*TABLES, HIERARCHY_KEY):
         name = manifest.files.get(key)
+        tables[key] = []
         if name is None:
-            tables.append([])
             continue
         if not isinstance(name, str):
             problems.add(
                 manifest.path, f"files.{key} is {name!r}", where=f"files.{key}", expected="a CSV inside the pack"
             )
-            tables.append([])
             continue
-        tables.append(load_area_table(pack_dir / name, manifest.prefecture_code, known, problems, forecast=forecast))
-    return tables[0], tables[1]
+        path, code = pack_dir / name, manifest.prefecture_code
+        tables[key] = (
+            load_hierarchy(path, code, problems)
+            if key == HIERARCHY_KEY
+            else load_table(path, TABLES[key][0], code, known, problems)
+        )
+    _check_hierarchy(pack_dir, manifest, municipalities, tables, problems)
+    return tables
+
+
+def _check_hierarchy(
+    pack_dir: Path, manifest: Manifest, municipalities: list[Municipality], tables: dict, problems: Problems
+) -> None:
+    """Every 市町村等 of the hierarchy maps to municipalities of the pack (else its areas would be unknown)."""
+    if not tables[HIERARCHY_KEY]:
+        return
+    areas = JmaAreas.build(
+        manifest.prefecture_code, [(m.code, m.city_code) for m in municipalities], tables["jma_areas"]
+    )
+    path = pack_dir / manifest.files[HIERARCHY_KEY]
+    for row in tables[HIERARCHY_KEY]:
+        if areas.municipal(row.code).kind != OWN:
+            problems.add(
+                path,
+                f"市町村等 {row.code} {row.name} maps to no municipality of the pack",
+                where=f"jma_code={row.code!r}",
+                expected=f"a municipality with JIS code {row.code[:5]}, or a row for {row.code} in "
+                f"{manifest.files.get('jma_areas', 'jma_areas.csv')} (files.jma_areas)",
+            )
 
 
 def default_pack_dirs() -> list[Path]:

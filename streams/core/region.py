@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from streams.core.geo import METHOD_NAMES, RegionIndex, ZoneShape
-from streams.core.jma_areas import AreaRow, JmaAreas
+from streams.core.jma_areas import AreaRow, HierarchyRow, JmaAreas
 from streams.core.model import Location, Municipality, Station, ZoneRef
 from streams.core.rules import RuleSet
 from streams.core.topics import RegionTopics
@@ -37,6 +37,9 @@ class RegionPack:
     index: RegionIndex
     jma_area_rows: tuple[AreaRow, ...] = ()  # jma_areas.csv: split cities, renumbered municipalities
     jma_forecast_area_rows: tuple[AreaRow, ...] = ()  # jma_forecast_areas.csv: part-prefecture forecast areas
+    jma_hierarchy_rows: tuple[HierarchyRow, ...] = ()  # jma_forecast_hierarchy.csv: JMA's area hierarchy
+    jma_earthquake_area_rows: tuple[AreaRow, ...] = ()  # jma_earthquake_areas.csv: 地震情報／細分区域
+    jma_tsunami_area_rows: tuple[AreaRow, ...] = ()  # jma_tsunami_areas.csv: 津波予報区 -> coastal municipalities
 
     # -- official information (JMA) ----------------------------------------------------------------
     @cached_property
@@ -47,6 +50,9 @@ class RegionPack:
             [(m.code, m.city_code) for m in self.municipalities],
             self.jma_area_rows,
             self.jma_forecast_area_rows,
+            hierarchy=self.jma_hierarchy_rows,
+            earthquake_table=self.jma_earthquake_area_rows,
+            tsunami_table=self.jma_tsunami_area_rows,
         )
 
     @cached_property

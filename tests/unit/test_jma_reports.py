@@ -205,8 +205,21 @@ def test_a_forecast_area_of_the_whole_prefecture_is_every_municipality(saga):
     whole = saga.jma_areas.forecast("410000")
 
     assert whole.kind == OWN and len(whole.municipality_codes) == 20
-    assert saga.jma_areas.forecast("410010").kind == UNKNOWN  # a part: only with a table row
     assert saga.jma_areas.forecast("270000").kind == OTHER
+
+
+def test_a_part_of_the_prefecture_is_the_municipalities_jma_hierarchy_places_under_it(saga):
+    north = saga.jma_areas.forecast("410010")  # 一次細分区域 北部 (region init: jma/forecast_area_hierarchy.csv)
+    south = saga.jma_areas.forecast("410020")
+
+    assert north.kind == OWN and south.kind == OWN
+    assert set(north.municipality_codes) | set(south.municipality_codes) == set(whole_of(saga))
+    assert not set(north.municipality_codes) & set(south.municipality_codes)
+    assert saga.jma_areas.forecast("410099").kind == UNKNOWN  # an area of the prefecture JMA's hierarchy lacks
+
+
+def whole_of(pack):
+    return pack.jma_areas.forecast(f"{pack.prefecture_code}0000").municipality_codes
 
 
 def test_the_fukuoka_report_names_only_areas_its_pack_resolves(fukuoka):
