@@ -71,7 +71,10 @@ def region_init(
     )
     click.echo(
         f"wrote {out}: {len(pack.municipalities)} municipalities, {len(pack.stations)} stations, "
-        f"{len(pack.zones)} hazard zones, {len(pack.rules.rules)} rules (prefecture {pack.prefecture_code})"
+        f"{len(pack.zones)} hazard zones, {len(pack.rules.rules)} rules (prefecture {pack.prefecture_code}); "
+        f"JMA tables: {len(pack.jma_hierarchy_rows)} 市町村等 in the forecast-area hierarchy, "
+        f"{len(pack.jma_area_rows)} 7-digit codes, {len(pack.jma_earthquake_area_rows)} 地震情報／細分区域, "
+        f"{len(pack.jma_tsunami_area_rows)} 津波予報区 (what could not be derived: region.yaml's header)"
     )
 
 

@@ -116,11 +116,20 @@ def _earthquake_codes(reference: Reference, prefecture_code: str) -> tuple[list[
     """The earthquake 市町村等 (code, name) of the prefecture and their centroids (lat, lon)."""
     codes, centroids = [], {}
     path = reference.path("jma", "earthquake_city_centroids.csv")
-    for row in _csv_rows(path, ("code", "name", "lat", "lon")):
+    for number, row in enumerate(_csv_rows(path, ("code", "name", "lat", "lon")), start=1):
         code = row["code"].zfill(7)
-        if code.startswith(prefecture_code):
-            codes.append((code, row["name"]))
+        if not code.startswith(prefecture_code):
+            continue
+        try:
             centroids[code] = (float(row["lat"]), float(row["lon"]))
+        except (TypeError, ValueError):
+            raise ConfigError(
+                path,
+                f"lat/lon {row.get('lat')!r}, {row.get('lon')!r}",
+                where=f"row {number}",
+                expected="decimal degrees",
+            ) from None
+        codes.append((code, row["name"]))
     return codes, centroids
 
 
