@@ -71,7 +71,34 @@ def region_init(
     )
     click.echo(
         f"wrote {out}: {len(pack.municipalities)} municipalities, {len(pack.stations)} stations, "
-        f"{len(pack.zones)} hazard zones, {len(pack.rules.rules)} rules (prefecture {pack.prefecture_code})"
+        f"{len(pack.zones)} hazard zones, {len(pack.rules.rules)} rules (prefecture {pack.prefecture_code}); "
+        f"JMA tables: {len(pack.jma_hierarchy_rows)} 市町村等 in the forecast-area hierarchy, "
+        f"{len(pack.jma_area_rows)} 7-digit codes, {len(pack.jma_earthquake_area_rows)} 地震情報／細分区域, "
+        f"{len(pack.jma_tsunami_area_rows)} 津波予報区 (what could not be derived: region.yaml's header)"
+    )
+
+
+@region.command("jma-tables")
+@click.argument("pack_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+def region_jma_tables(pack_dir: Path) -> None:
+    """(Re)write a pack's JMA tables from its boundaries and the repo's reference data, in place.
+
+    jma_areas.csv, jma_forecast_hierarchy.csv, jma_earthquake_areas.csv and jma_tsunami_areas.csv are derived
+    again; a row whose source starts with 'operator:' is kept as it is. Nothing else of the pack changes.
+    """
+    from streams.packs.jma_pack_tables import Reference, refresh_jma_tables
+    from streams.packs.region_pack import load_pack
+    from streams.platform.settings import project_root
+
+    files, notes = refresh_jma_tables(pack_dir, Reference(project_root()))
+    pack = load_pack(pack_dir)
+    coastal = {c for row in pack.jma_tsunami_area_rows for c in row.municipality_codes}
+    for note in notes:
+        click.echo(f"  {note}")
+    click.echo(
+        f"wrote {', '.join(files.values())} in {pack_dir}: {len(pack.jma_hierarchy_rows)} 市町村等 in the hierarchy, "
+        f"{len(pack.jma_area_rows)} 7-digit codes, {len(pack.jma_earthquake_area_rows)} 地震情報／細分区域, "
+        f"{len(pack.jma_tsunami_area_rows)} 津波予報区 ({len(coastal)} coastal municipalities)"
     )
 
 
@@ -89,8 +116,10 @@ def region_check(pack_dir: Path) -> None:
         f"{len(pack.municipalities)} municipalities, {len(pack.designated_cities)} designated cities, "
         f"{len(pack.stations)} stations ({nearest} by nearest fallback), {len(pack.zones)} hazard zones, "
         f"rules {', '.join(pack.rules.ids)}; JMA area table rows {len(pack.jma_area_rows)} "
-        f"(+{len(pack.jma_forecast_area_rows)} forecast areas), gauges with a JMA code "
-        f"{len(pack.stations_by_jma_code)}; loaded in {time.perf_counter() - started:.2f}s"
+        f"(+{len(pack.jma_forecast_area_rows)} forecast areas), forecast hierarchy "
+        f"{len(pack.jma_hierarchy_rows)} 市町村等, 地震情報／細分区域 {len(pack.jma_earthquake_area_rows)}, "
+        f"津波予報区 {len(pack.jma_tsunami_area_rows)}, gauges with a JMA code {len(pack.stations_by_jma_code)}; "
+        f"loaded in {time.perf_counter() - started:.2f}s"
     )
 
 

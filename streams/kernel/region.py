@@ -41,6 +41,26 @@ class AreaRow:
 
 
 @dataclass(frozen=True)
+class HierarchyRow:
+    """One 市町村等 of JMA's forecast-area hierarchy: the areas above it (jma_forecast_hierarchy.csv)."""
+
+    code: str  # 7-digit 市町村等 code (二次細分区域)
+    name: str
+    group_code: str  # 市町村等をまとめた地域 (6 digits)
+    group_name: str
+    first_code: str  # 一次細分区域
+    first_name: str
+    pref_code: str  # 府県予報区 (Hokkaido: a 地方 such as 016010 石狩地方)
+    pref_name: str
+    source: str
+
+    @property
+    def parents(self) -> tuple[str, ...]:
+        """The 6-digit areas it belongs to (distinct: in Hokkaido the 一次細分区域 is its 府県予報区)."""
+        return tuple(dict.fromkeys(c for c in (self.group_code, self.first_code, self.pref_code) if c))
+
+
+@dataclass(frozen=True)
 class RegionPack:
     path: Folder  # the pack's folder (a pathlib.Path; only shown, never opened here)
     name: str
@@ -54,6 +74,9 @@ class RegionPack:
     index: RegionIndex
     jma_area_rows: tuple[AreaRow, ...] = ()  # jma_areas.csv: split cities, renumbered municipalities
     jma_forecast_area_rows: tuple[AreaRow, ...] = ()  # jma_forecast_areas.csv: part-prefecture forecast areas
+    jma_hierarchy_rows: tuple[HierarchyRow, ...] = ()  # jma_forecast_hierarchy.csv: JMA's area hierarchy
+    jma_earthquake_area_rows: tuple[AreaRow, ...] = ()  # jma_earthquake_areas.csv: 地震情報／細分区域
+    jma_tsunami_area_rows: tuple[AreaRow, ...] = ()  # jma_tsunami_areas.csv: 津波予報区 -> coastal municipalities
 
     @cached_property
     def stations_by_jma_code(self) -> dict[str, Station]:

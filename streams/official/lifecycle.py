@@ -34,8 +34,8 @@ from typing import Any
 
 from streams.kernel.alerts import Level, Status, Transition, alert_id_for, references_of
 from streams.kernel.times import HOUR_MS
-from streams.official.areas import OTHER, OWN, JmaAreas, Resolved
 from streams.official.report import FLOOD, LANDSLIDE, RECORD_RAIN, UNHANDLED_CODE, JmaReport, ReportError
+from streams.packs.jma_areas import OTHER, OWN, JmaAreas, Resolved
 
 RULES = {LANDSLIDE: "jma_landslide", FLOOD: "jma_flood", RECORD_RAIN: "jma_record_rain"}
 RAISED, ESCALATED, DEESCALATED, UPDATED, CLEARED = (

@@ -24,7 +24,6 @@ from streams.kernel.region import RegionPack
 from streams.kernel.topics import HubTopics
 from streams.observed.pipeline import _worker_name
 from streams.observed.readings import UNDECODABLE, UNKNOWN_SCHEMA
-from streams.official.areas import areas_of
 from streams.official.jma_xml import JmaXmlError, parse_report
 from streams.official.lifecycle import (
     APPLIED,
@@ -36,6 +35,7 @@ from streams.official.lifecycle import (
     targets_of,
 )
 from streams.official.report import FLOOD, LANDSLIDE, JmaReport, ReportError, read_report
+from streams.packs.jma_areas import areas_of
 from streams.platform.avro import ALERT, DEAD_LETTER, OFFICIAL_REPORT, READING, AvroCodec, CodecError, SchemaStore
 
 # What one batch of official reports gives: each event's new state, and the areas' changes behind its alerts.

@@ -5,4 +5,15 @@ JMA's area tables — read and validated on load (``region_pack``, ``station_fil
 
 __requires__ = ("platform",)
 
-__layers__ = {"files": ["geojson", "station_file", "rule_file", "jma_area_files", "region_pack", "region_init"]}
+__layers__ = {
+    "pure": ["jma_areas", "jma_area_tables", "coast"],
+    "files": [
+        "geojson",
+        "station_file",
+        "rule_file",
+        "jma_area_files",
+        "region_pack",
+        "region_init",
+        "jma_pack_tables",
+    ],
+}

@@ -22,7 +22,7 @@ from streams.kernel.geo import RegionIndex
 from streams.kernel.model import DEFAULT_STATION_SHARING
 from streams.kernel.region import RegionPack
 from streams.packs.geojson import Feature, features, number_or_none
-from streams.packs.jma_area_files import reference_table_path, rows_for_prefecture, write_area_table
+from streams.packs.jma_pack_tables import PackUnits, Reference, write_jma_tables
 from streams.packs.region_pack import _NAME, DEFAULT_NEAREST_M, MANIFEST, PackError, _load_municipalities, load_pack
 from streams.packs.station_file import STATION_COLUMNS
 from streams.platform.checks import Problems
@@ -150,23 +150,6 @@ def _write_stations(path: Path, rows: list[dict[str, str]]) -> None:
         writer.writerows(rows)
 
 
-def _write_jma_tables(out: Path, prefecture_code: str, known: set[str]) -> tuple[dict[str, str], list[str]]:
-    """The reference tables' rows of this prefecture whose municipalities the pack has (files entries, notes)."""
-    files: dict[str, str] = {}
-    left_out: list[str] = []
-    for key, name, forecast in (
-        ("jma_areas", "jma_areas.csv", False),
-        ("jma_forecast_areas", "jma_forecast_areas.csv", True),
-    ):
-        rows = rows_for_prefecture(reference_table_path(project_root(), forecast), prefecture_code, forecast=forecast)
-        kept = [r for r in rows if set(r["municipality_codes"].split()) <= known]
-        left_out += [next(iter(r.values())) for r in rows if r not in kept]
-        if kept:
-            write_area_table(out / name, kept, forecast=forecast)
-            files[key] = name
-    return files, left_out
-
-
 PACK_FILES = {"municipalities": "municipalities.geojson", "stations": "stations.csv", "rules": "rules.yaml"}
 
 
@@ -199,8 +182,9 @@ def init_pack(
     """Build a valid pack from an N03 GeoJSON and a station list, with the default JMA rule set.
 
     Without a station list the pack has no stations: it serves official information (JMA's reports)
-    only. JMA's area codes that are not "JIS code + 00" (split cities, renumbered municipalities) are
-    copied from the hub's reference tables (``jma/areas.csv``) for this prefecture. Stations outside the
+    only. The JMA tables (forecast-area hierarchy, 市町村等 codes that are not "JIS code + 00", 地震情報／細分区域,
+    津波予報区 of the coastal municipalities) are derived from the repo's reference data and the N03
+    (:mod:`streams.packs.jma_pack_tables`). Stations outside the
     prefecture (beyond the nearest-municipality reach) are left out and listed in the manifest's header,
     so one AMeDAS file covering several prefectures serves each of them.
     """
@@ -224,7 +208,8 @@ def init_pack(
     inside, outside = _stations_inside(index, station_rows)
     _write_stations(out / "stations.csv", inside)
     shutil.copyfile(project_root() / "regions" / "_template" / "rules.yaml", out / "rules.yaml")
-    jma_files, jma_left_out = _write_jma_tables(out, prefecture_code, {m.code for m in municipalities} | set(cities))
+    units = PackUnits.of(prefecture_code, prefecture_name, municipalities, boundaries, cities)
+    jma_files, jma_notes = write_jma_tables(out, units, Reference(project_root()))
     manifest = {
         "format": 1,
         "name": name,
@@ -239,8 +224,7 @@ def init_pack(
     notes = [
         f"{skipped} N03 feature(s) without a code were left out; {len(outside)} station(s) outside "
         f"this prefecture were left out{': ' + ', '.join(outside) if outside else ''}.",
-        f"JMA area codes from jma/areas.csv (sources there): {', '.join(jma_files.values()) or 'none needed'}"
-        + (f"; rows left out (municipalities not in this N03): {', '.join(jma_left_out)}." if jma_left_out else "."),
+        *jma_notes,
     ]
     _write_manifest(out, manifest, f"Region pack built by `bosai region init` from {source}.", notes)
     return load_pack(out)

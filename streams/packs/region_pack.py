@@ -27,9 +27,10 @@ from shapely.geometry.base import BaseGeometry
 from streams.kernel.errors import BosaiError, ConfigError
 from streams.kernel.geo import RegionIndex, ZoneShape
 from streams.kernel.model import Municipality, Station, ZoneRef
-from streams.kernel.region import AreaRow, RegionPack
+from streams.kernel.region import HierarchyRow, RegionPack
 from streams.packs.geojson import features, number_or_none, polygon
-from streams.packs.jma_area_files import load_area_table
+from streams.packs.jma_area_files import HIERARCHY_KEY, TABLES, load_hierarchy, load_table
+from streams.packs.jma_areas import OWN, JmaAreas
 from streams.packs.rule_file import load_rules
 from streams.packs.station_file import apply_station_settings, load_stations
 from streams.platform.checks import Problems
@@ -434,7 +435,7 @@ def load_pack(pack_dir: Path | str) -> RegionPack:
             {z.ref.zone_id for z in zones},
             problems,
         )
-    area_rows, forecast_rows = _jma_tables(pack_dir, manifest, municipalities, problems)
+    jma = _jma_tables(pack_dir, manifest, municipalities, problems)
     if problems:
         raise PackError(pack_dir, problems.items)
     return RegionPack(
@@ -448,30 +449,63 @@ def load_pack(pack_dir: Path | str) -> RegionPack:
         zones=tuple(zones),
         rules=rules,
         index=index,
-        jma_area_rows=tuple(area_rows),
-        jma_forecast_area_rows=tuple(forecast_rows),
+        jma_area_rows=tuple(jma["jma_areas"]),
+        jma_forecast_area_rows=tuple(jma["jma_forecast_areas"]),
+        jma_hierarchy_rows=tuple(row for row in jma[HIERARCHY_KEY] if isinstance(row, HierarchyRow)),
+        jma_earthquake_area_rows=tuple(jma["jma_earthquake_areas"]),
+        jma_tsunami_area_rows=tuple(jma["jma_tsunami_areas"]),
     )
 
 
 def _jma_tables(
     pack_dir: Path, manifest: Manifest, municipalities: list[Municipality], problems: Problems
-) -> tuple[list[AreaRow], list[AreaRow]]:
-    """The optional JMA area tables named in region.yaml (files.jma_areas, files.jma_forecast_areas)."""
+) -> dict[str, list[Any]]:
+    """The optional JMA area tables named in region.yaml (files.jma_areas, files.jma_forecast_hierarchy, …):
+    AreaRow lists by key, HierarchyRow rows under HIERARCHY_KEY."""
     known = {m.code for m in municipalities} | set(manifest.designated_cities)
-    tables: list[list[AreaRow]] = []
-    for key, forecast in (("jma_areas", False), ("jma_forecast_areas", True)):
+    tables: dict[str, list[Any]] = {}
+    for key in (*TABLES, HIERARCHY_KEY):
         name = manifest.files.get(key)
+        tables[key] = []
         if name is None:
-            tables.append([])
             continue
         if not isinstance(name, str):
             problems.add(
                 manifest.path, f"files.{key} is {name!r}", where=f"files.{key}", expected="a CSV inside the pack"
             )
-            tables.append([])
             continue
-        tables.append(load_area_table(pack_dir / name, manifest.prefecture_code, known, problems, forecast=forecast))
-    return tables[0], tables[1]
+        path, code = pack_dir / name, manifest.prefecture_code
+        if key == HIERARCHY_KEY:
+            tables[key] = list(load_hierarchy(path, code, problems))
+        else:
+            tables[key] = list(load_table(path, TABLES[key][0], code, known, problems))
+    _check_hierarchy(pack_dir, manifest, municipalities, tables, problems)
+    return tables
+
+
+def _check_hierarchy(
+    pack_dir: Path,
+    manifest: Manifest,
+    municipalities: list[Municipality],
+    tables: dict[str, list[Any]],
+    problems: Problems,
+) -> None:
+    """Every 市町村等 of the hierarchy maps to municipalities of the pack (else its areas would be unknown)."""
+    if not tables[HIERARCHY_KEY]:
+        return
+    areas = JmaAreas.build(
+        manifest.prefecture_code, [(m.code, m.city_code) for m in municipalities], tables["jma_areas"]
+    )
+    path = pack_dir / manifest.files[HIERARCHY_KEY]
+    for row in tables[HIERARCHY_KEY]:
+        if areas.municipal(row.code).kind != OWN:
+            problems.add(
+                path,
+                f"市町村等 {row.code} {row.name} maps to no municipality of the pack",
+                where=f"jma_code={row.code!r}",
+                expected=f"a municipality with JIS code {row.code[:5]}, or a row for {row.code} in "
+                f"{manifest.files.get('jma_areas', 'jma_areas.csv')} (files.jma_areas)",
+            )
 
 
 def default_pack_dirs() -> list[Path]:

@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from streams.official.areas import OTHER, OWN, UNKNOWN, areas_of
 from streams.official.jma_xml import JmaXmlError, parse_feed, parse_report, parse_safely
 from streams.official.report import FLOOD, LANDSLIDE, RECORD_RAIN, ReportError, prefectures_of, read_report
+from streams.packs.jma_areas import OTHER, OWN, UNKNOWN, areas_of
 from streams.packs.region_init import init_pack
 from streams.packs.region_pack import load_pack
 from tests.support.jma_samples import (
@@ -205,8 +205,21 @@ def test_a_forecast_area_of_the_whole_prefecture_is_every_municipality(saga):
     whole = areas_of(saga).forecast("410000")
 
     assert whole.kind == OWN and len(whole.municipality_codes) == 20
-    assert areas_of(saga).forecast("410010").kind == UNKNOWN  # a part: only with a table row
     assert areas_of(saga).forecast("270000").kind == OTHER
+
+
+def test_a_part_of_the_prefecture_is_the_municipalities_jma_hierarchy_places_under_it(saga):
+    north = areas_of(saga).forecast("410010")  # 一次細分区域 北部 (region init: jma/forecast_area_hierarchy.csv)
+    south = areas_of(saga).forecast("410020")
+
+    assert north.kind == OWN and south.kind == OWN
+    assert set(north.municipality_codes) | set(south.municipality_codes) == set(whole_of(saga))
+    assert not set(north.municipality_codes) & set(south.municipality_codes)
+    assert areas_of(saga).forecast("410099").kind == UNKNOWN  # an area of the prefecture JMA's hierarchy lacks
+
+
+def whole_of(pack):
+    return areas_of(pack).forecast(f"{pack.prefecture_code}0000").municipality_codes
 
 
 def test_the_fukuoka_report_names_only_areas_its_pack_resolves(fukuoka):

@@ -6,10 +6,10 @@ import pytest
 
 from streams.kernel.region import AreaRow
 from streams.kernel.times import HOUR_MS
-from streams.official.areas import JmaAreas, areas_of
 from streams.official.jma_xml import parse_report
 from streams.official.lifecycle import OfficialState, apply_report, targets_of
 from streams.official.report import ReportError, read_report
+from streams.packs.jma_areas import JmaAreas, areas_of
 from streams.packs.region_init import init_pack
 from streams.packs.region_pack import load_pack
 from tests.support.jma_samples import (
