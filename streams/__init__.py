@@ -11,6 +11,7 @@ __features__ = (
     "kernel",  # shared pure values: the domain, event time, geofencing, rules, the alert model, topic names
     "platform",  # Kafka clients and the embedded broker, Avro, metrics, settings and files
     "packs",  # region packs: files, validation, `region init`
+    "registry",  # the read-only schema registry API clients decode the alert topics with
     "security",  # access files and credentials, tokens, login limits, the supply-chain audit
     "observed",  # readings: validation, rules, the alert lifecycle, AMeDAS input, the pipeline
     "official",  # JMA's reports: values, areas, the relayed lifecycle, safe XML, the poller, the pipeline

@@ -50,7 +50,9 @@ def kafka_bootstrap(tmp_path_factory) -> str:
         return
     root = tmp_path_factory.mktemp("brokers")
     broker = EmbeddedBroker(f"pytest-{os.getpid()}", root=root)
-    state = broker.up(progress=lambda m: print(f"[broker] {m}"))
+    # Clients reach its CLIENTS listener and registry by a second loopback address, as another machine would
+    # by the hub's public name: the issued configs are proven to work from an address that is not 127.0.0.1.
+    state = broker.up(progress=lambda m: print(f"[broker] {m}"), public_host=CLIENTS_HOST)
     _SESSION_BROKER["state"] = state
     try:
         yield state.bootstrap
@@ -59,6 +61,7 @@ def kafka_bootstrap(tmp_path_factory) -> str:
 
 
 _SESSION_BROKER: dict = {}
+CLIENTS_HOST = "127.0.0.2"
 
 
 @pytest.fixture(scope="session")
@@ -101,6 +104,19 @@ def kafka_clients_listener(kafka_bootstrap) -> tuple[str, Path]:
     if os.environ.get(ENV_CLIENTS_BOOTSTRAP) and os.environ.get(ENV_CA_FILE):
         return os.environ[ENV_CLIENTS_BOOTSTRAP], Path(os.environ[ENV_CA_FILE])
     pytest.skip(f"external cluster without {ENV_CLIENTS_BOOTSTRAP}/{ENV_CA_FILE}: no authenticated listener to test")
+
+
+@pytest.fixture(scope="session")
+def schema_registry_url(kafka_bootstrap) -> str:
+    """The schema registry beside the session broker (bosai registry serve), as clients reach it."""
+    from streams.platform.settings import registry_url
+
+    state = _SESSION_BROKER.get("state")
+    if state is not None:
+        return state.registry_url
+    if registry_url():
+        return registry_url()
+    pytest.skip("external cluster without BOSAI_SCHEMA_REGISTRY_URL: no schema registry to test")
 
 
 @pytest.fixture()

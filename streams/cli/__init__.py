@@ -24,8 +24,10 @@ from streams.cli.demo import demo
 from streams.cli.deploy import k8s, probe
 from streams.cli.gateway import gateway
 from streams.cli.hub import replay, tail, worker
+from streams.cli.interfaces import asyncapi
 from streams.cli.ops import dashboards, feed, sink
 from streams.cli.region import locate, region
+from streams.cli.registry import registry
 from streams.cli.topics import topics
 from streams.cli.watch import amedas, jma
 from streams.cli.web import web
@@ -65,6 +67,8 @@ for command in (
 for command in (bridge, gateway):  # other platforms in and out: FIWARE Orion, municipal sensors over HTTP
     cli.add_command(command)
 cli.add_command(web)
+cli.add_command(asyncapi)  # the topics described (AsyncAPI 3); the HTTP doors serve their OpenAPI documents
+cli.add_command(registry)  # the schema registry standard Avro tooling decodes the client topics with
 cli.add_command(audit)  # supply chain: the deployment lock against known vulnerabilities
 for command in (probe, k8s):  # production: health probes, Kubernetes manifests
     cli.add_command(command)

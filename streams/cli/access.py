@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 
 import click
@@ -119,44 +118,65 @@ def _hub_credential(path: Path, *, rotate: bool) -> None:
     type=click.Choice(["properties", "librdkafka", "json"]),
     default="properties",
     show_default=True,
-    help="properties: Java clients; librdkafka: kcat -F and confluent-kafka (librdkafka >= 2.6.1); json.",
+    help="properties: Java clients; json: confluent-kafka (Python, Go, .NET); librdkafka: kcat -F (with the CA "
+    "file beside it). Each carries the CA and the schema registry.",
 )
 @click.option(
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Write the client config to this file (mode 0600) instead of stdout.",
 )
-def access_issue(who: str, regions: tuple[Path, ...], fmt: str, output: Path | None) -> None:
+@click.option(
+    "--output-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write every form of the one credential into this folder: <principal>.properties, .json, .conf and "
+    ".ca.pem (instead of --format/--output).",
+)
+@click.option(
+    "--public-host",
+    default="",
+    help="The name the municipality's machines reach the CLIENTS listener (and the registry) by, in place of the "
+    "host of each bootstrap address (compose: BOSAI_PUBLIC_HOST). An embedded broker must advertise it "
+    "(bosai broker up --public-host).",
+)
+@click.option(
+    "--registry-url",
+    default="",
+    help="The schema registry clients decode with (default: BOSAI_CLIENTS_SCHEMA_REGISTRY_URL, "
+    "BOSAI_SCHEMA_REGISTRY_URL, else the embedded broker's).",
+)
+def access_issue(
+    who: str,
+    regions: tuple[Path, ...],
+    fmt: str,
+    output: Path | None,
+    output_dir: Path | None,
+    public_host: str,
+    registry_url: str,
+) -> None:
     """Create or rotate WHO's credential (principal, JIS code or municipality name); print its client config.
 
-    The password is shown once, here, and never logged; issuing again rotates it (the old one stops working).
+    The config is self-contained (public address, CA inline, schema registry): it works from the municipality's
+    machines. The password is shown once, here, and never logged; issuing again rotates it (the old one stops
+    working).
     """
-    from streams.platform.broker import resolve_admin_bootstrap, resolve_clients_listener
+    from streams.cli.issued import clients_view, write_forms
+    from streams.platform.broker import resolve_admin_bootstrap
     from streams.platform.kafka_admin import issue_credential
-    from streams.security.client_config import client_config, render_client_properties, render_librdkafka
+    from streams.security.client_config import client_config
 
     principal = find_principal(_policy(), who, load_packs(regions))
     if principal.role == "hub":
         raise BosaiError("the hub's own credential: `bosai access hub-credential` (it keeps the hub's config in step)")
-    clients_bootstrap, ca_file = resolve_clients_listener()
+    view = clients_view(public_host.strip(), registry_url.strip())
     password = asyncio.run(issue_credential(resolve_admin_bootstrap(), principal))
-    config = client_config(principal, password, clients_bootstrap=clients_bootstrap, ca_file=ca_file)
-    renderers = {
-        "json": lambda c, _p: json.dumps(c, ensure_ascii=False, indent=2) + "\n",
-        "librdkafka": render_librdkafka,
-        "properties": render_client_properties,
-    }
-    text = renderers[fmt](config, principal)
-    if output:
-        from streams.platform.secret_files import write_secret
-
-        write_secret(output, text)
-        say(f"credential for {principal.name} written to {output} (mode 0600)")
-    else:
-        click.echo(text, nl=False)
+    config = client_config(
+        principal, password, clients_bootstrap=view.bootstrap, ca_pem=view.ca_pem, registry_url=view.registry_url
+    )
+    write_forms(config, principal, fmt=fmt, output=output, output_dir=output_dir)
     say(
-        f"issued a SCRAM-SHA-512 credential for {principal.name}; it may read: "
-        f"{', '.join(principal.readable_topics()) or 'nothing'}"
+        f"issued a SCRAM-SHA-512 credential for {principal.name} ({view.bootstrap}; schema registry "
+        f"{view.registry_url or 'none known'}); it may read: {', '.join(principal.readable_topics()) or 'nothing'}"
     )
 
 

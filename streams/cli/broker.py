@@ -44,8 +44,16 @@ def broker() -> None:
     help="Each node serves its health for Prometheus (under-replicated and offline partitions, active controller, "
     "log size) through the pinned JMX exporter agent on a port of its own (printed; `status --json` has it).",
 )
-def broker_up(name: str, heap: str, brokers: str, hardened: bool, jmx_exporter: bool) -> None:
-    """Resolve the pinned Kafka with Maven, format KRaft storage, start, wait until it answers."""
+@click.option(
+    "--public-host",
+    default="",
+    help="The name (or address) other machines reach this one by: the CLIENTS listener and the schema registry "
+    "listen on every address and are advertised under it, and the broker's certificate names it. Default: "
+    "loopback only (127.0.0.1).",
+)
+def broker_up(name: str, heap: str, brokers: str, hardened: bool, jmx_exporter: bool, public_host: str) -> None:
+    """Resolve the pinned Kafka with Maven, format KRaft storage, start, wait until it answers; start the schema
+    registry beside it (bosai registry serve, stopped with it)."""
     from streams.platform.broker import EmbeddedBroker, probe
     from streams.platform.settings import external_bootstrap
 
@@ -57,7 +65,12 @@ def broker_up(name: str, heap: str, brokers: str, hardened: bool, jmx_exporter: 
         click.echo(f"using KAFKA_BOOTSTRAP_SERVERS={external} ({count} broker(s)); nothing started")
         return
     state = EmbeddedBroker(name).up(
-        progress=say, heap=heap, brokers=int(brokers), hardened=hardened, jmx_exporter=jmx_exporter
+        progress=say,
+        heap=heap,
+        brokers=int(brokers),
+        hardened=hardened,
+        jmx_exporter=jmx_exporter,
+        public_host=public_host.strip(),
     )
     pids = ", ".join(str(n.pid) for n in state.nodes)
     click.echo(
@@ -78,13 +91,16 @@ def _listeners(state: BrokerState) -> None:
         )
         click.echo(f"admin listener (TLS, client certificate, User:admin): {state.admin_bootstrap}")
     click.echo(f"authenticated listener (SASL_SSL, SCRAM-SHA-512): {state.clients_bootstrap}, CA {state.ca_file}")
+    if state.registry_url:
+        click.echo(f"schema registry (read-only, Confluent API): {state.registry_url} (pid {state.registry_pid})")
 
 
 @broker.command("down")
 @click.option("--name", default="default", show_default=True, help="Broker instance name.")
 @click.option("--keep-data", is_flag=True, help="Keep the data directories (topics survive the next `up`).")
 def broker_down(name: str, keep_data: bool) -> None:
-    """Stop every node of the embedded broker by its pid; remove their data unless --keep-data."""
+    """Stop every node of the embedded broker and its schema registry by their pids; remove their data unless
+    --keep-data."""
     from streams.platform.broker import EmbeddedBroker
 
     was_running = EmbeddedBroker(name).down(keep_data=keep_data, progress=say)
@@ -184,12 +200,19 @@ def tls() -> None:
     show_default=True,
     help="An address the broker certificate is valid for (repeatable).",
 )
-def tls_init(out_dir: Path, hostnames: tuple[str, ...], ips: tuple[str, ...]) -> None:
+@click.option(
+    "--public-host",
+    default="",
+    help="The name (or address) municipalities' machines reach the cluster by: added to the certificate's names "
+    "(docker-compose passes BOSAI_PUBLIC_HOST, also the CLIENTS listeners' advertised host).",
+)
+def tls_init(out_dir: Path, hostnames: tuple[str, ...], ips: tuple[str, ...], public_host: str) -> None:
     """For a cluster the hub does not start itself (e.g. docker-compose): make the CA, broker.pem (the nodes'
     key and certificate, also their client certificate between nodes) and admin.pem (admin commands, mTLS)."""
     from streams.platform import tls as tls_material
 
     ca = tls_material.ensure_ca(out_dir)
+    hostnames, ips = tls_material.names_with(hostnames, ips, public_host.strip())
     keystore = tls_material.issue_server_certificate(
         ca, out_dir / "broker.pem", hostnames=hostnames, ips=ips, common_name="broker", client_auth=True
     )

@@ -82,6 +82,12 @@ def episode_summary(alerts: Sequence[AlertLine], packs: Sequence[RegionPack]) ->
 )
 @click.option("--no-web", is_flag=True, help="Do not start the residents' map.")
 @click.option(
+    "--public-host",
+    default="",
+    help="Start the broker with its CLIENTS listener and schema registry advertised under this name (bosai broker "
+    "up --public-host), so configs from `bosai access issue` work from other machines.",
+)
+@click.option(
     "--official/--no-official",
     default=True,
     show_default=True,
@@ -96,6 +102,7 @@ def demo(
     keep_broker: bool,
     web_port: int,
     no_web: bool,
+    public_host: str,
     official: bool,
     replicas: int,
 ) -> None:
@@ -107,7 +114,7 @@ def demo(
     from streams.platform.kafka_admin import apply_topics
 
     packs = load_packs(())
-    with broker_for_command(keep=keep_broker, progress=say) as lease:
+    with broker_for_command(keep=keep_broker, progress=say, public_host=public_host.strip()) as lease:
         specs = expand(catalog(), [p.topics_input() for p in packs])
         before, after = asyncio.run(apply_topics(lease.bootstrap, specs))
         click.echo(f"topics: {len(before.changes)} change(s) applied; {format_plan(after).splitlines()[-1]}")

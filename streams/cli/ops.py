@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 import click
 
 from streams.cli import common
-from streams.kernel.errors import BosaiError
+from streams.kernel.errors import BosaiError, CheckFailed
 from streams.kernel.region import RegionPack
 
 if TYPE_CHECKING:  # types only: the CLI imports what a command needs when it runs
-    from streams.delivery.cap import ZonePolygons
+    from streams.delivery.cap import CapIdentity, ZonePolygons
     from streams.delivery.sink import Route as SinkRoute
     from streams.kernel.messages import AvroRecord
     from streams.security.login_limits import Network
@@ -36,7 +36,7 @@ def dashboards(check: bool) -> None:
     ]
     if check:
         if stale:
-            raise BosaiError(f"out of date in {folder}: {', '.join(stale)} (run `bosai dashboards`)")
+            raise CheckFailed(f"out of date in {folder}: {', '.join(stale)} (run `bosai dashboards`)")
         click.echo(f"{len(rendered)} dashboards up to date")
         return
     folder.mkdir(parents=True, exist_ok=True)
@@ -45,19 +45,37 @@ def dashboards(check: bool) -> None:
     click.echo(f"wrote {len(rendered)} dashboards to {folder} ({len(stale)} changed)")
 
 
+def cap_identity() -> CapIdentity:
+    """The configured CAP sender (BOSAI_CAP_AUTHORITY …); a notice when it is the reserved default."""
+    from streams.delivery.cap_identity import load_cap_identity, unowned_notice
+
+    identity = load_cap_identity()
+    notice = unowned_notice(identity)
+    if notice:
+        common.say(f"note: {notice}")
+    return identity
+
+
 def cap_renderer(
     packs: Sequence[RegionPack],
 ) -> tuple[dict[str, str], dict[str, ZonePolygons], Callable[[AvroRecord], bytes]]:
-    """Sender names and zone polygons per region, and a function rendering an alert event as CAP 1.2."""
+    """Sender names and zone polygons per region, and a function rendering an alert event as CAP 1.2 (the
+    configured sender, ja-JP and en-US)."""
     from streams.delivery import cap
+    from streams.delivery.cap_english import CapEnglish
 
     names = {p.name: f"{p.prefecture_name} 防災データ連携基盤" for p in packs}
     polygons = {p.name: cap.zone_polygons_of(p) for p in packs}
+    identity, english = cap_identity(), CapEnglish.of(packs)
     return (
         names,
         polygons,
         lambda alert: cap.render(
-            alert, sender_name=names.get(alert["region"], ""), zone_polygons=polygons.get(alert["region"])
+            alert,
+            sender_name=names.get(alert["region"], ""),
+            zone_polygons=polygons.get(alert["region"]),
+            identity=identity,
+            english=english,
         ),
     )
 
@@ -104,6 +122,8 @@ def feed(
     metrics_host: str,
 ) -> None:
     """Serve Atom feeds of current CAP 1.2 messages (per municipality, prefecture, public) behind credentials."""
+    from streams.delivery.cap_english import CapEnglish
+    from streams.delivery.cap_identity import load_cap_identity
     from streams.delivery.feed_server import FeedSettings, serve_feed
     from streams.kernel.topics import topic_name
     from streams.platform.access_file import default_access_path, load_access
@@ -138,6 +158,8 @@ def feed(
                     sender_names=names,
                     zone_polygons=polygons,
                     progress=common.say,
+                    identity=load_cap_identity(),  # checked, and noted, by cap_renderer above
+                    english=CapEnglish.of(packs),
                 )
             )
         )

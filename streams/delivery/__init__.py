@@ -6,8 +6,8 @@ webhook sink (``sink``) and the Atom/CAP feed server (``feed_server``).
 __requires__ = ("platform", "packs", "security")
 
 __layers__ = {
-    "pure": ["cap", "atom", "webhooks"],
-    "files": ["subscriptions"],
+    "pure": ["cap", "atom", "webhooks", "cap_english"],
+    "files": ["subscriptions", "cap_identity"],
     "io": ["cap_schema"],
     "service": ["connector"],
     "process": ["sink", "feed_server"],

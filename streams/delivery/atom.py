@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from streams.delivery.cap import JMA_CREDIT, cap_identifier, cap_time, is_relayed
+from streams.delivery.cap import DEFAULT_IDENTITY, JMA_CREDIT, CapIdentity, cap_identifier, cap_time, is_relayed
 from streams.kernel.access import Principal, visible
 from streams.kernel.messages import AvroRecord
 from streams.kernel.times import HOUR_MS
@@ -100,8 +100,17 @@ def feed_entries(
     return out
 
 
-def render_atom(entries: Iterable[AvroRecord], *, feed_id: str, title: str, self_url: str, cap_url: str) -> bytes:
-    """An Atom 1.0 feed; each entry links to its CAP 1.2 document (``cap_url`` formats the identifier)."""
+def render_atom(
+    entries: Iterable[AvroRecord],
+    *,
+    feed_id: str,
+    title: str,
+    self_url: str,
+    cap_url: str,
+    identity: CapIdentity = DEFAULT_IDENTITY,
+) -> bytes:
+    """An Atom 1.0 feed; each entry links to its CAP 1.2 document (``cap_url`` formats the identifier) and has
+    a stable id of the operator's naming authority (``urn:uuid:``, :meth:`CapIdentity.urn`)."""
     ET.register_namespace("", ATOM_NS)
 
     def sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
@@ -122,7 +131,8 @@ def render_atom(entries: Iterable[AvroRecord], *, feed_id: str, title: str, self
         identifier = cap_identifier(record["alert_id"], record["sequence"])
         entry = sub(feed, "entry")
         sub(entry, "title", record["headline"])
-        sub(entry, "id", f"urn:bosai-hub:cap:{identifier}")
+        sender = identity.sender(record["region"], record.get("source", "hub"))
+        sub(entry, "id", identity.urn(f"cap:{sender}:{identifier}"))  # CAP's (sender, identifier) is unique
         sub(entry, "updated", cap_time(record["observed_at"]))
         if is_relayed(record):
             relayed_by = sub(entry, "author")

@@ -8,8 +8,14 @@ public → Public, municipal → Restricted (the concerned municipalities and th
 internal → Private (addressed to the prefecture). Times are event times in JST (``+09:00``: the XSD
 rejects ``Z``), so the same alert always renders the same bytes.
 
+Who sends is configuration (:class:`CapIdentity`, from ``BOSAI_CAP_AUTHORITY`` — a domain the operator owns
+— and optional sender templates; :mod:`streams.delivery.cap_identity`): the hub's own alerts as
+``bosai-<region>@<authority>``, its relay of JMA's as ``jma-relay-<region>@<authority>``; the Atom ids of the
+feeds are ``urn:uuid:`` names derived from the authority. Every message has a ``ja-JP`` and an ``en-US`` info
+block (:mod:`streams.delivery.cap_english`).
+
 Relayed official reports (``source`` jma) render as JMA's, never as the hub's own: the sender is the
-relay's (``jma-relay.bosai-hub.<region>.jp``), ``sent`` is the report's ReportDateTime (+09:00),
+relay's, ``sent`` is the report's ReportDateTime (+09:00),
 ``status`` is the report's (Exercise / Test for 訓練 / 試験), ``expires`` is set where the alert ends by
 itself, and the text is JMA's headline and wording, credited 「出典：気象庁」, with EventID, Serial and
 InfoType as parameters. The hub adds no instruction of its own to JMA's words.
@@ -19,10 +25,15 @@ Pure: no Kafka. ``zone_polygons`` (zone id → lon/lat ring) is passed in by cal
 
 from __future__ import annotations
 
+import re
+import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from streams.delivery import cap_english as en
+from streams.delivery.cap_english import CapEnglish
 from streams.kernel.alerts import CAP_MSG_TYPE
 from streams.kernel.messages import AvroRecord
 from streams.kernel.times import jst
@@ -59,9 +70,44 @@ JMA_GEOCODES = {
 }
 
 
-def sender_for(region: str, source: str = "hub") -> str:
-    """The CAP sender id (no spaces or commas, as CAP requires): the hub's own alerts, or its relay of JMA's."""
-    return f"jma-relay.bosai-hub.{region}.jp" if source == "jma" else f"bosai-hub.{region}.jp"
+DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$")
+SENDER_CHARS = re.compile(r"^[^\s,<&]+$")  # CAP 1.2: no spaces, commas or restricted characters (< &)
+UNOWNED = "bosai-hub.invalid"  # RFC 2606's reserved TLD: the default says plainly that nobody owns it
+
+
+@dataclass(frozen=True)
+class CapIdentity:
+    """Who sends the hub's CAP messages, and the naming authority of its identifiers (a domain the operator
+    owns). Templates may use ``{region}`` and ``{authority}``; :meth:`problems` says what is wrong."""
+
+    authority: str = UNOWNED
+    sender_template: str = "bosai-{region}@{authority}"
+    relay_template: str = "jma-relay-{region}@{authority}"
+
+    def sender(self, region: str, source: str = "hub") -> str:
+        template = self.relay_template if source == "jma" else self.sender_template
+        return template.format(region=region, authority=self.authority)
+
+    def urn(self, name: str) -> str:
+        """A stable, globally unique id for a feed or entry (``urn:uuid:``, derived from the authority)."""
+        return uuid.uuid5(uuid.uuid5(uuid.NAMESPACE_DNS, self.authority), name).urn
+
+    def problems(self) -> list[str]:
+        found = [] if DOMAIN.match(self.authority) else [f"authority {self.authority!r} is not a DNS domain name"]
+        for name, template in (("sender", self.sender_template), ("relay sender", self.relay_template)):
+            try:
+                text = template.format(region="tochigi", authority=self.authority)
+            except (KeyError, IndexError, ValueError) as exc:
+                found.append(f"{name} template {template!r}: only {{region}} and {{authority}} ({exc})")
+                continue
+            if not SENDER_CHARS.match(text) or self.authority not in text:
+                found.append(f"{name} template {template!r}: no spaces, commas, < or &, and it names the authority")
+        if self.sender_template == self.relay_template:
+            found.append("the relay of JMA's reports needs a sender of its own (never the hub's)")
+        return found
+
+
+DEFAULT_IDENTITY = CapIdentity()
 
 
 def is_relayed(alert: AvroRecord) -> bool:
@@ -73,14 +119,14 @@ def cap_time(epoch_ms: int) -> str:
     return jst(epoch_ms).isoformat(timespec="seconds")
 
 
-def references_triple(alert: AvroRecord) -> str | None:
+def references_triple(alert: AvroRecord, identity: CapIdentity = DEFAULT_IDENTITY) -> str | None:
     """CAP references (sender,identifier,sent) of the message this one follows."""
     if not alert.get("references") or alert.get("references_observed_at") is None:
         return None
     alert_id, _, sequence = alert["references"].rpartition("/")
     return ",".join(
         (
-            sender_for(alert["region"], alert.get("source", "hub")),
+            identity.sender(alert["region"], alert.get("source", "hub")),
             cap_identifier(alert_id, int(sequence)),
             cap_time(alert["references_observed_at"]),
         )
@@ -98,10 +144,12 @@ def _fmt(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
 
 
-def _head(root: ET.Element, alert: AvroRecord, status: str, prefecture_principal: str | None) -> None:
+def _head(
+    root: ET.Element, alert: AvroRecord, status: str, prefecture_principal: str | None, identity: CapIdentity
+) -> None:
     """identifier … incidents: who sent what, when, to whom."""
     _sub(root, "identifier", cap_identifier(alert["alert_id"], alert["sequence"]))
-    _sub(root, "sender", sender_for(alert["region"], alert.get("source", "hub")))
+    _sub(root, "sender", identity.sender(alert["region"], alert.get("source", "hub")))
     _sub(root, "sent", cap_time(alert["observed_at"]))
     _sub(root, "status", alert.get("status") or status)
     _sub(root, "msgType", CAP_MSG_TYPE[alert["msg_type"]])
@@ -126,7 +174,7 @@ def _head(root: ET.Element, alert: AvroRecord, status: str, prefecture_principal
         )
     elif sharing == "INTERNAL":
         _sub(root, "addresses", prefecture_principal or f"pref-{alert['region']}")
-    references = references_triple(alert)
+    references = references_triple(alert, identity)
     if references:
         _sub(root, "references", references)
     _sub(root, "incidents", alert["alert_id"])
@@ -171,13 +219,12 @@ def _official_parameters(info: ET.Element, alert: AvroRecord) -> None:
             _sub(parameter, "value", value)
 
 
-def _relayed_info(root: ET.Element, alert: AvroRecord) -> ET.Element:
-    """JMA's report as JMA's: its headline and wording, credited; no instruction of the hub's own."""
-    official = alert["official"]
+def _info_head(root: ET.Element, alert: AvroRecord, language: str, event: str, code: tuple[str, str]) -> ET.Element:
+    """language … effective: what kind of event, how bad, since when (the same in every language)."""
     info = _sub(root, "info")
-    _sub(info, "language", "ja-JP")
+    _sub(info, "language", language)
     _sub(info, "category", "Met")
-    _sub(info, "event", alert["event"])
+    _sub(info, "event", event)
     if alert["msg_type"] == "CANCEL":
         _sub(info, "responseType", "AllClear")
     else:
@@ -185,58 +232,66 @@ def _relayed_info(root: ET.Element, alert: AvroRecord) -> ET.Element:
     _sub(info, "urgency", alert["urgency"])
     _sub(info, "severity", alert["severity"])
     _sub(info, "certainty", alert["certainty"])
-    code = _sub(info, "eventCode")
-    _sub(code, "valueName", "JMA:InfoKind/Kind")
-    _sub(code, "value", f"{official['info_kind']}/{official.get('kind_code') or ''}".rstrip("/"))
+    event_code = _sub(info, "eventCode")
+    _sub(event_code, "valueName", code[0])
+    _sub(event_code, "value", code[1])
     _sub(info, "effective", cap_time(alert["observed_at"]))
+    return info
+
+
+def _relayed_info(root: ET.Element, alert: AvroRecord, language: str) -> ET.Element:
+    """JMA's report as JMA's: its headline and wording, credited; no instruction of the hub's own. In English,
+    a headline saying whose information it is, and JMA's words as they are (Japanese)."""
+    official = alert["official"]
+    english = language != "ja-JP"
+    code = ("JMA:InfoKind/Kind", f"{official['info_kind']}/{official.get('kind_code') or ''}".rstrip("/"))
+    event = f"{en.relayed_event(official)} (JMA)" if english else alert["event"]
+    info = _info_head(root, alert, language, event, code)
     if alert.get("expires") is not None:
         _sub(info, "expires", cap_time(alert["expires"]))
-    _sub(info, "senderName", f"気象庁 {official['publishing_office']}（{JMA_CREDIT}; relayed by bosai hub）")
-    _sub(info, "headline", alert["headline"])
+    office = official["publishing_office"]
+    if english:
+        _sub(info, "senderName", f"Japan Meteorological Agency, {office} ({en.SOURCE_JMA}; relayed by bosai hub)")
+        _sub(info, "headline", en.relayed_headline(official, alert["msg_type"] == "CANCEL"))
+    else:
+        _sub(info, "senderName", f"気象庁 {office}（{JMA_CREDIT}; relayed by bosai hub）")
+        _sub(info, "headline", alert["headline"])
     words = [official.get("headline") or "", official.get("text") or ""]
-    _sub(
-        info,
-        "description",
-        "\n".join(w for w in words if w)
-        + f"\n\n[{official['head_title']} {official.get('area_name', '')} {official.get('condition', '')}; "
-        f"EventID {official['event_id']}, Serial {official['serial']}, InfoType {official['info_type']}] {JMA_CREDIT}",
+    japanese = "\n".join(w for w in words if w) + (
+        f"\n\n[{official['head_title']} {official.get('area_name', '')} {official.get('condition', '')}; "
+        f"EventID {official['event_id']}, Serial {official['serial']}, InfoType {official['info_type']}] {JMA_CREDIT}"
     )
+    _sub(info, "description", en.relayed_description(japanese) if english else japanese)
     _official_parameters(info, alert)
     return info
 
 
-def _info(root: ET.Element, alert: AvroRecord, sender_name: str) -> ET.Element:
-    """What happened, how bad, what to do."""
+def _info(root: ET.Element, alert: AvroRecord, sender_name: str, language: str, english: CapEnglish) -> ET.Element:
+    """What happened, how bad, what to do (the hub's own alert, in Japanese or in English)."""
     if is_relayed(alert):
-        return _relayed_info(root, alert)
-    info = _sub(root, "info")
-    _sub(info, "language", "ja-JP")
-    _sub(info, "category", "Met")
-    _sub(info, "event", alert["event"])
-    warning_level = alert.get("warning_level")
-    if alert["msg_type"] == "CANCEL":
-        _sub(info, "responseType", "AllClear")
-    else:
-        _sub(info, "responseType", _RESPONSE.get(warning_level, "Monitor"))
-    _sub(info, "urgency", alert["urgency"])
-    _sub(info, "severity", alert["severity"])
-    _sub(info, "certainty", alert["certainty"])
-    code = _sub(info, "eventCode")
-    _sub(code, "valueName", "bosai:rule")
-    _sub(code, "value", f"{alert['rule']}/{alert['level']}")
-    _sub(info, "effective", cap_time(alert["observed_at"]))
+        return _relayed_info(root, alert, language)
+    in_english = language != "ja-JP"
+    event = english.event(alert) if in_english else alert["event"]
+    info = _info_head(root, alert, language, event, ("bosai:rule", f"{alert['rule']}/{alert['level']}"))
     if sender_name:
-        _sub(info, "senderName", sender_name)
-    _sub(info, "headline", alert["headline"])
-    _sub(
-        info,
-        "description",
-        f"{alert['event']}: {_fmt(alert.get('value'))} {alert.get('unit', '')} "
-        f"(threshold {_fmt(alert.get('threshold'))} {alert.get('unit', '')}) at station {alert['station_id']}, "
-        f"{cap_time(alert['observed_at'])}; {alert['transition'].lower()}.",
-    )
-    if alert["msg_type"] != "CANCEL" and warning_level in _INSTRUCTION:
-        _sub(info, "instruction", _INSTRUCTION[warning_level])
+        _sub(info, "senderName", f"{sender_name} (bosai hub)" if in_english else sender_name)
+    unit = alert.get("unit", "")
+    value, threshold = f"{_fmt(alert.get('value'))} {unit}".strip(), f"{_fmt(alert.get('threshold'))} {unit}".strip()
+    sent = cap_time(alert["observed_at"])
+    if in_english:
+        _sub(info, "headline", english.headline(alert, value))
+        _sub(info, "description", english.description(alert, value, threshold, sent))
+    else:
+        _sub(info, "headline", alert["headline"])
+        _sub(
+            info,
+            "description",
+            f"{alert['event']}: {value} (threshold {threshold}) at station {alert['station_id']}, {sent}; "
+            f"{alert['transition'].lower()}.",
+        )
+    instructions = en.INSTRUCTIONS_EN if in_english else _INSTRUCTION
+    if alert["msg_type"] != "CANCEL" and alert.get("warning_level") in instructions:
+        _sub(info, "instruction", instructions[alert["warning_level"]])
     _parameters(info, alert)
     return info
 
@@ -271,11 +326,14 @@ def render(
     status: str = "Actual",
     prefecture_principal: str | None = None,
     zone_polygons: ZonePolygons | None = None,
+    identity: CapIdentity = DEFAULT_IDENTITY,
+    english: CapEnglish | None = None,
 ) -> bytes:
-    """The CAP 1.2 XML of one alert event (UTF-8, with XML declaration)."""
+    """The CAP 1.2 XML of one alert event (UTF-8, with XML declaration): a ``ja-JP`` and an ``en-US`` info block."""
     root = ET.Element(f"{{{CAP_NS}}}alert")
-    _head(root, alert, status, prefecture_principal)
-    _area(_info(root, alert, sender_name), alert, zone_polygons)
+    _head(root, alert, status, prefecture_principal, identity)
+    for language in ("ja-JP", "en-US"):
+        _area(_info(root, alert, sender_name, language, english or CapEnglish()), alert, zone_polygons)
     ET.register_namespace("", CAP_NS)
     document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return document

@@ -7,8 +7,12 @@ consumer group: the current set is rebuilt on start) and serves
     GET /feeds/prefecture/<region>.atom       every alert of the region (prefecture, hub)
     GET /feeds/municipality/<code>.atom       public + municipal alerts of a municipality (a designated
                                               city's code covers its wards)
-    GET /cap/<identifier>.xml                 one CAP 1.2 message
-    GET /healthz
+    GET /cap/<identifier>.xml                 one CAP 1.2 message (ja-JP and en-US)
+    GET /healthz, /openapi.json               (openapi/feed.yaml)
+
+Feeds and messages carry ``ETag`` and ``Last-Modified`` and answer ``304`` to ``If-None-Match`` /
+``If-Modified-Since`` (after the login: what a principal may see is its own), so a client polling every
+minute costs one small answer while nothing changes.
 
 HTTP Basic credentials are the principal's SCRAM credential (``bosai access issue``): the server checks
 them by authenticating to the broker's SASL_SSL listener, so a revoked or rotated credential stops
@@ -39,11 +43,15 @@ from aiohttp import web
 
 from streams.delivery import cap
 from streams.delivery.atom import CurrentAlerts, feed_entries, render_atom
+from streams.delivery.cap import DEFAULT_IDENTITY, CapIdentity
+from streams.delivery.cap_english import CapEnglish
 from streams.kernel.access import AccessPolicy, Principal, visible
 from streams.kernel.errors import SettingsError
 from streams.kernel.messages import AvroRecord
 from streams.platform import health, kafka, metrics
 from streams.platform.avro import ALERT, AvroCodec, CodecError, SchemaStore
+from streams.platform.conditional_get import conditional
+from streams.platform.described import add_openapi
 from streams.platform.tls import client_ssl_context
 from streams.security.credential_cache import CredentialCache
 from streams.security.login_guard import LoginGuard, LoginLimited
@@ -155,10 +163,22 @@ class FeedHandlers:
         sender_names: Mapping[str, str],
         zone_polygons: Mapping[str, cap.ZonePolygons],
         guard: LoginGuard | None = None,
+        identity: CapIdentity = DEFAULT_IDENTITY,
+        english: CapEnglish | None = None,
     ):
         self.alerts, self.policy, self.checker = alerts, policy, checker
         self.sender_names, self.zone_polygons = sender_names, zone_polygons
         self.guard = guard or LoginGuard(metrics_door=DOOR)
+        self.identity, self.english = identity, english or CapEnglish()
+        self.changed_at = time.time()  # wall clock of the last change of the alerts (Last-Modified)
+
+    def changed(self) -> None:
+        self.changed_at = time.time()
+
+    def last_modified(self, now_ms: int) -> float:
+        """When the feeds last changed: new messages, or an alert whose ``expires`` passed since."""
+        expired = [r["expires"] for r in self.alerts.latest.values() if (r.get("expires") or now_ms + 1) <= now_ms]
+        return float(max([self.changed_at, *(e / 1000 for e in expired)]))
 
     def _refused(self, text: str) -> web.HTTPUnauthorized:
         return web.HTTPUnauthorized(headers=self.challenge, text=text)
@@ -229,25 +249,28 @@ class FeedHandlers:
             text=f"too many login attempts; try again in {limited.retry_after} s\n",
         )
 
-    @staticmethod
-    def atom(request: web.Request, entries: list[AvroRecord], feed_id: str, title: str) -> web.Response:
+    def atom(
+        self, request: web.Request, entries: list[AvroRecord], feed_id: str, title: str, now_ms: int
+    ) -> web.Response:
         base = f"{request.scheme}://{request.host}"
         body = render_atom(
             entries,
-            feed_id=feed_id,
+            feed_id=self.identity.urn(feed_id),
             title=title,
             self_url=f"{base}{request.path}",
             cap_url=f"{base}/cap/{{identifier}}.xml",
+            identity=self.identity,
         )
-        return web.Response(body=body, content_type="application/atom+xml", charset="utf-8")
+        return conditional(request, body, "application/atom+xml", last_modified_s=self.last_modified(now_ms))
 
     async def public_feed(self, request: web.Request) -> web.Response:
-        principal = await self.principal_of(request)
+        principal, now_ms = await self.principal_of(request), _now_ms()
         return self.atom(
             request,
-            feed_entries(self.alerts, principal, public_only=True, now_ms=_now_ms()),
-            "urn:bosai-hub:feed:public",
+            feed_entries(self.alerts, principal, public_only=True, now_ms=now_ms),
+            "feed:public",
             "bosai hub: public alerts",
+            now_ms,
         )
 
     async def prefecture_feed(self, request: web.Request) -> web.Response:
@@ -255,11 +278,13 @@ class FeedHandlers:
         region = request.match_info["region"]
         if not (principal.role == "hub" or (principal.role == "prefecture" and principal.region == region)):
             raise web.HTTPForbidden(text=f"{principal.name} may not read the {region} prefecture feed\n")
+        now_ms = _now_ms()
         return self.atom(
             request,
-            feed_entries(self.alerts, principal, region=region, now_ms=_now_ms()),
-            f"urn:bosai-hub:feed:prefecture:{region}",
+            feed_entries(self.alerts, principal, region=region, now_ms=now_ms),
+            f"feed:prefecture:{region}",
             f"bosai hub: {region} (all alerts)",
+            now_ms,
         )
 
     async def municipality_feed(self, request: web.Request) -> web.Response:
@@ -271,11 +296,13 @@ class FeedHandlers:
         )
         if not allowed:
             raise web.HTTPForbidden(text=f"{principal.name} may not read the feed of {code}\n")
+        now_ms = _now_ms()
         return self.atom(
             request,
-            feed_entries(self.alerts, principal, municipality_code=code, now_ms=_now_ms()),
-            f"urn:bosai-hub:feed:municipality:{code}",
+            feed_entries(self.alerts, principal, municipality_code=code, now_ms=now_ms),
+            f"feed:municipality:{code}",
             f"bosai hub: {code}",
+            now_ms,
         )
 
     async def cap_message(self, request: web.Request) -> web.Response:
@@ -287,11 +314,16 @@ class FeedHandlers:
             record,
             sender_name=self.sender_names.get(record["region"], ""),
             zone_polygons=self.zone_polygons.get(record["region"]),
+            identity=self.identity,
+            english=self.english,
         )
-        return web.Response(body=body, content_type="application/cap+xml", charset="utf-8")
+        return conditional(request, body, "application/cap+xml", last_modified_s=record["observed_at"] / 1000)
 
     async def healthz(self, _request: web.Request) -> web.Response:
         return web.json_response({"alerts": len(self.alerts.latest), "current": len(self.alerts.current(_now_ms()))})
+
+
+HANDLERS = web.AppKey("handlers", FeedHandlers)
 
 
 def build_app(
@@ -302,23 +334,39 @@ def build_app(
     sender_names: Mapping[str, str],
     zone_polygons: Mapping[str, cap.ZonePolygons],
     guard: LoginGuard | None = None,
+    identity: CapIdentity = DEFAULT_IDENTITY,
+    english: CapEnglish | None = None,
 ) -> web.Application:
     handlers = FeedHandlers(
-        alerts, policy, checker, sender_names=sender_names, zone_polygons=zone_polygons, guard=guard
+        alerts,
+        policy,
+        checker,
+        sender_names=sender_names,
+        zone_polygons=zone_polygons,
+        guard=guard,
+        identity=identity,
+        english=english,
     )
     app = web.Application()
+    app[HANDLERS] = handlers
     app.router.add_get("/feeds/public.atom", handlers.public_feed)
     app.router.add_get("/feeds/prefecture/{region}.atom", handlers.prefecture_feed)
     app.router.add_get(r"/feeds/municipality/{code:\d{5}}.atom", handlers.municipality_feed)
     app.router.add_get("/cap/{identifier}.xml", handlers.cap_message)
     app.router.add_get("/healthz", handlers.healthz)
+    add_openapi(app, "feed")
     return app
 
 
 async def follow_alerts(
-    bootstrap: str, topics: Sequence[str], alerts: CurrentAlerts, store: SchemaStore, ready: asyncio.Event | None = None
+    bootstrap: str,
+    topics: Sequence[str],
+    alerts: CurrentAlerts,
+    store: SchemaStore,
+    ready: asyncio.Event | None = None,
+    changed: Callable[[], None] = lambda: None,
 ) -> None:
-    """Read the alerts topics from the beginning, then keep following them."""
+    """Read the alerts topics from the beginning, then keep following them (``changed`` after each batch)."""
     codec = AvroCodec(store, ALERT)
     async with kafka.started_consumer(bootstrap, *topics) as consumer:
         caught_up = False
@@ -336,6 +384,8 @@ async def follow_alerts(
                             message.offset,
                             exc,
                         )
+            if batches:
+                changed()
             if not batches and not caught_up:
                 caught_up = True
                 if ready is not None:
@@ -381,13 +431,12 @@ async def serve_feed(
     sender_names: Mapping[str, str],
     zone_polygons: Mapping[str, cap.ZonePolygons],
     progress: Callable[[str], None],
+    identity: CapIdentity = DEFAULT_IDENTITY,
+    english: CapEnglish | None = None,
 ) -> None:
     """Serve the feeds until cancelled: the alerts are read from the beginning first, then followed."""
     alerts = CurrentAlerts()
     ready = asyncio.Event()
-    topics = settings.topics
-    health.READINESS.waiting("alerts_loaded", f"reading {', '.join(topics)} from the beginning")
-    follower = asyncio.create_task(follow_alerts(settings.bootstrap, topics, alerts, store, ready))
     checker = CredentialChecker(
         settings.clients_bootstrap,
         settings.ca_file,
@@ -396,7 +445,21 @@ async def serve_feed(
         handshakes_per_s=settings.handshakes_per_s,
     )
     guard = LoginGuard(trusted_proxies=settings.trusted_proxies, metrics_door=DOOR)
-    app = build_app(alerts, policy, checker, sender_names=sender_names, zone_polygons=zone_polygons, guard=guard)
+    app = build_app(
+        alerts,
+        policy,
+        checker,
+        sender_names=sender_names,
+        zone_polygons=zone_polygons,
+        guard=guard,
+        identity=identity,
+        english=english,
+    )
+    topics = settings.topics
+    health.READINESS.waiting("alerts_loaded", f"reading {', '.join(topics)} from the beginning")
+    follower = asyncio.create_task(
+        follow_alerts(settings.bootstrap, topics, alerts, store, ready, app[HANDLERS].changed)
+    )
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, settings.host, settings.port).start()

@@ -2,7 +2,7 @@
 
     POST /v1/readings                         a sensor owner's readings (JSON: one, a list, {"readings": [...]})
     POST /v1/orion/{orion}/notifications      an Orion's NGSI-v2 subscription notifications
-    GET  /healthz
+    GET  /healthz, /openapi.json              (openapi/gateway.yaml)
 
 Both doors take ``Authorization: Bearer <token>`` (owners' tokens from ``bosai gateway token issue``,
 an Orion's from ``bosai bridge orion subscribe``), checked in one place (:meth:`Doors.authenticate`)
@@ -45,6 +45,7 @@ from streams.kernel.topics import HubTopics
 from streams.observed.readings import InvalidReading, validate
 from streams.platform import health, kafka, metrics
 from streams.platform.avro import DEAD_LETTER, READING, AvroCodec, SchemaStore
+from streams.platform.described import add_openapi
 from streams.security import tokens
 from streams.security.login_guard import LoginGuard, LoginLimited
 from streams.security.login_limits import UNKNOWN, LoginPolicy, Network
@@ -272,11 +273,13 @@ class Gateway:
             readings = intake.readings_in(body)
         except InvalidReading as exc:
             return await self._write(owner.region, "readings", subject, [(body, exc)])
-        foreign = sorted(
+        foreign = sorted(  # a station id that is not text is no station of anyone's: refused below as invalid
             {
-                str(r.get("station_id"))
+                r["station_id"]
                 for r in readings
-                if isinstance(r, dict) and r.get("station_id") not in owner.stations
+                if isinstance(r, dict)
+                and isinstance(r.get("station_id"), str)
+                and r["station_id"] not in owner.stations
             }
         )
         if foreign:
@@ -379,6 +382,7 @@ def build_app(gateway: Gateway) -> web.Application:
     app.router.add_post("/v1/readings", gateway.post_readings)
     app.router.add_post("/v1/orion/{orion}/notifications", gateway.post_notification)
     app.router.add_get("/healthz", gateway.healthz)
+    add_openapi(app, "gateway")
     return app
 
 

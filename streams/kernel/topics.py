@@ -23,6 +23,10 @@ if TYPE_CHECKING:  # the region imports this module
     from streams.kernel.region import RegionPack
 
 CLEANUP_POLICIES = ("compact", "compact,delete", "delete")
+# How an Avro value is framed: Avro single-object encoding (C3 01 + fingerprint), or the Confluent wire format
+# (00 + schema id) that standard tooling (Confluent's deserializers, kcat -s avro, Kafka UIs) reads with a
+# schema registry. The hub's decoder reads both, whatever a topic says.
+FRAMINGS = ("single-object", "confluent")
 TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 PLACEHOLDERS = ("municipality_code", "prefecture_code", "prefix", "region")
 
@@ -42,6 +46,7 @@ class TopicTemplate:
     for_each: str | None = None
     configs: tuple[tuple[str, str], ...] = ()
     partitioned_like: str | None = None  # another entry's id: same partition count, same partition per key
+    framing: str = "single-object"  # one of FRAMINGS (Avro values only)
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,7 @@ class TopicSpec:
     key_schema: str
     value_schema: str
     municipality_code: str | None = None
+    framing: str = "single-object"
 
 
 def topic_name(
@@ -130,6 +136,7 @@ def expand(catalog: Catalog, regions: Iterable[RegionTopics]) -> list[TopicSpec]
                         key_schema=template.key_schema,
                         value_schema=template.value_schema,
                         municipality_code=code,
+                        framing=template.framing,
                     )
                 )
     names = [s.name for s in specs]
@@ -278,6 +285,7 @@ class HubTopics:
     deadletter: str
     municipal: Mapping[str, str]  # JIS code -> that municipality's (or ward's) alerts topic
     official: str = ""  # official reports as received (JMA's XML)
+    confluent: frozenset[str] = frozenset()  # the topics whose values carry the Confluent wire format
 
     @classmethod
     def for_region(cls, catalog: Catalog, pack: RegionPack) -> HubTopics:
@@ -286,14 +294,22 @@ class HubTopics:
                 catalog, topic_id, pack.name, prefecture_code=pack.prefecture_code, municipality_code=code
             )
 
+        municipal = {m.code: name("alerts.municipality", m.code) for m in pack.municipalities}
+        confluent = {
+            topic
+            for template in catalog.templates
+            if template.framing == "confluent"
+            for topic in (municipal.values() if template.for_each else [name(template.id)])
+        }
         return cls(
             raw=name("readings.raw"),
             enriched=name("readings.enriched"),
             alerts=name("alerts"),
             public=name("alerts.public"),
             deadletter=name("deadletter"),
-            municipal={m.code: name("alerts.municipality", m.code) for m in pack.municipalities},
+            municipal=municipal,
             official=name("official.raw"),
+            confluent=frozenset(confluent),
         )
 
     def alert_topics(self) -> list[str]:

@@ -33,6 +33,7 @@ from streams.platform.avro import (
     PrefixedRecordEncoder,
     SchemaStore,
 )
+from streams.platform.wire import TopicFraming
 
 # What one batch of readings gives: the stations' new states, and the changes behind its alert events.
 ObservedResult = BatchResult[StationState, StationChange]
@@ -62,6 +63,8 @@ class Pipeline:
         self.readings = AvroCodec(store, READING)
         self.enriched = PrefixedRecordEncoder(store, ENRICHED)
         self.alerts = AvroCodec(store, ALERT)
+        self.framing = TopicFraming(store, topics.confluent)  # the alert topics clients read: Confluent framing
+        self.framing.prepare(topics.alert_topics(), self.alerts.schema)
         self.dead = AvroCodec(store, DEAD_LETTER)
         self.clock = clock  # only for dead letters' failed_at; rules never see it
         self.worker = _worker_name()
@@ -221,9 +224,10 @@ class Pipeline:
                 OutRecord(enriched, reading.station_id.encode(), join(body(message.value, reading.record), rest))
             )
             self._apply_rules(reading, result, state_of, alert_outs)
+        frame, schema = self.framing.frame, self.alerts.schema
         for out, payload in zip(alert_outs, self.alerts.encode_many([a.record for a in alert_outs]), strict=True):
             key = out.alert.alert_id.encode()
-            records.extend(OutRecord(topic, key, payload) for topic in out.topics)
+            records.extend(OutRecord(topic, key, frame(payload, topic, schema)) for topic in out.topics)
         for (message, _), payload in zip(
             dead_records, self.dead.encode_many([d for _, d in dead_records]), strict=True
         ):

@@ -37,6 +37,7 @@ from streams.official.lifecycle import (
 from streams.official.report import FLOOD, LANDSLIDE, JmaReport, ReportError, read_report
 from streams.packs.jma_areas import areas_of
 from streams.platform.avro import ALERT, DEAD_LETTER, OFFICIAL_REPORT, READING, AvroCodec, CodecError, SchemaStore
+from streams.platform.wire import TopicFraming
 
 # What one batch of official reports gives: each event's new state, and the areas' changes behind its alerts.
 OfficialResult = BatchResult[OfficialState, AreaChange]
@@ -57,6 +58,8 @@ class OfficialPipeline:
         self.topics = topics
         self.reports = AvroCodec(store, OFFICIAL_REPORT)
         self.alerts = AvroCodec(store, ALERT)
+        self.framing = TopicFraming(store, topics.confluent)  # the alert topics clients read: Confluent framing
+        self.framing.prepare(topics.alert_topics(), self.alerts.schema)
         self.readings = AvroCodec(store, READING)
         self.dead = AvroCodec(store, DEAD_LETTER)
         self.clock = clock  # only for dead letters' failed_at; the lifecycle never sees it
@@ -224,8 +227,10 @@ class OfficialPipeline:
             topics = self.topics_for(alert.municipality_codes, alert.status)
             alert_outs.append(AlertOut(t, alert, alert.record(), topics))
         records = result.records
+        frame, schema = self.framing.frame, self.alerts.schema
         for out, payload in zip(alert_outs, self.alerts.encode_many([a.record for a in alert_outs]), strict=True):
-            records.extend(OutRecord(topic, out.alert.alert_id.encode(), payload) for topic in out.topics)
+            key = out.alert.alert_id.encode()
+            records.extend(OutRecord(topic, key, frame(payload, topic, schema)) for topic in out.topics)
         for reading, payload in zip(readings, self.readings.encode_many(readings), strict=True):
             records.append(OutRecord(self.topics.raw, reading["station_id"].encode(), payload))
         for (message, _), payload in zip(dead, self.dead.encode_many([d for _, d in dead]), strict=True):

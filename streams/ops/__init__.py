@@ -3,4 +3,9 @@ catalog, the access file and the packs (``k8s``, ``k8s_workloads``) and followin
 
 __requires__ = ("platform", "packs", "hub")
 
-__layers__ = {"io": ["grafana", "k8s_workloads", "k8s"], "process": ["tail"]}
+__layers__ = {
+    "files": ["asyncapi_file"],
+    "pure": ["asyncapi"],
+    "io": ["grafana", "k8s_workloads", "k8s"],
+    "process": ["tail"],
+}

@@ -1,7 +1,8 @@
 """Following a topic as an operator: decode every message (any of the hub's schemas) into a line or JSON.
 
-Messages carry their schema's fingerprint (single-object encoding), so one decoder reads every hub
-topic; a municipality's IT staff use this to check their subscription.
+Messages carry their schema's fingerprint (single-object encoding) or its registry id (the Confluent wire
+format of the topics clients read), so one decoder reads every hub topic; a municipality's IT staff use this
+to check their subscription.
 """
 
 from __future__ import annotations
@@ -15,22 +16,29 @@ from typing import Any
 from streams.kernel.messages import AvroRecord
 from streams.kernel.times import jst
 from streams.platform import kafka
-from streams.platform.avro import SINGLE_OBJECT_MAGIC, AvroCodec, CodecError, SchemaStore
+from streams.platform.avro import CONFLUENT_MAGIC, SINGLE_OBJECT_MAGIC, AvroCodec, AvroSchema, CodecError, SchemaStore
 
 
 class AnyDecoder:
-    """Decodes single-object-encoded messages of any schema in the store."""
+    """Decodes messages of any schema in the store, in either framing."""
 
     def __init__(self, store: SchemaStore):
         self.store = store
         self._codecs: dict[str, AvroCodec] = {}
 
+    def _schema(self, payload: bytes) -> AvroSchema | None:
+        if payload[:2] == SINGLE_OBJECT_MAGIC and len(payload) >= 10:
+            return self.store.by_fingerprint(payload[2:10])
+        if payload[:1] == CONFLUENT_MAGIC and len(payload) >= 5:
+            return self.store.by_registry_id(int.from_bytes(payload[1:5], "big"))
+        raise CodecError("bad_magic", "neither Avro single-object encoding nor the Confluent wire format")
+
     def decode(self, payload: bytes | None) -> tuple[str, AvroRecord]:
-        if payload is None or payload[:2] != SINGLE_OBJECT_MAGIC or len(payload) < 10:
-            raise CodecError("bad_magic", "not a single-object-encoded Avro message")
-        schema = self.store.by_fingerprint(payload[2:10])
+        if payload is None:
+            raise CodecError("truncated", "message has no value (null)")
+        schema = self._schema(payload)
         if schema is None:
-            raise CodecError("unknown_schema", f"unknown fingerprint {payload[2:10].hex()}")
+            raise CodecError("unknown_schema", f"no known schema for the header {payload[:10].hex()}")
         codec = self._codecs.setdefault(schema.name, AvroCodec(self.store, schema.name))
         return schema.name.rsplit(".", 1)[-1], codec.decode(payload)
 

@@ -11,6 +11,7 @@ pollers' HTTP (``http_fetch``).
 __requires__ = ()
 
 __layers__ = {
+    "pure": ["avro_text", "schema_registry"],
     "files": [
         "access_file",
         "settings",
@@ -20,6 +21,7 @@ __layers__ = {
         "secret_files",
         "kafka_security",
         "topic_catalog",
+        "openapi_docs",
     ],
     "io": [
         "kafka_protocol",
@@ -35,5 +37,10 @@ __layers__ = {
         "cert_expiry",
         "health",
         "http_fetch",
+        "wire",
+        "registry_client",
+        "registry_process",
+        "described",
+        "conditional_get",
     ],
 }

@@ -5,8 +5,12 @@ Two framings, told apart by their first bytes, so one decoder reads both:
 * **Avro single-object encoding** (the Avro spec): ``C3 01`` + the 8-byte little-endian CRC-64-AVRO
   fingerprint of the writer schema's parsing canonical form + the Avro binary body. Any consumer with
   the ``avro/`` schemas decodes it; no registry service is needed. This is the hub's default.
-* **Confluent wire format**: ``00`` + 4-byte big-endian schema id + body, with the schema registered
-  in and fetched from a Confluent-compatible schema registry (``BOSAI_SCHEMA_REGISTRY_URL``).
+* **Confluent wire format**: ``00`` + 4-byte big-endian schema id + body. The id of each of the hub's
+  schemas is derived from its fingerprint (:func:`streams.platform.schema_registry.schema_id`), the ids the
+  hub's own registry serves (``bosai registry serve``), so it is known without asking anyone; with a
+  deployment's own registry (``BOSAI_SCHEMA_REGISTRY_URL``) ids are that registry's, asked for once per
+  subject. The topics clients read carry this framing (``framing: confluent`` in ``topics/catalog.yaml``;
+  :mod:`streams.platform.wire`).
 
 Timestamps (``timestamp-millis``) are exchanged as plain epoch milliseconds (``int``) in both
 directions: the core works on integers, which is both faster and free of time-zone surprises.
@@ -21,19 +25,21 @@ import copy
 import io
 import json
 import struct
-import threading
-import urllib.error
-import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import fastavro
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 from fastavro.types import Schema
 
 from streams.kernel.messages import AvroRecord
+from streams.platform.avro_text import HISTORY_NAME, named_definitions, stand_alone
+from streams.platform.schema_registry import schema_id
+
+if TYPE_CHECKING:
+    from streams.platform.registry_client import SchemaRegistryClient
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = b"\x00"
@@ -70,10 +76,25 @@ class AvroSchema:
     parsed: Schema  # fastavro's parsed form
     canonical: str
     fingerprint: bytes  # 8 bytes, little-endian CRC-64-AVRO
+    full: str = ""  # the schema as written (docs, defaults, logical types), named types it uses inlined
+    version: int = 0  # its version in avro/ (history files .v<N>, the current one after them); 0: added inline
 
     @property
     def json(self) -> str:
         return self.canonical
+
+    @property
+    def registry_id(self) -> int:
+        """Its id in the hub's schema registry (and in Confluent-framed messages): from the fingerprint."""
+        return schema_id(self.fingerprint)
+
+
+def _history_version(path: Path) -> int:
+    """The version number in an earlier schema's file name (avro/history/<Name>.v<N>.avsc)."""
+    found = HISTORY_NAME.match(path.name)
+    if found is None:
+        raise CodecError("unknown_schema", f"{path}: not a history schema file name (<Name>.v<N>.avsc)")
+    return int(found["version"])
 
 
 def _strip_logical_types(schema: Any) -> Any:
@@ -89,45 +110,70 @@ def _crc64_avro_le(canonical: str) -> bytes:
     return bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
 
 
+def text_fingerprint(text: str) -> bytes | None:
+    """The CRC-64-AVRO fingerprint of a stand-alone schema text (every named type it uses defined in it), as a
+    registry client computes it; None when the text is not an Avro schema."""
+    try:
+        return _crc64_avro_le(to_parsing_canonical_form(parse_schema(json.loads(text), named_schemas={})))
+    except Exception:  # not JSON, not a schema, unknown types: fastavro raises many kinds
+        return None
+
+
 class SchemaStore:
     """Every known schema: the hub's own from ``avro/`` plus any older writer versions added.
 
-    Look-ups by full name (the current reader schema) and by fingerprint (the writer schema of a
-    single-object-encoded message).
+    Look-ups by full name (the current reader schema), by fingerprint (the writer schema of a
+    single-object-encoded message) and by registry id (of a Confluent-framed one). ``registry``: a
+    deployment's own schema registry (``BOSAI_SCHEMA_REGISTRY_URL``), asked for ids the hub does not know.
     """
 
-    def __init__(self) -> None:
-        self._named: dict[str, dict[str, Any]] = {}  # fastavro's named types, by full name
+    def __init__(self, registry: SchemaRegistryClient | None = None) -> None:
+        self._named: dict[str, Any] = {}
         self._by_name: dict[str, AvroSchema] = {}
         self._by_fingerprint: dict[bytes, AvroSchema] = {}
+        self._by_id: dict[int, AvroSchema] = {}
+        self._raw_named: dict[str, Any] = {}  # named types as written in the files, for the full texts
+        self.registry = registry
 
     @classmethod
-    def from_directory(cls, directory: Path) -> SchemaStore:
+    def from_directory(cls, directory: Path, *, registry: SchemaRegistryClient | None = None) -> SchemaStore:
         """Load every ``*.avsc`` in ``directory``, resolving cross-file references by name, then the earlier
-        versions kept in ``directory/history`` (so messages written with them still decode, into the
-        current schema with its defaults)."""
-        store = cls()
-        store._load_files(directory, sorted(directory.glob("*.avsc")))
+        versions kept in ``directory/history`` (``<Name>.v<N>.avsc``: so messages written with them still
+        decode, into the current schema with its defaults). The current file of a schema is the version
+        after the last one kept."""
+        store = cls(registry)
         history = sorted((directory / "history").glob("*.avsc"))
+        kept: dict[str, int] = {}
+        for path in history:
+            match = HISTORY_NAME.match(path.name)
+            if match is None:
+                raise CodecError("unknown_schema", f"{path}: a kept version is named <Name>.v<N>.avsc, e.g. Alert.v1")
+            kept[match["name"]] = max(kept.get(match["name"], 0), int(match["version"]))
+        store._load_files(directory, sorted(directory.glob("*.avsc")), lambda p: kept.get(p.stem, 0) + 1)
         if history:
-            store._load_files(directory / "history", history)
+            store._load_files(directory / "history", history, _history_version)
         return store
 
-    def _load_files(self, directory: Path, paths: list[Path]) -> None:
+    def _load_files(self, directory: Path, paths: list[Path], version_of: Callable[[Path], int]) -> None:
         store = self
         pending = {p: json.loads(p.read_text(encoding="utf-8")) for p in paths}
         if not pending:
             raise CodecError("unknown_schema", f"no *.avsc files in {directory}")
+        for schema_json in pending.values():
+            for full, node in named_definitions(schema_json).items():
+                self._raw_named.setdefault(full, node)
         # Files may reference each other in any order: retry until no progress.
         while pending:
             progressed = False
             errors: dict[Path, str] = {}
             for path, schema_json in list(pending.items()):
                 try:
-                    store.add(schema_json, source=str(path))
+                    store.add(schema_json, source=str(path), version=version_of(path))
                 except fastavro.schema.UnknownType as exc:
                     errors[path] = str(exc)
                     continue
+                except CodecError:
+                    raise
                 except Exception as exc:  # a broken schema file: say which
                     raise CodecError("unknown_schema", f"{path}: not a valid Avro schema: {exc}") from exc
                 del pending[path]
@@ -136,7 +182,7 @@ class SchemaStore:
                 detail = "; ".join(f"{p.name}: unknown type {e}" for p, e in errors.items())
                 raise CodecError("unknown_schema", f"unresolvable references in {directory}: {detail}")
 
-    def add(self, schema_json: Mapping[str, Any] | str, *, source: str = "<inline>") -> AvroSchema:
+    def add(self, schema_json: Mapping[str, Any] | str, *, source: str = "<inline>", version: int = 0) -> AvroSchema:
         """Register a schema (e.g. an older version a producer may still write with)."""
         document = json.loads(schema_json) if isinstance(schema_json, str) else dict(schema_json)
         named = dict(self._named)  # do not let an older version overwrite current named types
@@ -145,17 +191,30 @@ class SchemaStore:
             raise CodecError("unknown_schema", f"{source}: not a named record schema: {document!r:.80}")
         expanded = fastavro.schema.expand_schema(parsed)
         canonical = to_parsing_canonical_form(expanded)
+        full = json.dumps(stand_alone(schema_json, self._raw_named), ensure_ascii=False, separators=(",", ":"))
         schema = AvroSchema(
             name=parsed["name"],
             source=source,
             parsed=parse_schema(_strip_logical_types(expanded), named_schemas={}),
             canonical=canonical,
             fingerprint=_crc64_avro_le(canonical),
+            full=full,
+            version=version,
         )
+        if text_fingerprint(full) is None:
+            raise CodecError("unknown_schema", f"{source}: its stand-alone text does not parse: {full[:200]}")
+        other = self._by_id.get(schema.registry_id)
+        if other is not None and other.fingerprint != schema.fingerprint:
+            raise CodecError(
+                "unknown_schema",
+                f"{source}: its registry id {schema.registry_id} collides with {other.source}'s; change either "
+                f"(a doc string is enough)",
+            )
         if schema.name not in self._by_name:
             self._by_name[schema.name] = schema
             self._named.update(named)
         self._by_fingerprint[schema.fingerprint] = schema
+        self._by_id[schema.registry_id] = schema
         return schema
 
     def by_name(self, name: str) -> AvroSchema:
@@ -167,6 +226,9 @@ class SchemaStore:
     def by_fingerprint(self, fp: bytes) -> AvroSchema | None:
         return self._by_fingerprint.get(fp)
 
+    def by_registry_id(self, registry_id: int) -> AvroSchema | None:
+        return self._by_id.get(registry_id)
+
     def named_types(self) -> dict[str, Any]:
         """The current named types (for parsing a schema that refers to them), a copy."""
         return copy.deepcopy(self._named)
@@ -175,74 +237,21 @@ class SchemaStore:
         """Every known version of a schema: the current one first, then those kept in avro/history."""
         return [s for s in self._by_fingerprint.values() if s.name == name]
 
+    def all_versions(self) -> list[AvroSchema]:
+        """Every schema read from the files, by name and version (what the hub's registry serves)."""
+        return sorted((s for s in self._by_fingerprint.values() if s.version), key=lambda s: (s.name, s.version))
+
     def names(self) -> list[str]:
         return sorted(self._by_name)
-
-
-class SchemaRegistryClient:
-    """Minimal client for a Confluent-compatible schema registry (REST, JSON), with caches.
-
-    Only the two calls the codec needs: register a schema under a subject, fetch a schema by id.
-    """
-
-    def __init__(self, url: str, *, timeout_s: float = 10.0):
-        self.url = url.rstrip("/")
-        self.timeout_s = timeout_s
-        self._ids: dict[tuple[str, str], int] = {}
-        self._schemas: dict[int, str] = {}
-        self._lock = threading.Lock()
-
-    def _request(self, method: str, path: str, body: dict[str, str] | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(
-            self.url + path,
-            data=data,
-            method=method,
-            headers={
-                "Content-Type": "application/vnd.schemaregistry.v1+json",
-                "Accept": "application/vnd.schemaregistry.v1+json",
-            },
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
-                return json.loads(resp.read())
-        except urllib.error.HTTPError as exc:
-            raise CodecError("registry", f"{method} {self.url}{path}: HTTP {exc.code} {exc.read()[:200]!r}") from exc
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise CodecError("registry", f"{method} {self.url}{path}: {exc}") from exc
-
-    def register(self, subject: str, schema: AvroSchema) -> int:
-        key = (subject, schema.canonical)
-        with self._lock:
-            if key in self._ids:
-                return self._ids[key]
-        answer = self._request("POST", f"/subjects/{subject}/versions", {"schema": schema.canonical})
-        schema_id = int(answer["id"])
-        with self._lock:
-            self._ids[key] = schema_id
-            self._schemas[schema_id] = schema.canonical
-        return schema_id
-
-    def schema_by_id(self, schema_id: int) -> str:
-        with self._lock:
-            if schema_id in self._schemas:
-                return self._schemas[schema_id]
-        answer = self._request("GET", f"/schemas/ids/{schema_id}")
-        schema = answer.get("schema") if isinstance(answer, dict) else None
-        if not isinstance(schema, str):
-            raise CodecError(
-                "registry", f"GET {self.url}/schemas/ids/{schema_id}: no schema text in {str(answer)[:200]}"
-            )
-        with self._lock:
-            self._schemas[schema_id] = schema
-        return schema
 
 
 class AvroCodec:
     """Encode records of one schema and decode messages of any known writer schema into it.
 
-    ``decode`` reads both framings; ``encode`` writes single-object encoding unless a registry
-    client and subject are given, then Confluent wire format.
+    ``decode`` reads both framings: a Confluent-framed message's writer schema is found by its id among the
+    hub's schemas, else asked of the registry (``registry``, or the store's). ``encode`` writes single-object
+    encoding unless a registry client and subject are given, then Confluent wire format with that registry's
+    id (a topic's framing is :mod:`streams.platform.wire`'s job).
     """
 
     def __init__(
@@ -257,6 +266,7 @@ class AvroCodec:
         self.schema = store.by_name(schema_name)
         self.registry = registry
         self.subject = subject
+        self._lookup = registry or store.registry  # asked for ids the hub does not know
         if registry is not None and not subject:
             raise ValueError("a registry codec needs the subject to register under (e.g. '<topic>-value')")
         self._header = SINGLE_OBJECT_MAGIC + self.schema.fingerprint
@@ -300,7 +310,7 @@ class AvroCodec:
             if writer.name != self.schema.name:
                 raise CodecError("unknown_schema", f"message is a {writer.name}, expected a {self.schema.name}")
             return writer.parsed, _SO_HEADER
-        if payload[:1] == CONFLUENT_MAGIC and self.registry is not None:
+        if payload[:1] == CONFLUENT_MAGIC:
             if len(payload) < _CF_HEADER:
                 raise CodecError("truncated", f"{len(payload)} bytes is shorter than the Confluent header")
             (schema_id,) = struct.unpack(">I", payload[1:_CF_HEADER])
@@ -311,15 +321,27 @@ class AvroCodec:
             return registered, _CF_HEADER
         if not payload:
             raise CodecError("truncated", "empty message")
-        raise CodecError("bad_magic", f"not Avro single-object encoded (starts with {payload[:4].hex() or 'nothing'})")
+        raise CodecError(
+            "bad_magic",
+            f"neither Avro single-object encoding nor the Confluent wire format (starts with {payload[:4].hex()})",
+        )
 
-    def _registry_writer(self, schema_id: int) -> Schema:
-        """The writer schema a registry has under ``schema_id``: a record of this codec's name, else CodecError."""
-        registry = self.registry
-        if registry is None:
-            raise CodecError("registry", f"schema id {schema_id}: this codec has no registry")
+    def _registry_writer(self, schema_id: int) -> Any:
+        """The writer schema of ``schema_id``: one of the hub's, else the registry's; a record of this codec's
+        name, else CodecError."""
+        known = self.store.by_registry_id(schema_id)
+        if known is not None:
+            if known.name != self.schema.name:
+                raise CodecError("unknown_schema", f"message is a {known.name}, expected a {self.schema.name}")
+            return known.parsed
+        if self._lookup is None:
+            raise CodecError(
+                "unknown_schema", f"no known schema has registry id {schema_id} (and no BOSAI_SCHEMA_REGISTRY_URL)"
+            )
         try:
-            writer = parse_schema(_strip_logical_types(json.loads(registry.schema_by_id(schema_id))), named_schemas={})
+            writer = parse_schema(
+                _strip_logical_types(json.loads(self._lookup.schema_by_id(schema_id))), named_schemas={}
+            )
         except CodecError:
             raise
         except Exception as exc:  # not JSON, not an Avro schema: fastavro raises many types
@@ -404,7 +426,10 @@ class PrefixedRecordEncoder:
 
 
 def default_store() -> SchemaStore:
-    """The hub's schemas from the project's ``avro/`` folder."""
-    from streams.platform.settings import project_root
+    """The hub's schemas from the project's ``avro/`` folder (with the deployment's own schema registry, when
+    ``BOSAI_SCHEMA_REGISTRY_URL`` names one)."""
+    from streams.platform.registry_client import SchemaRegistryClient
+    from streams.platform.settings import project_root, registry_url
 
-    return SchemaStore.from_directory(project_root() / "avro")
+    url = registry_url()
+    return SchemaStore.from_directory(project_root() / "avro", registry=SchemaRegistryClient(url) if url else None)

@@ -32,12 +32,13 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from streams.platform import hardening, tls
+from streams.platform import hardening, registry_process, tls
 from streams.platform.kafka_dist import BrokerError, _quiet, kafka_version, require_java, resolve_jars
 from streams.platform.kafka_node import (
     BrokerState,
     KafkaNode,
     NodeState,
+    bracketed,
     free_port,
     kill,
     new_cluster_id,
@@ -116,6 +117,7 @@ class EmbeddedBroker:
             return None
         if any(self.node_alive(state, n.id) for n in state.nodes):
             return state
+        registry_process.stop_registry(state.registry_pid, self.home)  # the broker is gone: so is its registry
         self.state_file.unlink(missing_ok=True)
         return None
 
@@ -137,11 +139,12 @@ class EmbeddedBroker:
         hardened: bool = False,
         fixed_heap: bool = False,
         jmx_exporter: bool = False,
+        public_host: str = "",
     ) -> BrokerState:
-        """Start the cluster (if not running) and return once every node answers as a broker.
+        """Start the cluster (if not running), return once every node answers, with the schema registry beside it.
 
-        ``hardened``: no PLAINTEXT listener (see the module's docstring); ``fixed_heap``: each JVM commits
-        and touches its whole heap at start (-Xms = -Xmx), as production brokers run (the soak uses it).
+        ``hardened``: no PLAINTEXT listener (see the module's docstring); ``fixed_heap``: -Xms = -Xmx, touched
+        (the soak); ``public_host``: the name clients reach CLIENTS and the registry by (in the certificate).
         """
         running = self.state()
         if running:
@@ -156,10 +159,9 @@ class EmbeddedBroker:
         nodes = [KafkaNode(self.home, i) for i in range(1, brokers + 1)]
         ports = self._ports(nodes, hardened, jmx_exporter)
         ca = tls.ensure_ca(tls_dir())
-        keystore, admin_pem = hardening.node_certificates(ca, self.home, hardened=hardened)
-        cluster_id = self._configure(
-            nodes, ports, keystore, ca, hardened, node_jvm=lambda n: n.jvm(java, libs, heap), progress=progress
-        )
+        keystore, admin_pem = hardening.node_certificates(ca, self.home, hardened=hardened, public_host=public_host)
+        jvm = {n.id: n.jvm(java, libs, heap) for n in nodes}
+        cluster_id = self._configure(nodes, ports, keystore, ca, hardened, jvm.__getitem__, progress, public_host)
         started = time.monotonic()
         progress(
             f"starting Apache Kafka {kafka_version()} (KRaft, {brokers} node(s)"
@@ -176,11 +178,14 @@ class EmbeddedBroker:
             )
             for n in nodes
         }
-        state = self._new_state(nodes, ports, procs, ca, cluster_id, hardened)
+        state = self._new_state(nodes, ports, procs, ca, cluster_id, hardened, public_host)
         self._save(state)
         try:
             self._secure_when_ready(state, procs, ca, admin_pem, timeout_s, progress)
+            state = registry_process.with_registry(state, self.home)
+            self._save(state)
         except BaseException:
+            registry_process.stop_registry(state.registry_pid, self.home)
             for proc in procs.values():
                 terminate(proc.pid)
             self.state_file.unlink(missing_ok=True)
@@ -189,7 +194,7 @@ class EmbeddedBroker:
         progress(
             f"broker ready in {time.monotonic() - started:.1f}s: {state.bootstrap} (pid "
             + ", ".join(str(p.pid) for p in procs.values())
-            + ")"
+            + f"); schema registry {state.registry_url} (pid {state.registry_pid})"
         )
         return state
 
@@ -212,9 +217,9 @@ class EmbeddedBroker:
         keystore: Path,
         ca: tls.CertificateAuthority,
         hardened: bool,
-        *,
-        node_jvm: Callable[[KafkaNode], list[str]],
+        node_jvm: Callable[[int], list[str]],
         progress: Progress,
+        public_host: str = "",
     ) -> str:
         """Write each node's config and format its storage (kept data keeps its cluster id); the cluster id."""
         cluster_id = next((c for n in nodes if (c := n.cluster_id_of_kept_data())), None) or new_cluster_id()
@@ -228,8 +233,9 @@ class EmbeddedBroker:
                 min_isr=min(len(nodes), 2),
                 ca_file=ca.cert_file,
                 hardened=hardened,
+                public_host=bracketed(public_host),
             )
-            node.format_storage(node_jvm(node), cluster_id, progress)
+            node.format_storage(node_jvm(node.id), cluster_id, progress)
         return cluster_id
 
     def _new_state(
@@ -240,14 +246,15 @@ class EmbeddedBroker:
         ca: tls.CertificateAuthority,
         cluster_id: str,
         hardened: bool,
+        public_host: str = "",
     ) -> BrokerState:
-        def addresses(key: str) -> str:
-            return ",".join(f"127.0.0.1:{ports[n.id][key]}" for n in nodes)
+        def addresses(key: str, host: str = "127.0.0.1") -> str:
+            return ",".join(f"{host}:{ports[n.id][key]}" for n in nodes)
 
         return BrokerState(
             name=self.name,
             bootstrap=addresses("port"),
-            clients_bootstrap=addresses("clients_port"),
+            clients_bootstrap=addresses("clients_port", bracketed(public_host) or "127.0.0.1"),
             ca_file=str(ca.cert_file),
             kafka_version=kafka_version(),
             cluster_id=cluster_id,
@@ -257,6 +264,7 @@ class EmbeddedBroker:
             hardened=hardened,
             admin_bootstrap=addresses("internal_port") if hardened else "",
             hub_config=str(hardening.registry_file(self.home, self.name, hardening.HUB)) if hardened else "",
+            public_host=public_host,
         )
 
     def _secure_when_ready(
@@ -373,6 +381,8 @@ class EmbeddedBroker:
             "hardened": state.hardened,
             "admin_bootstrap": state.admin_address,
             "hub_config": state.hub_config or None,
+            "public_host": state.public_host or None,
+            "schema_registry": {"url": state.registry_url, "pid": state.registry_pid} if state.registry_pid else None,
             "nodes": [
                 {
                     "id": n.id,
@@ -401,6 +411,7 @@ class EmbeddedBroker:
         state = self.state()
         if state:
             progress(f"stopping broker '{self.name}' (pid {', '.join(str(n.pid) for n in state.nodes)}) …")
+            registry_process.stop_registry(state.registry_pid, self.home)
             for node in state.nodes:
                 if self.node_alive(state, node.id):
                     terminate(node.pid, timeout_s)
@@ -481,6 +492,7 @@ def broker_for_command(
     progress: Progress = _quiet,
     hardened: bool = False,
     fixed_heap: bool = False,
+    public_host: str = "",
 ) -> Iterator[BrokerLease]:
     """KAFKA_BOOTSTRAP_SERVERS if set, else the running embedded broker ``name``, else one started now —
     and stopped (by its pid) when the command ends, unless ``keep``."""
@@ -490,7 +502,9 @@ def broker_for_command(
         return
     embedded = EmbeddedBroker(name)
     started = embedded.state() is None
-    state = embedded.up(progress=progress, heap=heap, brokers=brokers, hardened=hardened, fixed_heap=fixed_heap)
+    state = embedded.up(
+        progress=progress, heap=heap, brokers=brokers, hardened=hardened, fixed_heap=fixed_heap, public_host=public_host
+    )
     try:
         yield BrokerLease(state.bootstrap, started=started, broker=embedded)
     finally:

@@ -36,13 +36,17 @@ ADMIN = "admin"
 NODE_PRINCIPAL = "broker"
 
 
-def node_certificates(ca: tls.CertificateAuthority, home: Path, *, hardened: bool) -> tuple[Path, Path | None]:
-    """The nodes' key + certificate (every listener's), and, when hardened, the admin client certificate."""
+def node_certificates(
+    ca: tls.CertificateAuthority, home: Path, *, hardened: bool, public_host: str = ""
+) -> tuple[Path, Path | None]:
+    """The nodes' key + certificate (every listener's: for localhost, 127.0.0.1 and the public host clients
+    reach the CLIENTS listener by), and, when hardened, the admin client certificate."""
+    hostnames, ips = tls.names_with(("localhost",), ("127.0.0.1",), public_host)
     keystore = tls.issue_server_certificate(
         ca,
         home / "tls" / "broker.pem",
-        hostnames=("localhost",),
-        ips=("127.0.0.1",),
+        hostnames=hostnames,
+        ips=ips,
         common_name=NODE_PRINCIPAL if hardened else None,
         client_auth=hardened,
     )

@@ -68,6 +68,9 @@ class BrokerState:
     hardened: bool = False  # no PLAINTEXT: the hub as User:hub (SASL_SSL), admin by certificate (mTLS)
     admin_bootstrap: str = ""  # hardened: every node's INTERNAL (mTLS) address, for admin commands
     hub_config: str = ""  # hardened: the hub's client config file (0600), usable as BOSAI_KAFKA_CONFIG
+    public_host: str = ""  # the name clients reach the CLIENTS listener (and the registry) by; "" = 127.0.0.1
+    registry_url: str = ""  # the schema registry started beside it (bosai registry serve), as clients reach it
+    registry_pid: int = 0
 
     @property
     def admin_address(self) -> str:
@@ -87,6 +90,11 @@ class BrokerState:
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> BrokerState:  # the parsed state file
         return cls(**{**doc, "nodes": tuple(NodeState(**n) for n in doc["nodes"])})
+
+
+def bracketed(host: str) -> str:
+    """An IPv6 address in brackets, as a host:port list writes it."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def port_open(bootstrap: str, timeout_s: float) -> bool:
@@ -199,7 +207,7 @@ class KafkaNode:
             "CLIENTS": "clients_port",
             "INTERNAL": "internal_port",
         }
-        found = re.findall(r"([A-Z]+)://127\.0\.0\.1:(\d+)", line[1]) if line else []
+        found = re.findall(r"([A-Z]+)://[^:,\s]+:(\d+)", line[1]) if line else []
         return {keys[name]: int(port) for name, port in found if name in keys}
 
     def cluster_id_of_kept_data(self) -> str | None:
@@ -220,11 +228,17 @@ class KafkaNode:
         min_isr: int,
         ca_file: Path | None = None,
         hardened: bool = False,
+        public_host: str = "",
     ) -> None:
-        """server.properties from the template, with the default or the hardened listeners."""
+        """server.properties from the template, with the default or the hardened listeners; with a public host,
+        the CLIENTS listener listens on every address and is advertised under that name."""
         deploy = project_root() / "deploy" / "kafka"
         listeners = _template(deploy / f"listeners{'-hardened' if hardened else ''}.properties.template").format(
-            tls_keystore=keystore, ca_file=ca_file, **{"internal_port": 0, **ports}
+            tls_keystore=keystore,
+            ca_file=ca_file,
+            clients_bind="0.0.0.0" if public_host else "127.0.0.1",
+            clients_host=public_host or "127.0.0.1",
+            **{"internal_port": 0, **ports},
         )
         self.home.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text(

@@ -175,6 +175,11 @@ ARCHIVE_LAST_WRITE = Gauge(
 )
 
 # Gateway (bosai gateway): door is readings or orion; subject an owner or Orion id of the config files.
+REGISTRY_REQUESTS = Counter(
+    "bosai_registry_requests_total",
+    "Schema registry requests (bosai registry serve) by route and status code.",
+    ["route", "status"],
+)
 GATEWAY_REQUESTS = Counter("bosai_gateway_requests_total", "HTTP requests by door and status code.", ["door", "status"])
 GATEWAY_READINGS = Counter(
     "bosai_gateway_readings_total",

@@ -149,6 +149,17 @@ def issue_client_certificate(ca: CertificateAuthority, out_file: Path, *, common
     return _issue(ca, out_file, common_name, [ExtendedKeyUsageOID.CLIENT_AUTH], [])
 
 
+def names_with(hostnames: tuple[str, ...], ips: tuple[str, ...], host: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The certificate's DNS names and IP addresses with one more host (a name or an address), if any."""
+    if not host:
+        return hostnames, ips
+    try:
+        address = str(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        return (hostnames if host in hostnames else (*hostnames, host)), ips
+    return hostnames, (ips if address in ips else (*ips, address))
+
+
 def client_ssl_context(ca_file: Path | str) -> ssl.SSLContext:
     """A TLS client context that trusts only the hub's CA (hostname checked)."""
     return ssl.create_default_context(cafile=str(ca_file))

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.kernel.errors import ConfigError
-from streams.kernel.topics import CLEANUP_POLICIES, PLACEHOLDERS, TOPIC_NAME, Catalog, TopicTemplate
+from streams.kernel.topics import CLEANUP_POLICIES, FRAMINGS, PLACEHOLDERS, TOPIC_NAME, Catalog, TopicTemplate
 from streams.platform.checks import Entry
 from streams.platform.durations import parse_duration_ms
 from streams.platform.settings import project_root
@@ -56,6 +56,10 @@ def _template(raw: Any, i: int, file: Path, seen_ids: set[str], seen_names: set[
     if "retention" not in entry:
         raise entry.error("missing key 'retention'", "e.g. 7d or infinite")
     extra = entry.child("configs", expected="a mapping of topic configs")
+    value_schema = entry.text("value_schema", expected="an Avro full name")
+    framing = entry.choice("framing", FRAMINGS, default="single-object")
+    if framing == "confluent" and value_schema in ("string", "json"):
+        raise entry.error(f"framing: confluent for a {value_schema} value", "an Avro value_schema")
     return TopicTemplate(
         id=topic_id,
         name=name,
@@ -63,11 +67,12 @@ def _template(raw: Any, i: int, file: Path, seen_ids: set[str], seen_names: set[
         cleanup_policy=entry.choice("cleanup_policy", CLEANUP_POLICIES),
         retention_ms=parse_duration_ms(entry.get("retention"), file=file, where=entry.where),
         key_schema=entry.text("key_schema", expected="string or an Avro full name"),
-        value_schema=entry.text("value_schema", expected="an Avro full name"),
+        value_schema=value_schema,
         description=str(entry.get("description", "")),
         for_each=for_each,
         configs=tuple(sorted((str(k), str(v)) for k, v in extra.value.items())),
         partitioned_like=entry.text("partitioned_like", expected="the id of another topic entry", default=None),
+        framing=framing,
     )
 
 

@@ -37,6 +37,9 @@ from aiohttp.typedefs import Handler
 
 from streams.delivery import cap
 from streams.delivery.atom import render_atom
+from streams.delivery.cap import DEFAULT_IDENTITY, CapIdentity
+from streams.delivery.cap_english import CapEnglish
+from streams.delivery.cap_identity import load_cap_identity
 from streams.kernel.errors import BosaiError
 from streams.kernel.messages import AvroRecord
 from streams.kernel.region import RegionPack
@@ -44,6 +47,7 @@ from streams.kernel.topics import HubTopics
 from streams.packs.region_pack import load_pack
 from streams.platform import health, kafka, metrics
 from streams.platform.avro import ALERT, ENRICHED, AvroCodec, CodecError, SchemaStore, default_store
+from streams.platform.described import add_openapi
 from streams.platform.settings import project_root
 from streams.platform.topic_catalog import load_default_catalog
 from streams.publicmap import geojson as public_geojson
@@ -63,8 +67,9 @@ API = "/api/v1"
 class WebState:
     """The map, the live stream, and the rendered documents (each rebuilt once per change)."""
 
-    def __init__(self, packs: Sequence[RegionPack], stream: LiveStream):
+    def __init__(self, packs: Sequence[RegionPack], stream: LiveStream, identity: CapIdentity = DEFAULT_IDENTITY):
         self.packs = list(packs)
+        self.identity, self.english = identity, CapEnglish.of(packs)
         self.map = PublicMap([RegionView.of(p) for p in packs])
         self.stream = stream
         self._cache: dict[str, tuple[int, Body]] = {}
@@ -185,7 +190,8 @@ class WebHandlers:
         def render() -> bytes:
             return render_atom(
                 state.map.public_feed(),
-                feed_id="urn:bosai-hub:feed:public",
+                feed_id=state.identity.urn("feed:public"),
+                identity=state.identity,
                 title="bosai hub: public alerts (防災情報・公開)",
                 self_url=f"{base}/feeds/public.atom",
                 cap_url=f"{base}/cap/{{identifier}}.xml",
@@ -200,6 +206,8 @@ class WebHandlers:
         body = cap.render(
             record,
             sender_name=self.state.sender_names.get(record["region"], ""),
+            identity=self.state.identity,
+            english=self.state.english,
             zone_polygons=self.state.zone_polygons.get(record["region"]),
         )
         return web.Response(body=body, content_type="application/cap+xml", charset="utf-8")
@@ -237,6 +245,7 @@ def build_app(handlers: WebHandlers) -> web.Application:
     ]
     for path, handler in routes:
         app.router.add_get(path, handler)
+    add_openapi(app, "web")
 
     async def start_stream(_app: web.Application) -> None:
         handlers.state.stream.start()
@@ -323,7 +332,7 @@ async def serve_web(
     stream = LiveStream(
         queue_limit=settings.queue_limit, heartbeat_s=settings.heartbeat_s, max_clients=settings.max_clients
     )
-    state = WebState(packs, stream)
+    state = WebState(packs, stream, load_cap_identity())
     stream.data_time = lambda: max(state.map.data_time.values(), default=None)
     config = page_config(packs, settings.tile_url, settings.tile_attribution, settings.heartbeat_s)
     app = build_app(WebHandlers(state, assets, config, security_headers(settings.tile_url)))

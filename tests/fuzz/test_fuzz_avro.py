@@ -26,9 +26,9 @@ from streams.platform.avro import (
     SINGLE_OBJECT_MAGIC,
     AvroCodec,
     CodecError,
-    SchemaRegistryClient,
     default_store,
 )
+from streams.platform.registry_client import SchemaRegistryClient
 from streams.platform.topic_catalog import default_catalog_path, load_catalog
 from tests.support.fuzz_contract import check
 from tests.support.fuzz_profiles import examples

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 
@@ -35,12 +37,17 @@ def test_broker_up_status_down_leaves_no_jvm_and_removes_data(cli_env, tmp_path)
     up = _bosai("broker", "up", "--name", "clitest", "--heap", "512m", env=cli_env)
     assert up.returncode == 0, up.stderr
     pid = int(up.stdout.split("pid ")[1].split()[0])
+    registry_url, registry_pid = up.stdout.split("(read-only, Confluent API): ")[1].split()[:3:2]
+    registry_pid = int(registry_pid.rstrip(")"))
     try:
         status = _bosai("broker", "status", "--name", "clitest", env=cli_env)
         again = _bosai("broker", "up", "--name", "clitest", env=cli_env)
+        subjects = json.loads(urllib.request.urlopen(f"{registry_url}/subjects", timeout=10).read())
     finally:
         down = _bosai("broker", "down", "--name", "clitest", env=cli_env)
 
+    assert "jp.bosai.hub.Alert" in subjects and "bosai.tochigi.alerts.09201-value" in subjects
+    assert not pid_alive(registry_pid), "broker down stops the schema registry it started, by its pid"
     assert status.returncode == 0 and "up, bootstrap 127.0.0.1:" in status.stdout
     assert "already running" in again.stderr
     assert down.returncode == 0 and "stopped" in down.stdout

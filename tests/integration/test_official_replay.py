@@ -83,7 +83,7 @@ def test_the_kanagawa_alerts_are_valid_cap_with_jma_s_wording_and_credit(kanagaw
         assert cap_validation_errors(document) == []
         text = document.decode()
         assert "神奈川県レベル４土砂災害危険警報" in text and "出典：気象庁" in text
-        assert "jma-relay.bosai-hub.kanagawa.jp" in text
+        assert "jma-relay-kanagawa@bosai-hub.invalid" in text
         assert f"<value>{record['official']['event_id']}</value>" in text
         assert record["official"]["headline"] in text  # JMA's headline, as JMA wrote it
 

@@ -164,7 +164,7 @@ def debug_log(tmp_path):
 def _scram(evidence: Evidence, env: dict) -> str:
     """Issue a SCRAM credential (shown once, on stdout), then rotate it into a 0600 file that was 0644."""
     printed = evidence.bosai("access-issue", "access", "issue", SCRAM_USER, "--format", "json", env=env)
-    first = evidence.secret("SCRAM password (printed)", json.loads(printed.stdout)["password"])
+    first = evidence.secret("SCRAM password (printed)", json.loads(printed.stdout)["kafka"]["sasl.password"])
     evidence.allowed_once[evidence.logs / "access-issue.stdout"] = first
     config = evidence.logs.parent / "muni-09204.properties"
     config.write_text("# an old config\n")

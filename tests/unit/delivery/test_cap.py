@@ -63,14 +63,17 @@ def test_every_cap_message_of_the_tochigi_heavy_rain_validates_and_follows_its_p
         kinds.add(msg_type)
         assert identifier == f"{alert['alert_id']}.{alert['sequence']}"
         assert sent.endswith("+09:00")
-        geocodes = [g.findtext("cap:value", namespaces=NS) for g in root.iterfind(".//cap:geocode", NS)]
-        assert geocodes == alert["municipality_codes"]
+        infos = root.findall("cap:info", NS)
+        assert [i.findtext("cap:language", namespaces=NS) for i in infos] == ["ja-JP", "en-US"]
+        for info in infos:
+            geocodes = [g.findtext("cap:value", namespaces=NS) for g in info.iterfind(".//cap:geocode", NS)]
+            assert geocodes == alert["municipality_codes"]
         references = root.findtext("cap:references", namespaces=NS)
         if msg_type == "Alert":
             assert references is None
         else:
             sender, previous, previous_sent = references.split(",")
-            assert sender == cap.sender_for("tochigi")
+            assert sender == cap.DEFAULT_IDENTITY.sender("tochigi") == "bosai-tochigi@bosai-hub.invalid"
             assert previous == f"{alert['alert_id']}.{alert['sequence'] - 1}"
             assert sent_by_identifier[previous] == previous_sent  # the message it follows, exactly
         sent_by_identifier[identifier] = sent

@@ -129,7 +129,7 @@ def test_every_output_of_a_relayed_report_is_marked_as_jma_s(both):
     for alert in relayed:
         document = ET.fromstring(cap.render(alert))
         ns = {"cap": cap.CAP_NS}
-        assert document.findtext("cap:sender", namespaces=ns).startswith("jma-relay.")
+        assert document.findtext("cap:sender", namespaces=ns).startswith("jma-relay-")
         assert "出典：気象庁" in alert["headline"]
         assert "出典：気象庁" in document.findtext("cap:info/cap:description", namespaces=ns)
         webhook = json.loads(json_body(alert))

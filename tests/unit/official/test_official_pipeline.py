@@ -170,7 +170,8 @@ def test_reports_of_another_prefecture_are_skipped_and_counted(kanagawa):
 @pytest.mark.parametrize(
     "make, reason",
     [
-        (lambda: InMessage("official", 0, 0, b"k", b"\x00garbage", 1), "undecodable"),
+        (lambda: InMessage("official", 0, 0, b"k", b"\x01garbage", 1), "undecodable"),
+        (lambda: InMessage("official", 0, 0, b"k", b"\x00garbage", 1), "unknown_schema"),  # a Confluent id unknown
         (lambda: message(b"<not xml", key=b"k"), "not_xml"),
         (
             lambda: message(edited(sample(KANAGAWA[0]), ("<Serial>1</Serial>", "<Serial>1</Serial><X/>")), key=b"k"),
@@ -193,7 +194,7 @@ def test_reports_of_another_prefecture_are_skipped_and_counted(kanagawa):
             "unknown_area",
         ),  # fmt: skip
     ],
-    ids=["not-avro", "not-xml", "off-schema", "other-kind", "wrong-key", "unknown-own-area"],
+    ids=["not-avro", "unknown-registry-id", "not-xml", "off-schema", "other-kind", "wrong-key", "unknown-own-area"],
 )
 def test_anything_unusable_is_dead_lettered_whole_with_its_reason(kanagawa, make, reason):
     bad = make()
@@ -234,7 +235,7 @@ def test_every_relayed_alert_is_valid_cap_and_jma_s_own(kanagawa, fukuoka, saga)
         assert cap_validation_errors(document) == [], record["alert_id"]
         root = ET.fromstring(document)
         official = record["official"]
-        assert root.findtext("cap:sender", namespaces=CAP_NS) == f"jma-relay.bosai-hub.{record['region']}.jp"
+        assert root.findtext("cap:sender", namespaces=CAP_NS) == f"jma-relay-{record['region']}@bosai-hub.invalid"
         assert root.findtext("cap:sent", namespaces=CAP_NS) == cap.cap_time(official["report_datetime"])
         assert root.findtext("cap:sent", namespaces=CAP_NS).endswith("+09:00")
         assert root.findtext("cap:status", namespaces=CAP_NS) == record["status"]
@@ -272,7 +273,7 @@ def test_a_relayed_cancel_references_the_relay_s_own_earlier_message(kanagawa):
     references = ET.fromstring(cap.render(cancel)).findtext("cap:references", namespaces=CAP_NS)
 
     sender, identifier, sent = references.split(",")
-    assert sender == "jma-relay.bosai-hub.kanagawa.jp" and identifier.endswith(".0") and sent.endswith("+09:00")
+    assert sender == "jma-relay-kanagawa@bosai-hub.invalid" and identifier.endswith(".0") and sent.endswith("+09:00")
 
 
 def test_tail_shows_relayed_alerts_and_official_reports_as_lines(kanagawa):

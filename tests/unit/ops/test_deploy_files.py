@@ -85,9 +85,23 @@ def compose(project_root):
         cwd=project_root,
         capture_output=True,
         text=True,
+        env={**os.environ, "BOSAI_PUBLIC_HOST": "hub.example.lg.jp"},
     )
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)["services"]
+
+
+def test_docker_compose_refuses_to_start_without_the_public_host_municipalities_reach(project_root):
+    env = {k: v for k, v in os.environ.items() if k != "BOSAI_PUBLIC_HOST"}
+    result = subprocess.run(
+        [_tool("docker-compose"), "-f", "docker-compose.yml", "config"],
+        cwd=project_root,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+
+    assert result.returncode != 0 and "set BOSAI_PUBLIC_HOST" in result.stderr
 
 
 def test_docker_compose_runs_every_long_running_process_as_a_service(compose):

@@ -6,6 +6,7 @@ import json
 import struct
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -16,10 +17,10 @@ from streams.platform.avro import (
     SINGLE_OBJECT_MAGIC,
     AvroCodec,
     CodecError,
-    SchemaRegistryClient,
     SchemaStore,
     default_store,
 )
+from streams.platform.registry_client import SchemaRegistryClient
 
 UTSUNOMIYA_READING = {
     "station_id": "41277",
@@ -425,3 +426,32 @@ def test_unreachable_registry_is_a_codec_error_naming_the_url(store):
         codec.encode(UTSUNOMIYA_READING)
 
     assert caught.value.reason == "registry" and "127.0.0.1:9" in str(caught.value)
+
+
+def test_a_topic_framed_for_clients_carries_the_confluent_header_and_every_decoder_of_the_hub_reads_it(store):
+    from streams.ops.tail import AnyDecoder
+    from streams.platform.wire import TopicFraming
+
+    codec = AvroCodec(store, READING)
+    framing = TopicFraming(store, {"bosai.tochigi.alerts.09201"})
+    single = codec.encode(UTSUNOMIYA_READING)
+
+    framed = framing.frame(single, "bosai.tochigi.alerts.09201", codec.schema)
+    internal = framing.frame(single, "bosai.tochigi.readings.raw", codec.schema)
+
+    assert framed[:1] == b"\x00" and struct.unpack(">I", framed[1:5])[0] == codec.schema.registry_id
+    assert framed[5:] == single[10:] and internal == single  # the same body; the hub's own topics unchanged
+    assert codec.decode(framed) == codec.decode(single) == UTSUNOMIYA_READING
+    assert AnyDecoder(store).decode(framed) == ("SensorReading", UTSUNOMIYA_READING)
+    assert SchemaStore.from_directory(Path("avro")).by_name(READING).registry_id == codec.schema.registry_id
+
+
+def test_registry_ids_are_the_fingerprints_and_every_kept_version_has_its_own(store):
+    from streams.platform.schema_registry import schema_id
+
+    versions = [s for s in store.all_versions() if s.name == ALERT]
+
+    assert [s.version for s in versions] == [1, 2, 3]
+    assert len({s.registry_id for s in versions}) == 3
+    assert all(s.registry_id == schema_id(s.fingerprint) > 0 for s in versions)
+    assert schema_id(bytes([1, 0, 0, 0, 9, 9, 9, 9])) == 1 and schema_id(bytes(8)) == 1  # never 0
