@@ -22,11 +22,11 @@ from streams.official.report import (
     INFO_TYPES,
     MISSING_FIELD,
     NS,
-    SERIAL,
     STATUSES,
     UNHANDLED_CODE,
     UNHANDLED_KIND,
     ReportError,
+    ReportOrder,
     epoch_ms,
 )
 
@@ -35,7 +35,7 @@ NSX = {**NS, "s": SEIS}  # NS (jmx, ib, b, eb) plus the seismology body (地震�
 
 
 @dataclass(frozen=True)
-class ReportHead:
+class ReportHead(ReportOrder):
     """Control and Head: who issued what, when, for which event, and whether it is real (通常)."""
 
     control_title: str
@@ -52,20 +52,6 @@ class ReportHead:
     info_kind: str
     info_kind_version: str
     headline_text: str
-
-    @property
-    def status(self) -> str:
-        """CAP status: Actual (通常), Exercise (訓練) or Test (試験)."""
-        return STATUSES[self.control_status]
-
-    @property
-    def serial_number(self) -> int:
-        return int(self.serial) if SERIAL.fullmatch(self.serial) else 0
-
-    @property
-    def order(self) -> tuple[int, int]:
-        """Reports of one event apply in ReportDateTime order; Serial breaks ties."""
-        return (self.report_datetime, self.serial_number)
 
     @property
     def event_ids(self) -> tuple[str, ...]:

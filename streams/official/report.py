@@ -96,8 +96,31 @@ class Flood:
     prefecture_areas: tuple[str, ...] = ()  # 府県予報区 codes of the Headline (410000 佐賀県)
 
 
+class ReportOrder:
+    """What every report's head gives: CAP status and the order reports of one event apply in."""
+
+    control_status: str
+    serial: str
+    report_datetime: int
+
+    @property
+    def status(self) -> str:
+        """CAP status: Actual (通常), Exercise (訓練) or Test (試験)."""
+        return STATUSES[self.control_status]
+
+    @property
+    def serial_number(self) -> int:
+        """Serial as a number; 0 when it is not one (JMA's schema allows any string: '²' passes isdigit())."""
+        return int(self.serial) if SERIAL.fullmatch(self.serial) else 0
+
+    @property
+    def order(self) -> tuple[int, int]:
+        """Reports of one event apply in ReportDateTime order; Serial breaks ties."""
+        return (self.report_datetime, self.serial_number)
+
+
 @dataclass(frozen=True)
-class JmaReport:
+class JmaReport(ReportOrder):
     """The parts of a report the hub relays and reasons on."""
 
     control_title: str
@@ -112,21 +135,6 @@ class JmaReport:
     headline_text: str
     areas: tuple[AreaStatus, ...] = ()  # landslide and record rain
     flood: Flood | None = None
-
-    @property
-    def status(self) -> str:
-        """CAP status: Actual, Exercise or Test."""
-        return STATUSES[self.control_status]
-
-    @property
-    def serial_number(self) -> int:
-        """Serial as a number; 0 when it is not one (JMA's schema allows any string: '²' passes isdigit())."""
-        return int(self.serial) if SERIAL.fullmatch(self.serial) else 0
-
-    @property
-    def order(self) -> tuple[int, int]:
-        """Reports of one event apply in ReportDateTime order; Serial breaks ties."""
-        return (self.report_datetime, self.serial_number)
 
     @property
     def key(self) -> str:

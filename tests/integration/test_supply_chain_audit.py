@@ -34,6 +34,6 @@ def test_an_expired_allowlist_entry_fails_the_audit(project_root, tmp_path):
 
     done = _audit(project_root, "--allowlist", str(allowlist))
 
-    assert done.returncode == 2
+    assert done.returncode == 1  # ExitCode.CHECK_FAILED, as every failed check
     assert "EXPIRED allowlist entry (2025-12-31): aiohttp GHSA-aaaa-bbbb-cccc" in done.stdout
     assert "1 expired allowlist entry(ies)" in done.stderr

@@ -83,7 +83,7 @@ def test_each_kind_of_bad_input_is_dead_lettered_and_the_good_readings_around_it
         )
 
     bad = {
-        "undecodable": b"\x00garbage\xff",
+        "undecodable": b"garbage\xff\x00",  # no Avro single-object header, no Confluent magic byte
         "unknown_schema": b"\xc3\x01" + bytes(8) + b"\x02",
         "missing_field": reading(station_id=""),
         "impossible_value": reading(value=-1.0),
