@@ -153,11 +153,11 @@ def _smtp(document: Entry, environ: Mapping[str, str]) -> tuple[SmtpSettings, tu
         "recipient_domains",
         "display_name",
     }
+    if "password" in entry:
+        raise entry.error("key 'password': secrets do not belong in this file", "password_env or password_file")
     unknown = set(entry.value) - allowed
     if unknown:
         raise entry.error(f"unknown keys {sorted(unknown)}", ", ".join(sorted(allowed)))
-    if "password" in entry:
-        raise entry.error("key 'password': secrets do not belong in this file", "password_env or password_file")
     tls = entry.choice("tls", TLS_MODES, default="starttls")
     port = entry.integer("port", expected="a TCP port 1..65535", minimum=1, default=465 if tls == "implicit" else 587)
     if port > 65535:
@@ -239,7 +239,7 @@ def load_channels(
             raise document.error("an email section without channels", "channels: [...] using it, or no email")
         return []
     defaults = document.child("defaults")
-    smtp: tuple[SmtpSettings, tuple[str, ...]] | None = None
+    smtp = _smtp(document, environ) if "email" in document else None  # checked even before a channel uses it
     taken = {str(s.get("id")) for s in document.get("subscriptions") or [] if isinstance(s, dict)}
     out: list[Channel] = []
     for i, raw in document.entries("channels", expected="a non-empty list of channels"):
