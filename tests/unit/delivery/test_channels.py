@@ -470,3 +470,29 @@ def test_a_chat_channel_with_an_unreachable_template_file_names_it(tmp_path, pac
     )
     with pytest.raises(ConfigError, match="none.j2"):
         load_channels(path, packs, environ={"U": "https://hooks.example/1"})
+
+
+def test_the_sink_commands_load_the_channels_of_the_file(project_root, monkeypatch):
+    for name, value in _example_environ().items():
+        monkeypatch.setenv(name, value)
+    config = str(project_root / "deploy/subscriptions.example.yaml")
+    result = CliRunner().invoke(cli, ["sink", "redrive", "--config", config, "--channel", "nope"])
+    assert result.exit_code != 0
+    assert "no subscription or channel nope" in str(result.exception or result.output)
+
+
+def test_channel_targets_read_their_municipality_s_topics_and_dead_letter_to_the_sink_s(project_root, packs):
+    from streams.delivery.chat_delivery import ChatTarget
+    from streams.delivery.email_delivery import EmailTarget
+    from streams.delivery.sink import channel_targets
+    from streams.platform.avro import default_store
+    from streams.platform.topic_catalog import default_catalog_path, load_catalog
+
+    channels = load_channels(project_root / "deploy/subscriptions.example.yaml", packs, environ=_example_environ())
+    targets = channel_targets(channels, packs, load_catalog(default_catalog_path()), default_store())
+    assert [type(t) for t in targets] == [EmailTarget, ChatTarget, ChatTarget, ChatTarget]
+    assert targets[0].topics == ("bosai.tochigi.alerts.09201",)
+    assert len(targets[2].topics) > 10 and all(t.startswith("bosai.kanagawa.alerts.141") for t in targets[2].topics)
+    assert {t.deadletter_topic for t in targets} == {"bosai.tochigi.sink.deadletter", "bosai.kanagawa.sink.deadletter"}
+    assert {t.stage for t in targets} == {"sink.email", "sink.chat"}
+    assert {t.group_prefix for t in targets} == {"bosai-sink"}
