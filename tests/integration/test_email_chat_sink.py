@@ -11,6 +11,7 @@ import email
 import email.policy
 import ipaddress
 import json
+import logging
 import socket
 import ssl
 from collections import Counter, defaultdict
@@ -138,7 +139,14 @@ class ChatReceiver:
         return web.Response(status=200, text="ok")
 
 
-def test_email_and_chat_channels_deliver_dead_letter_and_redrive(kafka_bootstrap, project_root, unique, tmp_path):
+# the test's own servers log what they receive (addresses, paths): only the hub's side is checked
+SERVER_LOGGERS = ("mail.log", "aiohttp.access", "aiohttp.server", "aiohttp.web")
+
+
+def test_email_and_chat_channels_deliver_dead_letter_and_redrive(
+    kafka_bootstrap, project_root, unique, tmp_path, caplog
+):
+    caplog.set_level(logging.DEBUG)
     store = default_store()
     packs = [load_pack(project_root / "regions" / name) for name in ("tochigi", "kanagawa")]
     kanagawa = packs[1]
@@ -283,3 +291,9 @@ def test_email_and_chat_channels_deliver_dead_letter_and_redrive(kafka_bootstrap
             await runner.cleanup()
 
     asyncio.run(scenario())
+
+    ours = [r for r in caplog.records if not r.name.startswith(SERVER_LOGGERS)]
+    assert any(r.name.startswith("bosai") and "dead-lettered" in r.getMessage() for r in ours)
+    for record in ours:
+        text = record.getMessage() + (record.exc_text or "")
+        assert DOMAIN not in text and "SECRETPATH" not in text and PASSWORD not in text, (record.name, text)
