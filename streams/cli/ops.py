@@ -16,6 +16,7 @@ from streams.kernel.region import RegionPack
 
 if TYPE_CHECKING:  # types only: the CLI imports what a command needs when it runs
     from streams.delivery.cap import CapIdentity, ZonePolygons
+    from streams.delivery.channels import Channel
     from streams.delivery.sink import Route as SinkRoute
     from streams.kernel.messages import AvroRecord
     from streams.security.login_limits import Network
@@ -169,17 +170,19 @@ def feed(
 
 @click.group()
 def sink() -> None:
-    """Webhook deliveries of each municipality's alert events (subscriptions in a config file)."""
+    """Webhook, e-mail and chat deliveries of each municipality's alert events (subscriptions in a config file)."""
 
 
 def _routes(
     config: Path, regions: tuple[Path, ...], topic_prefix: str | None
-) -> tuple[list[RegionPack], list[SinkRoute]]:
+) -> tuple[list[RegionPack], list[SinkRoute], list[Channel]]:
+    from streams.delivery.channels import load_channels
     from streams.delivery.sink import routes_for
     from streams.delivery.subscriptions import load_subscriptions
 
     packs = common.load_packs(regions)
-    return packs, routes_for(load_subscriptions(config, packs), packs, common.catalog(topic_prefix))
+    routes = routes_for(load_subscriptions(config, packs), packs, common.catalog(topic_prefix))
+    return packs, routes, load_channels(config, packs)
 
 
 @sink.command("run")
@@ -197,17 +200,21 @@ def _routes(
 def sink_run(
     config: Path, regions: tuple[Path, ...], topic_prefix: str | None, metrics_port: int | None, metrics_host: str
 ) -> None:
-    """Deliver until Ctrl-C: one consumer group per subscription, retries with backoff, dead letters."""
-    from streams.delivery.sink import run_sink
+    """Deliver until Ctrl-C: one consumer group per subscription and channel, retries with backoff, dead letters."""
+    from streams.delivery.sink import channel_targets, run_sink
     from streams.platform.avro import default_store
     from streams.platform.broker import resolve_bootstrap
 
-    packs, routes = _routes(config, regions, topic_prefix)
+    packs, routes, channels = _routes(config, regions, topic_prefix)
     _names, _polygons, render_cap = cap_renderer(packs)
+    store = default_store()
+    targets = channel_targets(channels, packs, common.catalog(topic_prefix), store)
     common.serve_metrics(metrics_port, metrics_host)
 
     common.run_until_stopped(
-        lambda stop: run_sink(routes, resolve_bootstrap(), default_store(), render_cap, stop, progress=common.say)
+        lambda stop: run_sink(
+            routes, resolve_bootstrap(), store, render_cap, stop, progress=common.say, targets=targets
+        )
     )
     common.say("sink stopped")
 
@@ -221,26 +228,75 @@ def sink_run(
     type=click.Path(path_type=Path, dir_okay=False),
     help="Webhook subscriptions file (as for `bosai sink run`).",
 )
-@click.option("--subscription", "only", multiple=True, help="Only these subscription ids (default: all).")
+@click.option(
+    "--subscription", "--channel", "only", multiple=True, help="Only these subscription or channel ids (default: all)."
+)
 @common.region_option
 @common.topic_prefix_option
 def sink_redrive(config: Path, only: tuple[str, ...], regions: tuple[Path, ...], topic_prefix: str | None) -> None:
     """Re-deliver what is in the sink dead-letter topic now; what fails again goes back there."""
-    from streams.delivery.sink import redrive
+    from streams.delivery.sink import channel_targets, redrive, redrive_target
     from streams.platform.avro import default_store
     from streams.platform.broker import resolve_bootstrap
 
-    packs, routes = _routes(config, regions, topic_prefix)
+    packs, routes, channels = _routes(config, regions, topic_prefix)
     _names, _polygons, render_cap = cap_renderer(packs)
-    unknown = set(only) - {r.subscription.id for r in routes}
+    store = default_store()
+    targets = channel_targets(channels, packs, common.catalog(topic_prefix), store)
+    unknown = set(only) - {r.subscription.id for r in routes} - {t.id for t in targets}
     if unknown:
-        raise BosaiError(f"{config}: no subscription {', '.join(sorted(unknown))}")
+        raise BosaiError(f"{config}: no subscription or channel {', '.join(sorted(unknown))}")
     failed = 0
     for route in routes:
         if only and route.subscription.id not in only:
             continue
-        _delivered, again = asyncio.run(
-            redrive(route, resolve_bootstrap(), default_store(), render_cap, progress=common.say)
-        )
+        _delivered, again = asyncio.run(redrive(route, resolve_bootstrap(), store, render_cap, progress=common.say))
+        failed += again
+    for target in targets:
+        if only and target.id not in only:
+            continue
+        _delivered, again = asyncio.run(redrive_target(target, resolve_bootstrap(), store, progress=common.say))
         failed += again
     sys.exit(1 if failed else 0)
+
+
+def _suppression_file(config: Path | None, file: Path | None) -> Path:
+    from streams.delivery.channels import suppression_file_of
+
+    if (config is None) == (file is None):
+        raise click.UsageError("give --config (its email.suppression_file) or --file")
+    if file is not None:
+        return file
+    assert config is not None
+    return suppression_file_of(config)
+
+
+def _suppression_command(name: str, suppress: bool, doc: str) -> None:
+    @sink.command(name, help=doc)
+    @click.argument("address")
+    @click.option(
+        "--config",
+        "config",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Subscriptions file: the list is its email.suppression_file.",
+    )
+    @click.option(
+        "--file", "file", type=click.Path(path_type=Path, dir_okay=False), help="The suppression file itself."
+    )
+    def command(address: str, config: Path | None, file: Path | None) -> None:
+        from streams.delivery.channels import change_suppressed, read_suppressed
+
+        path = _suppression_file(config, file)
+        changed = change_suppressed(path, address, suppress=suppress)
+        count = len(read_suppressed(path))
+        verb = ("suppressed" if suppress else "unsuppressed") if changed else "unchanged"
+        # the address itself is not echoed: terminals and CI logs are kept as free of addresses as logs
+        click.echo(f"{path}: {verb}; {count} address(es) suppressed (the running sink reads the file again)")
+
+
+_suppression_command(
+    "suppress",
+    True,
+    "Put an e-mail address on the suppression list (a bounce, an unsubscribe): the sink never sends to it.",
+)
+_suppression_command("unsuppress", False, "Take an e-mail address off the suppression list.")

@@ -42,6 +42,7 @@ from streams.platform.http_fetch import pause
 log = logging.getLogger("bosai.delivery")
 Progress = Callable[[str], None]
 T = TypeVar("T")
+MAX_REQUESTED_WAIT_S = 600.0  # a receiver's Retry-After is honoured up to this (a bogus one must not stall for days)
 
 
 @dataclass(frozen=True)
@@ -91,17 +92,22 @@ async def retrying(
     rng: random.Random,
     *,
     on_retry: Callable[[], None] = lambda: None,
+    requested_wait: Callable[[T], float | None] = lambda _learned: None,
 ) -> tuple[bool, int, T | None]:
     """Call ``attempt_once(n)`` until it succeeds, says the failure is permanent, or ``max_attempts`` are spent.
 
     ``attempt_once`` returns (delivered, permanent, what it learned); waits between attempts follow the
-    policy's exponential backoff with jitter. Returns (delivered, attempts, the last thing learned).
+    policy's exponential backoff with jitter, unless ``requested_wait`` reads a wait the receiver asked for
+    from what was learned (a 429's Retry-After: honoured, up to :data:`MAX_REQUESTED_WAIT_S`). Returns
+    (delivered, attempts, the last thing learned).
     """
     last: T | None = None
     for attempt in range(1, policy.max_attempts + 1):
         if attempt > 1:
             on_retry()
-            await asyncio.sleep(policy.delay(attempt - 1, rng))
+            asked = requested_wait(last) if last is not None else None
+            wait = policy.delay(attempt - 1, rng) if asked is None else min(asked, MAX_REQUESTED_WAIT_S)
+            await asyncio.sleep(wait)
         delivered, permanent, last = await attempt_once(attempt)
         if delivered:
             return True, attempt, last

@@ -1,4 +1,4 @@
-"""`bosai sink`: deliver each municipality's alert events to its subscribers' webhooks.
+"""`bosai sink`: deliver each municipality's alert events to its subscribers' webhooks, e-mail and chat channels.
 
 Every subscription runs as its own task with its own consumer group (``bosai-sink-<id>``) on the
 municipality's alerts topic(s), so a slow or dead endpoint holds up only itself — never the hub's
@@ -8,6 +8,10 @@ after the delivery succeeded or the message was written to the sink dead-letter 
 (``<prefix>.<region>.sink.deadletter``, key = subscription id). A crash in between repeats a delivery,
 which the receiver de-duplicates by alert id and sequence. ``bosai sink redrive`` re-delivers the
 dead-lettered messages of a subscription (its own consumer group on the dead-letter topic).
+
+The e-mail and chat channels of the same file (:mod:`streams.delivery.channels`) run in the same process the
+same way (:mod:`streams.delivery.email_delivery`, :mod:`streams.delivery.chat_delivery`): each its own task and
+consumer group (``bosai-sink-<channel id>``), the same dead-letter topic (key = channel id), the same redrive.
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from streams.delivery.channels import Channel, EmailChannel
+from streams.delivery.chat_delivery import ChatTarget
 from streams.delivery.connector import Connector, DeliveryTarget, Undelivered, retrying, run_connectors
+from streams.delivery.email_delivery import EmailTarget
 from streams.delivery.webhooks import PERMANENT_STATUSES, Subscription, headers, json_body
 from streams.kernel.dead_letters import Origin
 from streams.kernel.messages import AvroRecord
@@ -45,21 +52,43 @@ class Route:
     deadletter_topic: str
 
 
+def topics_of(
+    region: str, municipality_code: str, packs: Sequence[RegionPack], catalog: Catalog
+) -> tuple[tuple[str, ...], str]:
+    """A municipality's alert topics (a designated city: every ward's) and the sink's dead-letter topic."""
+    pack = next(p for p in packs if p.name == region)
+    topics = HubTopics.for_region(catalog, pack)
+    return (
+        tuple(topics.read_by(pack, municipality_code)),
+        topic_name(catalog, "sink.deadletter", pack.name, prefecture_code=pack.prefecture_code),
+    )
+
+
 def routes_for(subscriptions: Sequence[Subscription], packs: Sequence[RegionPack], catalog: Catalog) -> list[Route]:
     """Each subscription's topics: its municipality's (a designated city: every ward's), and the dead letters."""
-    by_name = {pack.name: pack for pack in packs}
-    out = []
-    for sub in subscriptions:
-        pack = by_name[sub.region]
-        topics = HubTopics.for_region(catalog, pack)
-        out.append(
-            Route(
-                sub,
-                tuple(topics.read_by(pack, sub.municipality_code)),
-                topic_name(catalog, "sink.deadletter", pack.name, prefecture_code=pack.prefecture_code),
-            )
-        )
+    return [Route(sub, *topics_of(sub.region, sub.municipality_code, packs, catalog)) for sub in subscriptions]
+
+
+def channel_targets(
+    channels: Sequence[Channel], packs: Sequence[RegionPack], catalog: Catalog, store: SchemaStore
+) -> list[DeliveryTarget]:
+    """Each e-mail or chat channel as a delivery target on its municipality's topics."""
+    out: list[DeliveryTarget] = []
+    for channel in channels:
+        topics, deadletter = topics_of(channel.region, channel.municipality_code, packs, catalog)
+        if isinstance(channel, EmailChannel):
+            out.append(EmailTarget(channel, topics, deadletter, store))
+        else:
+            out.append(ChatTarget(channel, topics, deadletter, store))
     return out
+
+
+def _channel_kind(target: DeliveryTarget) -> str:
+    if isinstance(target, EmailTarget):
+        return "email"
+    if isinstance(target, ChatTarget):
+        return target.channel.kind
+    return "webhook"
 
 
 def body_for(sub: Subscription, alert: AvroRecord, render_cap: RenderCap) -> bytes:
@@ -166,8 +195,15 @@ async def run_sink(
     render_cap: RenderCap,
     stop: asyncio.Event,
     progress: Progress = lambda _m: None,
+    *,
+    targets: Sequence[DeliveryTarget] = (),
 ) -> list[Connector]:
-    """Run every subscription until stop is set (each supervised on its own: see :mod:`streams.delivery.connector`)."""
+    """Run every subscription and channel (``targets``) until stop is set, each supervised on its own
+    (:mod:`streams.delivery.connector`); the connectors, webhooks first."""
+    for target in targets:
+        kind = _channel_kind(target)
+        for outcome in ("delivered", "dead_lettered", *(("suppressed",) if kind == "email" else ())):
+            metrics.CHANNEL_DELIVERIES.labels(kind, target.id, outcome)
     for route in routes:
         metrics.WEBHOOK_LAG.labels(route.subscription.id).set(0)
         for outcome in ("delivered", "dead_lettered"):
@@ -177,9 +213,11 @@ async def run_sink(
         + ", ".join(
             f"{r.subscription.id} ({r.subscription.municipality_code}, {r.subscription.format})" for r in routes
         )
+        + (f"; {len(targets)} channel(s): " + ", ".join(f"{t.id} ({_channel_kind(t)})" for t in targets))
     )
     async with kafka.started_producer(bootstrap, linger_ms=0) as producer:
-        connectors = [Connector(WebhookTarget(r, store, render_cap), bootstrap, producer, store) for r in routes]
+        webhooks: list[DeliveryTarget] = [WebhookTarget(r, store, render_cap) for r in routes]
+        connectors = [Connector(t, bootstrap, producer, store) for t in [*webhooks, *targets]]
         await run_connectors(connectors, stop)
     return connectors
 
@@ -191,3 +229,11 @@ async def redrive(
     async with kafka.started_producer(bootstrap, linger_ms=0) as producer:
         connector = Connector(WebhookTarget(route, store, render_cap), bootstrap, producer, store)
         return await connector.redrive(progress)
+
+
+async def redrive_target(
+    target: DeliveryTarget, bootstrap: str, store: SchemaStore, progress: Progress = lambda _m: None
+) -> tuple[int, int]:
+    """Re-deliver an e-mail or chat channel's dead-lettered messages present now: (delivered, dead-lettered again)."""
+    async with kafka.started_producer(bootstrap, linger_ms=0) as producer:
+        return await Connector(target, bootstrap, producer, store).redrive(progress)

@@ -24,20 +24,23 @@ URL = re.compile(r"https?://\S+")
 RETRY_KEYS = ("max_attempts", "initial_backoff_s", "max_backoff_s", "timeout_s")
 
 
-def _secret(entry: Entry, environ: Mapping[str, str]) -> str:
-    if entry.get("secret_env"):
-        name = str(entry.get("secret_env"))
+def secret_of(
+    entry: Entry, environ: Mapping[str, str], key: str = "secret", what: str = "the webhook secret file"
+) -> str:
+    """The secret an entry names by ``<key>_env`` (an environment variable) or ``<key>_file`` (a private file)."""
+    if entry.get(f"{key}_env"):
+        name = str(entry.get(f"{key}_env"))
         value = environ.get(name, "")
         if not value:
             raise entry.error(
-                f"environment variable {shown_env_name(name)} (secret_env) is not set",
+                f"environment variable {shown_env_name(name)} ({key}_env) is not set",
                 "the variable set in the sink's environment",
             )
         return value
-    if entry.get("secret_file"):
-        where = f"{entry.where}: secret_file of {entry.file}"
-        return read_secret(Path(str(entry.get("secret_file"))), "the webhook secret file", where=where)
-    raise entry.error("no secret", "secret_env or secret_file")
+    if entry.get(f"{key}_file"):
+        where = f"{entry.where}: {key}_file of {entry.file}"
+        return read_secret(Path(str(entry.get(f"{key}_file"))), what, where=where)
+    raise entry.error(f"no {key}", f"{key}_env or {key}_file")
 
 
 def retry_policy(entry: Entry, defaults: Entry) -> RetryPolicy:
@@ -55,6 +58,17 @@ def retry_policy(entry: Entry, defaults: Entry) -> RetryPolicy:
     return retry
 
 
+def municipality_of(entry: Entry, packs: Sequence[RegionPack]) -> tuple[RegionPack, str]:
+    """The pack and JIS code of an entry's ``municipality`` (a code or a name), exactly one in the packs."""
+    query = str(entry.get("municipality", ""))
+    found = [(pack, code) for pack in packs if (code := pack.find_municipality(query))]
+    if len(found) != 1:
+        raise entry.error(
+            f"municipality is {query!r}", "a JIS X 0402 code or name of a municipality in the region packs"
+        )
+    return found[0]
+
+
 def _subscription(
     raw: object, i: int, path: Path, defaults: Entry, packs: Sequence[RegionPack], environ: Mapping[str, str]
 ) -> Subscription:
@@ -70,36 +84,44 @@ def _subscription(
             "key 'secret': secrets do not belong in this file",
             "secret_env (an environment variable) or secret_file (a file outside the repo)",
         )
-    query = str(entry.get("municipality", ""))
-    found = [(pack, code) for pack in packs if (code := pack.find_municipality(query))]
-    if len(found) != 1:
-        raise entry.error(
-            f"municipality is {query!r}", "a JIS X 0402 code or name of a municipality in the region packs"
-        )
-    pack, code = found[0]
+    pack, code = municipality_of(entry, packs)
     return Subscription(
         id=sub_id,
         region=pack.name,
         municipality_code=code,
         url=entry.text("url", pattern=URL, expected="an http:// or https:// URL"),
-        secret=_secret(entry, environ),
+        secret=secret_of(entry, environ),
         format=entry.choice("format", FORMATS, default=defaults.get("format", "json")),
         retry=retry_policy(entry, defaults),
     )
 
 
+def read_document(path: Path) -> Entry:
+    """The subscriptions file as an Entry, its version checked."""
+    document = Entry(
+        read_yaml(path, "subscriptions file"),
+        path,
+        expected="a mapping with version: 1 and subscriptions: [...] and/or channels: [...]",
+    )
+    if document.get("version") != 1:
+        raise document.error(
+            f"version is {document.get('version')!r}", "version: 1 and subscriptions: [...] and/or channels: [...]"
+        )
+    return document
+
+
 def load_subscriptions(
     path: Path, packs: Sequence[RegionPack], *, environ: Mapping[str, str] | None = None
 ) -> list[Subscription]:
-    """Read and validate a subscriptions file; resolve each secret from its env var or file."""
+    """Read and validate a subscriptions file's webhooks; resolve each secret from its env var or file.
+
+    A file may hold only e-mail and chat ``channels`` (:mod:`streams.delivery.channels`): then no webhooks."""
     environ = os.environ if environ is None else environ
-    document = Entry(
-        read_yaml(path, "subscriptions file"), path, expected="a mapping with version: 1 and subscriptions: [...]"
-    )
-    if document.get("version") != 1:
-        raise document.error(f"version is {document.get('version')!r}", "version: 1 and subscriptions: [...]")
+    document = read_document(path)
     defaults = document.child("defaults")
     out: list[Subscription] = []
+    if "subscriptions" not in document and document.get("channels"):
+        return out
     for i, raw in document.entries("subscriptions", expected="a non-empty list"):
         subscription = _subscription(raw, i, path, defaults, packs, environ)
         if any(s.id == subscription.id for s in out):

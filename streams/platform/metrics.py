@@ -130,6 +130,31 @@ WEBHOOK_LAG = Gauge(
     "bosai_webhook_consumer_lag_messages", "Alert events not yet handled per subscriber.", ["subscriber"]
 )
 
+# E-mail and chat channels of the sink (bosai sink run): labels are the configured channel ids and their kind
+# (email, teams, slack, lineworks, template), bounded by the config file. Never an address or a URL.
+CHANNEL_DELIVERIES = Counter(
+    "bosai_channel_deliveries_total",
+    "Alert events handed to an e-mail or chat channel: delivered, or dead_lettered (permanent or past the retries).",
+    ["kind", "channel", "outcome"],
+)
+CHANNEL_ATTEMPTS = Counter(
+    "bosai_channel_attempts_total",
+    "Delivery attempts by result: ok, smtp_4xx, smtp_5xx, http_4xx, http_429, http_5xx, timeout, connection, "
+    "template (every result but ok is a failure).",
+    ["kind", "channel", "result"],
+)
+CHANNEL_RETRIES = Counter("bosai_channel_retries_total", "Attempts after the first one.", ["kind", "channel"])
+CHANNEL_SUPPRESSED = Counter(
+    "bosai_channel_suppressed_recipients_total",
+    "Recipients skipped because their address is on the suppression list (bounces, unsubscribes).",
+    ["channel"],
+)
+CHANNEL_REFUSED = Counter(
+    "bosai_channel_refused_recipients_total",
+    "Recipients the SMTP relay refused for good (5xx) while the message went to the others.",
+    ["channel"],
+)
+
 # Orion bridge (bosai bridge orion): labels are the configured Orion ids (bounded by the bridge file).
 ORION_ENTITIES = Counter(
     "bosai_orion_entities_total",

@@ -7,7 +7,9 @@ with the broker out of reach; a gateway token issued (``bosai gateway token issu
 wrong and at the wrong door; an Orion behind a PEP proxy (its credential from a 0600 file) subscribed to
 the gateway with a token of its own, notifying a reading through it, and refusing a wrong credential;
 webhooks signed with a secret from a 0600 file, to URLs carrying secrets in their user, path and query,
-delivered, refused and unreachable. Searched: the DEBUG logs of this process and of each command, the
+delivered, refused and unreachable; e-mail and chat channels with the SMTP password from a 0600 file (over
+STARTTLS and AUTH), recipients' addresses (kept like secrets) accepted and refused, and a chat webhook URL from a
+0600 file, delivered and refused. Searched: the DEBUG logs of this process and of each command, the
 broker's log, every HTTP answer (body and headers), every exception (text, repr, traceback), the
 dead letters' details, and the Prometheus exposition — for each secret and its base64 forms.
 """
@@ -407,6 +409,121 @@ async def _webhooks(evidence: Evidence, bootstrap: str, root: Path, pack, catalo
         assert detail.startswith(f"{1 if 'permanent' in detail else 2} attempt(s) to http://127.0.0.1:")
 
 
+async def _channels(evidence: Evidence, bootstrap: str, root: Path, pack, catalog, alerts: list[dict]) -> None:
+    """E-mail and chat channels (read from the topic _webhooks wrote): the SMTP password, the recipients'
+    addresses and the chat webhook's URL, through STARTTLS and AUTH, refusals and permanent failures."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    from streams.delivery.channels import load_channels
+    from streams.delivery.sink import channel_targets
+    from tests.integration.test_email_chat_sink import _self_signed
+
+    smtp_password = evidence.secret("SMTP password", f"smtp-{uuid.uuid4().hex}")
+    staff = evidence.secret("e-mail recipient", f"staff-{uuid.uuid4().hex[:12]}@example.city.utsunomiya.lg.jp")
+    gone = evidence.secret("e-mail recipient refused", f"gone-{uuid.uuid4().hex[:12]}@example.city.utsunomiya.lg.jp")
+    chat_path = evidence.secret("chat webhook URL path secret", f"T0{uuid.uuid4().hex[:10]}B0{uuid.uuid4().hex[:12]}")
+    accepted: list[str] = []
+
+    class Relay:
+        async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+            if address == gone:
+                return f"550 5.1.1 <{address}>: user unknown"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
+        async def handle_DATA(self, server, session, envelope):
+            accepted.extend(envelope.rcpt_tos)
+            return "250 OK"
+
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        return AuthResult(success=auth_data.password == smtp_password.encode())
+
+    files = {"password": smtp_password, "mail": f"{staff}\n{gone}\n", "bounce": gone, "url": ""}
+    server_tls, cert_file = _self_signed(root)
+    smtp_port, chat_port = _free_port(), _free_port()
+    files["url"] = f"http://127.0.0.1:{chat_port}/hook/{chat_path}"
+    for name, text in files.items():
+        (root / f"{name}.secret").write_text(text)
+        (root / f"{name}.secret").chmod(0o600)
+    posted: list[int] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        posted.append(len(await request.read()))
+        return web.Response(status=200 if len(posted) <= 2 else 404)
+
+    app = web.Application()
+    app.router.add_post("/hook/{secret}", receive)
+    runner = web.AppRunner(app, access_log=None)  # the chat service's log is not the hub's
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", chat_port).start()
+    relay_log = logging.getLogger("mail.log")  # the relay's own log names the recipients: not the hub's
+    relay_log.disabled = True
+    controller = Controller(
+        Relay(),
+        hostname="127.0.0.1",
+        port=smtp_port,
+        tls_context=server_tls,
+        require_starttls=True,
+        auth_required=True,
+        authenticator=authenticate,
+    )
+    controller.start()
+    config = root / "channels.yaml"
+    mail_entry = {"to_file": str(root / "mail.secret")}
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "defaults": {"retry": {"max_attempts": 2, "initial_backoff_s": 0.05, "max_backoff_s": 0.1}},
+                "email": {
+                    "host": "127.0.0.1",
+                    "port": smtp_port,
+                    "username": "bosai-hub",
+                    "password_file": str(root / "password.secret"),
+                    "ca_file": str(cert_file),
+                    "from": "bosai-tochigi@example.pref.tochigi.lg.jp",
+                    "unsubscribe": "unsubscribe@example.pref.tochigi.lg.jp",
+                },
+                "channels": [
+                    {"id": "utsunomiya-mail", "municipality": "09201", "email": mail_entry},
+                    {"id": "utsunomiya-bounce", "municipality": "09201", "email": {"to": [gone]}},
+                    {
+                        "id": "utsunomiya-chat",
+                        "municipality": "09201",
+                        "chat": {"kind": "slack", "url_file": str(root / "url.secret")},
+                    },
+                ],
+            }
+        )
+    )
+    targets = channel_targets(load_channels(config, [pack], environ={}), [pack], catalog, STORE)
+    deadletters = targets[0].deadletter_topic
+    before = await kafka.end_offsets(bootstrap, [deadletters])
+    wanted = len(alerts) + (len(alerts) - 2)  # every one to the refused address; the chat's 404s
+    stop = asyncio.Event()
+    sink = asyncio.create_task(run_sink([], bootstrap, STORE, lambda a: b"", stop, targets=targets))
+    try:
+        for _ in range(300):
+            after = await kafka.end_offsets(bootstrap, [deadletters])
+            if sum(after.values()) - sum(before.values()) >= wanted and len(accepted) >= len(alerts):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await sink
+        controller.stop()
+        relay_log.disabled = False
+        await runner.cleanup()
+    dead = await kafka.read_range(bootstrap, before, after)
+    assert len(dead) == wanted and accepted == [staff] * len(alerts) and len(posted) == len(alerts)
+    for record in dead:
+        detail = AvroCodec(STORE, DEAD_LETTER).decode(record.value)["error_detail"]
+        evidence.texts.append(("a channel's dead letter", detail))
+        assert "permanent" in detail and ("[address]" in detail or "HTTP 404" in detail), detail
+    evidence.texts.append(("the channels' repr", repr(targets) + repr([t.channel for t in targets])))
+
+
 def test_a_full_flow_with_every_kind_of_secret_leaves_none_in_logs_errors_metrics_or_exceptions(
     kafka_bootstrap, kafka_clients_listener, kafka_broker_logs, project_root, debug_log, tmp_path
 ):
@@ -427,9 +544,9 @@ def test_a_full_flow_with_every_kind_of_secret_leaves_none_in_logs_errors_metric
         password = _scram(evidence, env)
         asyncio.run(_feed(evidence, kafka_clients_listener, password))
         asyncio.run(_gateway_and_orion(evidence, kafka_bootstrap, tmp_path, pack, catalog, env))
-        asyncio.run(
-            _webhooks(evidence, kafka_bootstrap, tmp_path, pack, catalog, _alerts_of_utsunomiya(project_root, pack))
-        )
+        utsunomiya = _alerts_of_utsunomiya(project_root, pack)
+        asyncio.run(_webhooks(evidence, kafka_bootstrap, tmp_path, pack, catalog, utsunomiya))
+        asyncio.run(_channels(evidence, kafka_bootstrap, tmp_path, pack, catalog, utsunomiya))
     finally:
         asyncio.run(revoke_credential(kafka_bootstrap, SCRAM_USER))
     (debug_log / "metrics.prom").write_bytes(generate_latest(REGISTRY))
