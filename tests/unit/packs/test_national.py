@@ -148,3 +148,19 @@ def test_a_gzipped_geojson_reads_like_the_plain_one_and_a_broken_one_is_reported
 
     assert features(broken, problems) == []
     assert problems.items and "broken.geojson.gz" in str(problems.items[0])
+
+
+def test_the_national_build_of_tochigi_gives_the_shipped_pack_s_data(project_root, tmp_path):
+    rows = read_station_list(project_root / "data/amedas/japan-stations.csv", sharing="public")
+
+    build_pack("tochigi", project_root / "data/n03/japan/N03-21_09.geojson.gz", None, tmp_path / "t",
+               station_rows=rows)  # fmt: skip
+
+    def columns(path: Path) -> list[list[str]]:
+        with open(path, encoding="utf-8", newline="") as handle:
+            return [row[:8] for row in csv.reader(handle)]
+
+    shipped = project_root / "regions/tochigi"
+    assert columns(tmp_path / "t/stations.csv") == columns(shipped / "stations.csv")
+    for table in ("jma_areas.csv", "jma_forecast_hierarchy.csv", "jma_earthquake_areas.csv", "rules.yaml"):
+        assert (tmp_path / "t" / table).read_bytes() == (shipped / table).read_bytes(), table
