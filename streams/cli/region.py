@@ -64,11 +64,11 @@ def region_init(
     force: bool,
 ) -> None:
     """Build a valid region pack from an N03 GeoJSON and a station list (default JMA rules)."""
-    from streams.packs.region_init import init_pack
+    from streams.packs.region_init import build_pack, read_station_list
 
     if not (len(zone_files) == len(zone_kinds) == len(zone_ids)):
         raise click.UsageError("give one --zone-kind and one --zone-id per --zones file")
-    pack = init_pack(
+    built = build_pack(
         name,
         n03,
         stations_csv,
@@ -76,10 +76,13 @@ def region_init(
         zones=list(zip(zone_files, zone_kinds, zone_ids, strict=True)),
         nearest_max_distance_m=nearest_max_distance_m,
         force=force,
-        sharing=station_sharing,
+        station_rows=read_station_list(stations_csv, sharing=station_sharing) if stations_csv is not None else None,
     )
+    pack, chosen = built.pack, built.stations
     click.echo(
-        f"wrote {out}: {len(pack.municipalities)} municipalities, {len(pack.stations)} stations, "
+        f"wrote {out}: {len(pack.municipalities)} municipalities, {len(pack.stations)} stations "
+        f"({len(chosen.by_fallback)} by nearest fallback; left out: {len(chosen.outside)} outside the prefecture, "
+        f"{len(chosen.other_prefecture)} within reach but of another prefecture), "
         f"{len(pack.zones)} hazard zones, {len(pack.rules.rules)} rules (prefecture {pack.prefecture_code}); "
         f"JMA tables: {len(pack.jma_hierarchy_rows)} 市町村等 in the forecast-area hierarchy, "
         f"{len(pack.jma_area_rows)} 7-digit codes, {len(pack.jma_earthquake_area_rows)} 地震情報／細分区域, "
