@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -25,13 +27,28 @@ def access() -> None:
 
 @access.command("generate")
 @region_option
+@click.option(
+    "--regions-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Every pack folder under this folder (e.g. the packs of `bosai region init-all`) instead of --region.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write (or with --check compare) this file instead of topics/access.yaml.",
+)
 @click.option("--check", is_flag=True, help="Exit 1 if topics/access.yaml differs from what the packs generate.")
-def access_generate(regions: tuple[Path, ...], check: bool) -> None:
+def access_generate(regions: tuple[Path, ...], regions_dir: Path | None, output: Path | None, check: bool) -> None:
     """Write topics/access.yaml from the region packs and the topic catalog."""
-    from streams.platform.access_file import default_access_path, generate, render
+    from streams.packs.region_pack import load_pack, pack_dirs_under
+    from streams.platform.access_file import default_access_path, generate, load_access, render
 
-    text = render(generate(load_packs(regions), catalog()))
-    path = default_access_path()
+    if regions_dir is not None and regions:
+        raise click.UsageError("give --region or --regions-dir, not both")
+    started = time.perf_counter()
+    packs = [load_pack(d) for d in pack_dirs_under(regions_dir)] if regions_dir is not None else load_packs(regions)
+    text = render(generate(packs, catalog()))
+    path = output or default_access_path()
     if check:
         current = path.read_text(encoding="utf-8") if path.exists() else ""
         if current != text:
@@ -39,7 +56,13 @@ def access_generate(regions: tuple[Path, ...], check: bool) -> None:
         click.echo(f"{path} is up to date")
         return
     path.write_text(text, encoding="utf-8")
-    click.echo(f"wrote {path}")
+    policy = load_access(path)
+    roles = Counter(p.role for p in policy.principals)
+    click.echo(
+        f"wrote {path}: {len(packs)} packs, {len(policy.principals)} principals "
+        f"({', '.join(f'{n} {role}' for role, n in sorted(roles.items()))}), {len(policy.bindings())} ACL bindings, "
+        f"{len(text.encode()):,} bytes in {time.perf_counter() - started:.1f}s"
+    )
 
 
 @access.command("plan")

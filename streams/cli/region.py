@@ -42,6 +42,13 @@ def region() -> None:
 @click.option(
     "--nearest-max-distance-m", default=5000.0, show_default=True, help="Reach of the nearest-municipality fallback."
 )
+@click.option(
+    "--station-sharing",
+    type=click.Choice(["public", "municipal", "internal"]),
+    default=None,
+    help="Sharing level of stations the list gives none (default: public for an AMeDAS observation CSV, else "
+    "internal); JMA's national AMeDAS table: public.",
+)
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Pack folder to write.")
 @click.option("--force", is_flag=True, help="Replace an existing output folder.")
 def region_init(
@@ -52,15 +59,16 @@ def region_init(
     zone_kinds: tuple[str, ...],
     zone_ids: tuple[str, ...],
     nearest_max_distance_m: float,
+    station_sharing: str | None,
     out: Path,
     force: bool,
 ) -> None:
     """Build a valid region pack from an N03 GeoJSON and a station list (default JMA rules)."""
-    from streams.packs.region_init import init_pack
+    from streams.packs.region_init import build_pack, read_station_list
 
     if not (len(zone_files) == len(zone_kinds) == len(zone_ids)):
         raise click.UsageError("give one --zone-kind and one --zone-id per --zones file")
-    pack = init_pack(
+    built = build_pack(
         name,
         n03,
         stations_csv,
@@ -68,14 +76,78 @@ def region_init(
         zones=list(zip(zone_files, zone_kinds, zone_ids, strict=True)),
         nearest_max_distance_m=nearest_max_distance_m,
         force=force,
+        station_rows=read_station_list(stations_csv, sharing=station_sharing) if stations_csv is not None else None,
     )
+    pack, chosen = built.pack, built.stations
     click.echo(
-        f"wrote {out}: {len(pack.municipalities)} municipalities, {len(pack.stations)} stations, "
+        f"wrote {out}: {len(pack.municipalities)} municipalities, {len(pack.stations)} stations "
+        f"({len(chosen.by_fallback)} by nearest fallback; left out: {len(chosen.outside)} outside the prefecture, "
+        f"{len(chosen.other_prefecture)} within reach but of another prefecture), "
         f"{len(pack.zones)} hazard zones, {len(pack.rules.rules)} rules (prefecture {pack.prefecture_code}); "
         f"JMA tables: {len(pack.jma_hierarchy_rows)} 市町村等 in the forecast-area hierarchy, "
         f"{len(pack.jma_area_rows)} 7-digit codes, {len(pack.jma_earthquake_area_rows)} 地震情報／細分区域, "
         f"{len(pack.jma_tsunami_area_rows)} 津波予報区 (what could not be derived: region.yaml's header)"
     )
+
+
+@region.command("init-all")
+@click.option(
+    "--n03-dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of MLIT N03 files, one prefecture each (*.geojson or *.geojson.gz), e.g. data/n03/japan.",
+)
+@click.option(
+    "--stations",
+    "stations_csv",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The national station table (station_id, name_ja, name_en, lat, lon[, alt_m]); each pack keeps its own.",
+)
+@click.option(
+    "--nearest-max-distance-m", default=5000.0, show_default=True, help="Reach of the nearest-municipality fallback."
+)
+@click.option(
+    "--station-sharing",
+    type=click.Choice(["public", "municipal", "internal"]),
+    default=None,
+    help="Sharing level of stations the list gives none (default: public for an AMeDAS observation CSV, else "
+    "internal); JMA's national AMeDAS table: public.",
+)
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder of the packs to write."
+)
+@click.option("--force", is_flag=True, help="Replace existing pack folders.")
+def region_init_all(
+    n03_dir: Path,
+    stations_csv: Path | None,
+    nearest_max_distance_m: float,
+    station_sharing: str | None,
+    out: Path,
+    force: bool,
+) -> None:
+    """Build and check a pack per prefecture (OUT/<romaji>, e.g. OUT/tochigi) from a folder of N03 files and
+    one national station table; report the stations no pack kept."""
+    from streams.cli.common import say
+    from streams.packs.national import init_all
+
+    result = init_all(
+        n03_dir,
+        stations_csv,
+        out,
+        nearest_max_distance_m=nearest_max_distance_m,
+        force=force,
+        sharing=station_sharing,
+        progress=say,
+    )
+    municipalities = sum(p.municipalities for p in result.packs)
+    fallback = sum(p.by_fallback for p in result.packs)
+    click.echo(
+        f"wrote {len(result.packs)} packs under {out} in {result.seconds:.1f}s: {municipalities} municipalities, "
+        f"{result.kept} of the table's {result.stations_in_table} stations kept ({fallback} by nearest fallback), "
+        f"{len(result.nowhere)} in no pack{': ' + ', '.join(result.nowhere) if result.nowhere else ''}"
+    )
+    if result.twice:
+        raise click.ClickException(f"stations kept by more than one pack: {', '.join(result.twice)}")
 
 
 @region.command("jma-tables")

@@ -6,7 +6,9 @@ them at once.
 
 from __future__ import annotations
 
+import gzip
 import json
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +24,17 @@ Feature = dict[str, Any]
 
 
 def read_json(path: Path, problems: Problems) -> Any:
+    """The JSON document of a file; a name ending in ``.gz`` is read through gzip (N03 files of the whole
+    country are kept compressed in the repo)."""
     try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rt", encoding="utf-8") as handle:
+                return json.load(handle)
         return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        problems.add(path, f"cannot read: {exc.strerror}")
+    except OSError as exc:  # (gzip.BadGzipFile too)
+        problems.add(path, f"cannot read: {exc.strerror or exc}")
+    except (EOFError, zlib.error) as exc:
+        problems.add(path, f"broken gzip stream: {exc}", expected="a whole .geojson.gz file")
     except ValueError as exc:
         problems.add(path, f"not valid JSON: {exc}")
     return None

@@ -50,6 +50,7 @@ from streams.packs.jma_area_files import (
 )
 from streams.packs.jma_area_tables import Derived, earthquake_area_rows, hierarchy_rows, municipal_exceptions
 from streams.packs.jma_areas import OWN, JmaAreas
+from streams.packs.prefectures import CODE_BY_NAME
 from streams.packs.region_pack import MANIFEST, PackError, _load_municipalities, _read_manifest
 from streams.platform.checks import Problems
 
@@ -100,6 +101,12 @@ def _shape(feature: dict[str, Any]) -> BaseGeometry:
 def _outlines(path: Path) -> dict[str, BaseGeometry]:
     """Prefecture name (N03_001) -> outline."""
     return {f["properties"]["N03_001"]: _shape(f) for f in _features(path)}
+
+
+def prefecture_outlines(reference: Reference) -> dict[str, BaseGeometry]:
+    """Prefecture code (JIS X 0401) -> outline, from ``data/boundaries/prefectures.geojson.gz``."""
+    outlines = _outlines(reference.path("data", "boundaries", "prefectures.geojson.gz"))
+    return {CODE_BY_NAME[name]: outline for name, outline in outlines.items() if name in CODE_BY_NAME}
 
 
 @functools.lru_cache(maxsize=8)

@@ -510,5 +510,11 @@ def _check_hierarchy(
 
 def default_pack_dirs() -> list[Path]:
     """Every pack shipped under regions/ (folders starting with '_' are templates)."""
-    root = project_root() / "regions"
+    return pack_dirs_under(project_root() / "regions")
+
+
+def pack_dirs_under(root: Path) -> list[Path]:
+    """Every pack folder (one with a region.yaml) directly under ``root``, by name; '_…' folders are templates."""
+    if not root.is_dir():
+        raise ConfigError(root, "not a folder", expected="a folder of region packs (e.g. what region init-all wrote)")
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("_") and (p / MANIFEST).exists())
