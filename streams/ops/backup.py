@@ -352,15 +352,19 @@ async def _backup_topics(
         for spec in present:
             have = observed[spec.name]
             backed_up = await _read_topic(client, out, spec.name, have.partitions, ends, tick, total)
-            catalog_configs = set(spec.configs)
+            # the catalog's keys as the cluster has them; replication and min ISR as the catalog wants them (a
+            # restore caps them at the target's size, as `bosai topics apply` does)
+            configs = {k: have.configs.get(k, v) for k, v in spec.configs.items()}
+            if "min.insync.replicas" in spec.configs:
+                configs["min.insync.replicas"] = spec.configs["min.insync.replicas"]
             topics.append(
                 TopicBackup(
                     name=spec.name,
                     catalog_id=spec.catalog_id,
                     region=spec.region,
                     partitions=have.partitions,
-                    replication_factor=have.replication_factor,
-                    configs={k: v for k, v in have.configs.items() if k in catalog_configs},
+                    replication_factor=max(spec.replication_factor, have.replication_factor),
+                    configs=configs,
                     key_schema=spec.key_schema,
                     value_schema=spec.value_schema,
                     framing=spec.framing,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -254,3 +256,21 @@ def test_restored_files_go_under_the_target_secrets_0600_and_nothing_is_overwrit
     with pytest.raises(BosaiError, match="already exist"):
         restore_files(tmp_path / "b", manifest, target, force=False, progress=lambda _m: None)
     assert restore_files(tmp_path / "b", manifest, target, force=True, progress=lambda _m: None) == 2
+
+
+def test_bosai_backup_verify_exits_0_or_1_naming_each_file(tmp_path):
+    _backup(tmp_path / "b", tmp_path)
+
+    def verify(*extra: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "streams.cli", "backup", "verify", str(tmp_path / "b"), *extra]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+    good = verify()
+    assert good.returncode == 0 and "4 files and 3 records match the manifest" in good.stdout
+    (tmp_path / "b" / "files/regions/tochigi/region.yaml").write_text("tampered\n")
+    bad = verify("--json")
+    assert bad.returncode == 1
+    findings = json.loads(bad.stdout)
+    assert findings["ok"] is False and findings["problems"][0].startswith("files/regions/tochigi/region.yaml: size")
+    assert "2 problem(s) against its manifest" in bad.stderr  # its size and its sha256
+    assert "s3cret" not in bad.stdout + bad.stderr
