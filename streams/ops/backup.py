@@ -169,10 +169,12 @@ def default_sources(
 ) -> list[FileSource]:
     """What a backup copies besides the topics: the packs (every pack under regions/, templates included, unless
     ``packs`` names some), topics/access.yaml and topics/catalog.yaml; with secrets, the hub's client config, the
-    local CA (``BOSAI_TLS_DIR``) and each of ``secrets``; the archive's folder when given."""
+    gateway's token store, the local CA (``BOSAI_TLS_DIR``) and each of ``secrets``; the archive's folder when
+    given."""
     from streams.platform.access_file import default_access_path
     from streams.platform.settings import project_root, tls_dir
     from streams.platform.topic_catalog import default_catalog_path
+    from streams.security.token_store import default_tokens_path
 
     sources = (
         [FileSource(p, f"files/regions/{p.resolve().name}", "pack") for p in packs]
@@ -188,13 +190,16 @@ def default_sources(
         hub = hub_credential_file()
         if hub is not None and hub.is_file():
             sources.append(FileSource(hub, f"secrets/hub/{hub.name}", "credential", secret=True))
+        tokens = default_tokens_path()  # the gateway's token store (hashes only, but who may send readings)
+        if tokens.is_file():
+            sources.append(FileSource(tokens, f"secrets/gateway/{tokens.name}", "credential", secret=True))
         for name in ("ca.pem", "ca.key"):  # the local CA: issued configs and node certificates chain to it
             if (tls_dir() / name).is_file():
                 sources.append(FileSource(tls_dir() / name, f"secrets/tls/{name}", "credential", secret=True))
         names: set[str] = set()
         for path in secrets:
             name = path.resolve().name
-            while name in names or name in ("hub", "tls"):
+            while name in names or name in ("hub", "tls", "gateway"):
                 name = f"_{name}"
             names.add(name)
             sources.append(FileSource(path, f"secrets/{name}", "credential", secret=True))

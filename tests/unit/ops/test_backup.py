@@ -274,3 +274,33 @@ def test_bosai_backup_verify_exits_0_or_1_naming_each_file(tmp_path):
     assert findings["ok"] is False and findings["problems"][0].startswith("files/regions/tochigi/region.yaml: size")
     assert "2 problem(s) against its manifest" in bad.stderr  # its size and its sha256
     assert "s3cret" not in bad.stdout + bad.stderr
+
+
+def test_a_backup_takes_the_packs_access_catalog_and_every_credential_there_is(tmp_path, monkeypatch):
+    from streams.ops.backup import default_sources
+
+    (tmp_path / "tls").mkdir()
+    for name in ("ca.pem", "ca.key"):
+        (tmp_path / "tls" / name).write_text(name)
+    (tmp_path / "hub.json").write_text("{}")
+    (tmp_path / "tokens.json").write_text("{}")
+    (tmp_path / "issued").mkdir()
+    monkeypatch.setenv("BOSAI_TLS_DIR", str(tmp_path / "tls"))
+    monkeypatch.setenv("BOSAI_KAFKA_CONFIG", str(tmp_path / "hub.json"))
+    monkeypatch.setenv("BOSAI_GATEWAY_TOKENS", str(tmp_path / "tokens.json"))
+
+    sources = default_sources([], secrets=[tmp_path / "issued"])
+
+    assert [(s.target, s.kind, s.secret) for s in sources] == [
+        ("files/regions", "pack", False),
+        ("files/topics/access.yaml", "access", False),
+        ("files/topics/catalog.yaml", "catalog", False),
+        ("secrets/hub/hub.json", "credential", True),
+        ("secrets/gateway/tokens.json", "credential", True),
+        ("secrets/tls/ca.pem", "credential", True),
+        ("secrets/tls/ca.key", "credential", True),
+        ("secrets/issued", "credential", True),
+    ]
+    assert not any(s.secret for s in default_sources([], with_secrets=False))
+    with pytest.raises(BosaiError, match="--no-secrets"):
+        default_sources([], secrets=[tmp_path / "issued"], with_secrets=False)
