@@ -146,8 +146,9 @@ def backup_verify(folder: Path, as_json: bool) -> None:
 def backup_restore(folder: Path, bootstrap: str | None, files_to: Path | None, force: bool) -> None:
     """Verify a backup, then restore it onto an empty cluster: the topics as they were (partitions, configs),
     every record back in order (keys, values, headers, timestamps), the consumer groups at their offsets."""
-    from streams.ops.backup import restore_backup
+    from streams.ops.backup import load_manifest, restore_backup
 
+    load_manifest(folder)  # a folder that is not a backup is said before any cluster is looked for
     result = restore_backup(folder, _bootstrap(bootstrap), force=force, files_to=files_to, progress=say)
     click.echo(
         f"restored {result.records} records into {result.topics} topics ({result.created} created), "

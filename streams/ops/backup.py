@@ -76,7 +76,8 @@ class ClusterUnavailable(BosaiError):
 
 
 def _unavailable(bootstrap: str, exc: BaseException) -> ClusterUnavailable:
-    return ClusterUnavailable(f"the Kafka cluster at {bootstrap} could not be reached: {type(exc).__name__}: {exc}")
+    text = str(exc) if str(exc).startswith(type(exc).__name__) else f"{type(exc).__name__}: {exc}"
+    return ClusterUnavailable(f"the Kafka cluster at {bootstrap} could not be reached: {text}")
 
 
 def _sha256(path: Path) -> str:
