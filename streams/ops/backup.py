@@ -520,6 +520,20 @@ def _spec(topic: TopicBackup) -> TopicSpec:
     )
 
 
+async def _wait_leaders(admin: Any, names: Sequence[str], timeout_s: float = 30.0) -> None:
+    """Until every partition of the created topics has a leader (the first writes then need no retry)."""
+    deadline = time.monotonic() + timeout_s
+    while names:
+        described = await admin.describe_topics(list(names))
+        if all(p.get("leader", -1) >= 0 for t in described for p in t.get("partitions", [])) and all(
+            t.get("partitions") for t in described
+        ):
+            return
+        if time.monotonic() > deadline:
+            raise BosaiError(f"the created topics have no leader after {timeout_s:.0f} s (is the cluster healthy?)")
+        await asyncio.sleep(0.2)
+
+
 async def _prepare_topics(
     bootstrap: str, manifest: Manifest, force: bool, progress: Progress
 ) -> tuple[int, dict[kafka.TopicPartition, int]]:
@@ -553,6 +567,7 @@ async def _prepare_topics(
         wanted: Plan = plan(specs, observed, brokers)
         creates = [a for a in wanted.actions if a.kind == "create"]
         await apply_plan(admin_client, Plan(actions=tuple(creates), topics=wanted.topics))
+        await _wait_leaders(admin_client, [a.topic for a in creates])
         if creates:
             progress(
                 f"restore: created {len(creates)} topic(s) (replication "
