@@ -395,6 +395,18 @@ def _prepare_out(out: Path) -> None:
     os.chmod(out, 0o700)
 
 
+def _remove_partial(out: Path, *, keep_folder: bool) -> None:
+    """Remove what a failed create wrote; an empty folder given to it (a mount point, say) stays."""
+    if not keep_folder:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    for child in out.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
 def create_backup(
     bootstrap: str,
     specs: Sequence[TopicSpec],
@@ -406,6 +418,7 @@ def create_backup(
     progress: Progress,
 ) -> Manifest:
     """Back up the topics (with the groups' offsets) and the files into ``out``; the manifest written last."""
+    existed = out.exists()
     _prepare_out(out)
     started = time.monotonic()
     try:
@@ -434,7 +447,7 @@ def create_backup(
         temporary.write_text(manifest.to_json(), encoding="utf-8")
         os.replace(temporary, out / MANIFEST)
     except BaseException:
-        shutil.rmtree(out, ignore_errors=True)  # a folder this command made: never a half backup left behind
+        _remove_partial(out, keep_folder=existed)  # never a half backup left behind
         raise
     size = sum(e.size for e in entries)
     progress(

@@ -304,3 +304,15 @@ def test_a_backup_takes_the_packs_access_catalog_and_every_credential_there_is(t
     assert not any(s.secret for s in default_sources([], with_secrets=False))
     with pytest.raises(BosaiError, match="--no-secrets"):
         default_sources([], secrets=[tmp_path / "issued"], with_secrets=False)
+
+
+def test_a_failed_backup_leaves_nothing_behind_but_the_empty_folder_it_was_given(tmp_path):
+    from streams.ops.backup import create_backup
+
+    given = tmp_path / "mounted"
+    given.mkdir()
+    for out in (given, tmp_path / "new"):
+        with pytest.raises(BosaiError, match="could not be reached"):
+            create_backup("127.0.0.1:1", [], out, [], prefix="bosai", regions=[], progress=lambda _m: None)
+    assert given.is_dir() and not any(given.iterdir())
+    assert not (tmp_path / "new").exists()
