@@ -316,3 +316,24 @@ def test_a_failed_backup_leaves_nothing_behind_but_the_empty_folder_it_was_given
             create_backup("127.0.0.1:1", [], out, [], prefix="bosai", regions=[], progress=lambda _m: None)
     assert given.is_dir() and not any(given.iterdir())
     assert not (tmp_path / "new").exists()
+
+
+def test_restore_writes_once_every_created_partition_has_a_leader():
+    import asyncio
+
+    from streams.ops.backup import _wait_leaders
+
+    class Admin:
+        def __init__(self) -> None:
+            self.asked = 0
+
+        async def describe_topics(self, names: list[str]) -> list[dict]:
+            self.asked += 1
+            leader = -1 if self.asked < 3 else 1
+            return [{"topic": n, "partitions": [{"partition": 0, "leader": leader}]} for n in names]
+
+    admin = Admin()
+    asyncio.run(_wait_leaders(admin, ["a", "b"]))
+    assert admin.asked == 3
+    asyncio.run(_wait_leaders(admin, []))  # nothing created: nothing asked
+    assert admin.asked == 3
