@@ -29,6 +29,7 @@ import shutil
 import time
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -621,7 +622,33 @@ async def _write_partition(
     return old
 
 
+# aiokafka's loggers that warn of what it retries by itself on a brand-new cluster: a partition whose leader is not
+# ready for a moment after it was created, the group coordinator not loaded yet. A failure still raises.
+_RETRYING_LOGGERS = ("aiokafka.producer.sender", "aiokafka.consumer.group_coordinator")
+
+
+@contextmanager
+def _quiet_retries() -> Iterator[None]:
+    loggers = [logging.getLogger(name) for name in _RETRYING_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        if logger.getEffectiveLevel() > logging.INFO:  # --log-level info/debug shows them
+            logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 async def _restore_topics(
+    bootstrap: str, folder: Path, manifest: Manifest, force: bool, progress: Progress
+) -> RestoreResult:
+    with _quiet_retries():
+        return await _restore_quietly(bootstrap, folder, manifest, force, progress)
+
+
+async def _restore_quietly(
     bootstrap: str, folder: Path, manifest: Manifest, force: bool, progress: Progress
 ) -> RestoreResult:
     result = RestoreResult(topics=len(manifest.topics))
