@@ -10,7 +10,9 @@ gets `bosai backup restore`; the readings of 15:00–24:00 then go through a wor
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -183,3 +185,31 @@ def test_a_hub_restored_from_a_backup_has_the_same_alerts_and_carries_on(
     TIMES["drill"] = time.monotonic() - drill_started
     print("drill figures: " + ", ".join(f"{k} {v:.1f} s" for k, v in TIMES.items()))
     print(f"backup: {manifest.records} records, {sum(f.size for f in manifest.files)} bytes")
+
+
+@pytest.mark.hardened
+def test_a_hardened_hub_is_backed_up_as_the_admin_with_the_hubs_credential_kept_secret(
+    hardened_kafka, project_root, tmp_path, unique
+):
+    """Hardened mode: the backup reads through the admin listener (by certificate, a super user), keeps the hub's
+    client config 0600 and marked secret, and never prints its password; the cluster's own topics refuse a
+    restore over them."""
+    prefix = f"replay-bk{unique}"  # the hub's grants cover replay-* topics and groups
+    first = _replay(project_root, hardened_kafka.bootstrap, prefix, START, CUT, tmp_path / "logs")
+    assert first.drained and first.alerts
+    backup = tmp_path / "backup"
+    region = ["--region", str(project_root / "regions" / "tochigi"), "--topic-prefix", prefix]
+    admin = ["--bootstrap", hardened_kafka.admin_bootstrap]
+
+    created = _bosai("backup", "create", "--out", str(backup), *region, *admin, "--secret", hardened_kafka.hub_config)
+    assert created.returncode == 0 and "cut consistent" in created.stdout
+    manifest = load_manifest(backup)
+    assert f"{prefix}-tochigi-hub" in manifest.groups and manifest.records > 0
+    hub_copy = next(f for f in manifest.files if f.source == str(Path(hardened_kafka.hub_config).resolve()))
+    assert hub_copy.secret and hub_copy.kind == "credential"
+    assert stat.S_IMODE((backup / hub_copy.path).stat().st_mode) == 0o600
+    password = json.loads(Path(hardened_kafka.hub_config).read_text())["password"]
+    assert password not in created.stdout + created.stderr + (backup / "manifest.json").read_text()
+    assert _bosai("backup", "verify", str(backup)).returncode == 0
+    refused = _bosai("backup", "restore", str(backup), *admin)
+    assert refused.returncode == 4 and "already hold records" in refused.stderr
