@@ -16,6 +16,7 @@ import click
 from streams import __version__
 from streams.cli.access import access
 from streams.cli.audit import audit
+from streams.cli.backup import backup
 from streams.cli.bench import bench
 from streams.cli.bridge import bridge
 from streams.cli.broker import broker, tls
@@ -70,6 +71,7 @@ cli.add_command(web)
 cli.add_command(asyncapi)  # the topics described (AsyncAPI 3); the HTTP doors serve their OpenAPI documents
 cli.add_command(registry)  # the schema registry standard Avro tooling decodes the client topics with
 cli.add_command(audit)  # supply chain: the deployment lock against known vulnerabilities
+cli.add_command(backup)  # backup and restore: topics, groups' offsets, packs, access, credentials
 for command in (probe, k8s):  # production: health probes, Kubernetes manifests
     cli.add_command(command)
 

@@ -1,11 +1,12 @@
 """Operators' tools: the Grafana dashboards as code (``grafana``), the Kubernetes manifests generated from the
-catalog, the access file and the packs (``k8s``, ``k8s_workloads``) and following a topic decoded (``tail``)."""
+catalog, the access file and the packs (``k8s``, ``k8s_workloads``), following a topic decoded (``tail``) and
+backup and restore (``backup_manifest``: the manifest, the records as lines, verify's findings; ``backup``)."""
 
-__requires__ = ("platform", "packs", "hub")
+__requires__ = ("platform", "packs", "security", "hub")
 
 __layers__ = {
     "files": ["asyncapi_file"],
-    "pure": ["asyncapi"],
-    "io": ["grafana", "k8s_workloads", "k8s"],
+    "pure": ["asyncapi", "backup_manifest"],
+    "io": ["grafana", "k8s_workloads", "k8s", "backup"],
     "process": ["tail"],
 }
