@@ -7,7 +7,7 @@ parsed safely (``jma_xml``), one batch (``pipeline``), where a report goes (``ro
 __requires__ = ("platform", "packs", "observed")
 
 __layers__ = {
-    "pure": ["report", "lifecycle", "head", "warnings", "quake", "tsunami", "tornado", "kinds"],
+    "pure": ["report", "lifecycle", "head", "warnings", "quake", "tsunami", "tornado", "kinds", "relay"],
     "io": ["jma_xml"],
     "service": ["pipeline"],
     "process": ["routing", "jma_watch"],
