@@ -29,10 +29,12 @@ ALL = samples("VPWW") + samples("VXSE") + samples("VTSE") + samples("VPHW")
 BY_BYTES = {xml(path): path for path in ALL}
 
 
-@pytest.fixture(autouse=True)
-def parsed_once(monkeypatch):
+@pytest.fixture(scope="module", autouse=True)
+def parsed_once():
     """Each sample is parsed and validated once per session (the parsing is tested on its own)."""
-    monkeypatch.setattr(official_pipeline, "parse_report", lambda data: validated(BY_BYTES[data]))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(official_pipeline, "parse_report", lambda data: validated(BY_BYTES[data]))
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +55,17 @@ def no_longer_municipalities(pack, detail):
     return bool(codes) and all(code[:5] not in known for code in codes)
 
 
+ENCODED: dict = {}
+
+
+def encoded(codec, path):
+    """The OfficialReport message of a sample (encoded once for every pack)."""
+    if path not in ENCODED:
+        record = {"xml": xml(path), "entry_id": path.name, "url": "", "fetched_at": 0, "entry_updated": None}
+        ENCODED[path] = codec.encode(record)
+    return ENCODED[path]
+
+
 def replay(pack, routes):
     """The pack's alerts (path, record, topics) and dead letters (sample, reason, detail) for its samples."""
     topics = HubTopics.for_region(load_catalog(default_catalog_path()), pack)
@@ -62,9 +75,7 @@ def replay(pack, routes):
     states: dict[str, OfficialState] = {}
     alerts, dead = [], []
     for offset, (_, path, key) in enumerate(sorted(routed, key=lambda r: (r[0], r[1].name))):
-        value = codec.encode(
-            {"xml": xml(path), "entry_id": path.name, "url": "", "fetched_at": 0, "entry_updated": None}
-        )
+        value = encoded(codec, path)
         result = pipeline.process(
             [InMessage("official", 0, offset, key.encode(), value, 1)], lambda k: states.get(k, OfficialState())
         )
