@@ -447,3 +447,23 @@ def test_kanagawa_s_alerts_as_records_topics_and_valid_cap(project_root):
     assert hypocentre["sharing_level"] == "INTERNAL" and hypocentre["municipality_codes"] == []
     quake = [o.record for o in outs["32-35_08_07_240613_VXSE53"] if o.record["station_id"] != hypocentre["station_id"]]
     assert quake and all(r["level"] in INTENSITY_ORDER and "規模" in r["official"]["text"] for r in quake)
+
+
+# -- region.yaml official: ------------------------------------------------------------------------------------------
+def test_a_pack_sets_the_earthquake_minimum_and_duration_and_the_loader_refuses_bad_values(project_root, tmp_path):
+    import shutil
+
+    from streams.packs.region_pack import PackError, load_pack
+
+    assert load_pack(project_root / "regions" / "tochigi").relay_settings == OfficialSettings("1", 24 * 3_600_000)
+    pack_dir = tmp_path / "tochigi"
+    shutil.copytree(project_root / "regions" / "tochigi", pack_dir)
+    manifest = pack_dir / "region.yaml"
+    original = manifest.read_text(encoding="utf-8")
+    manifest.write_text(original + '\nofficial:\n  earthquake_min_intensity: "5-"\n  earthquake_alert_hours: 6\n')
+    assert load_pack(pack_dir).relay_settings == OfficialSettings("5-", 6 * 3_600_000)
+    manifest.write_text(original + "\nofficial:\n  earthquake_min_intensity: 5弱\n  earthquake_alert_hours: 0\n")
+    with pytest.raises(PackError) as caught:
+        load_pack(pack_dir)
+    text = str(caught.value)
+    assert "official.earthquake_min_intensity" in text and "official.earthquake_alert_hours" in text

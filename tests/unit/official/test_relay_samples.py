@@ -97,7 +97,13 @@ def test_every_sample_replays_without_dead_letters(prefecture_packs, replayed):
     dead = [(code, *letter) for code, (_, letters) in replayed.items() for letter in letters]
     explained = [d for d in dead if d[2] == "unknown_area" and no_longer_municipalities(prefecture_packs[d[0]], d[3])]
     rules = Counter(r["rule"] for alerts, _ in replayed.values() for _, r, _ in alerts)
+    families = Counter(
+        (re.search(r"_(V[A-Z]{3}[0-9]{2})", p.name).group(1), r["msg_type"])
+        for alerts, _ in replayed.values()
+        for p, r, _ in alerts
+    )
     print(f"\nalerts by rule {dict(rules)}; dead letters {len(dead)} (merged towns: {len(explained)})")
+    print(f"alerts by sample set and msg_type {dict(sorted(families.items()))}")
     for code, sample, reason, detail in dead:
         print(f"  {code} {sample} {reason}: {detail[:160]}")
     assert [d for d in dead if d not in explained] == []
