@@ -441,6 +441,14 @@ def test_kanagawa_s_alerts_as_records_topics_and_valid_cap(project_root):
                 assert out.topics == (topics.alerts,)
             else:
                 assert topics.public in out.topics
+    from streams.publicmap.view import PublicMap, RegionView
+
+    public_map = PublicMap([RegionView.of(pack)])
+    public_map.apply([o.record for o in outs["15_12_03_161130_VPWW53"] if o.record["status"] == "Actual"])
+    statuses = public_map.municipality_statuses()
+    warned = {c for o in outs["15_12_03_161130_VPWW53"] for c in o.record["municipality_codes"]}
+    assert warned and warned <= set(statuses)  # the residents' map colours every municipality under a warning
+    assert all(statuses[c]["source"] == "jma" for c in warned)
     warning = outs["15_12_03_161130_VPWW53"][0].record
     assert warning["rule"] == "jma_warning" and warning["municipality_codes"]
     hypocentre = outs["32-35_08_06_240613_VXSE52"][0].record
@@ -467,3 +475,17 @@ def test_a_pack_sets_the_earthquake_minimum_and_duration_and_the_loader_refuses_
         load_pack(pack_dir)
     text = str(caught.value)
     assert "official.earthquake_min_intensity" in text and "official.earthquake_alert_hours" in text
+
+
+def test_replay_reads_gzip_samples_and_keys_them_by_event():
+    from streams.hub.replay_input import official_messages
+    from streams.platform.avro import OFFICIAL_REPORT, AvroCodec, default_store
+    from tests.support.all_hazards import ALL_HAZARDS
+
+    paths = [ALL_HAZARDS / "15_12_03_161130_VPWW53.xml.gz", ALL_HAZARDS / "32-35_08_07_240613_VXSE53.xml.gz"]
+    found = official_messages(paths, {"14": ["t14"]}, AvroCodec(default_store(), OFFICIAL_REPORT), fetched_at=0)
+    assert found.unreadable == [] and found.reports == 2
+    assert [(m.topic, m.key.decode()) for m in found.messages] == [
+        ("t14", "地震|20100705065610"),
+        ("t14", "気象警報・注意報|"),
+    ]
