@@ -67,7 +67,13 @@ JMA_GEOCODES = {
     "jma_landslide": "JMA 市町村等",
     "jma_flood": "JMA 指定河川洪水予報（予報区域）",
     "jma_record_rain": "JMA 府県予報区・細分区域等",
+    "jma_warning": "JMA 市町村等",
+    "jma_earthquake": "JMA 市町村等 / 震央地名",
+    "jma_tsunami": "JMA 津波予報区",
+    "jma_tornado": "JMA 府県予報区・細分区域等",
 }
+# CAP category: earthquakes and tsunami are geophysical, the rest meteorological
+GEO_RULES = frozenset({"jma_earthquake", "jma_tsunami"})
 
 
 DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$")
@@ -223,7 +229,7 @@ def _info_head(root: ET.Element, alert: AvroRecord, language: str, event: str, c
     """language … effective: what kind of event, how bad, since when (the same in every language)."""
     info = _sub(root, "info")
     _sub(info, "language", language)
-    _sub(info, "category", "Met")
+    _sub(info, "category", "Geo" if alert.get("rule") in GEO_RULES else "Met")
     _sub(info, "event", event)
     if alert["msg_type"] == "CANCEL":
         _sub(info, "responseType", "AllClear")

@@ -27,6 +27,13 @@ JMA_KINDS_EN = {
     "土砂災害警戒情報": "Landslide Alert Information",
     "指定河川洪水予報": "Flood Forecast for a Designated River",
     "記録的短時間大雨情報": "Record Short-Duration Heavy Rain Information",
+    "気象警報・注意報": "Weather Warning or Advisory",
+    "震度速報": "Seismic Intensity Information",
+    "震源速報": "Earthquake Hypocentre Information",
+    "地震情報": "Earthquake Information (hypocentre and intensities)",
+    "津波警報・注意報・予報": "Tsunami Warning, Advisory or Forecast",
+    "津波情報": "Tsunami Information",
+    "竜巻注意情報": "Tornado Alert Information",
 }
 INSTRUCTIONS_EN = {
     2: "Alert level 2 equivalent: check evacuation routes and places on your hazard map.",

@@ -160,6 +160,8 @@ def alert_line(record: AvroRecord, topics: Iterable[str]) -> AlertLine:
         "rule": record["rule"],
         "level": record["level"],
         "level_rank": record["level_rank"],
+        "event": record["event"],
+        "warning_level": record.get("warning_level"),
         "severity": record["severity"],
         "urgency": record["urgency"],
         "certainty": record["certainty"],

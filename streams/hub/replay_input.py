@@ -9,6 +9,7 @@ interleaved by event time — a report after the readings of its minute — pace
 from __future__ import annotations
 
 import asyncio
+import gzip
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -52,6 +53,8 @@ def official_messages(
     other = 0
     for path in report_files(paths):
         xml = path.read_bytes()
+        if path.name.endswith(".gz"):
+            xml = gzip.decompress(xml)
         found = route(xml, path.name, topics_by_prefecture)
         if found.outcome == OTHER_PREFECTURE:
             other += 1
@@ -63,7 +66,7 @@ def official_messages(
             "entry_id": path.name,
             "url": "",
             "fetched_at": fetched_at,
-            "entry_title": found.report.control_title if found.report else "",
+            "entry_title": found.control_title,
             "entry_updated": None,
             "source": "replay",
         }

@@ -30,8 +30,9 @@ from streams.observed.lifecycle import StationChange, StationState
 from streams.observed.open_alerts import OpenAlerts
 from streams.observed.pipeline import ObservedResult, Pipeline
 from streams.observed.readings import REASONS
-from streams.official.lifecycle import RULES, AreaChange, OfficialState
-from streams.official.pipeline import OfficialPipeline, OfficialResult
+from streams.official.lifecycle import RULES, OfficialState
+from streams.official.pipeline import OfficialChange, OfficialPipeline, OfficialResult
+from streams.official.relay import RELAY_RULES
 from streams.packs.region_pack import load_pack
 from streams.platform import metrics
 from streams.platform.avro import SchemaStore, default_store
@@ -109,7 +110,7 @@ def readings_stream(pack: RegionPack, catalog: Catalog, store: SchemaStore) -> S
     )
 
 
-def official_stream(pack: RegionPack, catalog: Catalog, store: SchemaStore) -> Stream[OfficialState, AreaChange]:
+def official_stream(pack: RegionPack, catalog: Catalog, store: SchemaStore) -> Stream[OfficialState, OfficialChange]:
     """JMA's official reports of a region, processed by the official pipeline, states on state.official."""
     topics = HubTopics.for_region(catalog, pack)
     changelog = topic_name(catalog, "state.official", pack.name, prefecture_code=pack.prefecture_code)
@@ -137,7 +138,7 @@ def create_app(pack: RegionPack, catalog: Catalog, *, bootstrap: str, prefix: st
     app = HostApp(app_id, broker=f"kafka://{bootstrap}", web_enabled=False, datadir=str(datadir))
     metrics.worker_info(pack.name, app_id)
     metrics.station_info(pack)
-    metrics.initialise(pack, dead_letter_reasons=REASONS, official_rules=RULES.values())
+    metrics.initialise(pack, dead_letter_reasons=REASONS, official_rules=(*RULES.values(), *RELAY_RULES))
 
     return app
 

@@ -60,6 +60,19 @@ class HierarchyRow:
         return tuple(dict.fromkeys(c for c in (self.group_code, self.first_code, self.pref_code) if c))
 
 
+INTENSITY_CLASSES = ("1", "2", "3", "4", "5-", "5+", "6-", "6+", "7")  # JMA's 震度階級 as its XML writes them
+
+
+@dataclass(frozen=True)
+class OfficialSettings:
+    """How a pack relays JMA's reports (region.yaml ``official:``): the lowest earthquake intensity pushed to
+    its municipalities (``earthquake_min_intensity``, JMA's notation, default every class) and how long an
+    earthquake alert stays before it ends by itself (``earthquake_alert_hours``, default 24)."""
+
+    quake_min_intensity: str = "1"
+    quake_lasts_ms: int = 24 * 3_600_000
+
+
 @dataclass(frozen=True)
 class RegionPack:
     path: Folder  # the pack's folder (a pathlib.Path; only shown, never opened here)
@@ -77,6 +90,7 @@ class RegionPack:
     jma_hierarchy_rows: tuple[HierarchyRow, ...] = ()  # jma_forecast_hierarchy.csv: JMA's area hierarchy
     jma_earthquake_area_rows: tuple[AreaRow, ...] = ()  # jma_earthquake_areas.csv: 地震情報／細分区域
     jma_tsunami_area_rows: tuple[AreaRow, ...] = ()  # jma_tsunami_areas.csv: 津波予報区 -> coastal municipalities
+    relay_settings: OfficialSettings = OfficialSettings()  # region.yaml official: how JMA's reports are relayed
 
     @cached_property
     def stations_by_jma_code(self) -> dict[str, Station]:

@@ -90,6 +90,22 @@ class OpenAlert:
     raised_by: tuple[int, int]  # (ReportDateTime, Serial) of the report that raised it
     last_by: tuple[int, int]  # … of the report behind its last message
     expires: int | None = None
+    event: str = ""  # relayed kinds (streams.official.relay): the event of its last message
+    views: Mapping[str, Sequence[Any]] = field(default_factory=dict)  # warnings: each generation's kind in effect
+
+    def to_json(self) -> list[Any]:
+        row: list[Any] = [self.alert_id, self.sequence, self.sent_at, self.rank, *self.raised_by, *self.last_by]
+        row.append(self.expires)
+        if self.event or self.views:
+            row += [self.event, {k: list(v) for k, v in sorted(self.views.items())}]
+        return row
+
+    @classmethod
+    def from_json(cls, v: Sequence[Any]) -> OpenAlert:
+        event: str = v[9] if len(v) > 9 else ""
+        found: Mapping[str, Sequence[Any]] = v[10] if len(v) > 10 else {}
+        views = {k: tuple(x) for k, x in found.items()}
+        return cls(v[0], v[1], v[2], v[3], (v[4], v[5]), (v[6], v[7]), v[8], event, views)
 
 
 @dataclass(frozen=True)
@@ -98,15 +114,16 @@ class OfficialState:
 
     last: tuple[int, int] | None = None
     open: Mapping[str, OpenAlert] = field(default_factory=dict)
+    lasts: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # relayed kinds: the last report per source
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "last": list(self.last) if self.last else None,
-            "open": {
-                code: [a.alert_id, a.sequence, a.sent_at, a.rank, *a.raised_by, *a.last_by, a.expires]
-                for code, a in sorted(self.open.items())
-            },
+            "open": {code: a.to_json() for code, a in sorted(self.open.items())},
         }
+        if self.lasts:
+            doc["lasts"] = {source: list(order) for source, order in sorted(self.lasts.items())}
+        return doc
 
     def to_bytes(self) -> bytes:
         return json.dumps(self.to_json(), separators=(",", ":"), ensure_ascii=False).encode()
@@ -119,10 +136,8 @@ class OfficialState:
         last = document.get("last")
         return cls(
             last=(last[0], last[1]) if last else None,
-            open={
-                code: OpenAlert(v[0], v[1], v[2], v[3], (v[4], v[5]), (v[6], v[7]), v[8])
-                for code, v in (document.get("open") or {}).items()
-            },
+            open={code: OpenAlert.from_json(v) for code, v in (document.get("open") or {}).items()},
+            lasts={source: (o[0], o[1]) for source, o in (document.get("lasts") or {}).items()},
         )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from streams.kernel.alerts import Alert, Source, SourceReading, Status, topics_for_alert
+from streams.kernel.alerts import Alert, Source, SourceReading, Status, Transition, topics_for_alert
 from streams.kernel.batch import AlertOut, BatchResult
 from streams.kernel.messages import AvroRecord, Message, OutRecord
 from streams.kernel.region import RegionPack
@@ -25,6 +25,7 @@ from streams.kernel.topics import HubTopics
 from streams.observed.pipeline import _worker_name
 from streams.observed.readings import UNDECODABLE, UNKNOWN_SCHEMA
 from streams.official.jma_xml import JmaXmlError, parse_report
+from streams.official.kinds import AnyReport, read_any
 from streams.official.lifecycle import (
     APPLIED,
     OTHER_PREFECTURE,
@@ -34,16 +35,27 @@ from streams.official.lifecycle import (
     apply_report,
     targets_of,
 )
-from streams.official.report import FLOOD, LANDSLIDE, JmaReport, ReportError, read_report
+from streams.official.relay import (
+    RelayChange,
+    RelayReport,
+    RelaySettings,
+    apply_relay,
+    concerns_pack,
+    relay_key,
+    rule_of,
+)
+from streams.official.report import FLOOD, LANDSLIDE, JmaReport, ReportError
 from streams.packs.jma_areas import areas_of
 from streams.platform.avro import ALERT, DEAD_LETTER, OFFICIAL_REPORT, READING, AvroCodec, CodecError, SchemaStore
 from streams.platform.wire import TopicFraming
 
 # What one batch of official reports gives: each event's new state, and the areas' changes behind its alerts.
-OfficialResult = BatchResult[OfficialState, AreaChange]
+OfficialChange = AreaChange | RelayChange
+OfficialResult = BatchResult[OfficialState, OfficialChange]
 
 CREDIT = "出典：気象庁"
 WRONG_KEY = "wrong_key"
+CLEARED = Transition.CLEARED
 READING_SOURCE = "jma-flood-forecast"  # SensorReading.source of the observed levels relayed from flood forecasts
 
 
@@ -51,9 +63,16 @@ class OfficialPipeline:
     """The hub's processing of one region's official reports, batch by batch."""
 
     def __init__(
-        self, pack: RegionPack, topics: HubTopics, store: SchemaStore, *, clock: Callable[[], float] = time.time
+        self,
+        pack: RegionPack,
+        topics: HubTopics,
+        store: SchemaStore,
+        *,
+        clock: Callable[[], float] = time.time,
+        relay: RelaySettings | None = None,
     ):
         self.pack = pack
+        self.relay = relay if relay is not None else pack.relay_settings
         self.areas = areas_of(pack)  # JMA's area codes as this pack's municipalities
         self.topics = topics
         self.reports = AvroCodec(store, OFFICIAL_REPORT)
@@ -66,26 +85,69 @@ class OfficialPipeline:
         self.worker = _worker_name()
 
     # -- fan-out -----------------------------------------------------------------------------------
-    def topics_for(self, codes: Sequence[str], status: str) -> tuple[str, ...]:
+    def topics_for(self, codes: Sequence[str], status: str, sharing_level: str = "PUBLIC") -> tuple[str, ...]:
         """Every alert to the prefecture's topic; an Actual one also to its municipalities' and the public
-        topic. Exercises and tests stay on the prefecture's topic (never published as Actual)."""
+        topic (unless INTERNAL: a hypocentre alone). Exercises and tests stay on the prefecture's topic (never
+        published as Actual)."""
         topics = self.topics
         return topics_for_alert(
-            topics.alerts, topics.municipal, topics.public, codes, sharing_level="PUBLIC", status=status
+            topics.alerts, topics.municipal, topics.public, codes, sharing_level=sharing_level, status=status
         )
 
     # -- records -----------------------------------------------------------------------------------
     def _description(self, t: AreaChange) -> str:
+        return self._named(t.target.name, t.target.municipality_codes)
+
+    def _named(self, name: str, codes: Sequence[str]) -> str:
         """JMA's area name, with the pack's municipalities when they are not just that one."""
         names = []
-        for code in t.target.municipality_codes:
+        for code in codes:
             if code in self.pack.designated_cities:
                 continue
             m = self.pack.municipality(code)
             names.append(f"{m.city_name or ''}{m.name}")
-        if not names or names == [t.target.name]:
-            return t.target.name
-        return f"{t.target.name}（{'、'.join(names)}）"
+        if not names or names == [name]:
+            return name
+        return f"{name}（{'、'.join(names)}）"
+
+    def _relayed(self, t: RelayChange) -> Alert:
+        """The Alert of a warning, earthquake, tsunami or tornado report: JMA's kind and words, credited."""
+        head, want = t.head, t.want
+        cancelled = "取消" if head.info_type == "取消" else want.condition if t.transition == CLEARED else ""
+        said = " ".join(w for w in (want.event, cancelled or want.condition) if w)
+        return Alert.of_change(
+            t,
+            region=self.pack.name,
+            prefecture_code=self.pack.prefecture_code,
+            rule=t.rule,
+            event=want.event,
+            headline=f"{head.head_title}: {want.name} {said}（{CREDIT}）",
+            sharing_level=want.sharing_level,
+            subject_id=want.code,
+            municipality_codes=tuple(want.municipality_codes),
+            area_description=self._named(want.name, want.municipality_codes),
+            source=Source.JMA,
+            status=Status(head.status),
+            expires=t.expires,
+            official={
+                "info_kind": head.info_kind,
+                "control_title": head.control_title,
+                "head_title": head.head_title,
+                "publishing_office": head.publishing_office,
+                "report_datetime": head.report_datetime,
+                "event_id": head.event_id,
+                "serial": head.serial,
+                "info_type": head.info_type,
+                "headline": head.headline_text,
+                "area_codes": [want.code] if want.code else [],
+                "credit": CREDIT,
+                "kind_name": want.event,
+                "kind_code": want.kind_code,
+                "condition": cancelled or want.condition,
+                "area_name": want.name,
+                "text": want.text,
+            },
+        )
 
     def _alert(self, t: AreaChange) -> Alert:
         report, target = t.report, t.target
@@ -167,15 +229,37 @@ class OfficialPipeline:
         )
 
     # -- the batch -------------------------------------------------------------------------------
-    def _report_of(self, message: Message, decoded: AvroRecord | CodecError) -> JmaReport:
-        """The report a message carries; CodecError, JmaXmlError or ReportError when it is not a usable one."""
+    def _report_of(self, message: Message, decoded: AvroRecord | CodecError) -> tuple[AnyReport, str]:
+        """The report a message carries and its key; CodecError, JmaXmlError or ReportError when it is not a
+        usable one."""
         if isinstance(decoded, CodecError):
             raise decoded
-        report = read_report(parse_report(decoded["xml"]))
+        report = read_any(parse_report(decoded["xml"]))
+        expected = report.key if isinstance(report, JmaReport) else relay_key(report)
         key = (message.key or b"").decode("utf-8", "replace")
-        if key != report.key:
-            raise ReportError(WRONG_KEY, f"message key {key!r}; the report's key is {report.key!r}")
-        return report
+        if key != expected:
+            raise ReportError(WRONG_KEY, f"message key {key!r}; the report's key is {expected!r}")
+        return report, expected
+
+    def _relay_one(
+        self, report: RelayReport, key: str, result: OfficialResult, state_of: Callable[[str], OfficialState]
+    ) -> list[OfficialChange]:
+        """A warning, earthquake, tsunami or tornado report through its lifecycle (streams.official.relay)."""
+        rule = rule_of(report)
+        states = result.states
+        state = states[key] if key in states else state_of(key)
+        if not concerns_pack(report, self.areas, state):
+            _count(result, rule, OTHER_PREFECTURE)
+            return []
+        outcome, skipped = apply_relay(state, report, self.areas, region=self.pack.name, settings=self.relay)
+        result.areas_skipped += skipped
+        _count(result, rule, outcome.outcome)
+        if outcome.state is not state:
+            states[key] = outcome.state
+        when = report.head.report_datetime
+        if result.event_time_max is None or when > result.event_time_max:
+            result.event_time_max = when
+        return list(outcome.transitions)
 
     def _one(
         self,
@@ -183,9 +267,11 @@ class OfficialPipeline:
         decoded: AvroRecord | CodecError,
         result: OfficialResult,
         state_of: Callable[[str], OfficialState],
-    ) -> tuple[list[AreaChange], list[AvroRecord]]:
+    ) -> tuple[list[OfficialChange], list[AvroRecord]]:
         """One report's transitions and readings; raises what makes it a dead letter."""
-        report = self._report_of(message, decoded)
+        report, key = self._report_of(message, decoded)
+        if not isinstance(report, JmaReport):
+            return self._relay_one(report, key, result, state_of), []
         rule = RULES[report.info_kind]
         targets, skipped = targets_of(report, self.areas)
         result.areas_skipped += skipped
@@ -201,12 +287,12 @@ class OfficialPipeline:
         if result.event_time_max is None or report.report_datetime > result.event_time_max:
             result.event_time_max = report.report_datetime
         readings = self._readings(report) if outcome.outcome == APPLIED and report.info_kind == FLOOD else []
-        return outcome.transitions, readings
+        return list(outcome.transitions), readings
 
     def process(self, messages: Sequence[Message], state_of: Callable[[str], OfficialState]) -> OfficialResult:
         """One batch: the records to write (alert events, readings, dead letters) and the new states by key."""
         result = OfficialResult()
-        transitions: list[AreaChange] = []
+        transitions: list[OfficialChange] = []
         readings: list[AvroRecord] = []
         dead: list[tuple[Message, AvroRecord]] = []
         for message, decoded in zip(messages, self.reports.decode_many([m.value for m in messages]), strict=True):
@@ -221,10 +307,10 @@ class OfficialPipeline:
                 continue
             transitions += more
             readings += levels
-        alert_outs: list[AlertOut[AreaChange]] = []
+        alert_outs: list[AlertOut[OfficialChange]] = []
         for t in transitions:
-            alert = self._alert(t)
-            topics = self.topics_for(alert.municipality_codes, alert.status)
+            alert = self._relayed(t) if isinstance(t, RelayChange) else self._alert(t)
+            topics = self.topics_for(alert.municipality_codes, alert.status, alert.sharing_level)
             alert_outs.append(AlertOut(t, alert, alert.record(), topics))
         records = result.records
         frame, schema = self.framing.frame, self.alerts.schema

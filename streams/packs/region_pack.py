@@ -27,7 +27,7 @@ from shapely.geometry.base import BaseGeometry
 from streams.kernel.errors import BosaiError, ConfigError
 from streams.kernel.geo import RegionIndex, ZoneShape
 from streams.kernel.model import Municipality, Station, ZoneRef
-from streams.kernel.region import HierarchyRow, RegionPack
+from streams.kernel.region import INTENSITY_CLASSES, HierarchyRow, OfficialSettings, RegionPack
 from streams.packs.geojson import features, number_or_none, polygon
 from streams.packs.jma_area_files import HIERARCHY_KEY, TABLES, load_hierarchy, load_table
 from streams.packs.jma_areas import OWN, JmaAreas
@@ -268,6 +268,7 @@ class Manifest:
     files: dict[str, Any]  # file names by key (municipalities, stations, rules checked to be names)
     municipality_properties: dict[str, Any]
     hazard_zones: list[Any]  # the entries, each checked when its zone file is loaded
+    official: OfficialSettings = OfficialSettings()
 
 
 def _manifest_document(pack_dir: Path) -> dict[str, Any]:
@@ -325,6 +326,41 @@ def _files(raw: Any, manifest: Path, problems: Problems) -> dict[str, Any]:
     return raw
 
 
+def _official(raw: Any, manifest: Path, problems: Problems) -> OfficialSettings:
+    """region.yaml ``official:``: earthquake_min_intensity (JMA's class: 1 … 4, 5-, 5+, 6-, 6+, 7) and
+    earthquake_alert_hours (> 0)."""
+    if not isinstance(raw, dict):
+        problems.add(manifest, f"official is {raw!r}", where="official", expected="earthquake_min_intensity, …")
+        return OfficialSettings()
+    unknown = sorted(set(raw) - {"earthquake_min_intensity", "earthquake_alert_hours"})
+    if unknown:
+        problems.add(
+            manifest,
+            f"official has {unknown}",
+            where="official",
+            expected="earthquake_min_intensity and earthquake_alert_hours only",
+        )
+    minimum = str(raw.get("earthquake_min_intensity", "1"))
+    if minimum not in INTENSITY_CLASSES:
+        problems.add(
+            manifest,
+            f"earthquake_min_intensity is {raw.get('earthquake_min_intensity')!r}",
+            where="official.earthquake_min_intensity",
+            expected=f"one of JMA's intensity classes in quotes: {', '.join(INTENSITY_CLASSES)}",
+        )
+        minimum = "1"
+    hours = number_or_none(raw.get("earthquake_alert_hours", 24))
+    if hours is None or hours <= 0:
+        problems.add(
+            manifest,
+            f"earthquake_alert_hours is {raw.get('earthquake_alert_hours')!r}",
+            where="official.earthquake_alert_hours",
+            expected="hours > 0",
+        )
+        hours = 24
+    return OfficialSettings(minimum, int(hours * 3_600_000))
+
+
 def _read_manifest(pack_dir: Path, problems: Problems) -> Manifest:
     manifest = pack_dir / MANIFEST
     doc = _manifest_document(pack_dir)
@@ -362,6 +398,7 @@ def _read_manifest(pack_dir: Path, problems: Problems) -> Manifest:
         files=_files(doc.get("files") or {}, manifest, problems),
         municipality_properties=doc.get("municipality_properties") or {},
         hazard_zones=zone_entries,
+        official=_official(doc.get("official") or {}, manifest, problems),
     )
 
 
@@ -454,6 +491,7 @@ def load_pack(pack_dir: Path | str) -> RegionPack:
         jma_hierarchy_rows=tuple(row for row in jma[HIERARCHY_KEY] if isinstance(row, HierarchyRow)),
         jma_earthquake_area_rows=tuple(jma["jma_earthquake_areas"]),
         jma_tsunami_area_rows=tuple(jma["jma_tsunami_areas"]),
+        relay_settings=manifest.official,
     )
 
 

@@ -10,13 +10,11 @@ malformed (one: 清瀬市 132100 in JMA's 2009 竜巻注意情報).
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 
 import pytest
 
 from streams.packs.jma_areas import OTHER, OWN, areas_of
-from streams.packs.region_init import init_pack
 from tests.support.all_hazards import SHARED_N03, children, local, plain, sample_id, samples
 
 pytestmark = pytest.mark.skipif(
@@ -27,14 +25,9 @@ NO_N03 = {"08", "33"}  # 茨城県, 岡山県: not in the shared data
 
 
 @pytest.fixture(scope="module")
-def packs(tmp_path_factory):
-    """A pack per prefecture with N03 in the shared data, built by region init (about 40 s for 45)."""
-    root = tmp_path_factory.mktemp("all-prefectures")
-    built = {}
-    for path in sorted(SHARED_N03.glob("N03-21_*.geojson")):
-        code = re.search(r"_(\d\d)\.geojson$", path.name).group(1)
-        built[code] = init_pack(f"p{code}", path, None, root / code)
-    return built
+def packs(prefecture_packs):
+    """A pack per prefecture with N03 in the shared data, built by region init (conftest.py)."""
+    return prefecture_packs
 
 
 def named_areas(path):
