@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import functools
 import gzip
-import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 ALL_HAZARDS = ROOT / "data" / "jma" / "all-hazards"
-# The team's shared data (the issue's ../shared/data): N03 of every prefecture, for packs built in the tests.
-SHARED_DATA = Path(os.environ.get("BOSAI_SHARED_DATA", ROOT.parent / "shared" / "data"))
-SHARED_N03 = SHARED_DATA / "boundaries" / "japan"
+# N03 of the 45 prefectures in the repo (data/n03/japan, with its provenance), for packs built in the tests.
+NATIONAL_N03 = ROOT / "data" / "n03" / "japan"
 
 
 def samples(code: str) -> list[Path]:

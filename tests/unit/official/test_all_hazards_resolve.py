@@ -1,9 +1,9 @@
 """Every area of every all-hazards sample resolves to municipalities of its prefecture, through a pack that
-``region init`` builds from that prefecture's N03 alone (the team's shared data, ../shared/data/boundaries/japan).
+``region init`` builds from that prefecture's N03 alone (data/n03/japan, in the repo).
 
 The areas are read by the test itself (ElementTree), then resolved with the pack's tables. What does not resolve
 is listed with its reason; the only reasons allowed are the two the data explains: the prefecture has no N03 in
-the shared data (08 茨城県, 33 岡山県), the sample names a municipality that no longer exists (JMA's
+the repo's N03 set (08 茨城県, 33 岡山県), the sample names a municipality that no longer exists (JMA's
 2008–2010 earthquake samples name towns merged since, and provisional 999xx codes), or the sample's code is
 malformed (one: 清瀬市 132100 in JMA's 2009 竜巻注意情報).
 """
@@ -15,18 +15,15 @@ from collections import Counter
 import pytest
 
 from streams.packs.jma_areas import OTHER, OWN, areas_of
-from tests.support.all_hazards import SHARED_N03, children, local, plain, sample_id, samples
+from tests.support.all_hazards import children, local, plain, sample_id, samples
 
-pytestmark = pytest.mark.skipif(
-    not SHARED_N03.is_dir(), reason=f"the team's shared N03 data is not at {SHARED_N03} (set BOSAI_SHARED_DATA)"
-)
 ALL = samples("VPWW") + samples("VXSE") + samples("VTSE") + samples("VPHW")
-NO_N03 = {"08", "33"}  # 茨城県, 岡山県: not in the shared data
+NO_N03 = {"08", "33"}  # 茨城県, 岡山県: not in the N03 set
 
 
 @pytest.fixture(scope="module")
 def packs(prefecture_packs):
-    """A pack per prefecture with N03 in the shared data, built by region init (conftest.py)."""
+    """A pack per prefecture with N03 in data/n03/japan, built by region init (conftest.py)."""
     return prefecture_packs
 
 

@@ -1,6 +1,6 @@
 """Every all-hazards sample (data/jma/all-hazards) through the official pipeline of a pack of its prefecture.
 
-Each prefecture's pack (built by ``region init`` from the team's shared N03, see conftest.py) gets the samples
+Each prefecture's pack (built by ``region init`` from data/n03/japan, see conftest.py) gets the samples
 routed to it (:func:`streams.official.routing.route`: its prefecture's warnings, earthquakes and tornado
 reports; every tsunami report) in ReportDateTime order, in one batch each, as a worker would. No sample is
 dead-lettered, except the areas the data cannot resolve (test_all_hazards_resolve.py lists them: prefectures
