@@ -5,6 +5,9 @@ consumers never auto-commit and read only committed records (``read_committed``:
 records are seen once it commits, and never when it aborts), admin clients share the same address.
 The rest of the hub asks this module for a client instead of building one.
 
+The offset, lag and read helpers are patient (:mod:`streams.platform.kafka_retry`): through a node's loss or
+a leader's election they retry, within ``BOSAI_KAFKA_PATIENCE_S``, instead of ending the command.
+
 How a client authenticates comes from one place, :func:`streams.platform.kafka_security.client_security`
 (``BOSAI_KAFKA_CONFIG``, the ``BOSAI_KAFKA_*`` variables, or a hardened embedded broker's registered hub
 credential; else PLAINTEXT): every producer, consumer and admin client gets the same settings.
@@ -34,6 +37,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import ConsumerRecord
 
 from streams.kernel.messages import OutRecord
+from streams.platform.kafka_retry import patient
 from streams.platform.kafka_security import ClientSecurity, client_security
 
 log = logging.getLogger("bosai.kafka")
@@ -196,6 +200,7 @@ async def partitions_of(client: AIOKafkaConsumer, topic: str) -> list[int]:
     return sorted(known or ())
 
 
+@patient("reading end offsets")
 async def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[TopicPartition, int]:
     """The end offset (last stable offset for read_committed) of every partition of the topics."""
     async with started_consumer(bootstrap) as client:
@@ -203,6 +208,7 @@ async def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[TopicPartit
         return await client.end_offsets(partitions) if partitions else {}
 
 
+@patient("reading a group's committed offsets")
 async def committed_offsets(bootstrap: str, group_id: str) -> dict[TopicPartition, int]:
     """The group's committed offsets; empty while its coordinator is still being set up."""
     async with started_admin(bootstrap) as client:
@@ -295,6 +301,7 @@ class GroupLag:
             client.unsubscribe()
 
 
+@patient("reading a group's progress")
 async def uncommitted(
     bootstrap: str, group_id: str, ends: Mapping[TopicPartition, int], *, count_below: int = 1000
 ) -> dict[TopicPartition, int]:
@@ -320,6 +327,7 @@ async def uncommitted(
     return {tp: gap for tp, gap in gaps.items() if gap > 0}
 
 
+@patient("reading records")
 async def read_range(
     bootstrap: str, starts: Mapping[TopicPartition, int], ends: Mapping[TopicPartition, int], *, timeout_s: float = 10.0
 ) -> list[Record]:
@@ -358,6 +366,7 @@ async def count_messages(
     return len(await read_range(bootstrap, starts, ends))
 
 
+@patient("reading recent records")
 async def read_since(bootstrap: str, topics: Iterable[str], since_ms: int, *, timeout_s: float = 30.0) -> list[Record]:
     """Every message of the topics written at or after ``since_ms`` (record timestamps), up to the current ends.
 
@@ -449,6 +458,7 @@ class RecordWriter:
         return written
 
 
+@patient("reading a partition")
 async def read_partition(bootstrap: str, topic: str, partition: int, *, timeout_s: float = 60.0) -> list[Record]:
     """Every committed record of one partition, from the oldest retained to the end (restoring state)."""
     tp = TopicPartition(topic, partition)
