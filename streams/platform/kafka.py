@@ -19,7 +19,7 @@ import asyncio
 import logging
 import ssl
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
@@ -124,10 +124,19 @@ def admin(bootstrap: str, **options: Any) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(bootstrap_servers=bootstrap, **{**security_options(bootstrap), **options})
 
 
+async def _start(starting: Awaitable[None], closing: Callable[[], Awaitable[None]]) -> None:
+    """Start a client; one that fails to start (the cluster away) is closed, not left to the collector."""
+    try:
+        await starting
+    except BaseException:
+        await closing()
+        raise
+
+
 @asynccontextmanager
 async def started_producer(bootstrap: str, **options: Any) -> AsyncIterator[AIOKafkaProducer]:
     client = producer(bootstrap, **options)
-    await client.start()
+    await _start(client.start(), client.stop)
     try:
         yield client
     finally:
@@ -139,7 +148,7 @@ async def started_consumer(
     bootstrap: str, *topics: str, group_id: str | None = None, **options: Any
 ) -> AsyncIterator[AIOKafkaConsumer]:
     client = consumer(bootstrap, *topics, group_id=group_id, **options)
-    await client.start()
+    await _start(client.start(), client.stop)
     try:
         yield client
     finally:
@@ -149,7 +158,7 @@ async def started_consumer(
 @asynccontextmanager
 async def started_admin(bootstrap: str, **options: Any) -> AsyncIterator[AIOKafkaAdminClient]:
     client = admin(bootstrap, **options)
-    await client.start()
+    await _start(client.start(), client.close)
     try:
         yield client
     finally:

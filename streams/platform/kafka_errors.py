@@ -95,8 +95,9 @@ def classify(exc: BaseException) -> Kind:
 
 def describe(exc: BaseException) -> str:
     """An error in one line: its class and message (never a traceback)."""
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    name = type(exc).__name__
+    text = " ".join(str(exc).split()).removeprefix(f"{name}: ")  # aiokafka's messages repeat the class name
+    return f"{name}: {text}" if text and text != name else name
 
 
 @dataclass(frozen=True)
@@ -149,9 +150,10 @@ class Outage:
         if self.started_at is None:
             self.started_at = now
         spent = now - self.started_at
-        delay = self.patience.delay(self.failures, self.rng)
-        if self.failures >= self.patience.max_attempts or spent + delay > self.patience.total_s:
+        if self.failures >= self.patience.max_attempts or spent >= self.patience.total_s:
             return Step(give_up=True)
+        # the last try comes when the patience ends, not before
+        delay = min(self.patience.delay(self.failures, self.rng), self.patience.total_s - spent)
         notice = (
             f"Kafka at {self.bootstrap} is not answering ({self.what}): {self.last_error}; "
             f"retrying for up to {self.patience.total_s:.0f} s"

@@ -19,7 +19,8 @@ import logging
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from streams.kernel.errors import ClusterUnavailable, KafkaAccessDenied, SettingsError
@@ -61,29 +62,52 @@ async def patiently(
 ) -> T:
     """``await call()``, retried through a cluster outage within the patience (see the module)."""
     outage = Outage(what, bootstrap, patience or patience_from_env(), rng or random.Random())
-    while True:
-        try:
-            result = await call()
-        except Exception as exc:
-            kind = classify(exc)
-            if kind is Kind.FATAL:
-                raise
-            if kind is Kind.AUTH:
-                raise KafkaAccessDenied(
-                    f"the Kafka cluster at {bootstrap} refused {what}: {describe(exc)} (check the hub's "
-                    f"credential and grants: BOSAI_KAFKA_CONFIG, `bosai access plan`)"
-                ) from None
-            step = outage.failed(exc, clock())
-            if step.give_up:
-                raise ClusterUnavailable(outage.gave_up(clock())) from None
-            if step.notice:
-                notify(step.notice)
-            await sleep(step.delay_s)
-            continue
-        ended = outage.recovered(clock())
-        if ended:
-            notify(ended)
-        return result
+    with ExitStack() as quiet:
+        while True:
+            try:
+                result = await call()
+            except Exception as exc:
+                kind = classify(exc)
+                if kind is Kind.FATAL:
+                    raise
+                if kind is Kind.AUTH:
+                    raise KafkaAccessDenied(
+                        f"the Kafka cluster at {bootstrap} refused {what}: {describe(exc)} (check the hub's "
+                        f"credential and grants: BOSAI_KAFKA_CONFIG, `bosai access plan`)"
+                    ) from None
+                step = outage.failed(exc, clock())
+                if step.give_up:
+                    raise ClusterUnavailable(outage.gave_up(clock())) from None
+                if step.notice:
+                    notify(step.notice)
+                    quiet.enter_context(client_quiet())
+                await sleep(step.delay_s)
+                continue
+            ended = outage.recovered(clock())
+            if ended:
+                notify(ended)
+            return result
+
+
+_QUIET = {"depth": 0, "level": logging.NOTSET}
+
+
+@contextmanager
+def client_quiet() -> Iterator[None]:
+    """aiokafka logs an error at every connection it fails to make: while an outage lasts, its first notice and
+    its end say it once (unless the log level is debug)."""
+    client_log = logging.getLogger("aiokafka")
+    if _QUIET["depth"] == 0:
+        _QUIET["level"] = client_log.level
+        if not client_log.isEnabledFor(logging.DEBUG):
+            client_log.setLevel(logging.CRITICAL)
+    _QUIET["depth"] += 1
+    try:
+        yield
+    finally:
+        _QUIET["depth"] -= 1
+        if _QUIET["depth"] == 0:
+            client_log.setLevel(_QUIET["level"])
 
 
 Operation = Callable[Concatenate[str, P], Coroutine[Any, Any, T]]  # an async operation on a bootstrap
