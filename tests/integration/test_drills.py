@@ -421,3 +421,46 @@ def test_bosai_replay_restarts_its_worker_killed_twice_and_gives_the_same_alerts
     assert _alerts(tmp_path / "alerts.jsonl") == undisturbed
     assert len(stalls) == 2 and max(stalls) <= WORKER_STALL_S
     assert wall <= COMMAND_DRILL_S
+
+
+def test_bosai_tail_keeps_following_through_a_broker_node_killed_and_restarted(cluster, undisturbed, tmp_path, unique):
+    broker, bootstrap, _ = cluster
+    started = time.monotonic()
+    prefix = f"tailloss{unique}"
+    progress = Progress(bootstrap, f"{prefix}-tochigi-hub")
+    replay = Command(cluster, *_replay_args(tmp_path / "alerts.jsonl", prefix, REPLAY_SPEED), "--keep-topics")
+    follower = None
+    try:
+        replay.wait_for(r"started 1 worker\(s\)")  # its topics exist
+        follower = Command(
+            cluster, "tail", "--topic", f"{prefix}.tochigi.alerts", "--from-beginning", "--json", "--timeout", "8"
+        )
+        progress.start()
+        _working(progress, started, replay)
+        node = _node_to_kill(broker, leader=False)
+        killed_at = progress.fault()
+        killed = _bosai(cluster, "kill", "--node", str(node))
+        assert killed.returncode == 0, killed.stderr
+        progress.faulted(killed_at)
+        time.sleep(6.0)
+        restarted = _bosai(cluster, "start", "--node", str(node))
+        assert restarted.returncode == 0, restarted.stderr
+        code, _ = replay.finish()
+        assert code == 0, replay.stderr()
+        tail_code, followed = follower.finish(timeout_s=60)
+    finally:
+        progress.stopping.set()
+        if follower is not None and follower.proc.poll() is None:
+            follower.finish(timeout_s=5)
+        from streams.platform.kafka_admin import delete_namespace
+
+        asyncio.run(delete_namespace(bootstrap, prefix, ["tochigi"]))
+    stall = progress.stall_after(killed_at)
+    wall = _command_drill(f"bosai tail, broker node {node} killed", started, [stall] if stall is not None else [])
+
+    assert tail_code == 0, follower.stderr()
+    assert "Traceback" not in follower.stderr()
+    seen = [(m["value"]["alert_id"], m["value"]["sequence"]) for m in map(json.loads, followed.splitlines())]
+    assert len(seen) == len(set(seen))  # nothing twice
+    assert sorted(seen) == sorted((a["alert_id"], a["sequence"]) for a in undisturbed)  # nothing missing
+    assert wall <= COMMAND_DRILL_S
