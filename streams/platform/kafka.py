@@ -37,7 +37,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import ConsumerRecord
 
 from streams.kernel.messages import OutRecord
-from streams.platform.kafka_retry import patient
+from streams.platform.kafka_retry import patient, patiently
 from streams.platform.kafka_security import ClientSecurity, client_security
 
 log = logging.getLogger("bosai.kafka")
@@ -58,6 +58,7 @@ __all__ = [
     "started_producer",
     "started_consumer",
     "started_admin",
+    "patient_consumer",
     "partitions_of",
     "end_offsets",
     "committed_offsets",
@@ -149,6 +150,26 @@ async def started_consumer(
 ) -> AsyncIterator[AIOKafkaConsumer]:
     client = consumer(bootstrap, *topics, group_id=group_id, **options)
     await _start(client.start(), client.stop)
+    try:
+        yield client
+    finally:
+        await client.stop()
+
+
+@asynccontextmanager
+async def patient_consumer(
+    what: str, bootstrap: str, *topics: str, group_id: str | None = None, **options: Any
+) -> AsyncIterator[AIOKafkaConsumer]:
+    """A started consumer, its start retried through a cluster outage within the patience (a long-running
+    follower started while a node is lost, or before the cluster is up); running, aiokafka follows leader
+    changes itself."""
+
+    async def start() -> AIOKafkaConsumer:
+        client = consumer(bootstrap, *topics, group_id=group_id, **options)
+        await _start(client.start(), client.stop)
+        return client
+
+    client = await patiently(what, bootstrap, start)
     try:
         yield client
     finally:
