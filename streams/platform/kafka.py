@@ -134,6 +134,22 @@ async def _start(starting: Awaitable[None], closing: Callable[[], Awaitable[None
         raise
 
 
+async def stop_consumer(client: AIOKafkaConsumer) -> None:
+    """Stop a consumer, even one whose fetcher is waiting out a lost node.
+
+    aiokafka 0.14's fetcher cancels its pending fetch tasks on close and awaits them unguarded: a task sleeping
+    its retry backoff (after a node was lost) raises that cancellation out of ``stop()``, which then never
+    closes the client's connections. Here that stray cancellation is absorbed and the client closed; a
+    cancellation of the caller itself goes through."""
+    try:
+        await client.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        await client._client.close()
+
+
 @asynccontextmanager
 async def started_producer(bootstrap: str, **options: Any) -> AsyncIterator[AIOKafkaProducer]:
     client = producer(bootstrap, **options)
@@ -153,7 +169,7 @@ async def started_consumer(
     try:
         yield client
     finally:
-        await client.stop()
+        await stop_consumer(client)
 
 
 @asynccontextmanager
@@ -173,7 +189,7 @@ async def patient_consumer(
     try:
         yield client
     finally:
-        await client.stop()
+        await stop_consumer(client)
 
 
 @asynccontextmanager
@@ -285,7 +301,7 @@ class GroupLag:
 
     async def close(self) -> None:
         if self._consumer is not None:
-            await self._consumer.stop()
+            await stop_consumer(self._consumer)
         if self._admin is not None:
             await self._admin.close()
         self._consumer = self._admin = None

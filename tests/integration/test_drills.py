@@ -255,7 +255,8 @@ class Command:
         return self.proc.returncode, "".join(self.out)
 
     def stderr(self) -> str:
-        return "\n".join(line for _, line in self.lines[-40:])
+        lines = [line for _, line in self.lines]
+        return "\n".join(lines if len(lines) <= 60 else [*lines[:20], "…", *lines[-40:]])
 
 
 class Progress(threading.Thread):

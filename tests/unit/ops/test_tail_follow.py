@@ -103,3 +103,23 @@ def test_a_fatal_error_is_raised_as_it_is(monkeypatch):
     _patch(monkeypatch, [LookupError("topic t does not exist")])
     with pytest.raises(LookupError):
         asyncio.run(_offsets())
+
+
+class StrayCancel:
+    """A consumer whose stop() raises the cancellation of its own fetch task (aiokafka 0.14, a node lost)."""
+
+    def __init__(self) -> None:
+        self.closed = False
+        self._client = SimpleNamespace(close=self._close)
+
+    async def stop(self) -> None:
+        raise asyncio.CancelledError
+
+    async def _close(self) -> None:
+        self.closed = True
+
+
+def test_a_consumer_stopped_while_its_fetcher_waits_out_a_lost_node_closes_without_a_traceback():
+    client = StrayCancel()
+    asyncio.run(kafka.stop_consumer(client))
+    assert client.closed
