@@ -433,11 +433,22 @@ def test_bosai_tail_keeps_following_through_a_broker_node_killed_and_restarted(c
     follower = None
     try:
         replay.wait_for(r"started 1 worker\(s\)")  # its topics exist
-        follower = Command(
-            cluster, "tail", "--topic", f"{prefix}.tochigi.alerts", "--from-beginning", "--json", "--timeout", "8"
-        )
         progress.start()
         _working(progress, started, replay)
+        # every alert of the slice once (a repeat would leave one out), or 30 s without one
+        expected = str(len(undisturbed))
+        follower = Command(
+            cluster,
+            "tail",
+            "--topic",
+            f"{prefix}.tochigi.alerts",
+            "--from-beginning",
+            "--json",
+            "--max",
+            expected,
+            "--timeout",
+            "30",
+        )
         node = _node_to_kill(broker, leader=False)
         killed_at = progress.fault()
         killed = _bosai(cluster, "kill", "--node", str(node))
