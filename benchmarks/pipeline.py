@@ -549,8 +549,8 @@ def table(results: dict) -> list[str]:
     ceiling, peer = _rps(results, "ceiling"), _rps(results, "peer_exactly-once")
     for key, label in ROWS:
         rps = _rps(results, key)
-        if rps is None:
-            lines.append(f"{label:<38}{'skipped':>12}")
+        if rps is None:  # not run, or drained within one poll (a --quick backlog): no rate to give
+            lines.append(f"{label:<38}{'untimed' if key in results['throughput'] else 'skipped':>12}")
             continue
         lines.append(
             f"{label:<38}{rps:>12,}{rps / ceiling if ceiling else 0:>12.0%}"
