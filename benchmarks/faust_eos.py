@@ -28,6 +28,8 @@ def main(bootstrap: str, pack_dir: str, prefix: str, group: str) -> None:
     catalog = replace(load_catalog(default_catalog_path()), prefix=prefix)
     names = HubTopics.for_region(catalog, pack)
     pipeline = Pipeline(pack, names, default_store())
+    datadir = cache_dir() / "bench" / "faust" / group  # never in the checkout or /tmp
+    datadir.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level (a fresh machine has none)
     app = faust.App(
         group,
         broker=f"kafka://{bootstrap}",
@@ -37,7 +39,7 @@ def main(bootstrap: str, pack_dir: str, prefix: str, group: str) -> None:
         topic_partitions=6,
         topic_replication_factor=1,
         consumer_auto_offset_reset="earliest",
-        datadir=str(cache_dir() / "bench" / "faust" / group),  # never in the checkout or /tmp
+        datadir=str(datadir),
         broker_commit_interval=1.0,
     )
     raw = app.topic(names.raw, key_serializer="raw", value_serializer="raw", partitions=6)

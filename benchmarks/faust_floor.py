@@ -16,9 +16,11 @@ def main(bootstrap: str, source: str, app_id: str) -> None:
     from streams.hub.worker import HubWorker
     from streams.platform.settings import cache_dir
 
+    datadir = cache_dir() / "bench" / "faust" / app_id  # Faust's state folder, never in the checkout
+    datadir.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level (a fresh machine has none)
     app = faust.App(
         app_id,
-        datadir=str(cache_dir() / "bench" / "faust" / app_id),  # Faust's state folder, never in the checkout
+        datadir=str(datadir),
         broker=f"kafka://{bootstrap}",
         store="memory://",
         web_enabled=False,

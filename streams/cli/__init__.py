@@ -20,7 +20,7 @@ from streams.cli.backup import backup
 from streams.cli.bench import bench
 from streams.cli.bridge import bridge
 from streams.cli.broker import broker, tls
-from streams.cli.common import log_level_option, say
+from streams.cli.common import kafka_patience_option, log_level_option, say
 from streams.cli.demo import demo
 from streams.cli.deploy import k8s, probe
 from streams.cli.gateway import gateway
@@ -38,6 +38,7 @@ from streams.kernel.errors import BosaiError, ExitCode
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="bosai")
 @log_level_option
+@kafka_patience_option
 def cli() -> None:
     """Real-time disaster-data hub for a prefecture and its municipalities.
 

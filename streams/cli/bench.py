@@ -68,6 +68,12 @@ def _require_peer() -> None:
     type=click.Choice(["1", "3"]),
     help="Nodes of the embedded cluster the bench starts (ignored with KAFKA_BOOTSTRAP_SERVERS).",
 )
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="Every run once on small sizes (5,000 readings unless --readings, 1,000 stations, one offered load of "
+    "100/s for 2 s): checks the bench runs here, in a few minutes; its figures judge nothing.",
+)
 @results_options("<cache>/bench-results/<time>.json")
 @click.pass_context
 def bench(
@@ -79,12 +85,17 @@ def bench(
     scaling_readings: int | None,
     skip_peer: bool,
     brokers: str,
+    quick: bool,
     as_json: bool | Path | None,
     output: Path | None,
 ) -> None:
     """Benchmark the hub against the passthrough ceiling and a Quix Streams peer; print a table."""
     if ctx.invoked_subcommand is not None:
         return
+    if quick:
+        if ctx.get_parameter_source("readings_count") is not click.core.ParameterSource.COMMANDLINE:
+            readings_count = 5_000
+        rates, latency_seconds, scaling_readings = "100", 2.0, scaling_readings or 2_000
     from streams.platform.broker import broker_for_command
     from streams.platform.settings import cache_dir
 
@@ -113,6 +124,7 @@ def bench(
             scaling_readings=scaling_readings or max(readings_count // 5, 20_000),
             skip_peer=skip_peer,
             brokers=int(brokers),
+            quick=quick,
         )
     json_path, as_json = output_and_json(as_json, output)
     path = pipeline.save(results, json_path or cache_dir() / "bench-results" / time.strftime("%Y%m%d-%H%M%S.json"))

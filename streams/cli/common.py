@@ -126,6 +126,27 @@ trusted_proxy_option = click.option(
 )
 
 
+# -- patience with the Kafka cluster: one setting for the command and the processes it starts ----------------
+def _kafka_patience(ctx: click.Context, param: click.Parameter, value: float | None) -> None:
+    if value is not None:
+        from streams.platform.kafka_retry import ENV_PATIENCE
+
+        os.environ[ENV_PATIENCE] = str(value)
+
+
+kafka_patience_option = click.option(
+    "--kafka-patience",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    expose_value=False,
+    is_eager=True,
+    callback=_kafka_patience,
+    help="How long a command (and the workers it starts) retries through a Kafka outage before it ends with "
+    "exit 3 [default: 120, or BOSAI_KAFKA_PATIENCE_S].",
+)
+
+
 # -- logging: one --log-level, one vocabulary (Python's), for every command -----------------------------------
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 ENV_LOG_LEVEL = "BOSAI_LOG_LEVEL"  # what `--log-level` set, for the processes a command starts

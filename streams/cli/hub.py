@@ -49,8 +49,9 @@ if TYPE_CHECKING:  # types only: the CLI imports what a command needs when it ru
     default=1,
     show_default=True,
     type=click.IntRange(1, 64),
-    help="Worker processes for the region, sharing its partitions (each restarted if it exits "
-    "crash-only); their metrics on --metrics-port and the following ports.",
+    help="Worker processes for the region, sharing its partitions, supervised: each that exits, for any reason, "
+    "is restarted (at most 5 times within 10 minutes, then exit 4); their metrics on --metrics-port and the "
+    "following ports.",
 )
 @click.option(
     "--instance",

@@ -38,6 +38,7 @@ from streams.kernel.dead_letters import Origin, dead_letter_record, origin_of
 from streams.platform import health, kafka, metrics
 from streams.platform.avro import DEAD_LETTER, AvroCodec, SchemaStore
 from streams.platform.http_fetch import pause
+from streams.platform.kafka_errors import Kind, classify, describe
 
 log = logging.getLogger("bosai.delivery")
 Progress = Callable[[str], None]
@@ -267,7 +268,11 @@ async def run_connectors(connectors: Sequence[Connector], stop: asyncio.Event, *
             except Exception as exc:  # one target's trouble (e.g. a broker hiccup) stays its own
                 target = connector.target
                 health.READINESS.failed(f"{target.stage}:{target.id}", f"restarting after: {exc}")
-                log.exception("%s %s stopped: %s; restarting in %g s", target.stage, target.id, exc, restart_after_s)
+                stopped = "%s %s stopped: %s; restarting in %g s"
+                if classify(exc) is Kind.FATAL:  # a bug: its traceback helps
+                    log.exception(stopped, target.stage, target.id, exc, restart_after_s)
+                else:  # the cluster away (or refusing): one line, no traceback
+                    log.warning(stopped, target.stage, target.id, describe(exc), restart_after_s)
                 await pause(stop, restart_after_s)
 
     await asyncio.gather(*(supervised(connector) for connector in connectors))

@@ -368,7 +368,7 @@ async def follow_alerts(
 ) -> None:
     """Read the alerts topics from the beginning, then keep following them (``changed`` after each batch)."""
     codec = AvroCodec(store, ALERT)
-    async with kafka.started_consumer(bootstrap, *topics) as consumer:
+    async with kafka.patient_consumer("following the alerts", bootstrap, *topics) as consumer:
         caught_up = False
         while True:
             batches = await consumer.getmany(timeout_ms=500, max_records=5000)
@@ -463,7 +463,12 @@ async def serve_feed(
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, settings.host, settings.port).start()
-    await ready.wait()
+    loaded = asyncio.create_task(ready.wait())
+    await asyncio.wait([loaded, follower], return_when=asyncio.FIRST_COMPLETED)
+    if not ready.is_set():  # the follower ended first (the cluster away past the patience): say why, exit
+        loaded.cancel()
+        await runner.cleanup()
+        await follower
     health.READINESS.ok("alerts_loaded", f"{len(alerts.latest)} alert episodes")
     progress(
         f"feed: http://{settings.host}:{settings.port}/feeds/… ({len(alerts.latest)} alert episodes loaded from "

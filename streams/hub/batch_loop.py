@@ -92,7 +92,7 @@ class HubService(Service, ConsumerRebalanceListener):
                 log.error("%s", exc)
         self.owners.clear()
         if self.consumer is not None:
-            await self.consumer.stop()
+            await kafka.stop_consumer(self.consumer)
 
     # -- the loop ---------------------------------------------------------------------------------
     @Service.task

@@ -1,17 +1,23 @@
-"""Worker and web processes started by replay, demo, benchmarks and tests: each stopped by its own pid."""
+"""Worker processes started by replay, demo, `bosai worker --replicas`, benchmarks and tests: each stopped by its own
+pid, and supervised — a worker that exits, for whatever reason, is started again (:mod:`streams.hub.restarts`).
+"""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
+from streams.hub.restarts import RestartPolicy
 from streams.hub.worker import FENCED_EXIT, RESTART_EXIT, WorkerSettings
+from streams.kernel.errors import BosaiError, ExitCode
 
 
 class WorkerProcess:
@@ -33,6 +39,11 @@ class WorkerProcess:
             self.proc = subprocess.Popen(
                 self.cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
+
+    @property
+    def name(self) -> str:
+        """The worker as messages name it: its region and replica."""
+        return f"worker {Path(self.settings.pack_dir).name}-{self.settings.instance}"
 
     @property
     def pid(self) -> int | None:
@@ -79,10 +90,137 @@ class WorkerProcess:
             return "(no log)"
 
 
-def supervise(workers: list[WorkerProcess], *, poll_s: float = 0.5, say: Callable[[str], None] = print) -> int:
-    """Run the workers until SIGTERM/SIGINT; restart one that exits crash-only; stop all by pid at the end.
+def describe_exit(status: int | None) -> str:
+    """Why a worker process ended, for an operator: its own crash-only statuses, a signal, or an exit status."""
+    if status == RESTART_EXIT:
+        return f"exited crash-only ({RESTART_EXIT}: a transaction failed)"
+    if status == FENCED_EXIT:
+        return f"exited fenced ({FENCED_EXIT}: frozen or fenced, its partitions had moved on)"
+    if status is not None and status < 0:
+        try:
+            return f"was killed by {signal.Signals(-status).name}"
+        except ValueError:
+            return f"was killed by signal {-status}"
+    return f"exited with status {status}"
 
-    Returns the exit status to use: 0 after a stop signal, else the status of a worker that failed for good.
+
+class WorkersGaveUp(BosaiError):
+    """A supervised worker kept exiting: restarted as often as the policy allows, it exited again."""
+
+    exit_code = ExitCode.FAILED
+
+
+class Supervisor:
+    """Keeps worker processes running without blocking its caller: :meth:`tend`, called every poll, starts again
+    each worker that exited — whatever ended it: crash-only statuses, a signal, a non-zero exit — after the
+    policy's pause; a worker past the policy's limit ends the supervision (:class:`WorkersGaveUp`, exit 4).
+
+    A fenced worker (76) is restarted too: the process that was fenced never writes again, and a fresh one
+    takes its partitions back under its static member id, fencing nobody's work but its own stale producers.
+    Two processes claiming the same replica would fence each other in turn; the restart limit ends that.
+    """
+
+    def __init__(
+        self,
+        workers: Sequence[WorkerProcess],
+        *,
+        policy: RestartPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        say: Callable[[str], object] = print,
+    ):
+        self.workers = list(workers)
+        self.policy = policy or RestartPolicy()
+        self.clock, self.say = clock, say
+        self.restarts: dict[int, list[float]] = {id(w): [] for w in self.workers}
+        self.due: dict[int, float] = {}  # worker -> when to start it again
+        self.exits: list[tuple[str, int | None]] = []  # every exit seen: (worker, status)
+        self.failure: WorkersGaveUp | None = None
+        self._lock = threading.Lock()  # tend() from the caller and from tending()'s thread, one at a time
+
+    def tend(self) -> None:
+        """Restart the workers that are due; schedule those that just exited; give up past the limit (and raise
+        that again at every later call)."""
+        with self._lock:
+            if self.failure is not None:
+                raise self.failure
+            try:
+                self._tend()
+            except WorkersGaveUp as exc:
+                self.failure = exc
+                raise
+
+    @contextmanager
+    def tending(self, poll_s: float = 0.5) -> Iterator[None]:
+        """Tend the workers from a thread while the block runs (a replay producing does not poll them)."""
+        done = threading.Event()
+
+        def loop() -> None:
+            while not done.wait(poll_s):
+                try:
+                    self.tend()
+                except WorkersGaveUp:
+                    return  # raised again to whoever tends next
+
+        thread = threading.Thread(target=loop, name="bosai-supervisor", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+
+    def _tend(self) -> None:
+        now = self.clock()
+        for worker in self.workers:
+            key = id(worker)
+            if key in self.due:
+                if now >= self.due[key]:
+                    del self.due[key]
+                    if not worker.alive():
+                        worker.start()
+                        self.say(f"{worker.name} restarted (pid {worker.pid})")
+                continue
+            if worker.proc is None or worker.alive():
+                continue
+            status = worker.returncode
+            self.exits.append((worker.name, status))
+            delay = self.policy.next_delay(self.restarts[key], now)
+            if delay is None:
+                raise WorkersGaveUp(
+                    f"{worker.name} (pid {worker.pid}) {describe_exit(status)} after {self.policy.describe()}; "
+                    f"giving up. Last lines of {worker.log_file}:\n{worker.log_tail()}"
+                )
+            self.restarts[key].append(now)
+            self.due[key] = now + delay
+            count = len(self.policy.recent(self.restarts[key], now))
+            self.say(
+                f"{worker.name} (pid {worker.pid}) {describe_exit(status)}; restarting it in {delay:.1f} s "
+                f"(restart {count} of at most {self.policy.describe()}; it restores its state from Kafka)"
+            )
+
+    def start(self) -> None:
+        for worker in self.workers:
+            worker.start()
+
+    def stop(self) -> None:
+        """Stop every worker by its pid (none is restarted afterwards: :meth:`tend` is no longer called)."""
+        with self._lock:
+            self.due.clear()
+            for worker in self.workers:
+                worker.stop()
+
+
+def supervise(
+    workers: list[WorkerProcess],
+    *,
+    poll_s: float = 0.5,
+    say: Callable[[str], None] = print,
+    policy: RestartPolicy | None = None,
+) -> int:
+    """Run the workers until SIGTERM/SIGINT, restarting each that exits (one replica's death never stops the
+    others); stop all by pid at the end.
+
+    Returns the exit status to use: 0 after a stop signal, 4 when a worker exited past the restart limit.
     """
 
     stopping: dict[str, int | None] = {"signal": None}
@@ -90,25 +228,20 @@ def supervise(workers: list[WorkerProcess], *, poll_s: float = 0.5, say: Callabl
     def stop(signum: int, _frame: FrameType | None) -> None:
         stopping["signal"] = signum
 
+    supervisor = Supervisor(workers, policy=policy, say=say)
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        for worker in workers:
-            worker.start()
+        supervisor.start()
         say("started " + ", ".join(f"replica {w.settings.instance} (pid {w.pid})" for w in workers))
         while stopping["signal"] is None:
-            for worker in workers:
-                if worker.restart_if_asked():
-                    say(f"replica {worker.settings.instance} exited crash-only; restarted (pid {worker.pid})")
-                elif not worker.alive():
-                    say(
-                        f"replica {worker.settings.instance} (pid {worker.pid}) exited with status "
-                        f"{worker.returncode}; last lines of {worker.log_file}:\n{worker.log_tail()}"
-                    )
-                    return worker.returncode or 1
+            try:
+                supervisor.tend()
+            except WorkersGaveUp as exc:
+                say(f"bosai: error: {exc}")
+                return int(exc.exit_code)
             time.sleep(poll_s)
         return 0
     finally:
-        for worker in workers:
-            worker.stop()
+        supervisor.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -22,7 +22,7 @@ from typing import Any
 
 from aiokafka.structs import RecordMetadata
 
-from streams.hub.processes import WorkerProcess
+from streams.hub.processes import Supervisor, WorkerProcess
 from streams.hub.replay_input import OfficialInput, TimedMessage, official_messages, produce_timeline
 from streams.hub.worker import WorkerSettings, app_id_for
 from streams.kernel.errors import BosaiError, SettingsError
@@ -118,19 +118,19 @@ async def wait_drained(
     timeout_s: float,
     progress: Progress,
     workers: Sequence[WorkerProcess] = (),
+    supervisor: Supervisor | None = None,
 ) -> bool:
-    """Wait until the group's committed offsets reach `targets` (TopicPartition -> offset)."""
+    """Wait until the group's committed offsets reach `targets` (TopicPartition -> offset), keeping the workers
+    running meanwhile (``supervisor``, or one made for ``workers``: each that exits is restarted; one past the
+    restart limit ends the wait with :class:`WorkersGaveUp`). Kafka's outages are waited through, within the
+    patience (:mod:`streams.platform.kafka_retry`)."""
+    if supervisor is None:
+        supervisor = Supervisor(workers, say=progress)
     deadline = time.monotonic() + timeout_s
     last_report = 0.0
     total = sum(targets.values())
     while time.monotonic() < deadline:
-        for worker in workers:
-            if worker.restart_if_asked():
-                progress(f"worker exited asking for a restart; restarted it (pid {worker.pid})")
-            if not worker.alive():
-                raise BosaiError(
-                    f"worker (pid {worker.pid}) exited; last lines of {worker.log_file}:\n{worker.log_tail()}"
-                )
+        supervisor.tend()
         remaining = await kafka.uncommitted(bootstrap, group_id, targets)
         if not remaining:
             return True
@@ -300,7 +300,7 @@ def _workers(plan: ReplayPlan, settings: ReplaySettings) -> list[WorkerProcess]:
 
 
 async def _drain(
-    plan: ReplayPlan, bootstrap: str, *, timeout_s: float, progress: Progress, workers: Sequence[WorkerProcess]
+    plan: ReplayPlan, bootstrap: str, *, timeout_s: float, progress: Progress, supervisor: Supervisor
 ) -> bool:
     """Wait until every region's workers have committed the end of its raw and official topics.
 
@@ -317,7 +317,7 @@ async def _drain(
                 targets,
                 timeout_s=timeout_s,
                 progress=progress,
-                workers=workers,
+                supervisor=supervisor,
             )
             if not drained:
                 return False
@@ -381,9 +381,9 @@ def run_replay(settings: ReplaySettings, store: SchemaStore, progress: Progress)
     before, _ = asyncio.run(apply_topics(bootstrap, expand(plan.catalog, [p.topics_input() for p in plan.packs])))
     progress(f"topics under prefix '{prefix}': {len(before.changes)} created or updated")
     starts = asyncio.run(kafka.end_offsets(bootstrap, plan.output_topics + plan.input_topics))
-    workers = _workers(plan, settings) if settings.start_workers else []
+    supervisor = Supervisor(_workers(plan, settings) if settings.start_workers else [], say=progress)
     with (
-        _running(workers, settings.metrics_ports, progress),
+        _running(supervisor, settings.metrics_ports, progress),
         _live(settings.live, plan, bootstrap, starts, store, settings.metrics_ports) as shown,
     ):
         progress = (lambda _message: None) if shown else progress  # the live view shows progress itself
@@ -391,7 +391,7 @@ def run_replay(settings: ReplaySettings, store: SchemaStore, progress: Progress)
         asyncio.run(_produce(plan, bootstrap, store, speed=settings.speed, progress=progress))
         result.produce_s = time.monotonic() - produce_started
         result.drained = asyncio.run(
-            _drain(plan, bootstrap, timeout_s=settings.timeout_s, progress=progress, workers=workers)
+            _drain(plan, bootstrap, timeout_s=settings.timeout_s, progress=progress, supervisor=supervisor)
         )
         result.drain_s = time.monotonic() - produce_started - result.produce_s
     _collect(result, plan, bootstrap, store, starts)
@@ -417,21 +417,22 @@ async def _produce(
 
 
 @contextmanager
-def _running(workers: Sequence[WorkerProcess], metrics_ports: Sequence[int], progress: Progress) -> Iterator[None]:
-    """The workers, started, and stopped (by pid) however the block ends."""
+def _running(supervisor: Supervisor, metrics_ports: Sequence[int], progress: Progress) -> Iterator[None]:
+    """The workers, started, kept running (each that exits is restarted), and stopped (by pid) however the block
+    ends."""
+    workers = supervisor.workers
     try:
-        for worker in workers:
-            worker.start()
+        supervisor.start()
         urls = ", ".join(f"http://127.0.0.1:{port}/metrics" for port in metrics_ports)
         progress(
             f"started {len(workers)} worker(s): "
             + ", ".join(f"pid {w.pid}" for w in workers)
             + (f" — metrics on {urls}" if urls else "")
         )
-        yield
+        with supervisor.tending():
+            yield
     finally:
-        for worker in workers:
-            worker.stop()
+        supervisor.stop()
 
 
 @contextmanager

@@ -50,3 +50,13 @@ class SettingsError(BosaiError):
     def __init__(self, what: str, setting: str, value: object, expected: str):
         self.setting = setting
         super().__init__(f"{what}: {setting} is {value!r} (expected {expected})")
+
+
+class ClusterUnavailable(BosaiError):
+    """The Kafka cluster did not answer within the configured patience (the message names it and the last error)."""
+
+    exit_code = ExitCode.CLUSTER_UNAVAILABLE
+
+
+class KafkaAccessDenied(BosaiError):
+    """The Kafka cluster refused the hub's credential or an operation: waiting will not help."""

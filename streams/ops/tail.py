@@ -10,13 +10,21 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
+import random
 from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import ExitStack
 from typing import Any
 
+from streams.kernel.errors import ClusterUnavailable
 from streams.kernel.messages import AvroRecord
 from streams.kernel.times import jst
 from streams.platform import kafka
 from streams.platform.avro import CONFLUENT_MAGIC, SINGLE_OBJECT_MAGIC, AvroCodec, AvroSchema, CodecError, SchemaStore
+from streams.platform.kafka_errors import Kind, Outage, classify
+from streams.platform.kafka_retry import client_quiet, patience_from_env
+
+log = logging.getLogger("bosai.tail")
 
 
 class AnyDecoder:
@@ -107,35 +115,67 @@ async def follow(
     max_messages: int | None,
     consumer_config: dict[str, Any] | None = None,  # aiokafka consumer options
 ) -> AsyncIterator[kafka.Record]:
-    """Yield messages of the topics; stop after max_messages, or idle_timeout_s without a message."""
-    async with kafka.started_consumer(bootstrap, **(consumer_config or {})) as consumer:
-        partitions = []
-        for topic in topics:
-            found = await kafka.partitions_of(consumer, topic)
-            if not found:
-                raise LookupError(f"topic {topic} does not exist (is the catalog applied? `bosai topics apply`)")
-            partitions += [kafka.TopicPartition(topic, p) for p in found]
-        consumer.assign(partitions)
-        if from_beginning:
-            await consumer.seek_to_beginning(*partitions)
-        else:
-            await consumer.seek_to_end(*partitions)
-        seen = 0
-        idle_since = asyncio.get_running_loop().time()
+    """Yield messages of the topics; stop after max_messages, or idle_timeout_s without a message.
+
+    Through a cluster outage it keeps following: a retriable error reopens the consumer where it was (each
+    partition's next offset), within the patience (:mod:`streams.platform.kafka_retry`); one notice when the
+    outage begins and one when it ends."""
+    positions: dict[kafka.TopicPartition, int] = {}  # the next offset of each partition, once known
+    outage = Outage("following " + ", ".join(topics), bootstrap, patience_from_env(), random.Random())
+    seen = 0
+    with ExitStack() as quiet:  # aiokafka's own connection errors, while an outage lasts
         while True:
-            batch = await consumer.getmany(timeout_ms=500)
-            now = asyncio.get_running_loop().time()
-            if not batch:
-                if idle_timeout_s is not None and now - idle_since >= idle_timeout_s:
-                    return
-                continue
-            idle_since = now
-            for tp in sorted(batch, key=lambda t: (t.topic, t.partition)):
-                for message in batch[tp]:
-                    yield message
-                    seen += 1
-                    if max_messages is not None and seen >= max_messages:
-                        return
+            try:
+                async with kafka.started_consumer(bootstrap, **(consumer_config or {})) as consumer:
+                    partitions = []
+                    for topic in topics:
+                        found = await kafka.partitions_of(consumer, topic)
+                        if not found:
+                            raise LookupError(
+                                f"topic {topic} does not exist (is the catalog applied? `bosai topics apply`)"
+                            )
+                        partitions += [kafka.TopicPartition(topic, p) for p in found]
+                    consumer.assign(partitions)
+                    fresh = [tp for tp in partitions if tp not in positions]
+                    if fresh and from_beginning:
+                        await consumer.seek_to_beginning(*fresh)
+                    elif fresh:
+                        await consumer.seek_to_end(*fresh)
+                    for tp in fresh:
+                        positions[tp] = await consumer.position(tp)
+                    for tp in partitions:
+                        consumer.seek(tp, positions[tp])
+                    if (ended := outage.recovered(asyncio.get_running_loop().time())) is not None:
+                        log.warning("%s", ended)
+                        outage = Outage(outage.what, bootstrap, outage.patience, outage.rng)
+                        quiet.close()
+                    idle_since = asyncio.get_running_loop().time()
+                    while True:
+                        batch = await consumer.getmany(timeout_ms=500)
+                        now = asyncio.get_running_loop().time()
+                        if not batch:
+                            if idle_timeout_s is not None and now - idle_since >= idle_timeout_s:
+                                return
+                            continue
+                        idle_since = now
+                        for tp in sorted(batch, key=lambda t: (t.topic, t.partition)):
+                            for message in batch[tp]:
+                                positions[tp] = message.offset + 1
+                                yield message
+                                seen += 1
+                                if max_messages is not None and seen >= max_messages:
+                                    return
+            except Exception as exc:
+                if classify(exc) is not Kind.RETRIABLE:
+                    raise
+                step = outage.failed(exc, asyncio.get_running_loop().time())
+                if step.give_up:
+                    quiet.close()
+                    raise ClusterUnavailable(outage.gave_up(asyncio.get_running_loop().time())) from None
+                if step.notice:
+                    log.warning("%s", step.notice)
+                    quiet.enter_context(client_quiet())
+                await asyncio.sleep(step.delay_s)
 
 
 async def tail(

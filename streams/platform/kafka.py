@@ -5,6 +5,9 @@ consumers never auto-commit and read only committed records (``read_committed``:
 records are seen once it commits, and never when it aborts), admin clients share the same address.
 The rest of the hub asks this module for a client instead of building one.
 
+The offset, lag and read helpers are patient (:mod:`streams.platform.kafka_retry`): through a node's loss or
+a leader's election they retry, within ``BOSAI_KAFKA_PATIENCE_S``, instead of ending the command.
+
 How a client authenticates comes from one place, :func:`streams.platform.kafka_security.client_security`
 (``BOSAI_KAFKA_CONFIG``, the ``BOSAI_KAFKA_*`` variables, or a hardened embedded broker's registered hub
 credential; else PLAINTEXT): every producer, consumer and admin client gets the same settings.
@@ -16,7 +19,7 @@ import asyncio
 import logging
 import ssl
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
@@ -34,6 +37,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import ConsumerRecord
 
 from streams.kernel.messages import OutRecord
+from streams.platform.kafka_retry import patient, patiently
 from streams.platform.kafka_security import ClientSecurity, client_security
 
 log = logging.getLogger("bosai.kafka")
@@ -54,6 +58,7 @@ __all__ = [
     "started_producer",
     "started_consumer",
     "started_admin",
+    "patient_consumer",
     "partitions_of",
     "end_offsets",
     "committed_offsets",
@@ -120,10 +125,35 @@ def admin(bootstrap: str, **options: Any) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(bootstrap_servers=bootstrap, **{**security_options(bootstrap), **options})
 
 
+async def _start(starting: Awaitable[None], closing: Callable[[], Awaitable[None]]) -> None:
+    """Start a client; one that fails to start (the cluster away) is closed, not left to the collector."""
+    try:
+        await starting
+    except BaseException:
+        await closing()
+        raise
+
+
+async def stop_consumer(client: AIOKafkaConsumer) -> None:
+    """Stop a consumer, even one whose fetcher is waiting out a lost node.
+
+    aiokafka 0.14's fetcher cancels its pending fetch tasks on close and awaits them unguarded: a task sleeping
+    its retry backoff (after a node was lost) raises that cancellation out of ``stop()``, which then never
+    closes the client's connections. Here that stray cancellation is absorbed and the client closed; a
+    cancellation of the caller itself goes through."""
+    try:
+        await client.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        await client._client.close()
+
+
 @asynccontextmanager
 async def started_producer(bootstrap: str, **options: Any) -> AsyncIterator[AIOKafkaProducer]:
     client = producer(bootstrap, **options)
-    await client.start()
+    await _start(client.start(), client.stop)
     try:
         yield client
     finally:
@@ -135,17 +165,37 @@ async def started_consumer(
     bootstrap: str, *topics: str, group_id: str | None = None, **options: Any
 ) -> AsyncIterator[AIOKafkaConsumer]:
     client = consumer(bootstrap, *topics, group_id=group_id, **options)
-    await client.start()
+    await _start(client.start(), client.stop)
     try:
         yield client
     finally:
-        await client.stop()
+        await stop_consumer(client)
+
+
+@asynccontextmanager
+async def patient_consumer(
+    what: str, bootstrap: str, *topics: str, group_id: str | None = None, **options: Any
+) -> AsyncIterator[AIOKafkaConsumer]:
+    """A started consumer, its start retried through a cluster outage within the patience (a long-running
+    follower started while a node is lost, or before the cluster is up); running, aiokafka follows leader
+    changes itself."""
+
+    async def start() -> AIOKafkaConsumer:
+        client = consumer(bootstrap, *topics, group_id=group_id, **options)
+        await _start(client.start(), client.stop)
+        return client
+
+    client = await patiently(what, bootstrap, start)
+    try:
+        yield client
+    finally:
+        await stop_consumer(client)
 
 
 @asynccontextmanager
 async def started_admin(bootstrap: str, **options: Any) -> AsyncIterator[AIOKafkaAdminClient]:
     client = admin(bootstrap, **options)
-    await client.start()
+    await _start(client.start(), client.close)
     try:
         yield client
     finally:
@@ -196,6 +246,7 @@ async def partitions_of(client: AIOKafkaConsumer, topic: str) -> list[int]:
     return sorted(known or ())
 
 
+@patient("reading end offsets")
 async def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[TopicPartition, int]:
     """The end offset (last stable offset for read_committed) of every partition of the topics."""
     async with started_consumer(bootstrap) as client:
@@ -203,6 +254,7 @@ async def end_offsets(bootstrap: str, topics: Iterable[str]) -> dict[TopicPartit
         return await client.end_offsets(partitions) if partitions else {}
 
 
+@patient("reading a group's committed offsets")
 async def committed_offsets(bootstrap: str, group_id: str) -> dict[TopicPartition, int]:
     """The group's committed offsets; empty while its coordinator is still being set up."""
     async with started_admin(bootstrap) as client:
@@ -249,7 +301,7 @@ class GroupLag:
 
     async def close(self) -> None:
         if self._consumer is not None:
-            await self._consumer.stop()
+            await stop_consumer(self._consumer)
         if self._admin is not None:
             await self._admin.close()
         self._consumer = self._admin = None
@@ -295,6 +347,7 @@ class GroupLag:
             client.unsubscribe()
 
 
+@patient("reading a group's progress")
 async def uncommitted(
     bootstrap: str, group_id: str, ends: Mapping[TopicPartition, int], *, count_below: int = 1000
 ) -> dict[TopicPartition, int]:
@@ -320,6 +373,7 @@ async def uncommitted(
     return {tp: gap for tp, gap in gaps.items() if gap > 0}
 
 
+@patient("reading records")
 async def read_range(
     bootstrap: str, starts: Mapping[TopicPartition, int], ends: Mapping[TopicPartition, int], *, timeout_s: float = 10.0
 ) -> list[Record]:
@@ -358,6 +412,7 @@ async def count_messages(
     return len(await read_range(bootstrap, starts, ends))
 
 
+@patient("reading recent records")
 async def read_since(bootstrap: str, topics: Iterable[str], since_ms: int, *, timeout_s: float = 30.0) -> list[Record]:
     """Every message of the topics written at or after ``since_ms`` (record timestamps), up to the current ends.
 
@@ -449,6 +504,7 @@ class RecordWriter:
         return written
 
 
+@patient("reading a partition")
 async def read_partition(bootstrap: str, topic: str, partition: int, *, timeout_s: float = 60.0) -> list[Record]:
     """Every committed record of one partition, from the oldest retained to the end (restoring state)."""
     tp = TopicPartition(topic, partition)

@@ -3,7 +3,8 @@
 Topics: ``observe`` reads what the cluster has, ``apply_plan`` carries out a catalog plan (create, add
 partitions, set the catalog's configs). Access: the cluster's ACL bindings and SCRAM users compared with
 the access file, and made equal to it; credentials issued, rotated and revoked. Every call goes through
-an admin client from :mod:`streams.platform.kafka`.
+an admin client from :mod:`streams.platform.kafka`; the operations commands call are patient through a
+cluster outage (:mod:`streams.platform.kafka_retry`).
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from collections.abc import Iterable, Sequence
 
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from streams.kernel.access import AccessPlan, AccessPolicy, AclBinding, Principal
 from streams.kernel.access import plan as plan_bindings
 from streams.kernel.topics import ObservedTopic, Plan, TopicSpec, plan
 from streams.platform import kafka_protocol as protocol
 from streams.platform.kafka import started_admin
+from streams.platform.kafka_retry import patient
 
 # -- topics ---------------------------------------------------------------------------------------
 
@@ -50,7 +52,9 @@ async def observe(admin: AIOKafkaAdminClient, names: Sequence[str]) -> tuple[dic
             for resource in response.resources:
                 error_code, error_message, _rtype, name, entries = resource[:5]
                 if error_code:
-                    raise RuntimeError(f"describe_configs {name}: error {error_code} {error_message}")
+                    raise RuntimeError(f"describe_configs {name}: error {error_code} {error_message}") from for_code(
+                        error_code
+                    )(error_message)
                 configs[name] = {e[0]: e[1] for e in entries if e[1] is not None}
     for name in present:
         partitions, rf = shapes[name]
@@ -68,7 +72,7 @@ async def apply_plan(admin: AIOKafkaAdminClient, result: Plan) -> None:
             name, code = item[0], item[1]
             message = item[2] if len(item) > 2 else ""
             if code and code != TopicAlreadyExistsError.errno:
-                raise RuntimeError(f"create topic {name}: Kafka error {code} {message}")
+                raise RuntimeError(f"create topic {name}: Kafka error {code} {message}") from for_code(code)(message)
         await _wait_visible(admin, [s.name for s in creates])
     grow = {a.topic: NewPartitions(a.partitions) for a in result.changes if a.kind == "add_partitions"}
     if grow:
@@ -81,7 +85,9 @@ async def apply_plan(admin: AIOKafkaAdminClient, result: Plan) -> None:
         for response in responses:
             for resource in response.resources:
                 if resource[0]:
-                    raise RuntimeError(f"alter configs {resource[3]}: Kafka error {resource[0]} {resource[1]}")
+                    raise RuntimeError(
+                        f"alter configs {resource[3]}: Kafka error {resource[0]} {resource[1]}"
+                    ) from for_code(resource[0])(resource[1])
 
 
 async def _wait_visible(admin: AIOKafkaAdminClient, names: Sequence[str], timeout_s: float = 30.0) -> None:
@@ -100,6 +106,7 @@ async def _wait_visible(admin: AIOKafkaAdminClient, names: Sequence[str], timeou
 # -- plan and apply against a cluster ------------------------------------------------------------
 
 
+@patient("reading the topics")
 async def plan_topics(bootstrap: str, specs: Sequence[TopicSpec]) -> Plan:
     """What `apply_topics` would change."""
     async with started_admin(bootstrap) as client:
@@ -107,6 +114,7 @@ async def plan_topics(bootstrap: str, specs: Sequence[TopicSpec]) -> Plan:
         return plan(specs, observed, broker_count)
 
 
+@patient("applying the topics")
 async def apply_topics(bootstrap: str, specs: Sequence[TopicSpec], *, timeout_s: float = 15.0) -> tuple[Plan, Plan]:
     """Apply the catalog; return (plan before, plan after). Config changes reach the brokers through the
     KRaft metadata log, so the plan after is taken once they show (or the timeout passes)."""
@@ -202,11 +210,13 @@ async def delete_scram(admin: AIOKafkaAdminClient, user: str) -> bool:
 # -- access: the file against the cluster ---------------------------------------------------------------
 
 
+@patient("reading ACLs and credentials")
 async def plan_access(bootstrap: str, policy: AccessPolicy) -> AccessPlan:
     async with started_admin(bootstrap) as client:
         return plan_bindings(policy, await describe_acls(client), await scram_users(client))
 
 
+@patient("applying ACLs")
 async def apply_access(
     bootstrap: str, policy: AccessPolicy, *, timeout_s: float = 30.0
 ) -> tuple[AccessPlan, AccessPlan]:
@@ -231,17 +241,20 @@ async def issue_credential(bootstrap: str, principal: Principal) -> str:
     return password
 
 
+@patient("issuing a credential")
 async def issue_credential_with(bootstrap: str, user: str, password: str) -> None:
     """Create or replace ``user``'s SCRAM-SHA-512 credential with this password."""
     async with started_admin(bootstrap) as client:
         await upsert_scram(client, user, password)
 
 
+@patient("revoking a credential")
 async def revoke_credential(bootstrap: str, name: str) -> bool:
     async with started_admin(bootstrap) as client:
         return await delete_scram(client, name)
 
 
+@patient("deleting a replay's topics")
 async def delete_namespace(bootstrap: str, prefix: str, regions: Sequence[str]) -> int:
     """Delete every topic of a replay namespace (catalog topics and the workers' internal topics)."""
     async with started_admin(bootstrap) as client:

@@ -101,7 +101,9 @@ def acl_of(
 def raise_for(error_code: int, message: str | None, what: str) -> None:
     if error_code:
         error = for_code(error_code)
-        raise AdminRequestError(f"{what}: {error.__name__} ({error_code}){': ' + message if message else ''}")
+        raise AdminRequestError(
+            f"{what}: {error.__name__} ({error_code}){': ' + message if message else ''}"
+        ) from error(message)
 
 
 # -- SCRAM request structs (KIP-554; flexible from v0) ------------------------------------------

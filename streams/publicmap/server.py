@@ -269,7 +269,7 @@ async def follow(
     ready: asyncio.Event,
 ) -> None:
     """Read the topics from the beginning, then keep following them; each batch is applied at once."""
-    async with kafka.started_consumer(bootstrap, *topics) as consumer:
+    async with kafka.patient_consumer("following " + ", ".join(topics), bootstrap, *topics) as consumer:
         while True:
             batches = await consumer.getmany(timeout_ms=500, max_records=5000)
             records = [r for messages in batches.values() for m in messages if (r := decode(m)) is not None]
@@ -425,8 +425,10 @@ async def _until_stopped(tasks: list[asyncio.Task[None]], stop: asyncio.Event) -
 
 def _raise_if_ended(tasks: list[asyncio.Task[None]]) -> None:
     for task in tasks:
-        if task.done() and not task.cancelled() and task.exception() is not None:
-            raise BosaiError(f"following the topics failed: {task.exception()!r}")
+        if task.done() and not task.cancelled() and (error := task.exception()) is not None:
+            if isinstance(error, BosaiError):  # e.g. the cluster away past the patience: exit 3, as it says
+                raise error
+            raise BosaiError(f"following the topics failed: {error!r}")
 
 
 def run_web(settings: WebSettings, bootstrap: str, say: Callable[[str], None]) -> None:

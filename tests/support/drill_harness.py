@@ -234,6 +234,7 @@ class Drill:
         assert not self.producer.is_alive(), "the producer did not finish"
         ends = asyncio.run(kafka.end_offsets(self.bootstrap, [self.topics.raw]))
         live = [w for w in self.workers if id(w) in self.supervised]
+        self._stop_supervising()  # wait_drained supervises them now: one supervisor at a time
         try:
             assert asyncio.run(
                 wait_drained(
