@@ -157,6 +157,7 @@ class Archiver:
         self.stats = ArchiveStats(removed_strays=len(self.store.remove_strays(self.manifest)))
         self.buffer = Buffer()
         self._last_compaction = time.monotonic()
+        self._poll_records = min(settings.max_records, settings.flush_rows)  # a flush holds at most flush_rows
 
     # -- the loop ----------------------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event | None = None) -> ArchiveStats:
@@ -171,7 +172,7 @@ class Archiver:
             ends = await client.end_offsets(partitions) if partitions else {}
             next_lag = 0.0
             while not stop.is_set():
-                batch = await client.getmany(timeout_ms=500, max_records=self.settings.max_records)
+                batch = await client.getmany(timeout_ms=500, max_records=self._poll_records)
                 received = sum(len(items) for items in batch.values())
                 for tp, items in batch.items():
                     self._buffer(tp, items)

@@ -75,9 +75,8 @@ class ArchiveReader:
             )
             if limit is not None:
                 sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
-            cursor = con.execute(sql, [files, *params])
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            # through Arrow: several times faster than DB-API tuples for the list columns (measurements)
+            return con.sql(sql, params=[files, *params]).to_arrow_table().to_pylist()
 
         return self._run(where, query) or []
 
@@ -93,7 +92,7 @@ class ArchiveReader:
 
         def query(con: duckdb.DuckDBPyConnection, files: list[str], conditions: str, params: list[Any]) -> Any:
             sql = f"SELECT * FROM read_parquet(?) WHERE {conditions} ORDER BY {ORDER[where.dataset]}"
-            return con.execute(sql, [files, *params]).to_arrow_table()
+            return con.sql(sql, params=[files, *params]).to_arrow_table()
 
         result = self._run(where, query)
         return result if isinstance(result, pa.Table) else None

@@ -71,7 +71,8 @@ def _archived(folder: Path) -> list[tuple[str, int, int]]:
 
 
 def _kill_mid_stream(history: Path, env: dict, *, after_flushes: int) -> int:
-    """Start the archiver, let it commit ``after_flushes`` more flushes, then SIGKILL it (by its pid)."""
+    """Start the archiver, let it commit ``after_flushes`` more flushes, then SIGKILL it (by its pid) while it is
+    still archiving."""
     start = _manifest(history)["sequence"]
     process = subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "archive", "--regions", "regions/tochigi", "--history", str(history)]
@@ -89,6 +90,7 @@ def _kill_mid_stream(history: Path, env: dict, *, after_flushes: int) -> int:
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+    assert process.returncode == -signal.SIGKILL, "the archiver finished before it could be killed mid-stream"
     return _manifest(history)["sequence"]
 
 
