@@ -154,7 +154,7 @@ class Archiver:
         self.routes = routes_for(settings.packs, settings.catalog, store)
         self.progress = progress
         self.manifest = self.store.manifest()
-        self.stats = ArchiveStats(removed_strays=len(self.store.remove_strays(self.manifest)))
+        self.stats = ArchiveStats()
         self.buffer = Buffer()
         self._last_compaction = time.monotonic()
         self._poll_records = min(settings.max_records, settings.flush_rows)  # a flush holds at most flush_rows
@@ -163,6 +163,13 @@ class Archiver:
     async def run(self, stop: asyncio.Event | None = None) -> ArchiveStats:
         """Archive until ``stop`` is set (or, with ``until_caught_up``, until every partition reached its end)."""
         stop = stop or asyncio.Event()
+        with self.store.writer_lock():
+            return await self._run(stop)
+
+    async def _run(self, stop: asyncio.Event) -> ArchiveStats:
+        # the one writer now: what an interrupted flush or compaction left goes, the manifest says where to go on
+        self.manifest = self.store.manifest()
+        self.stats.removed_strays = len(self.store.remove_strays(self.manifest))
         health.READINESS.waiting("kafka", f"connecting to {self.settings.bootstrap}")
         client = kafka.consumer(self.settings.bootstrap, max_partition_fetch_bytes=4 << 20)
         await client.start()

@@ -9,10 +9,12 @@ date, flush, and the Kafka offset range of each topic-partition it holds), so a 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +33,10 @@ from streams.history.layout import (
     strays,
 )
 from streams.history.rows import QUANTITIES, Row
-from streams.kernel.errors import ConfigError
+from streams.kernel.errors import BosaiError, ConfigError
 
 log = logging.getLogger("bosai.history")
+WRITER_LOCK = "_writer.lock"  # held (flock) by the archiver while it runs
 
 _TS = pa.timestamp("ms", tz="UTC")
 _KAFKA = [("kafka_topic", pa.string()), ("kafka_partition", pa.int32()), ("kafka_offset", pa.int64())]
@@ -169,6 +172,21 @@ class ArchiveStore:
     @property
     def manifest_path(self) -> Path:
         return self.root / MANIFEST
+
+    @contextmanager
+    def writer_lock(self) -> Iterator[None]:
+        """The archive's one writer: a second archiver on the same folder is refused, not interleaved."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / WRITER_LOCK
+        with open(path, "a+b") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise BosaiError(f"{path}: another archiver writes to this archive (one writer per folder)") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def manifest(self) -> Manifest:
         """The committed manifest (an empty one when nothing was ever archived here)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pyarrow.parquet as pq
+import pytest
 import shapely
 
 from streams.history.layout import to_compact
@@ -13,6 +14,7 @@ from streams.history.query import Filter
 from streams.history.reader import ArchiveReader
 from streams.history.rows import Source, reading_row
 from streams.history.store import ArchiveStore
+from streams.kernel.errors import BosaiError
 from tests.support.history_archive import HOUR, T0, enriched, make_archive, stations_of
 
 
@@ -82,3 +84,13 @@ def test_compaction_merges_a_days_files_into_one_with_every_row_once(tmp_path, t
     after = sorted((r["kafka_topic"], r["kafka_offset"]) for r in ArchiveReader(tmp_path).rows(Filter("readings")))
     assert after == before and len(store.manifest().files_of("readings")) == 1
     assert len(list((tmp_path / "readings").rglob("*.parquet"))) == 1
+
+
+def test_one_archiver_writes_a_folder_at_a_time(tmp_path):
+    store = ArchiveStore(tmp_path)
+    with store.writer_lock():
+        with pytest.raises(BosaiError, match="another archiver writes to this archive"):
+            with ArchiveStore(tmp_path).writer_lock():
+                pass
+    with ArchiveStore(tmp_path).writer_lock():  # released when the first one ends
+        pass
