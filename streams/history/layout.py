@@ -64,9 +64,12 @@ def jst_date(epoch_ms: int) -> str:
 
 def dates_between(since_ms: int | None, until_ms: int | None) -> tuple[str, str] | None:
     """The first and last JST dates an event-time range [since, until) may touch (None: unbounded)."""
-    if since_ms is None or until_ms is None:
+    if since_ms is None and until_ms is None:
         return None
-    return jst_date(since_ms), jst_date(max(since_ms, until_ms - 1))
+    first = jst_date(since_ms) if since_ms is not None else "0000-01-01"
+    if until_ms is None:
+        return first, "9999-12-31"
+    return first, jst_date(until_ms - 1 if since_ms is None else max(since_ms, until_ms - 1))
 
 
 OffsetRange = tuple[int, int]  # first and last offset of a topic-partition in one file

@@ -31,7 +31,9 @@ def test_a_range_with_an_exclusive_end_touches_the_dates_before_it():
     since, until = parse_jst("2023-09-04", option="f"), parse_jst("2023-09-06", option="t")
 
     assert dates_between(since, until) == ("2023-09-04", "2023-09-05")
-    assert dates_between(None, until) is None
+    assert dates_between(None, until) == ("0000-01-01", "2023-09-05")
+    assert dates_between(since, None) == ("2023-09-04", "9999-12-31")
+    assert dates_between(None, None) is None
 
 
 def _file(path: str, rows: int, sequence: int, offsets=None, date="2023-09-04") -> ArchivedFile:
