@@ -188,6 +188,8 @@ class Archiver:
                     await self.flush(client, partitions)
                 if now >= next_lag:
                     next_lag = now + LAG_EVERY_S
+                    if received == 0:  # idle: commit positions that moved past transaction markers only
+                        await self.flush(client, partitions)
                     await self._observe_lag(client, partitions)
                 if self.settings.until_caught_up and await self._caught_up(client, ends):
                     break
