@@ -227,6 +227,55 @@ def alerts(
     common.say(f"{len(lines):,} alert event(s)")
 
 
+@history.command("export")
+@history_option
+@click.option(
+    "--region",
+    "regions",
+    multiple=True,
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Region pack (repeatable): the readings of its public stations are exported.",
+)
+@click.option("--from", "since", default=None, help="First event time, JST (e.g. 2023-09-04).")
+@click.option("--to", "until", default=None, help="End of the range (exclusive), JST.")
+@click.option(
+    "--output",
+    "folder",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write the files and catalog.jsonld into.",
+)
+@click.option("--base-url", default="", help="Where the folder will be published (the catalog's download URLs).")
+@click.option("--publisher", default="bosai hub", show_default=True, help="The catalog's publisher (dct:publisher).")
+def export(
+    history_dir: Path,
+    regions: tuple[Path, ...],
+    since: str | None,
+    until: str | None,
+    folder: Path,
+    base_url: str,
+    publisher: str,
+) -> None:
+    """Public readings and alerts as open data (GeoParquet, CSV, GeoJSON) with a DCAT catalog (catalog.jsonld)."""
+    from streams.history.export import export as run_export
+
+    since_ms, until_ms = _range(since, until)
+    result = run_export(
+        history_dir,
+        common.load_packs(regions),
+        folder,
+        since_ms=since_ms,
+        until_ms=until_ms,
+        base_url=base_url,
+        publisher=publisher,
+    )
+    common.say(
+        f"exported {result.readings:,} reading(s) and {result.alerts:,} alert event(s) to {folder}: "
+        + ", ".join(result.files)
+    )
+
+
 @history.command("serve")
 @common.log_level_option
 @history_option
