@@ -52,7 +52,19 @@ def packs_under(folder: Path) -> list[RegionPack]:
     type=click.Path(file_okay=False, path_type=Path),
     help="A folder of region packs (e.g. regions), or one pack: every region's topics are archived.",
 )
-@history_option
+@click.option(
+    "--history",
+    "history_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The archive folder (GeoParquet files and their _manifest.json).",
+)
+@click.option(
+    "--postgis",
+    default=None,
+    envvar="BOSAI_ARCHIVE_POSTGIS",
+    help="Archive into PostGIS instead: a PostgreSQL DSN, e.g. 'host=db dbname=bosai user=archiver' (the password "
+    "from PGPASSWORD or ~/.pgpass) [env BOSAI_ARCHIVE_POSTGIS].",
+)
 @common.topic_prefix_option
 @click.option("--flush-rows", default=50_000, show_default=True, type=click.IntRange(1), help="Rows per flush at most.")
 @click.option(
@@ -77,7 +89,8 @@ def packs_under(folder: Path) -> list[RegionPack]:
 @common.metrics_options
 def archive(
     regions_dir: Path,
-    history_dir: Path,
+    history_dir: Path | None,
+    postgis: str | None,
     topic_prefix: str | None,
     flush_rows: int,
     flush_seconds: float,
@@ -91,6 +104,8 @@ def archive(
     from streams.platform.avro import default_store
     from streams.platform.broker import resolve_bootstrap
 
+    if (history_dir is None) == (postgis is None):
+        raise click.UsageError("give --history DIR (GeoParquet) or --postgis DSN, one of them")
     settings = ArchiveSettings(
         history_dir,
         packs_under(regions_dir),
@@ -100,13 +115,14 @@ def archive(
         flush_s=flush_seconds,
         until_caught_up=until_caught_up,
         compact_min_files=compact_files,
+        postgis=postgis,
     )
     common.serve_metrics(metrics_port, metrics_host)
     archiver = Archiver(settings, default_store(), common.say)
     stats = common.run_until_stopped(archiver.run)
     common.say(
         f"archived {stats.records:,} record(s) in {stats.flushes} flush(es), {stats.files} file(s), "
-        f"{stats.compactions} compaction(s); manifest #{archiver.manifest.sequence} in {history_dir}"
+        f"{stats.compactions} compaction(s) into {archiver.target}"
     )
 
 

@@ -7,6 +7,8 @@ Rows are buffered per dataset, region and JST date, and flushed — files writte
 committed with the offsets the files hold (:mod:`streams.history.layout`) — when the buffer is large, old,
 or the topics are idle. On start the archiver removes what an interrupted flush left and seeks each
 partition to the manifest's offset: ``kill -9`` at any moment neither loses a record nor archives one twice.
+With ``--postgis`` the same rows go to PostGIS instead, each flush one transaction with the offsets
+(:mod:`streams.history.postgis`), and the archiver continues from the offsets table.
 
 Metrics: ``bosai_archive_lag_messages`` per topic (end offsets minus the archive's), and
 ``bosai_archive_last_write_timestamp_seconds`` (the last committed manifest). Health: ready once every
@@ -25,7 +27,8 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 
-from streams.history.layout import ArchivedFile, Manifest, OffsetRange, PartitionKey, day_before, to_compact
+from streams.history.layout import DATASETS, ArchivedFile, Manifest, OffsetRange, PartitionKey, day_before, to_compact
+from streams.history.postgis import PostgisStore
 from streams.history.rows import (
     Position,
     Row,
@@ -53,7 +56,7 @@ LAG_EVERY_S = 15.0
 class ArchiveSettings:
     """What one archiver does; checked when made (SettingsError names the setting)."""
 
-    history: Path
+    history: Path | None  # the GeoParquet archive folder (or, with postgis, None)
     packs: Sequence[RegionPack]
     catalog: Catalog
     bootstrap: str
@@ -63,8 +66,11 @@ class ArchiveSettings:
     until_caught_up: bool = False  # stop once every partition reached the end it had when the archiver started
     compact_min_files: int = 24  # a day's folder with this many files is merged into one (0: never)
     compact_every_s: float = 600.0
+    postgis: str | None = None  # a PostgreSQL DSN: archive into PostGIS instead of a folder
 
     def __post_init__(self) -> None:
+        if (self.history is None) == (self.postgis is None):
+            raise SettingsError("archive", "store", (self.history, self.postgis), "a folder or a PostGIS DSN, not both")
         if not self.packs:
             raise SettingsError("archive", "packs", [], "at least one region pack")
         if self.flush_rows < 1:
@@ -150,10 +156,11 @@ class Archiver:
 
     def __init__(self, settings: ArchiveSettings, store: SchemaStore, progress: Progress = log.info):
         self.settings = settings
-        self.store = ArchiveStore(settings.history)
+        self.store = ArchiveStore(settings.history) if settings.history is not None else None
+        self.postgis = PostgisStore(settings.postgis) if settings.postgis is not None else None
         self.routes = routes_for(settings.packs, settings.catalog, store)
         self.progress = progress
-        self.manifest = self.store.manifest()
+        self.manifest = self.store.manifest() if self.store is not None else Manifest()
         self.stats = ArchiveStats()
         self.buffer = Buffer()
         self._last_compaction = time.monotonic()
@@ -163,13 +170,26 @@ class Archiver:
     async def run(self, stop: asyncio.Event | None = None) -> ArchiveStats:
         """Archive until ``stop`` is set (or, with ``until_caught_up``, until every partition reached its end)."""
         stop = stop or asyncio.Event()
+        if self.postgis is not None:
+            with self.postgis.writer_lock():
+                return await self._run(stop)
+        if self.store is None:
+            raise BosaiError("the archiver has no store (a folder or a PostGIS DSN)")
         with self.store.writer_lock():
             return await self._run(stop)
 
+    @property
+    def target(self) -> str:
+        return f"PostGIS ({self.postgis.where})" if self.postgis is not None else str(self.settings.history)
+
     async def _run(self, stop: asyncio.Event) -> ArchiveStats:
         # the one writer now: what an interrupted flush or compaction left goes, the manifest says where to go on
-        self.manifest = self.store.manifest()
-        self.stats.removed_strays = len(self.store.remove_strays(self.manifest))
+        if self.postgis is not None:
+            await asyncio.to_thread(self.postgis.ensure_schema, list(DATASETS))
+            self.manifest = Manifest(offsets=await asyncio.to_thread(self.postgis.offsets))
+        elif self.store is not None:
+            self.manifest = self.store.manifest()
+            self.stats.removed_strays = len(self.store.remove_strays(self.manifest))
         health.READINESS.waiting("kafka", f"connecting to {self.settings.bootstrap}")
         client = kafka.consumer(self.settings.bootstrap, max_partition_fetch_bytes=4 << 20)
         await client.start()
@@ -220,7 +240,7 @@ class Archiver:
             else:
                 client.seek(tp, offset)
         self.progress(
-            f"archiving {len(partitions)} partition(s) of {len(self.routes)} topic(s) into {self.settings.history} "
+            f"archiving {len(partitions)} partition(s) of {len(self.routes)} topic(s) into {self.target} "
             f"(manifest #{self.manifest.sequence}: {len(self.manifest.files)} file(s))"
             + (f"; removed {self.stats.removed_strays} uncommitted file(s)" if self.stats.removed_strays else "")
         )
@@ -273,12 +293,21 @@ class Archiver:
         metrics.ARCHIVE_LAST_WRITE.set(time.time())
 
     def _commit(self, buffer: Buffer, positions: Mapping[str, Mapping[int, int]]) -> Manifest:
+        now_ms = int(time.time() * 1000)
+        if self.postgis is not None:
+            by_dataset: dict[str, list[Row]] = {}
+            for key, rows in buffer.rows.items():
+                by_dataset.setdefault(key.dataset, []).extend(rows)
+            self.postgis.commit(by_dataset, positions)
+            return self.manifest.committed([], positions, now_ms)
+        if self.store is None:
+            raise BosaiError("the archiver has no store (a folder or a PostGIS DSN)")
         sequence = self.manifest.sequence + 1
         written: list[ArchivedFile] = []
         for index, (key, rows) in enumerate(sorted(buffer.rows.items())):
             rows.sort(key=lambda r: (r["kafka_topic"], r["kafka_partition"], r["kafka_offset"]))
             written.append(self.store.write(key, rows, sequence=sequence, index=index, offsets=buffer.offsets[key]))
-        manifest = self.manifest.committed(written, positions, int(time.time() * 1000))
+        manifest = self.manifest.committed(written, positions, now_ms)
         self.store.commit(manifest)
         self.stats.files += len(written)
         if written:
@@ -286,13 +315,19 @@ class Archiver:
         return manifest
 
     async def _maybe_compact(self, now: float) -> None:
-        if not self.settings.compact_min_files or now - self._last_compaction < self.settings.compact_every_s:
+        if (
+            self.store is None
+            or not self.settings.compact_min_files
+            or now - self._last_compaction < self.settings.compact_every_s
+        ):
             return
         self._last_compaction = now
         await asyncio.to_thread(self.compact)
 
     def compact(self, *, before_date: str | None = None) -> int:
         """Merge each finished day's folder of many small files into one; returns the folders merged."""
+        if self.store is None:
+            return 0
         groups = to_compact(
             self.manifest,
             min_files=max(2, self.settings.compact_min_files),
