@@ -15,11 +15,13 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
 import pyarrow.parquet as pq
 
 from streams.kernel.times import jst_iso, parse_jst
 from streams.observed.amedas_csv import read_amedas
 from streams.platform.kafka_admin import delete_namespace
+from tests.support.postgres import postgis_missing, throwaway_postgres
 
 CSV = "data/amedas/tochigi-kanagawa-2023-07-13_2023-12-06.csv.gz"
 SINCE, UNTIL = "2023-09-04", "2023-09-06"
@@ -70,12 +72,31 @@ def _archived(folder: Path) -> list[tuple[str, int, int]]:
     return found
 
 
-def _kill_mid_stream(history: Path, env: dict, *, after_flushes: int) -> int:
+def _postgis_archived(dsn: str) -> list[tuple[str, int, int]]:
+    with psycopg.connect(dsn) as connection:
+        return [
+            tuple(row)
+            for dataset in ("readings", "alerts", "official", "deadletters")
+            for row in connection.execute(f"SELECT kafka_topic, kafka_partition, kafka_offset FROM bosai_{dataset}")
+        ]
+
+
+def _postgis_rows(dsn: str) -> int:
+    try:
+        with psycopg.connect(dsn) as connection:
+            found = connection.execute("SELECT count(*) FROM bosai_readings").fetchone()
+            return found[0] if found else 0
+    except psycopg.Error:  # the archiver has not made its tables yet
+        return 0
+
+
+def _kill_mid_stream(history: Path, env: dict, *, after_flushes: int, store=None, started=None) -> int:
     """Start the archiver, let it commit ``after_flushes`` more flushes, then SIGKILL it (by its pid) while it is
     still archiving."""
     start = _manifest(history)["sequence"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", "archive", "--regions", "regions/tochigi", "--history", str(history)]
+        [sys.executable, "-m", "streams.cli", "archive", "--regions", "regions/tochigi"]
+        + (store or ["--history", str(history)])
         + ["--topic-prefix", PREFIX, "--flush-rows", "40", "--until-caught-up"],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -83,7 +104,8 @@ def _kill_mid_stream(history: Path, env: dict, *, after_flushes: int) -> int:
     )
     try:
         deadline = time.monotonic() + 40
-        while _manifest(history)["sequence"] < start + after_flushes and process.poll() is None:
+        progressed = started or (lambda: _manifest(history)["sequence"] >= start + after_flushes)
+        while not progressed() and process.poll() is None:
             assert time.monotonic() < deadline, "the archiver made no progress"
             time.sleep(0.01)
     finally:
@@ -147,6 +169,19 @@ def test_replay_with_history_gives_back_the_data_exactly_and_survives_kill_9(kaf
         assert len(again) == len(set(again)), "a record was archived twice"
         assert sorted(again) == sorted(reference) and len(reference) > 850
         assert not [p for p in second.rglob("*") if p.is_file() and p.name.endswith(".tmp")]
+
+        # the same topics into PostGIS (rows and offsets in one transaction): killed once mid-stream, then finished
+        if postgis_missing() is None or os.environ.get("CI"):
+            with throwaway_postgres() as dsn:
+                postgis = ["--postgis", dsn]
+                _kill_mid_stream(second, env, after_flushes=0, store=postgis, started=lambda: _postgis_rows(dsn) > 0)
+                _bosai(
+                    ["archive", "--regions", "regions/tochigi", *postgis, "--topic-prefix", PREFIX]
+                    + ["--flush-rows", "40", "--until-caught-up"],
+                    env,
+                )
+                in_postgis = _postgis_archived(dsn)
+                assert len(in_postgis) == len(set(in_postgis)) and sorted(in_postgis) == sorted(reference)
     finally:
         asyncio.run(delete_namespace(kafka_bootstrap, PREFIX, ["tochigi"]))
         asyncio.run(delete_namespace(kafka_bootstrap, f"{PREFIX}-gaps", ["tochigi"]))
