@@ -73,8 +73,13 @@ class Filter:
             clauses.append("list_contains(municipality_codes, ?)")
             params.append(self.municipality)
         if self.bbox is not None:
-            clauses.append("lon BETWEEN ? AND ? AND lat BETWEEN ? AND ?")
-            params.extend([self.bbox[0], self.bbox[2], self.bbox[1], self.bbox[3]])
+            west, south, east, north = self.bbox
+            if west <= east:
+                clauses.append("lon BETWEEN ? AND ? AND lat BETWEEN ? AND ?")
+                params.extend([west, east, south, north])
+            else:  # across the antimeridian (OGC: the first longitude above the second)
+                clauses.append("(lon >= ? OR lon <= ?) AND lat BETWEEN ? AND ?")
+                params.extend([west, east, south, north])
         if self.public:
             clauses.append("sharing_level = 'PUBLIC' AND status = 'Actual'")
         if self.alert is not None:
@@ -130,9 +135,9 @@ def parse_bbox(text: str | None) -> BBox | None:
     if len(values) != 4:
         raise QueryError(f"bbox: {len(values)} numbers given, expected 4 (min lon, min lat, max lon, max lat)")
     west, south, east, north = values
-    if south > north or west > east:
-        raise QueryError(f"bbox: {text!r} has its minimum above its maximum")
-    return west, south, east, north
+    if south > north:
+        raise QueryError(f"bbox: {text!r} has its southern latitude above its northern one")
+    return west, south, east, north  # west > east: across the antimeridian
 
 
 def parse_limit(text: str | None) -> int:
@@ -175,7 +180,11 @@ def in_bbox(bbox: BBox | None, bounds: Sequence[float]) -> bool:
     """Whether a geometry's bounds (min lon, min lat, max lon, max lat) meet the bbox."""
     if bbox is None:
         return True
-    return not (bounds[2] < bbox[0] or bounds[0] > bbox[2] or bounds[3] < bbox[1] or bounds[1] > bbox[3])
+    if bounds[3] < bbox[1] or bounds[1] > bbox[3]:
+        return False
+    if bbox[0] <= bbox[2]:
+        return not (bounds[2] < bbox[0] or bounds[0] > bbox[2])
+    return bounds[2] >= bbox[0] or bounds[0] <= bbox[2]  # across the antimeridian
 
 
 def page_links(

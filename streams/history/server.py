@@ -210,7 +210,7 @@ class HistoryHandlers:
         query = request.query
         try:
             limit, offset = parse_limit(query.get("limit")), parse_offset(query.get("offset"))
-            bbox = parse_bbox(query.get("bbox"))
+            bbox = parse_bbox(",".join(query.getall("bbox", [])) or None)  # also bbox=…&bbox=… (exploded)
             since, until = parse_datetime(query.get("datetime"))
         except QueryError as exc:
             return _problem(400, str(exc))

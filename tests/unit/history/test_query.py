@@ -64,7 +64,11 @@ def test_ogc_bbox_limit_and_offset():
     assert parse_bbox("139.5,36.2,140.1,37.0") == (139.5, 36.2, 140.1, 37.0)
     assert parse_bbox("139.5,36.2,0,140.1,37.0,100") == (139.5, 36.2, 140.1, 37.0)
     assert parse_bbox(None) is None
-    for bad in ("1,2,3", "a,b,c,d", "140,36,139,37"):
+    assert parse_bbox("170,-20,-170,20") == (170.0, -20.0, -170.0, 20.0)  # across the antimeridian
+    assert in_bbox((170.0, -20.0, -170.0, 20.0), (175.0, 0.0, 175.0, 0.0))
+    assert not in_bbox((170.0, -20.0, -170.0, 20.0), (139.0, 0.0, 139.0, 0.0))
+    assert "lon >= ? OR lon <= ?" in Filter("readings", bbox=(170.0, -20.0, -170.0, 20.0)).where()[0]
+    for bad in ("1,2,3", "a,b,c,d", "139,37,140,36"):
         with pytest.raises(QueryError, match="bbox"):
             parse_bbox(bad)
     assert parse_limit(None) == 100 and parse_limit("20") == 20 and parse_limit("999999") == MAX_LIMIT
