@@ -19,6 +19,7 @@ __features__ = (
     "delivery",  # CAP, Atom, webhooks: the sink and the feed
     "fiware",  # FIWARE Orion: the bridge out, notifications in
     "gateway",  # municipal sensors over HTTP
+    "history",  # the platform's memory: the archive (GeoParquet, exactly once), its queries, OGC API - Features
     "publicmap",  # the residents' map
     "ops",  # operators' tools: dashboards, tail
     "cli",  # `bosai`: assembly only

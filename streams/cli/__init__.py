@@ -24,6 +24,7 @@ from streams.cli.common import kafka_patience_option, log_level_option, say
 from streams.cli.demo import demo
 from streams.cli.deploy import k8s, probe
 from streams.cli.gateway import gateway
+from streams.cli.history import archive, history
 from streams.cli.hub import replay, tail, worker
 from streams.cli.interfaces import asyncapi
 from streams.cli.ops import dashboards, feed, sink
@@ -69,6 +70,8 @@ for command in (
 for command in (bridge, gateway):  # other platforms in and out: FIWARE Orion, municipal sensors over HTTP
     cli.add_command(command)
 cli.add_command(web)
+for command in (archive, history):  # the platform's memory: the archive, its queries, OGC API - Features
+    cli.add_command(command)
 cli.add_command(asyncapi)  # the topics described (AsyncAPI 3); the HTTP doors serve their OpenAPI documents
 cli.add_command(registry)  # the schema registry standard Avro tooling decodes the client topics with
 cli.add_command(audit)  # supply chain: the deployment lock against known vulnerabilities

@@ -221,6 +221,40 @@ def bench_web(clients: str, rate: float, seconds: float, as_json: bool | Path | 
     show_results(web_bench.table(results), path, as_json)
 
 
+@bench.command("history")
+@click.option("--days", default=365, show_default=True, type=click.IntRange(2), help="Days of the station-year.")
+@click.option("--repeat", default=50, show_default=True, type=click.IntRange(1), help="Runs of each query.")
+@click.option(
+    "--with-hub",
+    is_flag=True,
+    help="Also replay real readings through the hub alone, then the archiver over them (starts a broker).",
+)
+@click.option("--to", "until", default="2023-09-13", show_default=True, help="End of the replay (JST, exclusive).")
+@results_options("<cache>/bench-results/history-<time>.json")
+def bench_history(
+    days: int, repeat: int, with_hub: bool, until: str, as_json: bool | Path | None, output: Path | None
+) -> None:
+    """The archive: bytes per reading of a station-year, query p50/p99, and the archiver against the hub alone."""
+    from streams.platform.broker import broker_for_command
+    from streams.platform.settings import cache_dir, project_root
+
+    module = benchmark_module("history")
+    work = cache_dir() / "bench-history"
+    work.mkdir(parents=True, exist_ok=True)
+    if with_hub:
+        with broker_for_command("bench", heap="1g", progress=say) as lease:
+            results = module.run(
+                project_root(), work, days=days, repeat=repeat, bootstrap=lease.bootstrap, until=until, progress=say
+            )
+    else:
+        results = module.run(project_root(), work, days=days, repeat=repeat, bootstrap=None, until=until, progress=say)
+    json_path, as_json = output_and_json(as_json, output)
+    path = module.save(
+        results, json_path or cache_dir() / "bench-results" / time.strftime("history-%Y%m%d-%H%M%S.json")
+    )
+    show_results(module.table(results), path, as_json)
+
+
 @bench.command("soak")
 @click.option("--minutes", default=30.0, show_default=True, type=float, help="How long the input loops.")
 @click.option(

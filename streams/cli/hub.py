@@ -173,6 +173,13 @@ def _report(result: ReplayResult, timeout_s: float, allow_dead_letters: bool) ->
 )
 @click.option("--allow-dead-letters", is_flag=True, help="Do not fail when readings were dead-lettered.")
 @click.option(
+    "--history",
+    "history_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Archive what the replay produced (enriched readings, alerts, reports, dead letters) into this archive "
+    "folder, as `bosai archive` does.",
+)
+@click.option(
     "--running-workers",
     is_flag=True,
     help="Start no workers: feed the hub already running on --topic-prefix and wait for it to drain.",
@@ -190,6 +197,7 @@ def replay(
     keep_topics: bool,
     timeout_s: float,
     allow_dead_letters: bool,
+    history_dir: Path | None,
     running_workers: bool,
     replicas: int,
 ) -> None:
@@ -221,12 +229,20 @@ def replay(
             speed=speed,
             timeout_s=timeout_s,
             log_dir=cache_dir() / "logs",
-            keep_topics=keep_topics or running_workers,
+            keep_topics=keep_topics or running_workers or history_dir is not None,
             start_workers=not running_workers,
             replicas=replicas,
             jma_paths=jma_paths,
         )
         result = run_replay(settings, default_store(), say)
+        if history_dir is not None:
+            from streams.cli.history import archive_topics
+
+            archive_topics(history_dir, packs, prefix, lease.bootstrap)
+            if not (keep_topics or running_workers) and prefix != "bosai":
+                from streams.platform.kafka_admin import delete_namespace
+
+                asyncio.run(delete_namespace(lease.bootstrap, prefix, [p.name for p in packs]))
     if alerts_out:
         write_alerts(alerts_out, result.alerts)
     _report(result, timeout_s, allow_dead_letters)

@@ -14,7 +14,7 @@ from streams.kernel.errors import ConfigError
 from streams.platform.settings import project_root
 from streams.platform.yamlfile import read_yaml
 
-DOORS = ("gateway", "feed", "web", "registry")
+DOORS = ("gateway", "feed", "web", "registry", "history")
 
 
 def openapi_path(door: str) -> Path:

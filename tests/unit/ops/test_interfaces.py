@@ -21,6 +21,7 @@ from streams.cli import cli
 from streams.delivery import feed_server
 from streams.delivery.atom import CurrentAlerts
 from streams.gateway import server as gateway
+from streams.history import server as history_server
 from streams.ops.asyncapi_file import render
 from streams.packs.region_pack import load_pack
 from streams.platform import kafka, tls
@@ -67,6 +68,7 @@ def _apps(project_root: Path, tmp_path: Path) -> dict[str, web.Application]:
             CurrentAlerts(), load_access(default_access_path()), checker, sender_names={}, zone_polygons={}
         ),
         "gateway": gateway.build_app(hub_gateway),
+        "history": history_server.build_app(history_server.HistoryService([tochigi], tmp_path / "archive")),
     }
 
 
