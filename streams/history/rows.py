@@ -234,6 +234,8 @@ def alert_line(row: Mapping[str, Any]) -> Row:
         "rule": row["rule"],
         "level": row["level"],
         "level_rank": row["level_rank"],
+        "event": row["event"],
+        "warning_level": row.get("warning_level"),
         "severity": row["severity"],
         "urgency": row["urgency"],
         "certainty": row["certainty"],
