@@ -22,12 +22,12 @@ import aiohttp
 
 from streams.delivery.channels import ChatChannel
 from streams.delivery.chat_payloads import PayloadError, classify_status, retry_after_s
-from streams.delivery.connector import DeliveryTarget, Undelivered, retrying
+from streams.delivery.connector import HttpAlertTarget, Undelivered, retrying
 from streams.kernel.dead_letters import Origin
 from streams.kernel.messages import AvroRecord
 from streams.kernel.redact import redact, url_origin
 from streams.platform import metrics
-from streams.platform.avro import ALERT, AvroCodec, CodecError, SchemaStore
+from streams.platform.avro import ALERT, AvroCodec, SchemaStore
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Answer:
     permanent: bool = False
 
 
-class ChatTarget(DeliveryTarget):
+class ChatTarget(HttpAlertTarget):
     """A chat channel as a delivery target: one alert event at a time, POSTed as its JSON payload."""
 
     group_prefix = "bosai-sink"
@@ -60,15 +60,6 @@ class ChatTarget(DeliveryTarget):
         self.topics, self.deadletter_topic = tuple(topics), deadletter_topic
         self.alerts = AvroCodec(store, ALERT)
         self.rng = random.Random(seed)
-        self.session: aiohttp.ClientSession | None = None
-
-    async def open(self) -> None:
-        self.session = aiohttp.ClientSession()
-
-    async def close(self) -> None:
-        if self.session is not None:
-            await self.session.close()
-            self.session = None
 
     def _count(self, result: str) -> None:
         metrics.CHANNEL_ATTEMPTS.labels(self.channel.kind, self.id, result).inc()
@@ -132,20 +123,12 @@ class ChatTarget(DeliveryTarget):
         detail = f"{attempts} attempt(s) to {url_origin(channel.url)} failed; last: {error}"
         return "failed", "chat_delivery_failed", detail
 
-    async def deliver(self, messages: Sequence[Origin]) -> list[Undelivered]:
-        failed = []
-        for message in messages:
-            try:
-                alert = self.alerts.decode(message.value)
-            except CodecError as exc:
-                failed.append(Undelivered(message, "undecodable", f"not an alert event: {exc}"))
-                continue
-            outcome, reason, detail = await self.send(alert)
-            if outcome == "delivered":
-                metrics.CHANNEL_DELIVERIES.labels(self.channel.kind, self.id, "delivered").inc()
-            else:
-                failed.append(Undelivered(message, reason, detail))
-        return failed
+    async def deliver_alert(self, message: Origin, alert: AvroRecord) -> Undelivered | None:
+        outcome, reason, detail = await self.send(alert)
+        if outcome != "delivered":
+            return Undelivered(message, reason, detail)
+        metrics.CHANNEL_DELIVERIES.labels(self.channel.kind, self.id, "delivered").inc()
+        return None
 
     def report_dead_letter(self, undelivered: Undelivered) -> None:
         metrics.CHANNEL_DELIVERIES.labels(self.channel.kind, self.id, "dead_lettered").inc()

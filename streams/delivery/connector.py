@@ -31,12 +31,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.delivery.webhooks import RetryPolicy
 from streams.kernel.dead_letters import Origin, dead_letter_record, origin_of
+from streams.kernel.messages import AvroRecord
 from streams.platform import health, kafka, metrics
-from streams.platform.avro import DEAD_LETTER, AvroCodec, SchemaStore
+from streams.platform.avro import DEAD_LETTER, AvroCodec, CodecError, SchemaStore
 from streams.platform.http_fetch import pause
 from streams.platform.kafka_errors import Kind, classify, describe
 
@@ -85,6 +87,45 @@ class DeliveryTarget(ABC):
 
     def report_dead_letter(self, undelivered: Undelivered) -> None:  # noqa: B027 - optional hook
         """A message went to the dead-letter topic (the target's metric)."""
+
+
+class AlertTarget(DeliveryTarget):
+    """A target of alert events, one at a time (webhooks, e-mail, chat): each message is decoded as an Alert —
+    one that is not is dead-lettered ``undecodable`` — and handed to :meth:`deliver_alert`."""
+
+    alerts: AvroCodec
+    unit_size = 1
+
+    async def deliver(self, messages: Sequence[Origin]) -> list[Undelivered]:
+        failed = []
+        for message in messages:
+            try:
+                alert = self.alerts.decode(message.value)
+            except CodecError as exc:
+                failed.append(Undelivered(message, "undecodable", f"not an alert event: {exc}"))
+                continue
+            undelivered = await self.deliver_alert(message, alert)
+            if undelivered is not None:
+                failed.append(undelivered)
+        return failed
+
+    @abstractmethod
+    async def deliver_alert(self, message: Origin, alert: AvroRecord) -> Undelivered | None:
+        """Deliver one alert event (retrying as the target's policy says); what failed for good, or None."""
+
+
+class HttpAlertTarget(AlertTarget):
+    """An alert target that POSTs over HTTP: one aiohttp session per run."""
+
+    session: aiohttp.ClientSession | None = None
+
+    async def open(self) -> None:
+        self.session = aiohttp.ClientSession()
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
 
 
 async def retrying(

@@ -29,14 +29,14 @@ import aiosmtplib
 
 from streams.delivery.channel_text import redact_addresses
 from streams.delivery.channels import EmailChannel, Suppressions
-from streams.delivery.connector import DeliveryTarget, Undelivered, retrying
+from streams.delivery.connector import AlertTarget, Undelivered, retrying
 from streams.delivery.email_message import render_email, smtp_code_result
 from streams.kernel.dead_letters import Origin
 from streams.kernel.errors import ConfigError
 from streams.kernel.messages import AvroRecord
 from streams.kernel.redact import redact
 from streams.platform import metrics
-from streams.platform.avro import ALERT, AvroCodec, CodecError, SchemaStore
+from streams.platform.avro import ALERT, AvroCodec, SchemaStore
 
 log = logging.getLogger("bosai.sink")
 
@@ -111,7 +111,7 @@ async def send_once(
     return attempt
 
 
-class EmailTarget(DeliveryTarget):
+class EmailTarget(AlertTarget):
     """An e-mail channel as a delivery target: one alert event at a time, one message to its recipients."""
 
     group_prefix = "bosai-sink"
@@ -196,20 +196,12 @@ class EmailTarget(DeliveryTarget):
         error = last.error if last is not None else ""
         return "failed", f"{attempts} attempt(s) via {where} failed{permanent}; last: {error}"
 
-    async def deliver(self, messages: Sequence[Origin]) -> list[Undelivered]:
-        failed = []
-        for message in messages:
-            try:
-                alert = self.alerts.decode(message.value)
-            except CodecError as exc:
-                failed.append(Undelivered(message, "undecodable", f"not an alert event: {exc}"))
-                continue
-            outcome, detail = await self.send(alert)
-            if outcome != "failed":
-                metrics.CHANNEL_DELIVERIES.labels("email", self.id, outcome).inc()
-            else:
-                failed.append(Undelivered(message, "email_delivery_failed", detail))
-        return failed
+    async def deliver_alert(self, message: Origin, alert: AvroRecord) -> Undelivered | None:
+        outcome, detail = await self.send(alert)
+        if outcome == "failed":
+            return Undelivered(message, "email_delivery_failed", detail)
+        metrics.CHANNEL_DELIVERIES.labels("email", self.id, outcome).inc()
+        return None
 
     def report_dead_letter(self, undelivered: Undelivered) -> None:
         metrics.CHANNEL_DELIVERIES.labels("email", self.id, "dead_lettered").inc()

@@ -27,7 +27,7 @@ import aiohttp
 
 from streams.delivery.channels import Channel, EmailChannel
 from streams.delivery.chat_delivery import ChatTarget
-from streams.delivery.connector import Connector, DeliveryTarget, Undelivered, retrying, run_connectors
+from streams.delivery.connector import Connector, DeliveryTarget, HttpAlertTarget, Undelivered, retrying, run_connectors
 from streams.delivery.email_delivery import EmailTarget
 from streams.delivery.webhooks import PERMANENT_STATUSES, Subscription, headers, json_body
 from streams.kernel.dead_letters import Origin
@@ -36,7 +36,7 @@ from streams.kernel.redact import redact, url_origin
 from streams.kernel.region import RegionPack
 from streams.kernel.topics import Catalog, HubTopics, topic_name
 from streams.platform import kafka, metrics
-from streams.platform.avro import ALERT, AvroCodec, CodecError, SchemaStore
+from streams.platform.avro import ALERT, AvroCodec, SchemaStore
 
 log = logging.getLogger("bosai.sink")
 Progress = Callable[[str], None]
@@ -133,7 +133,7 @@ async def deliver(
     return delivered, attempts, error or ""
 
 
-class WebhookTarget(DeliveryTarget):
+class WebhookTarget(HttpAlertTarget):
     """A webhook subscription as a delivery target: one alert event at a time, POSTed with its signature."""
 
     group_prefix = "bosai-sink"
@@ -147,39 +147,21 @@ class WebhookTarget(DeliveryTarget):
         self.alerts = AvroCodec(store, ALERT)
         self.render_cap = render_cap
         self.rng = random.Random(seed)
-        self.session: aiohttp.ClientSession | None = None
 
-    async def open(self) -> None:
-        self.session = aiohttp.ClientSession()
-
-    async def close(self) -> None:
-        if self.session is not None:
-            await self.session.close()
-            self.session = None
-
-    async def deliver(self, messages: Sequence[Origin]) -> list[Undelivered]:
+    async def deliver_alert(self, message: Origin, alert: AvroRecord) -> Undelivered | None:
         assert self.session is not None, "open() first"
-        failed = []
-        for message in messages:
-            try:
-                alert = self.alerts.decode(message.value)
-            except CodecError as exc:
-                failed.append(Undelivered(message, "undecodable", f"not an alert event: {exc}"))
-                continue
-            delivered, attempts, error = await deliver(
-                self.session, self.sub, alert, body_for(self.sub, alert, self.render_cap), rng=self.rng
+        delivered, attempts, error = await deliver(
+            self.session, self.sub, alert, body_for(self.sub, alert, self.render_cap), rng=self.rng
+        )
+        if not delivered:
+            where = url_origin(self.sub.url)  # the subscription id names it; its path or query may be a secret
+            return Undelivered(
+                message, "sink_delivery_failed", f"{attempts} attempt(s) to {where} failed; last: {error}"
             )
-            if delivered:
-                metrics.WEBHOOK_DELIVERIES.labels(self.sub.id, "delivered").inc()
-                if message.timestamp:
-                    metrics.WEBHOOK_LATENCY.labels(self.sub.id).observe(
-                        max(0.0, time.time() - message.timestamp / 1000)
-                    )
-            else:
-                where = url_origin(self.sub.url)  # the subscription id names it; its path or query may be a secret
-                detail = f"{attempts} attempt(s) to {where} failed; last: {error}"
-                failed.append(Undelivered(message, "sink_delivery_failed", detail))
-        return failed
+        metrics.WEBHOOK_DELIVERIES.labels(self.sub.id, "delivered").inc()
+        if message.timestamp:
+            metrics.WEBHOOK_LATENCY.labels(self.sub.id).observe(max(0.0, time.time() - message.timestamp / 1000))
+        return None
 
     def report_lag(self, lag: int) -> None:
         metrics.WEBHOOK_LAG.labels(self.sub.id).set(lag)

@@ -19,6 +19,7 @@ from typing import Any
 import shapely
 
 from streams.history.layout import PartitionKey, jst_date
+from streams.kernel.alerts import alert_line as kernel_alert_line
 from streams.kernel.alerts import topics_for_alert
 from streams.kernel.messages import AvroRecord
 from streams.kernel.model import QUANTITY_UNITS
@@ -221,45 +222,16 @@ def reading_line(row: Mapping[str, Any], columns: Sequence[str]) -> Row:
 
 
 def alert_line(row: Mapping[str, Any]) -> Row:
-    """The alert as ``bosai replay --alerts-out`` writes it (:func:`streams.hub.replay.alert_line`)."""
-    official = json.loads(row["official"]) if row.get("official") else None
-    return {
-        "source": row["source"],
-        "alert_id": row["alert_id"],
-        "sequence": row["sequence"],
-        "msg_type": row["msg_type"],
-        "transition": row["transition"],
-        "references": row["references"],
-        "station_id": row["station_id"],
-        "rule": row["rule"],
-        "level": row["level"],
-        "level_rank": row["level_rank"],
-        "event": row["event"],
-        "warning_level": row.get("warning_level"),
-        "severity": row["severity"],
-        "urgency": row["urgency"],
-        "certainty": row["certainty"],
-        "sharing_level": row["sharing_level"],
-        "observed_at": jst_iso(row["observed_ms"]),
-        "value": row["value"],
-        "unit": row["unit"],
-        "threshold": row["threshold"],
-        "municipalities": list(row["municipality_codes"]),
-        "headline": row["headline"],
-        "status": row["status"],
-        "expires": jst_iso(row["expires_ms"]) if row.get("expires_ms") is not None else None,
-        "official": {
-            "info_kind": official["info_kind"],
-            "event_id": official["event_id"],
-            "serial": official["serial"],
-            "info_type": official["info_type"],
-            "condition": official.get("condition", ""),
-            "credit": official["credit"],
-        }
-        if official
-        else None,
-        "topics": list(row["topics"]),
+    """The archived alert as ``bosai replay --alerts-out`` writes it: the row back into the record's shape, then
+    the one line (:func:`streams.kernel.alerts.alert_line`)."""
+    record = {
+        **row,
+        "observed_at": row["observed_ms"],
+        "expires": row.get("expires_ms"),
+        "municipality_codes": list(row["municipality_codes"]),
+        "official": json.loads(row["official"]) if row.get("official") else None,
     }
+    return kernel_alert_line(record, row["topics"])
 
 
 def csv_value(value: Any) -> str:

@@ -14,7 +14,7 @@ import asyncio
 import json
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,6 +25,7 @@ from aiokafka.structs import RecordMetadata
 from streams.hub.processes import Supervisor, WorkerProcess
 from streams.hub.replay_input import OfficialInput, TimedMessage, official_messages, produce_timeline
 from streams.hub.worker import WorkerSettings, app_id_for
+from streams.kernel.alerts import alert_line
 from streams.kernel.errors import BosaiError, SettingsError
 from streams.kernel.messages import AvroRecord
 from streams.kernel.region import RegionPack
@@ -140,52 +141,6 @@ async def wait_drained(
             progress(f"{group_id}: processed {done:,}/{total:,} messages")
         await asyncio.sleep(0.25)
     return False
-
-
-def alert_line(record: AvroRecord, topics: Iterable[str]) -> AlertLine:
-    """One line of --alerts-out: the alert event as the hub emitted it, with where it was delivered.
-
-    ``source`` tells the hub's own alerts (hub) from relayed official reports (jma); for these,
-    ``observed_at`` is the report's ReportDateTime and ``official`` names the report.
-    """
-    official = record.get("official")
-    return {
-        "source": record.get("source", "hub"),
-        "alert_id": record["alert_id"],
-        "sequence": record["sequence"],
-        "msg_type": record["msg_type"],
-        "transition": record["transition"],
-        "references": record["references"],
-        "station_id": record["station_id"],
-        "rule": record["rule"],
-        "level": record["level"],
-        "level_rank": record["level_rank"],
-        "event": record["event"],
-        "warning_level": record.get("warning_level"),
-        "severity": record["severity"],
-        "urgency": record["urgency"],
-        "certainty": record["certainty"],
-        "sharing_level": record["sharing_level"],
-        "observed_at": jst_iso(record["observed_at"]),
-        "value": record["value"],
-        "unit": record["unit"],
-        "threshold": record["threshold"],
-        "municipalities": record["municipality_codes"],
-        "headline": record["headline"],
-        "status": record.get("status", "Actual"),
-        "expires": jst_iso(record["expires"]) if record.get("expires") is not None else None,
-        "official": {
-            "info_kind": official["info_kind"],
-            "event_id": official["event_id"],
-            "serial": official["serial"],
-            "info_type": official["info_type"],
-            "condition": official.get("condition", ""),
-            "credit": official["credit"],
-        }
-        if official
-        else None,
-        "topics": sorted(topics),
-    }
 
 
 async def collect_alerts(

@@ -9,13 +9,13 @@ is made (:func:`alert_id_for`) and what record an alert topic carries (:meth:`Al
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
 from streams.kernel.messages import AvroRecord
-from streams.kernel.times import jst
+from streams.kernel.times import jst, jst_iso
 
 
 class Transition(StrEnum):
@@ -266,3 +266,50 @@ def topics_for_alert(
         return (alert_topic,)
     municipal = tuple(municipal_topics[c] for c in codes if c in municipal_topics)
     return (alert_topic, *municipal, public_topic) if sharing_level == "PUBLIC" else (alert_topic, *municipal)
+
+
+def alert_line(record: Mapping[str, Any], topics: Iterable[str]) -> dict[str, Any]:
+    """One line of ``bosai replay --alerts-out`` (and of ``bosai history alerts``): the alert event as the hub
+    emitted it (its Avro record), with the topics it was delivered to.
+
+    ``source`` tells the hub's own alerts (hub) from relayed official reports (jma); for these,
+    ``observed_at`` is the report's ReportDateTime and ``official`` names the report.
+    """
+    official = record.get("official")
+    return {
+        "source": record.get("source", "hub"),
+        "alert_id": record["alert_id"],
+        "sequence": record["sequence"],
+        "msg_type": record["msg_type"],
+        "transition": record["transition"],
+        "references": record["references"],
+        "station_id": record["station_id"],
+        "rule": record["rule"],
+        "level": record["level"],
+        "level_rank": record["level_rank"],
+        "event": record["event"],
+        "warning_level": record.get("warning_level"),
+        "severity": record["severity"],
+        "urgency": record["urgency"],
+        "certainty": record["certainty"],
+        "sharing_level": record["sharing_level"],
+        "observed_at": jst_iso(record["observed_at"]),
+        "value": record["value"],
+        "unit": record["unit"],
+        "threshold": record["threshold"],
+        "municipalities": record["municipality_codes"],
+        "headline": record["headline"],
+        "status": record.get("status", "Actual"),
+        "expires": jst_iso(record["expires"]) if record.get("expires") is not None else None,
+        "official": {
+            "info_kind": official["info_kind"],
+            "event_id": official["event_id"],
+            "serial": official["serial"],
+            "info_type": official["info_type"],
+            "condition": official.get("condition", ""),
+            "credit": official["credit"],
+        }
+        if official
+        else None,
+        "topics": sorted(topics),
+    }

@@ -356,8 +356,9 @@ def _command_drill(name: str, started: float, stalls: list[float]) -> float:
     return wall
 
 
+@pytest.mark.parametrize("leader", [False, True], ids=["a broker", "the controller quorum leader"])
 def test_bosai_replay_rides_out_a_broker_node_killed_and_restarted_with_the_same_alerts(
-    cluster, undisturbed, tmp_path, unique
+    cluster, undisturbed, tmp_path, unique, leader
 ):
     broker, bootstrap, _ = cluster
     started = time.monotonic()
@@ -369,7 +370,7 @@ def test_bosai_replay_rides_out_a_broker_node_killed_and_restarted_with_the_same
         progress.start()
         _working(progress, started, replay)
         time.sleep(1.0)
-        node = _node_to_kill(broker, leader=False)
+        node = _node_to_kill(broker, leader=leader)
         killed_at = progress.fault()
         killed = _bosai(cluster, "kill", "--node", str(node))
         assert killed.returncode == 0, killed.stderr
@@ -381,7 +382,8 @@ def test_bosai_replay_rides_out_a_broker_node_killed_and_restarted_with_the_same
     finally:
         progress.stopping.set()
     stall = progress.stall_after(killed_at)
-    wall = _command_drill(f"bosai replay, broker node {node} killed", started, [stall] if stall is not None else [])
+    what = "controller leader node" if leader else "broker node"
+    wall = _command_drill(f"bosai replay, {what} {node} killed", started, [stall] if stall is not None else [])
 
     assert code == 0, replay.stderr()
     assert "Traceback" not in replay.stderr()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shapely
 
 from streams.history.rows import Source, alert_line, alert_row, reading_columns, reading_line, reading_row
-from streams.hub.replay import alert_line as replay_alert_line
+from streams.kernel.alerts import alert_line as replay_alert_line
 from streams.kernel.times import jst_iso
 from tests.support.history_archive import T0, alert, enriched, stations_of
 
