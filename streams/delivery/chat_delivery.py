@@ -13,7 +13,6 @@ dead letter.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from streams.kernel.dead_letters import Origin
 from streams.kernel.messages import AvroRecord
 from streams.kernel.redact import redact, url_origin
 from streams.platform import metrics
-from streams.platform.avro import ALERT, AvroCodec, SchemaStore
+from streams.platform.avro import SchemaStore
 
 
 @dataclass(frozen=True)
@@ -55,11 +54,8 @@ class ChatTarget(HttpAlertTarget):
         *,
         seed: int | None = None,
     ):
+        super().__init__(channel.id, topics, deadletter_topic, store, seed)
         self.channel = channel
-        self.id = channel.id
-        self.topics, self.deadletter_topic = tuple(topics), deadletter_topic
-        self.alerts = AvroCodec(store, ALERT)
-        self.rng = random.Random(seed)
 
     def _count(self, result: str) -> None:
         metrics.CHANNEL_ATTEMPTS.labels(self.channel.kind, self.id, result).inc()

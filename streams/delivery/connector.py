@@ -38,7 +38,7 @@ from streams.delivery.webhooks import RetryPolicy
 from streams.kernel.dead_letters import Origin, dead_letter_record, origin_of
 from streams.kernel.messages import AvroRecord
 from streams.platform import health, kafka, metrics
-from streams.platform.avro import DEAD_LETTER, AvroCodec, CodecError, SchemaStore
+from streams.platform.avro import ALERT, DEAD_LETTER, AvroCodec, CodecError, SchemaStore
 from streams.platform.http_fetch import pause
 from streams.platform.kafka_errors import Kind, classify, describe
 
@@ -93,8 +93,15 @@ class AlertTarget(DeliveryTarget):
     """A target of alert events, one at a time (webhooks, e-mail, chat): each message is decoded as an Alert —
     one that is not is dead-lettered ``undecodable`` — and handed to :meth:`deliver_alert`."""
 
-    alerts: AvroCodec
     unit_size = 1
+
+    def __init__(
+        self, target_id: str, topics: Sequence[str], deadletter_topic: str, store: SchemaStore, seed: int | None
+    ) -> None:
+        self.id = target_id
+        self.topics, self.deadletter_topic = tuple(topics), deadletter_topic
+        self.alerts = AvroCodec(store, ALERT)
+        self.rng = random.Random(seed)
 
     async def deliver(self, messages: Sequence[Origin]) -> list[Undelivered]:
         failed = []

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ from streams.kernel.errors import ConfigError
 from streams.kernel.messages import AvroRecord
 from streams.kernel.redact import redact
 from streams.platform import metrics
-from streams.platform.avro import ALERT, AvroCodec, SchemaStore
+from streams.platform.avro import SchemaStore
 
 log = logging.getLogger("bosai.sink")
 
@@ -127,11 +126,8 @@ class EmailTarget(AlertTarget):
         *,
         seed: int | None = None,
     ):
+        super().__init__(channel.id, topics, deadletter_topic, store, seed)
         self.channel = channel
-        self.id = channel.id
-        self.topics, self.deadletter_topic = tuple(topics), deadletter_topic
-        self.alerts = AvroCodec(store, ALERT)
-        self.rng = random.Random(seed)
         self.suppressions = Suppressions(channel.smtp.suppression_file)
         self.context: ssl.SSLContext | None = None
 

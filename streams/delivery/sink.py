@@ -36,7 +36,7 @@ from streams.kernel.redact import redact, url_origin
 from streams.kernel.region import RegionPack
 from streams.kernel.topics import Catalog, HubTopics, topic_name
 from streams.platform import kafka, metrics
-from streams.platform.avro import ALERT, AvroCodec, SchemaStore
+from streams.platform.avro import SchemaStore
 
 log = logging.getLogger("bosai.sink")
 Progress = Callable[[str], None]
@@ -141,12 +141,9 @@ class WebhookTarget(HttpAlertTarget):
     unit_size = 1
 
     def __init__(self, route: Route, store: SchemaStore, render_cap: RenderCap, *, seed: int | None = None):
+        super().__init__(route.subscription.id, route.topics, route.deadletter_topic, store, seed)
         self.route, self.sub = route, route.subscription
-        self.id = self.sub.id
-        self.topics, self.deadletter_topic = route.topics, route.deadletter_topic
-        self.alerts = AvroCodec(store, ALERT)
         self.render_cap = render_cap
-        self.rng = random.Random(seed)
 
     async def deliver_alert(self, message: Origin, alert: AvroRecord) -> Undelivered | None:
         assert self.session is not None, "open() first"
