@@ -109,6 +109,7 @@ def is_narrow(path: Path) -> bool:
 
 
 DAY_MS = 86_400_000
+JST_OFFSET_MS = 9 * 3_600_000  # windows of a day are JST days (00:00 to 24:00 +09:00)
 
 
 def windows_by_pack(
@@ -120,7 +121,7 @@ def windows_by_pack(
     window_ms: int = DAY_MS,
 ) -> Iterator[PackReadings]:
     """:func:`readings_by_pack` a time window at a time (a day by default), streaming the file once: only one
-    window's readings are held at a time, each window's in event-time order. The file must be in event-time
+    window's readings are held at a time (a day's window runs from 00:00 to 24:00 JST), each in event-time order. The file must be in event-time
     order by window (the national file is ordered by hour); a row of a window already given is a ConfigError.
     ``unknown`` counts the stations no pack holds in each window (its ``by_pack`` lists only packs with
     readings in the window); windows without a reading are not given."""
@@ -131,7 +132,7 @@ def windows_by_pack(
     current: PackReadings | None = None
     window = None
     for record in _guarded(path, lambda: _rows(path, since_ms, until_ms, stations, unknown)):
-        start = record["observed_at"] // window_ms
+        start = (record["observed_at"] + JST_OFFSET_MS) // window_ms  # days in JST
         if window is not None and start < window:
             raise ConfigError(
                 path,
