@@ -120,11 +120,11 @@ def windows_by_pack(
     until_ms: int | None = None,
     window_ms: int = DAY_MS,
 ) -> Iterator[PackReadings]:
-    """:func:`readings_by_pack` a time window at a time (a day by default), streaming the file once: only one
-    window's readings are held at a time (a day's window runs from 00:00 to 24:00 JST), each in event-time order. The file must be in event-time
+    """:func:`readings_by_pack` a time window at a time (a day by default, 00:00 to 24:00 JST), streaming the file
+    once: only one window's readings are held at a time, each in event-time order. The file must be in event-time
     order by window (the national file is ordered by hour); a row of a window already given is a ConfigError.
-    ``unknown`` counts the stations no pack holds in each window (its ``by_pack`` lists only packs with
-    readings in the window); windows without a reading are not given."""
+    ``unknown`` counts the stations no pack holds in each window (its ``by_pack`` lists only packs with readings
+    in the window); windows without a reading are not given."""
     if window_ms <= 0:
         raise ValueError(f"window_ms must be positive, not {window_ms}")
     stations, home = _stations_of(packs)
