@@ -29,3 +29,15 @@ def test_the_settings_carry_every_region_to_the_process(tmp_path):
     assert sent.regions == ("regions/tochigi", "regions/kanagawa") and sent.instance == 1
     assert process.name == "worker of 2 regions-1"
     assert WorkerSettings(pack_dir="regions/saga").regions == ("regions/saga",)
+
+
+def test_topics_are_created_in_requests_the_controller_accepts():
+    from aiokafka.admin import NewTopic
+
+    from streams.platform.kafka_admin import _batches
+
+    topics = [NewTopic(f"t{i}", 6, 1) for i in range(1000)]  # 45 packs' topics are thousands of partitions
+    batches = _batches(topics, budget=700)
+
+    assert [t for b in batches for t in b] == topics and len(batches) == 10
+    assert _batches([NewTopic("big", 5000, 1)], budget=700)[0][0].name == "big"
