@@ -27,14 +27,34 @@ if TYPE_CHECKING:  # types only: the CLI imports what a command needs when it ru
     from streams.hub.replay import ReplayResult
 
 
+regions_folder_option = click.option(
+    "--regions",
+    "regions_dir",
+    default=None,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A folder of region packs (e.g. what `bosai region init-all` wrote): every pack in it, served together.",
+)
+
+
+def _pack_dirs(pack_dirs: tuple[Path, ...], regions_dir: Path | None) -> list[Path]:
+    """The pack folders of --region (repeatable) and --regions (a folder of packs), in that order."""
+    from streams.packs.region_pack import pack_dirs_under
+
+    dirs = list(pack_dirs) + (pack_dirs_under(regions_dir) if regions_dir is not None else [])
+    if not dirs:
+        raise click.UsageError("give --region (a pack) or --regions (a folder of packs)")
+    return dirs
+
+
 @click.command()
 @click.option(
     "--region",
-    "pack_dir",
-    required=True,
+    "pack_dirs",
+    multiple=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Region pack folder of the region this worker serves.",
+    help="Region pack folder of a region this worker serves (repeatable).",
 )
+@regions_folder_option
 @topic_prefix_option
 @metrics_options
 @click.option(
@@ -49,7 +69,7 @@ if TYPE_CHECKING:  # types only: the CLI imports what a command needs when it ru
     default=1,
     show_default=True,
     type=click.IntRange(1, 64),
-    help="Worker processes for the region, sharing its partitions, supervised: each that exits, for any reason, "
+    help="Worker processes for the region(s), sharing their partitions, supervised: each that exits, for any reason, "
     "is restarted (at most 5 times within 10 minutes, then exit 4); their metrics on --metrics-port and the "
     "following ports.",
 )
@@ -63,7 +83,8 @@ if TYPE_CHECKING:  # types only: the CLI imports what a command needs when it ru
     "Kubernetes the StatefulSet pod's ordinal [env BOSAI_WORKER_INSTANCE].",
 )
 def worker(
-    pack_dir: Path,
+    pack_dirs: tuple[Path, ...],
+    regions_dir: Path | None,
     topic_prefix: str | None,
     metrics_port: int | None,
     metrics_host: str,
@@ -71,11 +92,15 @@ def worker(
     replicas: int,
     instance: int,
 ) -> None:
-    """Run the hub for one region: consume raw readings, emit enriched readings, alerts, dead letters."""
+    """Run the hub for one region or many (one consumer group, each region's own pipeline): consume raw readings,
+    emit enriched readings, alerts, dead letters."""
     from streams.hub.worker import WorkerSettings, run_worker
 
+    dirs = _pack_dirs(pack_dirs, regions_dir)
+    pack_dir = dirs[0]
     settings = WorkerSettings(
         pack_dir=str(pack_dir),
+        pack_dirs=tuple(str(d) for d in dirs) if len(dirs) > 1 else (),
         topic_prefix=topic_prefix,
         metrics_port=metrics_port,
         metrics_host=metrics_host,
@@ -99,12 +124,13 @@ def worker(
             pack_dir,
             prefix,
             resolve_bootstrap(),
-            logs / f"{prefix}-{pack_dir.name}-{i}.log",
+            logs / f"{prefix}-{pack_dir.name if len(dirs) == 1 else f'regions-{len(dirs)}'}-{i}.log",
             settings=replace(settings, instance=i, metrics_port=None if metrics_port is None else metrics_port + i),
         )
         for i in range(replicas)
     ]
-    say(f"{replicas} replicas of the {pack_dir.name} worker; logs in {logs}")
+    served = pack_dir.name if len(dirs) == 1 else f"{len(dirs)} regions'"
+    say(f"{replicas} replicas of the {served} worker; logs in {logs}")
     sys.exit(supervise(processes, say=say))
 
 
@@ -136,16 +162,24 @@ def _report(result: ReplayResult, timeout_s: float, allow_dead_letters: bool) ->
     "--region",
     "pack_dirs",
     multiple=True,
-    required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Region pack (repeatable; each gets its own worker).",
+    help="Region pack (repeatable; each gets its own worker unless --workers is given).",
+)
+@regions_folder_option
+@click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(1, 64),
+    help="Worker processes, each serving every region in one consumer group (default with --regions: 1; "
+    "without: a worker per region, --replicas each).",
 )
 @click.option(
     "--csv",
     "csv_path",
     default=None,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="AMeDAS-format CSV or CSV.gz.",
+    help="AMeDAS-format CSV or CSV.gz: the wide layout, or the narrow national one "
+    "(observed_at,station_id,precip_1h_mm,precip_24h_mm), read a day at a time.",
 )
 @click.option(
     "--jma",
@@ -187,6 +221,8 @@ def _report(result: ReplayResult, timeout_s: float, allow_dead_letters: bool) ->
 @replicas_option
 def replay(
     pack_dirs: tuple[Path, ...],
+    regions_dir: Path | None,
+    workers: int | None,
     csv_path: Path | None,
     jma_paths: tuple[Path, ...],
     since: str | None,
@@ -213,7 +249,9 @@ def replay(
         raise click.UsageError("give --csv (readings), --jma (official reports), or both")
     since_ms = parse_jst(since, option="--from") if since else None
     until_ms = parse_jst(until, option="--to") if until else None
-    packs = [load_pack(d) for d in pack_dirs]
+    packs = [load_pack(d) for d in _pack_dirs(pack_dirs, regions_dir)]
+    if workers is None:
+        workers = 1 if regions_dir is not None else 0
     if running_workers and not topic_prefix:
         raise click.UsageError("--running-workers needs the --topic-prefix the workers run on (e.g. bosai)")
     prefix = topic_prefix or time.strftime("replay-%Y%m%d%H%M%S")
@@ -232,6 +270,7 @@ def replay(
             keep_topics=keep_topics or running_workers or history_dir is not None,
             start_workers=not running_workers,
             replicas=replicas,
+            workers=workers,
             jma_paths=jma_paths,
         )
         result = run_replay(settings, default_store(), say)

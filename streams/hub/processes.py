@@ -21,7 +21,8 @@ from streams.kernel.errors import BosaiError, ExitCode
 
 
 class WorkerProcess:
-    """One hub worker process for one region (``python -m streams.hub.worker``); stopped by its pid."""
+    """One hub worker process (``python -m streams.hub.worker``) for one region, or for the regions of its
+    settings' ``pack_dirs``; stopped by its pid."""
 
     def __init__(
         self, pack_dir: Path, prefix: str, bootstrap: str, log_file: Path, *, settings: WorkerSettings | None = None
@@ -42,8 +43,10 @@ class WorkerProcess:
 
     @property
     def name(self) -> str:
-        """The worker as messages name it: its region and replica."""
-        return f"worker {Path(self.settings.pack_dir).name}-{self.settings.instance}"
+        """The worker as messages name it: its region (or how many it serves) and replica."""
+        regions = self.settings.regions
+        served = Path(regions[0]).name if len(regions) == 1 else f"of {len(regions)} regions"
+        return f"worker {served}-{self.settings.instance}"
 
     @property
     def pid(self) -> int | None:

@@ -14,7 +14,7 @@ import asyncio
 import json
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,14 +24,14 @@ from aiokafka.structs import RecordMetadata
 
 from streams.hub.processes import Supervisor, WorkerProcess
 from streams.hub.replay_input import OfficialInput, TimedMessage, official_messages, produce_timeline
-from streams.hub.worker import WorkerSettings, app_id_for
+from streams.hub.worker import WorkerSettings, app_id_for, group_for
 from streams.kernel.alerts import alert_line
 from streams.kernel.errors import BosaiError, SettingsError
 from streams.kernel.messages import AvroRecord
 from streams.kernel.region import RegionPack
 from streams.kernel.times import jst_iso
 from streams.kernel.topics import Catalog, HubTopics, expand
-from streams.observed.amedas_csv import read_amedas
+from streams.observed.amedas_csv import DAY_MS, is_narrow, read_amedas, windows_by_pack
 from streams.platform import kafka
 from streams.platform.avro import ALERT, OFFICIAL_REPORT, READING, AvroCodec, SchemaStore
 from streams.platform.kafka_admin import apply_topics, delete_namespace
@@ -71,44 +71,66 @@ async def produce(
     stamp_produced_at: bool = False,
 ) -> None:
     """Produce readings keyed by station id, pacing event time at `speed` x real time (None = max)."""
+    await produce_windows(
+        bootstrap, [records], routes, codec, speed=speed, progress=progress, stamp_produced_at=stamp_produced_at
+    )
+
+
+async def produce_windows(
+    bootstrap: str,
+    windows: Iterable[Sequence[AvroRecord]],
+    routes: dict[str, str],
+    codec: AvroCodec,
+    *,
+    speed: float | None,
+    progress: Progress,
+    stamp_produced_at: bool = False,
+) -> int:
+    """Produce readings window after window (each in event-time order, the windows in turn: only one is held
+    at a time), keyed by station id, pacing event time at `speed` x real time (None = max); returns how many."""
+    produced = 0
     async with kafka.started_producer(bootstrap) as producer:
         started = time.monotonic()
-        first_event = records[0]["observed_at"] if records else 0
+        first_event: int | None = None
         pending: list[asyncio.Future[RecordMetadata]] = []
         last_report = time.monotonic()
-        for start in range(0, len(records), 2000):
-            chunk = list(records[start : start + 2000])
-            if speed is not None:
-                # pace each distinct event time
-                for record in chunk:
-                    due = started + (record["observed_at"] - first_event) / 1000 / speed
-                    delay = due - time.monotonic()
-                    if delay > 0:
-                        await asyncio.gather(*pending)
-                        pending.clear()
-                        await asyncio.sleep(delay)
-                    if stamp_produced_at:
-                        record = dict(record, produced_at=int(time.time() * 1000))
-                    pending.append(
-                        await producer.send(
-                            routes[record["station_id"]], codec.encode(record), key=record["station_id"].encode()
+        for records in windows:
+            if first_event is None and records:
+                first_event = records[0]["observed_at"]
+            for start in range(0, len(records), 2000):
+                chunk = list(records[start : start + 2000])
+                if speed is not None:
+                    # pace each distinct event time
+                    for record in chunk:
+                        due = started + (record["observed_at"] - (first_event or 0)) / 1000 / speed
+                        delay = due - time.monotonic()
+                        if delay > 0:
+                            await asyncio.gather(*pending)
+                            pending.clear()
+                            await asyncio.sleep(delay)
+                        if stamp_produced_at:
+                            record = dict(record, produced_at=int(time.time() * 1000))
+                        pending.append(
+                            await producer.send(
+                                routes[record["station_id"]], codec.encode(record), key=record["station_id"].encode()
+                            )
                         )
-                    )
-            else:
-                if stamp_produced_at:
-                    now = int(time.time() * 1000)
-                    chunk = [dict(r, produced_at=now) for r in chunk]
-                for record, payload in zip(chunk, codec.encode_many(chunk), strict=True):
-                    pending.append(
-                        await producer.send(routes[record["station_id"]], payload, key=record["station_id"].encode())
-                    )
-            if time.monotonic() - last_report > 2:
-                last_report = time.monotonic()
-                progress(
-                    f"produced {start + len(chunk):,}/{len(records):,} readings "
-                    f"(event time {jst_iso(chunk[-1]['observed_at'])})"
-                )
+                else:
+                    if stamp_produced_at:
+                        now = int(time.time() * 1000)
+                        chunk = [dict(r, produced_at=now) for r in chunk]
+                    for record, payload in zip(chunk, codec.encode_many(chunk), strict=True):
+                        station = record["station_id"]
+                        pending.append(await producer.send(routes[station], payload, key=station.encode()))
+                produced += len(chunk)
+                if len(pending) >= 50_000:  # bounded: a window's futures, not a whole file's
+                    await asyncio.gather(*pending)
+                    pending.clear()
+                if time.monotonic() - last_report > 2:
+                    last_report = time.monotonic()
+                    progress(f"produced {produced:,} readings (event time {jst_iso(chunk[-1]['observed_at'])})")
         await asyncio.gather(*pending)
+    return produced
 
 
 async def wait_drained(
@@ -179,6 +201,8 @@ class ReplayPlan:
     readings: list[AvroRecord]
     routes: dict[str, str]  # station id -> raw topic
     official: OfficialInput | None = None
+    groups: dict[str, str] = field(default_factory=dict)  # pack name -> the consumer group of its workers
+    narrow: NarrowInput | None = None  # a narrow (national) CSV, read a window at a time while producing
 
     @property
     def output_topics(self) -> list[str]:
@@ -192,6 +216,31 @@ class ReplayPlan:
     def input_topics(self) -> list[str]:
         """What the workers consume: each region's raw readings and official reports."""
         return [t for ts in self.topic_sets for t in (ts.raw, ts.official)]
+
+
+@dataclass
+class NarrowInput:
+    """A narrow-layout CSV (the national file), streamed a window at a time (:func:`windows_by_pack`), never
+    held whole; what it gave is counted while it is read."""
+
+    path: Path
+    packs: Sequence[RegionPack]
+    since_ms: int | None
+    until_ms: int | None
+    window_ms: int = DAY_MS
+    readings: int = 0
+    skipped: int = 0  # rows of stations no pack holds
+
+    def windows(self) -> Iterator[list[AvroRecord]]:
+        """Each window's readings of every pack, in event-time order."""
+        for window in windows_by_pack(
+            self.path, self.packs, since_ms=self.since_ms, until_ms=self.until_ms, window_ms=self.window_ms
+        ):
+            records = [r for rs in window.by_pack.values() for r in rs]
+            records.sort(key=lambda r: (r["observed_at"], r["station_id"]))
+            self.readings += len(records)
+            self.skipped += sum(window.unknown.values())
+            yield records
 
 
 def _readings(
@@ -216,7 +265,14 @@ def _plan(settings: ReplaySettings, store: SchemaStore, progress: Progress) -> t
     packs, catalog, jma_paths = settings.packs, replace(settings.catalog, prefix=settings.prefix), settings.jma_paths
     topic_sets = [HubTopics.for_region(catalog, p) for p in packs]
     routes = {sid: t.raw for p, t in zip(packs, topic_sets, strict=True) for sid in p.stations}
-    wanted, skipped = _readings(routes, settings.csv_path, settings.since_ms, settings.until_ms, progress)
+    narrow = None
+    if settings.csv_path is not None and is_narrow(settings.csv_path):
+        narrow = NarrowInput(settings.csv_path, packs, settings.since_ms, settings.until_ms)
+        wanted: list[AvroRecord] = []
+        skipped = 0
+        progress(f"{settings.csv_path}: the narrow layout, read a day at a time while it is produced")
+    else:
+        wanted, skipped = _readings(routes, settings.csv_path, settings.since_ms, settings.until_ms, progress)
     official = None
     if jma_paths:
         by_prefecture: dict[str, list[str]] = {}
@@ -232,13 +288,37 @@ def _plan(settings: ReplaySettings, store: SchemaStore, progress: Progress) -> t
         )
         if not official.messages and not wanted:
             raise BosaiError("no official report concerns the regions' prefectures, and no readings were given")
-    return ReplayPlan(packs, catalog, topic_sets, wanted, routes, official), skipped
+    groups = _groups(packs, catalog.prefix, settings.workers)
+    return ReplayPlan(packs, catalog, topic_sets, wanted, routes, official, groups, narrow), skipped
+
+
+def _groups(packs: Sequence[RegionPack], prefix: str, workers: int) -> dict[str, str]:
+    """Each pack's consumer group: its own (a worker per region), or the one group of the multi-region workers."""
+    if workers:
+        shared = group_for(prefix, [p.name for p in packs])
+        return {p.name: shared for p in packs}
+    return {p.name: app_id_for(prefix, p.name) for p in packs}
 
 
 def _workers(plan: ReplayPlan, settings: ReplaySettings) -> list[WorkerProcess]:
-    """``replicas`` worker processes per region; the metrics ports go to each region's first replica."""
+    """``replicas`` worker processes per region, or ``workers`` processes each serving every region; the metrics
+    ports go to each region's first replica (to the multi-region workers in turn)."""
     base = settings.worker_settings or WorkerSettings(pack_dir="")
     metrics_ports, replicas = settings.metrics_ports, settings.replicas
+    if settings.workers:
+        dirs = tuple(str(p.path) for p in plan.packs)
+        return [
+            WorkerProcess(
+                Path(dirs[0]),
+                plan.catalog.prefix,
+                settings.bootstrap,
+                settings.log_dir / f"{plan.catalog.prefix}-regions-{w}.log",
+                settings=replace(
+                    base, pack_dirs=dirs, instance=w, metrics_port=metrics_ports[w] if w < len(metrics_ports) else None
+                ),
+            )
+            for w in range(settings.workers)
+        ]
     return [
         WorkerProcess(
             Path(p.path),
@@ -257,22 +337,21 @@ def _workers(plan: ReplayPlan, settings: ReplaySettings) -> list[WorkerProcess]:
 async def _drain(
     plan: ReplayPlan, bootstrap: str, *, timeout_s: float, progress: Progress, supervisor: Supervisor
 ) -> bool:
-    """Wait until every region's workers have committed the end of its raw and official topics.
+    """Wait until every consumer group (a region's, or the multi-region workers') has committed the end of its
+    regions' raw and official topics.
 
     Processing official reports may write readings (a flood forecast's observed levels) to the raw
     topic, so the ends are read again after each pass until they stop moving.
     """
     ends = await kafka.end_offsets(bootstrap, plan.input_topics)
     while True:
+        inputs: dict[str, set[str]] = defaultdict(set)  # group -> its input topics
         for pack, topics in zip(plan.packs, plan.topic_sets, strict=True):
-            targets = {tp: end for tp, end in ends.items() if tp.topic in (topics.raw, topics.official)}
+            inputs[plan.groups[pack.name]].update((topics.raw, topics.official))
+        for group, topics_of_group in inputs.items():
+            targets = {tp: end for tp, end in ends.items() if tp.topic in topics_of_group}
             drained = await wait_drained(
-                bootstrap,
-                app_id_for(plan.catalog.prefix, pack.name),
-                targets,
-                timeout_s=timeout_s,
-                progress=progress,
-                supervisor=supervisor,
+                bootstrap, group, targets, timeout_s=timeout_s, progress=progress, supervisor=supervisor
             )
             if not drained:
                 return False
@@ -301,6 +380,7 @@ class ReplaySettings:
     keep_topics: bool = False
     worker_settings: WorkerSettings | None = None
     replicas: int = 1  # worker processes per region
+    workers: int = 0  # > 0: this many worker processes, each serving every region (one consumer group); replicas unused
     metrics_ports: Sequence[int] = ()  # one per region's first replica
     live: bool = False  # the demo's terminal view
     start_workers: bool = True  # False: workers already run on ``prefix``
@@ -323,6 +403,8 @@ class ReplaySettings:
             raise refuse("timeout_s", self.timeout_s, "a positive number of seconds")
         if self.replicas < 1:
             raise refuse("replicas", self.replicas, "at least 1")
+        if self.workers < 0:
+            raise refuse("workers", self.workers, "0 (a worker per region) or more")
 
 
 def run_replay(settings: ReplaySettings, store: SchemaStore, progress: Progress) -> ReplayResult:
@@ -345,6 +427,14 @@ def run_replay(settings: ReplaySettings, store: SchemaStore, progress: Progress)
         produce_started = time.monotonic()
         asyncio.run(_produce(plan, bootstrap, store, speed=settings.speed, progress=progress))
         result.produce_s = time.monotonic() - produce_started
+        if plan.narrow is not None:
+            result.readings, result.skipped = plan.narrow.readings, plan.narrow.skipped
+            progress(
+                f"{result.readings:,} readings produced in {result.produce_s:.1f}s"
+                + (f" ({result.skipped:,} rows of stations outside the regions skipped)" if result.skipped else "")
+            )
+            if not result.readings and plan.official is None:
+                raise BosaiError(f"{plan.narrow.path}: no readings of the regions' stations in the chosen time range")
         result.drained = asyncio.run(
             _drain(plan, bootstrap, timeout_s=settings.timeout_s, progress=progress, supervisor=supervisor)
         )
@@ -359,16 +449,37 @@ def run_replay(settings: ReplaySettings, store: SchemaStore, progress: Progress)
 async def _produce(
     plan: ReplayPlan, bootstrap: str, store: SchemaStore, *, speed: float | None, progress: Progress
 ) -> None:
-    """The readings alone as before; with official reports, one timeline of both."""
+    """The readings alone as before; with official reports, one timeline of both (a narrow CSV: a window at a
+    time, each window's reports with its readings)."""
     codec = AvroCodec(store, READING)
+    if plan.narrow is not None:
+        if plan.official is None:
+            await produce_windows(bootstrap, plan.narrow.windows(), plan.routes, codec, speed=speed, progress=progress)
+            return
+        reports = sorted(plan.official.messages, key=lambda m: (m.event_ms, m.order))
+        for records in plan.narrow.windows():
+            if not records:
+                continue
+            end = records[-1]["observed_at"]
+            due = [m for m in reports if m.event_ms <= end]
+            reports = reports[len(due) :]
+            await produce_timeline(bootstrap, _timed(plan, codec, records) + due, speed=speed, progress=progress)
+        if reports:
+            await produce_timeline(bootstrap, reports, speed=speed, progress=progress)
+        return
     if plan.official is None:
         await produce(bootstrap, plan.readings, plan.routes, codec, speed=speed, progress=progress)
         return
-    readings = [
+    await produce_timeline(
+        bootstrap, _timed(plan, codec, plan.readings) + plan.official.messages, speed=speed, progress=progress
+    )
+
+
+def _timed(plan: ReplayPlan, codec: AvroCodec, records: Sequence[AvroRecord]) -> list[TimedMessage]:
+    return [
         TimedMessage(r["observed_at"], 0, plan.routes[r["station_id"]], r["station_id"].encode(), payload)
-        for r, payload in zip(plan.readings, codec.encode_many(plan.readings), strict=True)
+        for r, payload in zip(records, codec.encode_many(records), strict=True)
     ]
-    await produce_timeline(bootstrap, readings + plan.official.messages, speed=speed, progress=progress)
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""The hub worker of one region: a Faust process hosting the transactional batch loop.
+"""The hub worker of one region or many: a Faust process hosting the transactional batch loop.
 
 Faust hosts the worker — the process, its lifecycle, signals, logging and timers (consumer lag) — and
 the hot path is a batch consumer with one transactional producer per input partition
@@ -11,10 +11,11 @@ stream alone (taking batches and doing nothing) was slower than the whole hub ne
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -42,11 +43,22 @@ from streams.platform.topic_catalog import load_default_catalog
 
 log = logging.getLogger("bosai.hub")
 
-__all__ = ["FENCED_EXIT", "RESTART_EXIT", "WorkerSettings", "run_worker"]
+__all__ = ["FENCED_EXIT", "RESTART_EXIT", "WorkerSettings", "group_for", "run_worker"]
 
 
 def app_id_for(prefix: str, region: str) -> str:
     return f"{prefix}-{region}-hub"
+
+
+def group_for(prefix: str, regions: Sequence[str]) -> str:
+    """The consumer group of a worker serving ``regions``: one region's own group (``<prefix>-<region>-hub``), or
+    for several one group named by how many they are and a digest of their names (``<prefix>-regions-45-<hash>-hub``),
+    the same for every replica and every restart of workers serving the same regions."""
+    names = sorted(set(regions))
+    if len(names) == 1:
+        return app_id_for(prefix, names[0])
+    digest = hashlib.sha256("\n".join(names).encode()).hexdigest()[:8]
+    return f"{prefix}-regions-{len(names)}-{digest}-hub"
 
 
 def settle_heap() -> None:
@@ -130,34 +142,39 @@ def official_stream(pack: RegionPack, catalog: Catalog, store: SchemaStore) -> S
     )
 
 
-def create_app(pack: RegionPack, catalog: Catalog, *, bootstrap: str, prefix: str) -> faust.App:
-    """The Faust app hosting one region's worker: no agents, no Kafka of its own (the hub service has it)."""
-    app_id = app_id_for(prefix, pack.name)
+def create_app(packs: Sequence[RegionPack], *, bootstrap: str, app_id: str) -> faust.App:
+    """The Faust app hosting the worker of these regions: no agents, no Kafka of its own (the hub service has it)."""
     datadir = cache_dir() / "faust" / app_id
     datadir.mkdir(parents=True, exist_ok=True)
     app = HostApp(app_id, broker=f"kafka://{bootstrap}", web_enabled=False, datadir=str(datadir))
-    metrics.worker_info(pack.name, app_id)
-    metrics.station_info(pack)
-    metrics.initialise(pack, dead_letter_reasons=REASONS, official_rules=(*RULES.values(), *RELAY_RULES))
+    for pack in packs:
+        metrics.worker_info(pack.name, app_id)
+        metrics.station_info(pack)
+        metrics.initialise(pack, dead_letter_reasons=REASONS, official_rules=(*RULES.values(), *RELAY_RULES))
 
     return app
 
 
-def sample_lag(app: faust.App, service: HubService, region: str) -> None:
-    """Every 5 s, the consumer lag of this worker's partitions (``HubService.lag``: no Kafka request)."""
+def sample_lag(app: faust.App, service: HubService, region_of: Mapping[str, str]) -> None:
+    """Every 5 s, the consumer lag of this worker's partitions (``HubService.lag``: no Kafka request), labelled
+    with the region of each input topic (``region_of``)."""
 
     async def _sample_lag() -> None:
         for topic, lag in (await service.lag()).items():
-            metrics.CONSUMER_LAG.labels(region, topic).set(lag)
+            metrics.CONSUMER_LAG.labels(region_of[topic], topic).set(lag)
 
     app.timer(5.0)(_sample_lag)  # registers the timer (Faust's decorator is untyped: called, not applied)
 
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    """What one worker process runs: passed as JSON to ``python -m streams.hub.worker``."""
+    """What one worker process runs: passed as JSON to ``python -m streams.hub.worker``.
+
+    The worker serves ``pack_dirs`` when given (many regions in one process, one consumer group), else the one
+    region of ``pack_dir``."""
 
     pack_dir: str
+    pack_dirs: tuple[str, ...] = ()
     topic_prefix: str | None = None
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
@@ -166,32 +183,44 @@ class WorkerSettings:
     instance: int = 0  # which replica of the region this is (its static group membership)
     session_timeout_ms: int = 6000
 
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """The pack folders this worker serves."""
+        return tuple(self.pack_dirs) if self.pack_dirs else (self.pack_dir,)
+
     def command(self) -> list[str]:
         """The command line that starts a worker process with these settings."""
         return [sys.executable, "-m", "streams.hub.worker", json.dumps(asdict(self))]
 
 
 def run_worker(settings: WorkerSettings, say: Callable[[str], None] = print) -> None:
-    """Run the hub for one region until stopped (SIGTERM/SIGINT)."""
-    pack = load_pack(Path(settings.pack_dir))
+    """Run the hub for the settings' regions until stopped (SIGTERM/SIGINT): one consumer group over every
+    region's input topics, each partition's batches through its own region's pipeline (loaded once)."""
+    packs = [load_pack(Path(d)) for d in settings.regions]
     catalog = load_default_catalog(settings.topic_prefix)
     bootstrap = resolve_bootstrap()
     store = default_store()
-    app = create_app(pack, catalog, bootstrap=bootstrap, prefix=catalog.prefix)
-    group_id = app.conf.id
+    group_id = group_for(catalog.prefix, [p.name for p in packs])
+    app = create_app(packs, bootstrap=bootstrap, app_id=group_id)
+    streams = [s for p in packs for s in (readings_stream(p, catalog, store), official_stream(p, catalog, store))]
+    region_of: dict[str, str] = {}
+    for pack in packs:
+        topics = HubTopics.for_region(catalog, pack)
+        region_of[topics.raw] = region_of[topics.official] = pack.name
     service = HubService(
-        [readings_stream(pack, catalog, store), official_stream(pack, catalog, store)],
+        streams,
         bootstrap=bootstrap,
         group_id=group_id,
         instance_id=f"{group_id}-{settings.instance}",
         session_timeout_ms=settings.session_timeout_ms,
         max_records=settings.batch_max,
     )
-    sample_lag(app, service, pack.name)
+    sample_lag(app, service, region_of)
     if settings.metrics_port is not None:
         port = metrics.serve(settings.metrics_port, settings.metrics_host)
         say(f"metrics on http://{settings.metrics_host}:{port}/metrics")
-    say(f"hub worker for {pack.name}: group {group_id}, instance {settings.instance}, broker {bootstrap}")
+    served = packs[0].name if len(packs) == 1 else f"{len(packs)} regions ({', '.join(p.name for p in packs)})"
+    say(f"hub worker for {served}: group {group_id}, instance {settings.instance}, broker {bootstrap}")
     settle_heap()
     HubWorker(app, service, loglevel=settings.loglevel, quiet=True).execute_from_commandline()
 

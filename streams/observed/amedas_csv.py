@@ -82,17 +82,7 @@ def readings_by_pack(
 ) -> PackReadings:
     """Every reading of an AMeDAS CSV (either layout) routed to the pack holding its station (the station
     attributes of a narrow file come from that pack); rows of stations no pack holds are counted by station."""
-    stations: dict[str, Station] = {}
-    home: dict[str, str] = {}
-    for pack in packs:
-        for station_id, station in pack.stations.items():
-            if station_id in home:
-                raise ConfigError(
-                    pack.name,
-                    f"station {station_id} is in the packs {home[station_id]} and {pack.name}",
-                    expected="each station in one pack",
-                )
-            stations[station_id], home[station_id] = station, pack.name
+    stations, home = _stations_of(packs)
     result = PackReadings(by_pack={pack.name: [] for pack in packs})
     for record in _guarded(path, lambda: _rows(path, since_ms, until_ms, stations, result.unknown)):
         name = home.get(record["station_id"])
@@ -105,6 +95,87 @@ def readings_by_pack(
     for records in result.by_pack.values():
         records.sort(key=lambda r: (r["observed_at"], r["station_id"]))
     return result
+
+
+def is_narrow(path: Path) -> bool:
+    """Whether the CSV has the narrow layout (no lat, lon: the national file); ConfigError if unreadable."""
+
+    def header() -> Iterator[AvroRecord]:
+        with _open(path) as handle:
+            yield {"names": next(csv.reader(handle), [])}
+
+    names = next(iter(_guarded(path, header)))["names"]
+    return not {"lat", "lon"} <= set(names)
+
+
+DAY_MS = 86_400_000
+JST_OFFSET_MS = 9 * 3_600_000  # windows of a day are JST days (00:00 to 24:00 +09:00)
+
+
+def windows_by_pack(
+    path: Path,
+    packs: Sequence[RegionPack],
+    *,
+    since_ms: int | None = None,
+    until_ms: int | None = None,
+    window_ms: int = DAY_MS,
+) -> Iterator[PackReadings]:
+    """:func:`readings_by_pack` a time window at a time (a day by default, 00:00 to 24:00 JST), streaming the file
+    once: only one window's readings are held at a time, each in event-time order. The file must be in event-time
+    order by window (the national file is ordered by hour); a row of a window already given is a ConfigError.
+    ``unknown`` counts the stations no pack holds in each window (its ``by_pack`` lists only packs with readings
+    in the window); windows without a reading are not given."""
+    if window_ms <= 0:
+        raise ValueError(f"window_ms must be positive, not {window_ms}")
+    stations, home = _stations_of(packs)
+    unknown: Counter[str] = Counter()
+    current: PackReadings | None = None
+    window = None
+    for record in _guarded(path, lambda: _rows(path, since_ms, until_ms, stations, unknown)):
+        start = (record["observed_at"] + JST_OFFSET_MS) // window_ms  # days in JST
+        if window is not None and start < window:
+            raise ConfigError(
+                path,
+                f"a reading of {record['observed_at']} ms comes after the readings of a later window",
+                where=f"station {record['station_id']}",
+                expected="rows in event-time order",
+            )
+        if current is None or start != window:
+            if current is not None:
+                yield _settled(current, unknown)
+            current, window = PackReadings(), start
+        current.by_pack.setdefault(home[record["station_id"]], []).append(record)
+        if record["quality"] == "MISSING":
+            current.missing_1h += 1
+    if current is not None:
+        yield _settled(current, unknown)
+    elif unknown:
+        yield _settled(PackReadings(), unknown)
+
+
+def _settled(window: PackReadings, unknown: Counter[str]) -> PackReadings:
+    """A finished window: its readings sorted, the unknown stations counted so far moved into it."""
+    for records in window.by_pack.values():
+        records.sort(key=lambda r: (r["observed_at"], r["station_id"]))
+    window.unknown = Counter(unknown)
+    unknown.clear()
+    return window
+
+
+def _stations_of(packs: Sequence[RegionPack]) -> tuple[dict[str, Station], dict[str, str]]:
+    """Every pack's stations, and the pack holding each (a station in two packs is a ConfigError)."""
+    stations: dict[str, Station] = {}
+    home: dict[str, str] = {}
+    for pack in packs:
+        for station_id, station in pack.stations.items():
+            if station_id in home:
+                raise ConfigError(
+                    pack.name,
+                    f"station {station_id} is in the packs {home[station_id]} and {pack.name}",
+                    expected="each station in one pack",
+                )
+            stations[station_id], home[station_id] = station, pack.name
+    return stations, home
 
 
 def _guarded(path: Path, rows: Callable[[], Iterator[AvroRecord]]) -> Iterator[AvroRecord]:

@@ -62,17 +62,37 @@ async def observe(admin: AIOKafkaAdminClient, names: Sequence[str]) -> tuple[dic
     return observed, broker_count
 
 
+CREATE_BUDGET = 2_000  # partitions (and configs) per CreateTopics request: KRaft refuses ~10,000 records at once
+
+
+def _batches(topics: Sequence[NewTopic], budget: int = CREATE_BUDGET) -> list[list[NewTopic]]:
+    """The topics in requests of at most ``budget`` partitions and configs each (a bigger topic alone)."""
+    batches: list[list[NewTopic]] = [[]]
+    used = 0
+    for topic in topics:
+        cost = topic.num_partitions * max(1, topic.replication_factor) + len(topic.topic_configs or {}) + 1
+        if batches[-1] and used + cost > budget:
+            batches.append([])
+            used = 0
+        batches[-1].append(topic)
+        used += cost
+    return [b for b in batches if b]
+
+
 async def apply_plan(admin: AIOKafkaAdminClient, result: Plan) -> None:
     """Carry out a plan's changes: create, add partitions, set configs (catalog keys only)."""
     creates = result.creates
     if creates:
         new_topics = [NewTopic(s.name, s.partitions, s.replication_factor, topic_configs=s.configs) for s in creates]
-        response = await admin.create_topics(new_topics)
-        for item in response.topic_errors:
-            name, code = item[0], item[1]
-            message = item[2] if len(item) > 2 else ""
-            if code and code != TopicAlreadyExistsError.errno:
-                raise RuntimeError(f"create topic {name}: Kafka error {code} {message}") from for_code(code)(message)
+        for batch in _batches(new_topics):  # the controller refuses one request of too many records (45 packs)
+            response = await admin.create_topics(batch)
+            for item in response.topic_errors:
+                name, code = item[0], item[1]
+                message = item[2] if len(item) > 2 else ""
+                if code and code != TopicAlreadyExistsError.errno:
+                    raise RuntimeError(f"create topic {name}: Kafka error {code} {message}") from for_code(code)(
+                        message
+                    )
         await _wait_visible(admin, [s.name for s in creates])
     grow = {a.topic: NewPartitions(a.partitions) for a in result.changes if a.kind == "add_partitions"}
     if grow:
@@ -263,6 +283,6 @@ async def delete_namespace(bootstrap: str, prefix: str, regions: Sequence[str]) 
             for t in await client.list_topics()
             if any(t.startswith(f"{prefix}.{r}.") or t.startswith(f"{prefix}-{r}-hub") for r in regions)
         ]
-        if names:
-            await client.delete_topics(names)
+        for start in range(0, len(names), 200):  # a bounded request each (a national replay has thousands)
+            await client.delete_topics(names[start : start + 200])
         return len(names)

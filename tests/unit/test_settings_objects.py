@@ -65,6 +65,7 @@ def test_replay_settings_keep_what_they_were_given(tochigi, catalog):
         ({"speed": -2.0}, "speed"),
         ({"timeout_s": 0.0}, "timeout_s"),
         ({"replicas": 0}, "replicas"),
+        ({"workers": -1}, "workers"),
     ],
 )
 def test_replay_settings_refuse_what_cannot_run(tochigi, catalog, changes, setting):

@@ -119,3 +119,28 @@ def test_the_national_file_gives_the_shipped_packs_what_their_own_file_gives(pac
 
     assert national.by_pack == wide.by_pack  # same readings, positions from the packs
     assert len(national.unknown) == 1238 - 30
+
+
+def test_windows_give_each_day_of_a_narrow_file_in_turn(packs, tmp_path):
+    from streams.observed.amedas_csv import is_narrow, windows_by_pack
+
+    text = NARROW.replace("2023-09-04T14:00", "2023-09-03T14:00")  # the 14:00 row: a day earlier
+    text = "\n".join(sorted(text.splitlines()[1:], key=lambda line: line[:25]))
+    path = _write(tmp_path, "japan.csv.gz", "observed_at,station_id,precip_1h_mm,precip_24h_mm\n" + text + "\n")
+
+    windows = list(windows_by_pack(path, packs))
+
+    assert is_narrow(path) and not is_narrow(_write(tmp_path, "wide.csv", "observed_at,lat,lon\n"))
+    assert [{name: [r["station_id"] for r in rs] for name, rs in w.by_pack.items()} for w in windows] == [
+        {"tochigi": ["41277"]},
+        {"tochigi": ["41277"], "kanagawa": ["46106", "46106"]},
+    ]
+    assert [dict(w.unknown) for w in windows] == [{}, {"11001": 1}] and windows[1].missing_1h == 1
+
+
+def test_windows_refuse_a_file_out_of_time_order(packs, tmp_path):
+    from streams.observed.amedas_csv import windows_by_pack
+
+    text = NARROW.replace("2023-09-04T14:00", "2023-09-03T14:00")
+    with pytest.raises(ConfigError, match="event-time order"):
+        list(windows_by_pack(_write(tmp_path, "japan.csv", text), packs))
