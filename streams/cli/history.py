@@ -156,6 +156,20 @@ def _emit(text: str, output: Path | None) -> None:
         common.say(f"wrote {output}")
 
 
+def _emit_lines(lines: list[dict[str, Any]], columns: list[str], fmt: str, output: Path | None) -> None:
+    """json: one object per line; csv: the columns as a header, then a row per line (missing stays empty)."""
+    from streams.history.rows import csv_value
+
+    if fmt == "json":
+        _emit("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), output)
+        return
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([csv_value(line[c]) for c in columns] for line in lines)
+    _emit(buffer.getvalue(), output)
+
+
 def _parquet(reader: ArchiveReader, where: Filter, output: Path | None) -> int:
     from streams.history.store import write_export
 
@@ -187,7 +201,7 @@ def readings(
     """A station's readings: observed_at, station_id, one column per quantity, quality (missing stays empty)."""
     from streams.history.query import Filter
     from streams.history.reader import ArchiveReader
-    from streams.history.rows import csv_value, reading_columns, reading_line
+    from streams.history.rows import reading_columns, reading_line
 
     since_ms, until_ms = _range(since, until)
     where = Filter("readings", since_ms=since_ms, until_ms=until_ms, station_ids=stations)
@@ -198,14 +212,7 @@ def readings(
     rows = reader.rows(where)
     columns = reading_columns(rows)
     lines = [reading_line(r, columns) for r in rows]
-    if fmt == "json":
-        _emit("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), output)
-    else:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows([csv_value(line[c]) for c in columns] for line in lines)
-        _emit(buffer.getvalue(), output)
+    _emit_lines(lines, columns, fmt, output)
     common.say(f"{len(lines):,} reading(s)")
 
 
@@ -222,24 +229,17 @@ def alerts(
     """A municipality's alert events, as `bosai replay --alerts-out` writes them (json: one per line)."""
     from streams.history.query import Filter
     from streams.history.reader import ArchiveReader
-    from streams.history.rows import alert_feature, alert_line, csv_value
+    from streams.history.rows import alert_feature, alert_line
 
     since_ms, until_ms = _range(since, until)
     where = Filter("alerts", since_ms=since_ms, until_ms=until_ms, municipality=municipality)
     rows = ArchiveReader(history_dir).rows(where)
     lines = [alert_line(r) for r in rows]
-    if fmt == "json":
-        _emit("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), output)
-    elif fmt == "geojson":
+    if fmt == "geojson":
         features = [alert_feature(line, r["lon"], r["lat"]) for line, r in zip(lines, rows, strict=True)]
         _emit(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False) + "\n", output)
     else:
-        buffer = io.StringIO()
-        columns: list[Any] = list(lines[0]) if lines else ["alert_id", "sequence"]
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows([csv_value(line[c]) for c in columns] for line in lines)
-        _emit(buffer.getvalue(), output)
+        _emit_lines(lines, list(lines[0]) if lines else ["alert_id", "sequence"], fmt, output)
     common.say(f"{len(lines):,} alert event(s)")
 
 
