@@ -634,6 +634,33 @@ def _feed_identifiers(body: bytes) -> set[str]:
     return set(re.findall(r"/cap/([^\"<]+)\.xml", body.decode("utf-8")))
 
 
+class FeedReader(threading.Thread):
+    """A municipality's system polling the prefecture feed every 0.5 s: when each answer came, what it listed."""
+
+    def __init__(self, url: str, auth: tuple[str, str]):
+        super().__init__(daemon=True)
+        self.url, self.auth = url, auth
+        self.answers: list[tuple[float, int, frozenset[str]]] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            asked_at = time.monotonic()
+            status, body = _get(self.url, self.auth)
+            self.answers.append((asked_at, status, frozenset(_feed_identifiers(body) if status == 200 else ())))
+            self.stopping.wait(0.5)
+
+    def new_entry_after(self, after: float) -> float | None:
+        """Seconds from ``after`` until the feed listed an entry it had not listed by then."""
+        before = next((ids for t, status, ids in reversed(self.answers) if t <= after and status == 200), frozenset())
+        return next(
+            (t - after for t, status, ids in self.answers if t > after and status == 200 and ids - before), None
+        )
+
+    def refused_after(self, after: float) -> int:
+        return sum(1 for t, status, _ in self.answers if t > after and status != 200)
+
+
 def _service_alive(name: str, service: Command) -> None:
     assert service.proc.poll() is None, f"{name} ended ({service.proc.returncode}):\n{service.stderr()}"
 
@@ -670,6 +697,7 @@ def test_feed_web_and_sink_ride_out_a_broker_node_killed_and_restarted(cluster, 
     services: dict[str, Command] = {}
     probes: dict[str, Probe] = {}
     stream: LiveStream | None = None
+    reader: FeedReader | None = None
     try:
         replay.wait_for(r"started 1 worker\(s\)")  # its topics exist
         services["feed"] = Command(
@@ -706,6 +734,9 @@ def test_feed_web_and_sink_ride_out_a_broker_node_killed_and_restarted(cluster, 
             _service_alive(name, services[name])
         stream = LiveStream(f"http://127.0.0.1:{ports['web'][0]}/api/v1/events")
         stream.start()
+        feed_url = f"http://127.0.0.1:{ports['feed'][0]}/feeds/prefecture/tochigi.atom"
+        reader = FeedReader(feed_url, ("pref-tochigi", password))
+        reader.start()
         progress.start()
         _working(progress, started, replay)
         node = _node_to_kill(broker, leader=False)
@@ -734,7 +765,6 @@ def test_feed_web_and_sink_ride_out_a_broker_node_killed_and_restarted(cluster, 
         )
         wanted_map = {(i["id"], i["sequence"]) for i in public.alert_items()}
         wanted_hooks = {(a["alert_id"], a["sequence"]) for a in undisturbed if "tochigi.alerts.09201" in a["topics"]}
-        feed_url = f"http://127.0.0.1:{ports['feed'][0]}/feeds/prefecture/tochigi.atom"
         principal = policy.principal("pref-tochigi")
         deadline = time.monotonic() + 20
         while True:  # each service catches up with the end of the replay
@@ -757,8 +787,11 @@ def test_feed_web_and_sink_ride_out_a_broker_node_killed_and_restarted(cluster, 
             _service_alive(name, service)
     finally:
         progress.stopping.set()
+        if reader is not None:
+            reader.stopping.set()
         for probe in probes.values():
             probe.stopping.set()
+            probe.join(5)  # its last sample before the service is stopped
         for service in services.values():
             if service.proc.poll() is None:
                 service.proc.send_signal(signal.SIGINT)  # Ctrl-C, by its pid
@@ -775,11 +808,14 @@ def test_feed_web_and_sink_ride_out_a_broker_node_killed_and_restarted(cluster, 
         recovery[f"{name} ready"] = since - killed_at if since is not None else None
     recovery["sink delivers"] = receiver.delivered_after(killed_at)
     recovery["web streams"] = stream.event_after(killed_at) if stream else None
+    recovery["feed lists new"] = reader.new_entry_after(killed_at) if reader else None
     stall = progress.stall_after(killed_at)
-    figures = [s for s in recovery.values() if s is not None]
-    wall = _command_drill(f"bosai feed, web, sink: broker node {node} killed", started, figures)
+    wall = _command_drill(f"bosai feed, web, sink: broker node {node} killed", started, [stall] if stall else [])
+    for what, seconds in recovery.items():  # from the kill: ready again, delivering again
+        STALLS[f"bosai {what} (node {node} killed)"] = [seconds] if seconds is not None else []
     print(f"[drills] services' recovery after the kill (s): { {k: v and round(v, 1) for k, v in recovery.items()} }")
-    print(f"[drills] the replay's stall: {stall and round(stall, 1)} s")
+    print(f"[drills] node back after {back_at - killed_at:.1f} s; the replay's stall {stall and round(stall, 1)} s")
+    print(f"[drills] feed answers other than 200 after the kill: {reader.refused_after(killed_at) if reader else '?'}")
 
     for name, service in services.items():
         assert "Traceback" not in service.stderr(), f"{name}:\n{service.stderr()}"
