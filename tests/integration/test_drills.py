@@ -698,6 +698,7 @@ def test_feed_web_and_sink_ride_out_a_broker_node_killed_and_restarted(cluster, 
     probes: dict[str, Probe] = {}
     stream: LiveStream | None = None
     reader: FeedReader | None = None
+    unstoppable: list[str] = []
     try:
         replay.wait_for(r"started 1 worker\(s\)")  # its topics exist
         services["feed"] = Command(
@@ -792,10 +793,17 @@ def test_feed_web_and_sink_ride_out_a_broker_node_killed_and_restarted(cluster, 
         for probe in probes.values():
             probe.stopping.set()
             probe.join(5)  # its last sample before the service is stopped
-        for service in services.values():
+        for name, service in services.items():  # Ctrl-C, by its pid; -9 if that does not end it
             if service.proc.poll() is None:
-                service.proc.send_signal(signal.SIGINT)  # Ctrl-C, by its pid
-            service.finish(timeout_s=20)
+                service.proc.send_signal(signal.SIGINT)
+            try:
+                service.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                unstoppable.append(name)
+                service.proc.kill()
+                service.proc.wait()
+            service.finish(timeout_s=5)
+            print(f"[drills] {name} stderr:\n{service.stderr()}")
         if replay.proc.poll() is None:
             replay.finish(timeout_s=5)
         receiver.stop()
@@ -819,6 +827,7 @@ def test_feed_web_and_sink_ride_out_a_broker_node_killed_and_restarted(cluster, 
 
     for name, service in services.items():
         assert "Traceback" not in service.stderr(), f"{name}:\n{service.stderr()}"
+    assert not unstoppable, {name: services[name].stderr() for name in unstoppable}
     assert served == wanted_feed and wanted_feed, (sorted(wanted_feed - served), sorted(served - wanted_feed))
     assert shown == wanted_map, (sorted(wanted_map - shown), sorted(shown - wanted_map))
     assert hooked == wanted_hooks and wanted_hooks, sorted(wanted_hooks - hooked)  # nothing missing
