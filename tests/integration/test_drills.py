@@ -824,6 +824,7 @@ def test_feed_web_and_sink_ride_out_a_broker_node_killed_and_restarted(cluster, 
     print(f"[drills] services' recovery after the kill (s): { {k: v and round(v, 1) for k, v in recovery.items()} }")
     print(f"[drills] node back after {back_at - killed_at:.1f} s; the replay's stall {stall and round(stall, 1)} s")
     print(f"[drills] feed answers other than 200 after the kill: {reader.refused_after(killed_at) if reader else '?'}")
+    print(f"[drills] webhooks: {len(receiver.applied)} applied, {receiver.duplicates} repeat(s) de-duplicated")
 
     for name, service in services.items():
         assert "Traceback" not in service.stderr(), f"{name}:\n{service.stderr()}"
