@@ -465,8 +465,10 @@ async def serve_feed(
     progress: Callable[[str], None],
     identity: CapIdentity = DEFAULT_IDENTITY,
     english: CapEnglish | None = None,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """Serve the feeds until cancelled: the alerts are read from the beginning first, then followed."""
+    """Serve the feeds until ``stop`` is set (or cancelled): the alerts are read from the beginning first, then
+    followed. Stopping cancels the follower and gives it ``STOP_GRACE_S`` to close its consumer."""
     alerts = CurrentAlerts()
     ready = asyncio.Event()
     checker = CredentialChecker(
@@ -495,18 +497,43 @@ async def serve_feed(
     runner = web.AppRunner(app, shutdown_timeout=2.0)  # Ctrl-C: requests in flight get 2 s, as the map's
     await runner.setup()
     await web.TCPSite(runner, settings.host, settings.port).start()
-    loaded = asyncio.create_task(ready.wait())
-    await asyncio.wait([loaded, follower], return_when=asyncio.FIRST_COMPLETED)
-    if not ready.is_set():  # the follower ended first (the cluster away past the patience): say why, exit
-        loaded.cancel()
-        await runner.cleanup()
-        await follower
+    stopping = asyncio.create_task((stop or asyncio.Event()).wait())
+    try:
+        loaded = asyncio.create_task(ready.wait())
+        await asyncio.wait([loaded, follower, stopping], return_when=asyncio.FIRST_COMPLETED)
+        if stopping.done():
+            loaded.cancel()
+            await _stop_follower(follower)
+            await runner.cleanup()
+            return
+        if not ready.is_set():  # the follower ended first (the cluster away past the patience): say why, exit
+            loaded.cancel()
+            await runner.cleanup()
+            await follower
+    except BaseException:
+        stopping.cancel()
+        raise
     health.READINESS.ok("alerts_loaded", f"{len(alerts.latest)} alert episodes")
     progress(
         f"feed: http://{settings.host}:{settings.port}/feeds/… ({len(alerts.latest)} alert episodes loaded from "
         f"{', '.join(topics)}); Ctrl-C stops"
     )
     try:
-        await follower
+        await asyncio.wait([follower, stopping], return_when=asyncio.FIRST_COMPLETED)
+        if follower.done():
+            await follower  # the follower's end (the cluster away past the patience) says why
     finally:
+        stopping.cancel()
+        await _stop_follower(follower)
         await runner.cleanup()
+
+
+STOP_GRACE_S = 5.0
+
+
+async def _stop_follower(follower: asyncio.Task[None]) -> None:
+    """Cancel the follower and wait for it at most STOP_GRACE_S (a consumer closing after a lost node)."""
+    if follower.done():
+        return
+    follower.cancel()
+    await asyncio.wait([follower], timeout=STOP_GRACE_S)

@@ -828,10 +828,7 @@ def test_feed_web_and_sink_ride_out_a_broker_node_killed_and_restarted(cluster, 
 
     for name, service in services.items():
         assert "Traceback" not in service.stderr(), f"{name}:\n{service.stderr()}"
-    # Known, not fixed yet: `bosai feed` does not end on Ctrl-C after a node's loss (killed by pid above).
-    if "feed" in unstoppable:
-        print("[drills] bosai feed did not stop within 20 s of Ctrl-C after the node's loss (killed by its pid)")
-    assert not [name for name in unstoppable if name != "feed"], {n: services[n].stderr() for n in unstoppable}
+    assert not unstoppable, {name: services[name].stderr() for name in unstoppable}  # each ends on Ctrl-C
     assert served == wanted_feed and wanted_feed, (sorted(wanted_feed - served), sorted(served - wanted_feed))
     assert shown == wanted_map, (sorted(wanted_map - shown), sorted(shown - wanted_map))
     assert hooked == wanted_hooks and wanted_hooks, sorted(wanted_hooks - hooked)  # nothing missing
