@@ -26,6 +26,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.section("drills: stall from the fault to the next alert delivered")
         for name, stalls in harness.STALLS.items():
             rounded = ", ".join(f"{s:.1f}" for s in stalls)
+            if not stalls:  # a drill that measured nothing (it failed before, or nothing resumed)
+                terminalreporter.write_line(f"{name}: no figure")
+                continue
             terminalreporter.write_line(f"{name}: max {max(stalls):.1f} s over {len(stalls)} ({rounded})")
 
 

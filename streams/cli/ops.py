@@ -149,23 +149,22 @@ def feed(
         handshakes_per_s=handshakes_per_s,
         trusted_proxies=trusted_proxies,
     )
-    try:
-        asyncio.run(
-            common.with_heartbeat(
-                serve_feed(
-                    settings,
-                    store=default_store(),
-                    policy=load_access(default_access_path()),
-                    sender_names=names,
-                    zone_polygons=polygons,
-                    progress=common.say,
-                    identity=load_cap_identity(),  # checked, and noted, by cap_renderer above
-                    english=CapEnglish.of(packs),
-                )
-            )
+    store, policy, identity = default_store(), load_access(default_access_path()), load_cap_identity()
+    english = CapEnglish.of(packs)
+    common.run_until_stopped(  # Ctrl-C and SIGTERM set stop: the feed closes its consumer and its listener
+        lambda stop: serve_feed(
+            settings,
+            store=store,
+            policy=policy,
+            sender_names=names,
+            zone_polygons=polygons,
+            progress=common.say,
+            identity=identity,  # checked, and noted, by cap_renderer above
+            english=english,
+            stop=stop,
         )
-    except KeyboardInterrupt:
-        common.say("feed stopped")
+    )
+    common.say("feed stopped")
 
 
 @click.group()

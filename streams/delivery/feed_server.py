@@ -65,6 +65,22 @@ OK, OK_CACHED, WRONG, WRONG_CACHED = "ok", "ok_cached", "wrong", "wrong_cached"
 PRIVILEGED_WAIT_S = 2.0  # how long a privileged login waits for a handshake to spare before a 429
 
 
+def listener_addresses(bootstrap: str) -> list[tuple[str, int]]:
+    """The (host, port) of each node of a bootstrap list, in its order (``[::1]:9093`` keeps its brackets)."""
+    addresses = []
+    for entry in bootstrap.split(","):
+        host, _, port = entry.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"not a host:port list: {bootstrap!r}")
+        addresses.append((host, int(port)))
+    return addresses
+
+
+def handshake_order(count: int, answering: int) -> list[int]:
+    """The order to ask ``count`` nodes in: the one that answered last, then the others in turn."""
+    return [(answering + i) % count for i in range(count)]
+
+
 class CredentialChecker:
     """Verifies a user name and password by a SASL/SCRAM handshake with the broker, asking it sparingly.
 
@@ -82,8 +98,8 @@ class CredentialChecker:
         handshakes_per_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ):
-        host, _, port = clients_bootstrap.split(",")[0].rpartition(":")
-        self._host, self._port = host, int(port)
+        self._addresses = listener_addresses(clients_bootstrap)
+        self._answering = 0  # index of the address that answered last: asked first
         self._ssl = client_ssl_context(ca_file)
         self.cache = CredentialCache(secrets.token_bytes(32), ok_s=cache_s, refused_s=failure_cache_s)
         self.budget = HandshakeBudget(handshakes_per_s, burst=max(3.0, handshakes_per_s), reserve=2.0)
@@ -122,7 +138,7 @@ class CredentialChecker:
         future.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved even when nobody waits
         self._checking[fingerprint] = future
         try:
-            ok = await kafka.scram_login(self._host, self._port, self._ssl, username, password)
+            ok = await self._login(username, password)
         except BaseException as exc:
             metrics.LOGIN_HANDSHAKES.labels(DOOR, "error").inc()
             future.set_exception(exc if isinstance(exc, Exception) else kafka.LoginUnavailable("cancelled"))
@@ -133,6 +149,22 @@ class CredentialChecker:
         self.cache.put(fingerprint, ok, self.clock())
         future.set_result(ok)
         return ok
+
+    async def _login(self, username: str, password: str) -> bool:
+        """One handshake, with the node that answered last first, then the others: a lost node (one of a
+        cluster's three) leaves the others to ask. LoginUnavailable only when none could be asked."""
+        unavailable: kafka.LoginUnavailable | None = None
+        for index in handshake_order(len(self._addresses), self._answering):
+            host, port = self._addresses[index]
+            try:
+                ok = await kafka.scram_login(host, port, self._ssl, username, password)
+            except kafka.LoginUnavailable as exc:
+                unavailable = exc
+                continue
+            self._answering = index
+            return ok
+        assert unavailable is not None  # at least one address (listener_addresses)
+        raise unavailable
 
     async def check(self, username: str, password: str) -> bool:
         """Whether the credential is right (cached answers first; waits for a handshake to spare)."""
@@ -433,8 +465,10 @@ async def serve_feed(
     progress: Callable[[str], None],
     identity: CapIdentity = DEFAULT_IDENTITY,
     english: CapEnglish | None = None,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """Serve the feeds until cancelled: the alerts are read from the beginning first, then followed."""
+    """Serve the feeds until ``stop`` is set (or cancelled): the alerts are read from the beginning first, then
+    followed. Stopping cancels the follower and gives it ``STOP_GRACE_S`` to close its consumer."""
     alerts = CurrentAlerts()
     ready = asyncio.Event()
     checker = CredentialChecker(
@@ -460,21 +494,46 @@ async def serve_feed(
     follower = asyncio.create_task(
         follow_alerts(settings.bootstrap, topics, alerts, store, ready, app[HANDLERS].changed)
     )
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, shutdown_timeout=2.0)  # Ctrl-C: requests in flight get 2 s, as the map's
     await runner.setup()
     await web.TCPSite(runner, settings.host, settings.port).start()
-    loaded = asyncio.create_task(ready.wait())
-    await asyncio.wait([loaded, follower], return_when=asyncio.FIRST_COMPLETED)
-    if not ready.is_set():  # the follower ended first (the cluster away past the patience): say why, exit
-        loaded.cancel()
-        await runner.cleanup()
-        await follower
+    stopping = asyncio.create_task((stop or asyncio.Event()).wait())
+    try:
+        loaded = asyncio.create_task(ready.wait())
+        await asyncio.wait([loaded, follower, stopping], return_when=asyncio.FIRST_COMPLETED)
+        if stopping.done():
+            loaded.cancel()
+            await _stop_follower(follower)
+            await runner.cleanup()
+            return
+        if not ready.is_set():  # the follower ended first (the cluster away past the patience): say why, exit
+            loaded.cancel()
+            await runner.cleanup()
+            await follower
+    except BaseException:
+        stopping.cancel()
+        raise
     health.READINESS.ok("alerts_loaded", f"{len(alerts.latest)} alert episodes")
     progress(
         f"feed: http://{settings.host}:{settings.port}/feeds/… ({len(alerts.latest)} alert episodes loaded from "
         f"{', '.join(topics)}); Ctrl-C stops"
     )
     try:
-        await follower
+        await asyncio.wait([follower, stopping], return_when=asyncio.FIRST_COMPLETED)
+        if follower.done():
+            await follower  # the follower's end (the cluster away past the patience) says why
     finally:
+        stopping.cancel()
+        await _stop_follower(follower)
         await runner.cleanup()
+
+
+STOP_GRACE_S = 5.0
+
+
+async def _stop_follower(follower: asyncio.Task[None]) -> None:
+    """Cancel the follower and wait for it at most STOP_GRACE_S (a consumer closing after a lost node)."""
+    if follower.done():
+        return
+    follower.cancel()
+    await asyncio.wait([follower], timeout=STOP_GRACE_S)

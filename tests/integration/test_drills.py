@@ -207,10 +207,10 @@ def _cli_env(cluster) -> dict[str, str]:
 class Command:
     """A `bosai` command run as a user runs it, its stderr read line by line (with when each line came)."""
 
-    def __init__(self, cluster, *args: str):
+    def __init__(self, cluster, *args: str, env: dict[str, str] | None = None):
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", *args],
-            env=_cli_env(cluster),
+            env={**_cli_env(cluster), **(env or {})},
             cwd=Path(__file__).resolve().parents[2],  # the checkout: regions/ and data/ as a user names them
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -477,4 +477,366 @@ def test_bosai_tail_keeps_following_through_a_broker_node_killed_and_restarted(c
     seen = [(m["value"]["alert_id"], m["value"]["sequence"]) for m in map(json.loads, followed.splitlines())]
     assert len(seen) == len(set(seen))  # nothing twice
     assert sorted(seen) == sorted((a["alert_id"], a["sequence"]) for a in undisturbed)  # nothing missing
+    assert wall <= COMMAND_DRILL_S
+
+
+# -- the long-running services users run: `bosai feed`, `bosai web`, `bosai sink run` through a node's loss ----
+
+SERVICE_READY_S = 30.0  # each service answers /readyz within this after the node is back
+WEBHOOK_SECRET = "drill-secret-not-a-real-one"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _get(url: str, auth: tuple[str, str] | None = None, timeout_s: float = 3.0) -> tuple[int, bytes]:
+    import base64
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url)
+    if auth is not None:
+        request.add_header("Authorization", "Basic " + base64.b64encode(":".join(auth).encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except OSError:
+        return 0, b""
+
+
+class Probe(threading.Thread):
+    """A service's /readyz, asked every 0.25 s: when it answered ready, when not."""
+
+    def __init__(self, name: str, url: str):
+        super().__init__(daemon=True)
+        self.name, self.url = name, url
+        self.samples: list[tuple[float, bool]] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            asked_at = time.monotonic()
+            self.samples.append((asked_at, _get(self.url, timeout_s=2.0)[0] == 200))
+            self.stopping.wait(0.25)
+
+    def ready_since(self, after: float) -> float | None:
+        """When it last became ready (and stayed ready) after ``after``; None: not ready at the end."""
+        later = [(t, ok) for t, ok in self.samples if t >= after]
+        if not later or not later[-1][1]:
+            return None
+        since = later[-1][0]
+        for t, ok in reversed(later):
+            if not ok:
+                break
+            since = t
+        return since
+
+    def answered_after(self, after: float, timeout_s: float) -> float:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if any(ok for t, ok in self.samples if t >= after):
+                return next(t for t, ok in self.samples if t >= after and ok)
+            time.sleep(0.1)
+        raise AssertionError(f"{self.name}: /readyz did not answer ready within {timeout_s:.0f} s")
+
+
+class WebhookReceiver(threading.Thread):
+    """A municipality's system: checks each signature, applies each (alert id, sequence) once, acks repeats."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from streams.delivery.webhooks import verify
+
+        receiver = self
+        self.applied: dict[tuple[str, int], float] = {}
+        self.arrivals: list[float] = []
+        self.duplicates = 0
+        self.bad_signatures = 0
+        self.lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                ok = verify(WEBHOOK_SECRET, self.headers["X-Bosai-Timestamp"], body, self.headers["X-Bosai-Signature"])
+                with receiver.lock:
+                    if not ok:
+                        receiver.bad_signatures += 1
+                    else:
+                        key = (self.headers["X-Bosai-Alert-Id"], int(self.headers["X-Bosai-Sequence"]))
+                        receiver.arrivals.append(time.monotonic())
+                        if key in receiver.applied:
+                            receiver.duplicates += 1
+                        else:
+                            receiver.applied[key] = time.monotonic()
+                self.send_response(204 if ok else 401)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+
+    def run(self) -> None:
+        self.server.serve_forever(poll_interval=0.2)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def delivered_after(self, after: float) -> float | None:
+        with self.lock:
+            return next((t - after for t in self.arrivals if t > after), None)
+
+
+class LiveStream(threading.Thread):
+    """The map's live stream (Server-Sent Events), read as a browser does: when each event came."""
+
+    def __init__(self, url: str):
+        super().__init__(daemon=True)
+        self.url = url
+        self.events: list[tuple[float, str]] = []
+
+    def run(self) -> None:
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(self.url, timeout=120) as response:
+                for raw in response:
+                    line = raw.decode("utf-8", "replace").rstrip("\n")
+                    if line.startswith("event: "):
+                        self.events.append((time.monotonic(), line.removeprefix("event: ")))
+        except OSError:
+            pass  # the service stopped (or the stream was dropped: the test asks for the snapshot anyway)
+
+    def event_after(self, after: float, kind: str = "alerts") -> float | None:
+        return next((t - after for t, event in self.events if t > after and event == kind), None)
+
+
+def _records(bootstrap: str, topics: list[str], schema: str) -> list[dict]:
+    from streams.platform import kafka
+    from streams.platform.avro import AvroCodec, default_store
+
+    ends = asyncio.run(kafka.end_offsets(bootstrap, topics))
+    messages = asyncio.run(kafka.read_range(bootstrap, {}, ends, timeout_s=30))
+    codec = AvroCodec(default_store(), schema)
+    return [codec.decode(m.value) for m in sorted(messages, key=lambda m: (m.topic, m.partition, m.offset))]
+
+
+def _feed_identifiers(body: bytes) -> set[str]:
+    return set(re.findall(r"/cap/([^\"<]+)\.xml", body.decode("utf-8")))
+
+
+class FeedReader(threading.Thread):
+    """A municipality's system polling the prefecture feed every 0.5 s: when each answer came, what it listed."""
+
+    def __init__(self, url: str, auth: tuple[str, str]):
+        super().__init__(daemon=True)
+        self.url, self.auth = url, auth
+        self.answers: list[tuple[float, int, frozenset[str]]] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            asked_at = time.monotonic()
+            status, body = _get(self.url, self.auth)
+            self.answers.append((asked_at, status, frozenset(_feed_identifiers(body) if status == 200 else ())))
+            self.stopping.wait(0.5)
+
+    def new_entry_after(self, after: float) -> float | None:
+        """Seconds from ``after`` until the feed listed an entry it had not listed by then."""
+        before = next((ids for t, status, ids in reversed(self.answers) if t <= after and status == 200), frozenset())
+        return next(
+            (t - after for t, status, ids in self.answers if t > after and status == 200 and ids - before), None
+        )
+
+    def refused_after(self, after: float) -> int:
+        return sum(1 for t, status, _ in self.answers if t > after and status != 200)
+
+
+def _service_alive(name: str, service: Command) -> None:
+    assert service.proc.poll() is None, f"{name} ended ({service.proc.returncode}):\n{service.stderr()}"
+
+
+def test_feed_web_and_sink_ride_out_a_broker_node_killed_and_restarted(cluster, undisturbed, tochigi, tmp_path, unique):
+    from streams.delivery.atom import CurrentAlerts, feed_entries
+    from streams.kernel.topics import HubTopics
+    from streams.platform.access_file import default_access_path, load_access
+    from streams.platform.avro import ALERT, ENRICHED
+    from streams.platform.kafka_admin import delete_namespace, issue_credential, revoke_credential
+    from streams.platform.topic_catalog import load_default_catalog
+    from streams.publicmap.view import PublicMap, RegionView
+
+    broker, bootstrap, _ = cluster
+    state = broker.state()
+    started = time.monotonic()
+    prefix = f"svcloss{unique}"
+    topics = HubTopics.for_region(load_default_catalog(prefix), tochigi)
+    policy = load_access(default_access_path())
+    password = asyncio.run(issue_credential(bootstrap, policy.principal("pref-tochigi")))
+    receiver = WebhookReceiver()
+    receiver.start()
+    subscriptions = tmp_path / "subscriptions.yaml"
+    subscriptions.write_text(
+        "version: 1\nsubscriptions:\n  - id: utsunomiya-drill\n    municipality: '09201'\n"
+        f"    url: http://127.0.0.1:{receiver.port}/bosai\n    secret_env: DRILL_WEBHOOK_SECRET\n    format: json\n"
+        "    retry: {max_attempts: 20, initial_backoff_s: 0.2, max_backoff_s: 2, timeout_s: 5}\n",
+        encoding="utf-8",
+    )
+    ports = {name: (_free_port(), _free_port()) for name in ("feed", "web", "sink")}  # (service, metrics)
+    region = ("--region", "regions/tochigi", "--topic-prefix", prefix)
+    progress = Progress(bootstrap, f"{prefix}-tochigi-hub")
+    replay = Command(cluster, *_replay_args(tmp_path / "alerts.jsonl", prefix, REPLAY_SPEED), "--keep-topics")
+    services: dict[str, Command] = {}
+    probes: dict[str, Probe] = {}
+    stream: LiveStream | None = None
+    reader: FeedReader | None = None
+    unstoppable: list[str] = []
+    try:
+        replay.wait_for(r"started 1 worker\(s\)")  # its topics exist
+        services["feed"] = Command(
+            cluster,
+            "feed",
+            *region,
+            "--port",
+            str(ports["feed"][0]),
+            "--auth-cache",
+            "5",
+            "--metrics-port",
+            str(ports["feed"][1]),
+            env={"BOSAI_CLIENTS_BOOTSTRAP": state.clients_bootstrap, "BOSAI_CA_FILE": str(state.ca_file)},
+        )
+        services["web"] = Command(
+            cluster, "web", *region, "--port", str(ports["web"][0]), "--metrics-port", str(ports["web"][1])
+        )
+        services["sink"] = Command(
+            cluster,
+            "sink",
+            "run",
+            "--config",
+            str(subscriptions),
+            *region,
+            "--metrics-port",
+            str(ports["sink"][1]),
+            env={"DRILL_WEBHOOK_SECRET": WEBHOOK_SECRET},
+        )
+        for name, (_, metrics_port) in ports.items():
+            probes[name] = Probe(name, f"http://127.0.0.1:{metrics_port}/readyz")
+            probes[name].start()
+        for name, probe in probes.items():
+            probe.answered_after(started, 40)
+            _service_alive(name, services[name])
+        stream = LiveStream(f"http://127.0.0.1:{ports['web'][0]}/api/v1/events")
+        stream.start()
+        feed_url = f"http://127.0.0.1:{ports['feed'][0]}/feeds/prefecture/tochigi.atom"
+        reader = FeedReader(feed_url, ("pref-tochigi", password))
+        reader.start()
+        progress.start()
+        _working(progress, started, replay)
+        node = _node_to_kill(broker, leader=False)
+        killed_at = progress.fault()
+        killed = _bosai(cluster, "kill", "--node", str(node))
+        assert killed.returncode == 0, killed.stderr
+        progress.faulted(killed_at)
+        time.sleep(6.0)
+        restarted = _bosai(cluster, "start", "--node", str(node))
+        assert restarted.returncode == 0, restarted.stderr
+        back_at = time.monotonic()
+        for probe in probes.values():
+            probe.answered_after(back_at, SERVICE_READY_S)
+        code, _ = replay.finish()
+        assert code == 0, replay.stderr()
+
+        # what the replay wrote, read back: what each service must show
+        alerts = _records(bootstrap, [topics.alerts], ALERT)
+        current = CurrentAlerts()
+        for record in alerts:
+            current.apply(record)
+        public = PublicMap([RegionView.of(tochigi)])
+        public.apply(
+            alerts=_records(bootstrap, [topics.public], ALERT),
+            readings=_records(bootstrap, [topics.enriched], ENRICHED),
+        )
+        wanted_map = {(i["id"], i["sequence"]) for i in public.alert_items()}
+        wanted_hooks = {(a["alert_id"], a["sequence"]) for a in undisturbed if "tochigi.alerts.09201" in a["topics"]}
+        principal = policy.principal("pref-tochigi")
+        deadline = time.monotonic() + 20
+        while True:  # each service catches up with the end of the replay
+            from streams.delivery.cap import cap_identifier
+
+            wanted_feed = {
+                cap_identifier(r["alert_id"], r["sequence"])
+                for r in feed_entries(current, principal, region="tochigi", now_ms=int(time.time() * 1000))
+            }
+            status, body = _get(feed_url, ("pref-tochigi", password))
+            served = _feed_identifiers(body) if status == 200 else set()
+            _, snapshot = _get(f"http://127.0.0.1:{ports['web'][0]}/api/v1/snapshot.json")
+            shown = {(i["id"], i["sequence"]) for i in json.loads(snapshot or b"{}").get("alerts", [])}
+            with receiver.lock:
+                hooked = set(receiver.applied)
+            if (served, shown, hooked) == (wanted_feed, wanted_map, wanted_hooks) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        for name, service in services.items():
+            _service_alive(name, service)
+    finally:
+        progress.stopping.set()
+        if reader is not None:
+            reader.stopping.set()
+        for probe in probes.values():
+            probe.stopping.set()
+            probe.join(5)  # its last sample before the service is stopped
+        for name, service in services.items():  # Ctrl-C, by its pid; -9 if that does not end it
+            if service.proc.poll() is None:
+                service.proc.send_signal(signal.SIGINT)
+            try:
+                service.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                unstoppable.append(name)
+                service.proc.kill()
+                service.proc.wait()
+            service.finish(timeout_s=5)
+            print(f"[drills] {name} stderr:\n{service.stderr()}")
+        if replay.proc.poll() is None:
+            replay.finish(timeout_s=5)
+        receiver.stop()
+        asyncio.run(revoke_credential(bootstrap, "pref-tochigi"))
+        asyncio.run(delete_namespace(bootstrap, prefix, ["tochigi"]))
+
+    recovery = {}
+    for name, probe in probes.items():
+        since = probe.ready_since(killed_at)
+        recovery[f"{name} ready"] = since - killed_at if since is not None else None
+    recovery["sink delivers"] = receiver.delivered_after(killed_at)
+    recovery["web streams"] = stream.event_after(killed_at) if stream else None
+    recovery["feed lists new"] = reader.new_entry_after(killed_at) if reader else None
+    stall = progress.stall_after(killed_at)
+    wall = _command_drill(f"bosai feed, web, sink: broker node {node} killed", started, [stall] if stall else [])
+    for what, seconds in recovery.items():  # from the kill: ready again, delivering again
+        if seconds is not None:  # (the map sends no alerts event when its current alerts did not change)
+            STALLS[f"bosai {what} (node {node} killed)"] = [seconds]
+    print(f"[drills] services' recovery after the kill (s): { {k: v and round(v, 1) for k, v in recovery.items()} }")
+    print(f"[drills] node back after {back_at - killed_at:.1f} s; the replay's stall {stall and round(stall, 1)} s")
+    print(f"[drills] feed answers other than 200 after the kill: {reader.refused_after(killed_at) if reader else '?'}")
+    print(f"[drills] webhooks: {len(receiver.applied)} applied, {receiver.duplicates} repeat(s) de-duplicated")
+
+    for name, service in services.items():
+        assert "Traceback" not in service.stderr(), f"{name}:\n{service.stderr()}"
+    assert not unstoppable, {name: services[name].stderr() for name in unstoppable}  # each ends on Ctrl-C
+    assert served == wanted_feed and wanted_feed, (sorted(wanted_feed - served), sorted(served - wanted_feed))
+    assert shown == wanted_map, (sorted(wanted_map - shown), sorted(shown - wanted_map))
+    assert hooked == wanted_hooks and wanted_hooks, sorted(wanted_hooks - hooked)  # nothing missing
+    assert receiver.bad_signatures == 0
+    for name in probes:
+        ready = recovery[f"{name} ready"]
+        assert ready is not None and ready - (back_at - killed_at) <= SERVICE_READY_S, (name, ready)
     assert wall <= COMMAND_DRILL_S
