@@ -564,10 +564,10 @@ def table(results: dict) -> list[str]:
         for rate, p in results[key].items():
             lines.append(f"{int(rate):<38,}{p['p50']:>10}{p['p95']:>10}{p['p99']:>10}{p['n']:>9,}")
     lines.append("")
-    lines.append("stations -> readings/s:  " + ",  ".join(f"{int(k):,}: {v:,}" for k, v in results["scaling"].items()))
-    lines.append(
-        "zones    -> readings/s:  " + ",  ".join(f"{int(k):,}: {v:,}" for k, v in results["scaling_zones"].items())
-    )
+    for label, key in (("stations", "scaling"), ("zones   ", "scaling_zones")):
+        # a run drained within one poll (a --quick backlog) has no rate: untimed, as in the throughput table
+        rates = ",  ".join(f"{int(k):,}: {'untimed' if v is None else format(v, ',')}" for k, v in results[key].items())
+        lines.append(f"{label} -> readings/s:  {rates}")
     if results.get("quick"):
         return [*lines, "", "quick run (--quick): small sizes, every run once; the goals are not judged"]
     return [*lines, "", *goals(results)]

@@ -26,3 +26,25 @@ def test_readings_cross_thresholds_at_the_requested_share():
     share = sum(v >= 20 for v in values) / len(values)
     assert 0.04 < share < 0.06
     assert min(values) >= 0 and max(values) == 85.0
+
+
+def test_the_bench_table_shows_a_run_drained_within_one_poll_as_untimed_not_a_crash():
+    from benchmarks import pipeline
+
+    machine = {"cores": 2, "python": "3.11", "kafka": "4.4.0", "faust": "0.15", "aiokafka": "0.14", "quixstreams": None}
+    results = {
+        "machine": machine,
+        "readings": 5000,
+        "cross_share": 0.05,
+        "throughput": {"hub": None},
+        "latency_ms": {},
+        "latency_ms_2_workers": {},
+        "scaling": {"1000": None},
+        "scaling_zones": {"100": 6687},
+        "quick": True,
+    }
+
+    table = pipeline.table(results)
+
+    assert "stations -> readings/s:  1,000: untimed" in table
+    assert "zones    -> readings/s:  100: 6,687" in table
